@@ -1,0 +1,3 @@
+"""Cupola: a local-first AI foundry."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from cupola.cli.main import main
+
+main()

@@ -1,0 +1,78 @@
+"""What every CLI command shares: settings, error rendering, progress bars, server discovery."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+from cupola.config import Settings
+from cupola.errors import CupolaError
+from cupola.server.serve import read_server_file
+
+console = Console()
+err_console = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(message: str, hint: str | None = None, code: int = 1) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    if hint:
+        err_console.print(f"[dim]hint:[/] {hint}", highlight=False)
+    raise typer.Exit(code)
+
+
+def handle_errors(func: F) -> F:
+    """Turn Cupola errors into a message and a non-zero exit instead of a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except CupolaError as exc:
+            fail(exc.message, exc.hint, code=2 if exc.status < 500 else 1)
+        except KeyboardInterrupt:
+            err_console.print("[dim]interrupted[/]")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings with CLI flags on top (flags left at None do not override)."""
+    return Settings.load(overrides).settings
+
+
+def server_url(settings: Settings, url: str | None) -> str | None:
+    if url:
+        return url
+    info = read_server_file(settings.server_file)
+    return info["url"] if info else None
+
+
+def require_server(settings: Settings, url: str | None) -> str:
+    found = server_url(settings, url)
+    if not found:
+        fail("no Cupola server is running", "start one with `cupola serve`, or pass --url")
+    return found  # type: ignore[return-value]
+
+
+@contextmanager
+def progress_bars() -> Iterator[Callable[[str, int, int | None], None]]:
+    """A progress callback ``(file, done, total)`` drawing one bar per file."""
+    bars = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                    TimeRemainingColumn(), console=err_console, transient=False)
+    tasks: dict[str, Any] = {}
+
+    def update(name: str, done: int, total: int | None) -> None:
+        if name not in tasks:
+            tasks[name] = bars.add_task(name, total=total)
+        bars.update(tasks[name], completed=done, total=total)
+
+    with bars:
+        yield update

@@ -1,0 +1,175 @@
+"""`cupola`: serve models, manage the store, chat from the terminal."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.table import Table
+
+from cupola import __version__
+from cupola.cli import models as models_cli
+from cupola.cli.common import console, err_console, handle_errors, load_settings, progress_bars, server_url
+from cupola.client import LocalClient, ModelClient, RemoteClient
+from cupola.config import Settings
+from cupola.models.store import ModelStore
+
+app = typer.Typer(help="Cupola: a local-first AI foundry. Models, an OpenAI-compatible server, chat.",
+                  no_args_is_help=True, pretty_exceptions_show_locals=False)
+app.add_typer(models_cli.app, name="models")
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"cupola {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                               help="Print the version")] = False) -> None:
+    """Cupola: a local-first AI foundry."""
+
+
+@app.command()
+@handle_errors
+def serve(
+    host: Annotated[Optional[str], typer.Option(help="Address to bind (default 127.0.0.1)")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port (0 picks a free one)")] = None,
+    parallel: Annotated[Optional[int], typer.Option(help="Parallel decoding slots per chat model")] = None,
+    ctx_per_slot: Annotated[Optional[int], typer.Option(help="Context tokens per slot")] = None,
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads (0: all cores)")] = None,
+    api_key: Annotated[Optional[str], typer.Option(help="Require this bearer key (needed off loopback)")] = None,
+    preload: Annotated[bool, typer.Option(help="Load the default chat model at start")] = True,
+) -> None:
+    """Serve the OpenAI-compatible API, pulling the default models first if they are missing."""
+    from cupola.server.serve import check_exposure, serve as run_server
+
+    settings = load_settings(host=host, port=port, parallel=parallel, ctx_per_slot=ctx_per_slot,
+                             threads=threads, api_key=api_key)
+    check_exposure(settings)
+    store = ModelStore(settings.models_dir, offline=settings.offline)
+    defaults = [settings.default_chat_model, settings.default_embedding_model]
+    missing = [alias for alias in defaults if not store.info(alias).pulled]
+    if missing:
+        err_console.print(f"pulling the default models: {', '.join(missing)}")
+        with progress_bars() as progress:
+            for alias in missing:
+                store.pull(alias, progress)
+
+    def ready(info: dict[str, Any]) -> None:
+        err_console.print(f"Cupola {__version__} listening on [bold]{info['url']}[/] "
+                          f"(OpenAI API at {info['url']}/v1, docs at {info['url']}/docs)", highlight=False)
+
+    run_server(settings, preload=[settings.default_chat_model] if preload and settings.preload else [],
+               on_ready=ready)
+
+
+@app.command("config")
+@handle_errors
+def show_config() -> None:
+    """Print the effective settings and where each came from."""
+    loaded = Settings.load()
+    table = Table("SETTING", "VALUE", "SOURCE", title=f"config file: {loaded.config_path}")
+    for name, value, source in loaded.rows():
+        table.add_row(name, value, source)
+    console.print(table)
+
+
+def _client(settings: Settings, url: str | None, local: bool) -> ModelClient:
+    found = None if local else server_url(settings, url)
+    if found:
+        return RemoteClient(found, settings.api_key)
+    from cupola.runtime.runtime import Runtime
+
+    return LocalClient(Runtime(settings.model_copy(update={"parallel": 1})))
+
+
+async def _stream_answer(client: ModelClient, model: str, messages: list[dict[str, Any]],
+                         params: dict[str, Any]) -> str:
+    parts: list[str] = []
+    async for chunk in client.stream(model, messages, **params):
+        for choice in chunk.get("choices") or []:
+            text = (choice.get("delta") or {}).get("content")
+            if text:
+                parts.append(text)
+                console.out(text, end="", highlight=False)
+    console.out("")
+    return "".join(parts)
+
+
+def _params(max_tokens: int | None, temperature: float | None) -> dict[str, Any]:
+    return {k: v for k, v in {"max_tokens": max_tokens, "temperature": temperature}.items() if v is not None}
+
+
+SystemOpt = Annotated[Optional[str], typer.Option("--system", "-s", help="System prompt")]
+MaxOpt = Annotated[Optional[int], typer.Option("--max-tokens", "-n", help="Maximum tokens to generate")]
+TempOpt = Annotated[Optional[float], typer.Option("--temperature", "-t", help="Sampling temperature")]
+UrlOpt = Annotated[Optional[str], typer.Option("--url", help="Server URL (default: the running `cupola serve`)")]
+LocalOpt = Annotated[bool, typer.Option("--local", help="Run in this process even if a server is running")]
+
+
+@app.command()
+@handle_errors
+def run(model: Annotated[str, typer.Argument(help="Model alias")],
+        prompt: Annotated[str, typer.Argument(help="The prompt")],
+        system: SystemOpt = None, max_tokens: MaxOpt = None, temperature: TempOpt = None,
+        url: UrlOpt = None, local: LocalOpt = False) -> None:
+    """Answer one prompt, streaming the answer (through the running server if there is one)."""
+    settings = load_settings()
+    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+
+    async def go() -> None:
+        client = _client(settings, url, local)
+        try:
+            await _stream_answer(client, model, messages, _params(max_tokens, temperature))
+        finally:
+            await client.aclose()
+
+    asyncio.run(go())
+
+
+@app.command()
+@handle_errors
+def chat(model: Annotated[str, typer.Argument(help="Model alias")],
+         system: SystemOpt = None, max_tokens: MaxOpt = None, temperature: TempOpt = None,
+         url: UrlOpt = None, local: LocalOpt = False) -> None:
+    """Interactive multi-turn chat. /clear forgets the conversation, /exit (or Ctrl-D) quits."""
+    settings = load_settings()
+    base = [{"role": "system", "content": system}] if system else []
+
+    async def go() -> None:
+        client = _client(settings, url, local)
+        history = list(base)
+        err_console.print(f"chatting with {model} — /clear to forget, /exit to quit", highlight=False)
+        try:
+            while True:
+                try:
+                    line = await asyncio.to_thread(console.input, "[bold green]>>> [/]")
+                except EOFError:
+                    break
+                text = line.strip()
+                if not text:
+                    continue
+                if text in ("/exit", "/quit", "/bye"):
+                    break
+                if text == "/clear":
+                    history = list(base)
+                    err_console.print("[dim]conversation cleared[/]")
+                    continue
+                history.append({"role": "user", "content": text})
+                answer = await _stream_answer(client, model, history, _params(max_tokens, temperature))
+                history.append({"role": "assistant", "content": answer})
+        finally:
+            await client.aclose()
+
+    asyncio.run(go())
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""What models exist and where their files are: catalog, store, sources."""

@@ -1,0 +1,1 @@
+"""HTTP edge: OpenAI-compatible and native routes over the runtime."""

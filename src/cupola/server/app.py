@@ -1,0 +1,111 @@
+"""The ASGI app: routes, OpenAI-style errors, API-key check, and the runtime's lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from contextlib import asynccontextmanager
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from cupola import __version__
+from cupola.config import Settings
+from cupola.errors import CupolaError, Overloaded
+from cupola.runtime.runtime import Runtime
+from cupola.server import native_routes, openai_routes
+
+log = logging.getLogger("cupola.server")
+
+PUBLIC_PATHS = {"/health", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc"}
+
+
+def error_response(status: int, message: str, type_: str, param: str | None = None,
+                   code: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": type_, "param": param, "code": code}},
+                        status_code=status, headers=headers)
+
+
+def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: list[str] | None = None) -> FastAPI:
+    """Build the app. ``preload`` lists models to load at startup (/health is 503 until done)."""
+    runtime = runtime or Runtime(settings)
+    to_preload = list(preload or [])
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await runtime.start()
+        app.state.ready = not to_preload
+        task = asyncio.create_task(_preload(app, runtime, to_preload)) if to_preload else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+            await runtime.close()
+
+    app = FastAPI(title="Cupola", version=__version__, lifespan=lifespan,
+                  description="A local-first AI foundry: OpenAI-compatible inference on your machine.")
+    app.state.runtime = runtime
+    app.state.settings = settings
+    app.state.ready = not to_preload
+
+    @app.middleware("http")
+    async def require_api_key(request: Request, call_next):
+        if settings.api_key and request.url.path not in PUBLIC_PATHS:
+            header = request.headers.get("authorization", "")
+            token = header[7:] if header.lower().startswith("bearer ") else request.headers.get("api-key", "")
+            if not hmac.compare_digest(token.encode(), settings.api_key.encode()):
+                return error_response(401, "missing or wrong API key: send 'Authorization: Bearer <key>'",
+                                      "authentication_error", code="invalid_api_key")
+        return await call_next(request)
+
+    @app.exception_handler(CupolaError)
+    async def cupola_error(request: Request, exc: CupolaError) -> JSONResponse:
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Overloaded) else None
+        return JSONResponse(exc.to_openai(), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        err = exc.errors()[0]
+        loc = [str(p) for p in err.get("loc", ()) if p != "body"]
+        if err.get("type") == "json_invalid":
+            return error_response(400, f"the request body is not valid JSON: {err.get('ctx', {}).get('error', '')}",
+                                  "invalid_request_error", code="invalid_json")
+        param = ".".join(loc) or None
+        message = err.get("msg", "invalid value")
+        if err.get("type") == "missing":
+            message = f"missing required parameter: {param}"
+        elif param:
+            message = f"invalid value for {param}: {message}"
+        return error_response(400, message, "invalid_request_error", param=param, code="invalid_parameter")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = f"no route {request.method} {request.url.path}" if exc.status_code in (404, 405) else str(exc.detail)
+        return error_response(exc.status_code, message, "invalid_request_error", code=str(exc.status_code))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s", request.url.path)
+        return error_response(500, f"internal error: {exc}", "server_error")
+
+    app.include_router(openai_routes.router)
+    app.include_router(native_routes.router)
+    return app
+
+
+async def _preload(app: FastAPI, runtime: Runtime, aliases: list[str]) -> None:
+    for alias in aliases:
+        runtime.loading.add(alias)  # /health says "loading" from the first moment
+    try:
+        for alias in aliases:
+            try:
+                await runtime.load(alias)
+            except CupolaError as exc:
+                log.error("could not preload %s: %s", alias, exc.message)
+            finally:
+                runtime.loading.discard(alias)
+    finally:
+        app.state.ready = True

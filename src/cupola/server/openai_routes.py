@@ -1,0 +1,107 @@
+"""OpenAI-compatible routes: /v1/models, /v1/chat/completions, /v1/completions, /v1/embeddings.
+
+Routes only translate: validate the body (pydantic), call the runtime, shape the answer.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from cupola.errors import CupolaError, InvalidParameter
+from cupola.runtime.runtime import Runtime
+from cupola.server.openai_schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
+
+router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
+
+
+def runtime_of(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+def _sse(data: Any) -> bytes:
+    return b"data: " + json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode() + b"\n\n"
+
+
+async def _event_stream(first: dict[str, Any], rest: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+    yield _sse(first)
+    try:
+        async for chunk in rest:
+            yield _sse(chunk)
+    except CupolaError as exc:  # headers are sent: report the error in-band, as OpenAI does
+        yield _sse(exc.to_openai())
+        return
+    yield b"data: [DONE]\n\n"
+
+
+async def _generate(request: Request, endpoint: str, body: dict[str, Any], model: str, stream: bool,
+                    keep_alive: Any):
+    runtime = runtime_of(request)
+    kwargs = {"endpoint": endpoint} if keep_alive is None else {"endpoint": endpoint, "keep_alive": keep_alive}
+    if not stream:
+        return JSONResponse(await runtime.generate(model, body, **kwargs))
+    chunks = runtime.stream(model, body, **kwargs)
+    # Pull the first chunk before answering 200, so that unknown models, overload and prompts
+    # that do not fit get a real HTTP error status instead of an in-band one.
+    try:
+        first = await chunks.__anext__()
+    except StopAsyncIteration:
+        first = {"object": "chat.completion.chunk", "model": model, "choices": []}
+    return StreamingResponse(_event_stream(first, chunks), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@router.get("/models", summary="List the models this server can answer with")
+async def list_models(request: Request) -> dict[str, Any]:
+    runtime = runtime_of(request)
+    data = []
+    for info in runtime.store.list():
+        if info.pulled or info.entry.alias in runtime.models:
+            data.append({"id": info.entry.alias, "object": "model",
+                         "created": int(info.pulled_at or time.time()), "owned_by": "cupola",
+                         "kind": info.entry.kind})
+    return {"object": "list", "data": data}
+
+
+@router.get("/models/{model}", summary="Describe one model")
+async def get_model(model: str, request: Request) -> dict[str, Any]:
+    info = runtime_of(request).store.info(model)
+    return {"id": model, "object": "model", "created": int(info.pulled_at or time.time()),
+            "owned_by": "cupola", "kind": info.entry.kind}
+
+
+@router.post("/chat/completions", summary="Create a chat completion (streaming with stream=true)")
+async def chat_completions(body: ChatCompletionRequest, request: Request):
+    return await _generate(request, "chat", body.engine_body(), body.model, body.stream, body.keep_alive)
+
+
+@router.post("/completions", summary="Create a text completion")
+async def completions(body: CompletionRequest, request: Request):
+    return await _generate(request, "completion", body.engine_body(), body.model, body.stream, body.keep_alive)
+
+
+@router.post("/embeddings", summary="Embed one string or a list of strings")
+async def embeddings(body: EmbeddingRequest, request: Request) -> dict[str, Any]:
+    runtime = runtime_of(request)
+    texts = [body.input] if isinstance(body.input, str) else list(body.input)
+    kwargs = {} if body.keep_alive is None else {"keep_alive": body.keep_alive}
+    vectors, tokens = await runtime.embed(body.model, texts, **kwargs)
+    if body.dimensions is not None and body.dimensions != vectors.shape[1]:
+        raise InvalidParameter(f"{body.model} returns {vectors.shape[1]} dimensions; it cannot "
+                               f"shorten them to {body.dimensions}", param="dimensions")
+    data = []
+    for i, row in enumerate(vectors):
+        if body.encoding_format == "base64":
+            value: Any = base64.b64encode(row.astype("<f4").tobytes()).decode()
+        else:
+            value = row.astype(np.float64).round(7).tolist()
+        data.append({"object": "embedding", "index": i, "embedding": value})
+    return {"object": "list", "data": data, "model": body.model,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}

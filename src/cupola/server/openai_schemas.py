@@ -1,0 +1,179 @@
+"""Request bodies of the OpenAI-compatible API (validated with pydantic).
+
+Only what Cupola understands is declared; unknown fields are accepted and ignored, as most
+OpenAI-compatible servers do, so newer clients keep working. ``engine_body`` turns a validated
+request into what the engine receives.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# Fields passed to llama.cpp as they are, beyond the declared OpenAI ones.
+_ENGINE_EXTRAS = ("top_k", "min_p", "repeat_penalty", "logit_bias", "logprobs", "top_logprobs",
+                  "tools", "tool_choice", "parallel_tool_calls")
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(..., min_length=1, description="A model alias, e.g. smollm2-135m")
+    keep_alive: str | int | float | None = Field(
+        None, description="How long the model stays loaded after this request (e.g. 5m, 0, -1)")
+
+
+class _Sampling(_Request):
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, ge=0, le=1)
+    max_tokens: int | None = Field(None, ge=1)
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    n: int | None = Field(None, ge=1, le=1, description="Only 1 choice is supported")
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+
+    @field_validator("stop")
+    @classmethod
+    def _stops(cls, v: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(v, list) and len(v) > 4:
+            raise ValueError("at most 4 stop sequences")
+        return v
+
+    def engine_body(self, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
+        body = self.model_dump(exclude_none=True, exclude={"keep_alive", "n", *exclude})
+        extras = self.model_extra or {}
+        declared = set(type(self).model_fields)
+        body = {k: v for k, v in body.items() if k in declared or k in _ENGINE_EXTRAS}
+        body.update({k: v for k, v in extras.items() if k in _ENGINE_EXTRAS and v is not None})
+        return body
+
+
+class StreamOptions(BaseModel):
+    include_usage: bool = False
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[dict[str, Any]] | None = None
+    name: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+
+    @model_validator(mode="after")
+    def _content(self) -> "ChatMessage":
+        if self.content is None and not self.tool_calls:
+            raise ValueError(f"a {self.role} message needs content")
+        if isinstance(self.content, list):
+            for part in self.content:
+                if part.get("type") != "text":
+                    raise ValueError(f"content part type {part.get('type')!r} is not supported; "
+                                     "only text parts are")
+        return self
+
+
+class JSONSchemaFormat(BaseModel):
+    name: str = Field(..., min_length=1, max_length=64)
+    schema_: dict[str, Any] = Field(..., alias="schema")
+    strict: bool | None = None
+    description: str | None = None
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class ResponseFormat(BaseModel):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JSONSchemaFormat | None = None
+
+    @model_validator(mode="after")
+    def _schema(self) -> "ResponseFormat":
+        if self.type == "json_schema" and self.json_schema is None:
+            raise ValueError("response_format.type 'json_schema' needs a json_schema object")
+        return self
+
+
+class ChatCompletionRequest(_Sampling):
+    messages: list[ChatMessage] = Field(..., min_length=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    response_format: ResponseFormat | None = None
+
+    def engine_body(self, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
+        body = super().engine_body(exclude=("messages", "response_format", "max_completion_tokens", *exclude))
+        if self.max_completion_tokens is not None:
+            body["max_tokens"] = self.max_completion_tokens
+        body["messages"] = [_engine_message(m) for m in self.messages]
+        if self.response_format is not None and self.response_format.type != "text":
+            body["response_format"] = self.response_format.model_dump(by_alias=True, exclude_none=True)
+        return body
+
+
+def _engine_message(message: ChatMessage) -> dict[str, Any]:
+    data = message.model_dump(exclude_none=True)
+    if data["role"] == "developer":  # chat templates know "system"
+        data["role"] = "system"
+    if isinstance(data.get("content"), list):
+        data["content"] = "".join(part.get("text", "") for part in data["content"])
+    return data
+
+
+class CompletionRequest(_Sampling):
+    prompt: str | list[str]
+    echo: bool | None = None
+    suffix: str | None = None
+
+    @field_validator("prompt")
+    @classmethod
+    def _one_prompt(cls, v: str | list[str]) -> str | list[str]:
+        if isinstance(v, list) and len(v) != 1:
+            raise ValueError("exactly one prompt per request is supported")
+        return v
+
+    @field_validator("suffix")
+    @classmethod
+    def _no_suffix(cls, v: str | None) -> str | None:
+        if v:
+            raise ValueError("suffix (fill-in-the-middle) is not supported")
+        return v
+
+    def engine_body(self, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
+        body = super().engine_body(exclude=("prompt", "echo", "suffix", *exclude))
+        body["prompt"] = self.prompt if isinstance(self.prompt, str) else self.prompt[0]
+        body.setdefault("max_tokens", 16)  # the OpenAI default for completions
+        return body
+
+
+class EmbeddingRequest(_Request):
+    input: str | list[str]
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: int | None = Field(None, ge=1)
+
+    @field_validator("input")
+    @classmethod
+    def _non_empty(cls, v: str | list[str]) -> str | list[str]:
+        items = [v] if isinstance(v, str) else v
+        if not items:
+            raise ValueError("input must not be an empty list")
+        if len(items) > 2048:
+            raise ValueError("at most 2048 inputs per request")
+        if any(not s for s in items):
+            raise ValueError("input strings must not be empty")
+        return v
+
+
+class ModelRef(BaseModel):
+    model: str = Field(..., min_length=1)
+    keep_alive: str | int | float | None = None
+
+
+class LoadRequest(BaseModel):
+    keep_alive: str | int | float | None = None
+
+
+_Sampling.model_rebuild()
+ChatCompletionRequest.model_rebuild()
+CompletionRequest.model_rebuild()
