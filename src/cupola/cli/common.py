@@ -15,8 +15,8 @@ from cupola.config import Settings
 from cupola.errors import CupolaError
 from cupola.server.serve import read_server_file
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 

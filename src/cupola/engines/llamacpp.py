@@ -10,6 +10,7 @@ to a TCP port.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -25,7 +26,6 @@ class LlamaCppOptions:
     parallel: int = 4
     ctx_per_slot: int = 2048
     threads: int = 0  # 0: every core
-    socket_dir: Path | None = None
 
 
 class LlamaCppEngine:
@@ -43,14 +43,15 @@ class LlamaCppEngine:
         params.cpuparams_batch.n_threads = threads
         params.cont_batching = True
         params.verbosity = -1  # quiet: errors come back as values, not logs
-        socket_dir = options.socket_dir or Path(tempfile.gettempdir())
-        socket_dir.mkdir(parents=True, exist_ok=True)
-        self._socket = socket_dir / f"engine-{os.getpid()}-{id(self):x}.sock"
+        # A private directory (mode 0700) with a short path: Unix socket paths are limited to ~100 bytes.
+        self._socket_dir = Path(tempfile.mkdtemp(prefix="cupola-"))
+        self._socket = self._socket_dir / "engine.sock"
         params.hostnames = [str(self._socket)]
         self._lock = threading.Lock()
         try:
             self._server = xlc.Server(params)
         except Exception as exc:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
             raise EngineError(f"llama.cpp could not load {alias} from {model_path}: {exc}") from exc
 
     @property
@@ -92,7 +93,7 @@ class LlamaCppEngine:
             server, self._server = getattr(self, "_server", None), None
         if server is not None:
             del server  # joins llama.cpp's loop thread and frees the model
-        self._socket.unlink(missing_ok=True)
+        shutil.rmtree(self._socket_dir, ignore_errors=True)
 
 
 def _raise_for_error(result: Any, alias: str) -> None:

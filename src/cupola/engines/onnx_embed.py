@@ -28,6 +28,8 @@ class OnnxEmbeddingEngine:
             options = ort.SessionOptions()
             options.intra_op_num_threads = threads or os.cpu_count() or 1
             options.inter_op_num_threads = 1
+            # Do not busy-wait between runs: the cores are shared with llama.cpp's decoding.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:
             raise EngineError(f"could not load the embedding model {model_path}: {exc}") from exc

@@ -114,7 +114,7 @@ SMOLLM2 = CatalogEntry(
     capabilities=("chat", "completion", "json_schema"),
     # Greedy decoding (temperature 0) degenerates into French on this model; 0.2 answers well.
     defaults={"temperature": 0.2, "top_p": 0.95, "top_k": 40},
-    description="SmolLM2 135M Instruct (Hugging Face), Q4_1: tiny, ~100 tok/s on 2 CPU cores",
+    description="SmolLM2 135M Instruct: tiny and fast on a CPU",
     license="Apache-2.0",
 )
 
@@ -136,7 +136,7 @@ MINILM = CatalogEntry(
         }),
     ),
     capabilities=("embedding",),
-    description="all-MiniLM-L6-v2 sentence embeddings, int8 ONNX (cosine >= 0.9996 vs fp32)",
+    description="all-MiniLM-L6-v2 sentence embeddings (384 dims)",
     license="Apache-2.0",
     dimensions=384,
     pooling="mean",
@@ -156,7 +156,7 @@ QWEN25_05B = CatalogEntry(
                            HubFile("Qwen/Qwen2.5-0.5B-Instruct-GGUF", "qwen2.5-0.5b-instruct-q4_k_m.gguf")}),),
     capabilities=("chat", "completion", "json_schema", "tools"),
     defaults={"temperature": 0.7, "top_p": 0.8, "top_k": 20},
-    description="Qwen2.5 0.5B Instruct, Q4_K_M (hub download, needs the network)",
+    description="Qwen2.5 0.5B Instruct (from the hub: needs the network)",
     license="Apache-2.0",
 )
 

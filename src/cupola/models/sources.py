@@ -17,7 +17,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from cupola.errors import DownloadError, InvalidModelFile, OfflineError
+from cupola.errors import DownloadError, OfflineError
 from cupola.models.catalog import Artifact, HubFile, PyPIFile, Source
 
 Progress = Callable[[str, int, int | None], None]
@@ -157,7 +157,7 @@ def _unreachable(exc: BaseException) -> bool:
 
 def _copy_local(src: Path, dst: Path, name: str, progress: Progress) -> None:
     if not src.is_file():
-        raise InvalidModelFile(f"{src} is not a file")
+        raise DownloadError(f"{src} is missing or not a file")
     total = src.stat().st_size
     try:
         os.link(src, dst)  # same filesystem: no copy needed

@@ -26,7 +26,7 @@ from typing import Any
 
 from filelock import FileLock
 
-from cupola.errors import ChecksumMismatch, CupolaError, DownloadError, InvalidModelFile, ModelNotFound, UsageError
+from cupola.errors import ChecksumMismatch, DownloadError, InvalidModelFile, ModelNotFound, UsageError
 from cupola.models import sources
 from cupola.models.catalog import BUILTIN, Artifact, CatalogEntry, Source
 from cupola.models.gguf import read_gguf
@@ -229,5 +229,3 @@ class ModelStore:
             shutil.rmtree(trash, ignore_errors=True)
         return True
 
-
-__all__ = ["ModelStore", "ModelInfo", "CupolaError"]

@@ -74,7 +74,7 @@ class EngineFactory:
         from cupola.engines.llamacpp import LlamaCppEngine, LlamaCppOptions
 
         opts = LlamaCppOptions(parallel=self.settings.parallel, ctx_per_slot=self.settings.ctx_per_slot,
-                               threads=self.settings.threads, socket_dir=self.settings.home / "run")
+                               threads=self.settings.threads)
         return LlamaCppEngine(info.file(), entry.alias, opts)
 
 

@@ -15,7 +15,9 @@ from cupola import __version__
 from cupola.config import Settings
 from cupola.errors import CupolaError, Overloaded
 from cupola.runtime.runtime import Runtime
-from cupola.server import native_routes, openai_routes
+from cupola.responses.service import ResponsesService
+from cupola.responses.store import ResponseStore
+from cupola.server import native_routes, openai_routes, responses_routes
 
 log = logging.getLogger("cupola.server")
 
@@ -44,10 +46,13 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: l
             if task is not None:
                 task.cancel()
             await runtime.close()
+            responses.store.close()
 
     app = FastAPI(title="Cupola", version=__version__, lifespan=lifespan,
                   description="A local-first AI foundry: OpenAI-compatible inference on your machine.")
     app.state.runtime = runtime
+    responses = ResponsesService(runtime, ResponseStore(settings.db_path("responses")))
+    app.state.responses = responses
     app.state.settings = settings
     app.state.ready = not to_preload
 
@@ -92,6 +97,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: l
         return error_response(500, f"internal error: {exc}", "server_error")
 
     app.include_router(openai_routes.router)
+    app.include_router(responses_routes.router)
     app.include_router(native_routes.router)
     return app
 

@@ -1,0 +1,225 @@
+"""The Responses API on top of the runtime's chat completions.
+
+A request becomes chat messages (the stored conversation of ``previous_response_id``, then
+``instructions`` as the system message, then the new input items), runs as one chat completion,
+and its answer becomes output items. Streaming translates chat chunks into the typed Responses
+events, each with a ``sequence_number``. Finished responses are stored (``store`` defaults to
+true) with the conversation so far, so a chain continues after a restart.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from cupola.errors import CupolaError, NotFound
+from cupola.responses import convert
+from cupola.responses.store import ResponseStore
+from cupola.runtime.runtime import Runtime
+
+
+class Prepared:
+    """A validated request, ready to run: its chat body, input items and prior conversation."""
+
+    def __init__(self, request: dict[str, Any], items: list[dict[str, Any]], history: list[dict[str, Any]],
+                 body: dict[str, Any]) -> None:
+        self.request = request
+        self.items = items
+        self.history = history  # conversation before this request (without instructions)
+        self.body = body
+        self.id = convert.new_id("resp")
+        self.created_at = time.time()
+
+
+class ResponsesService:
+    def __init__(self, runtime: Runtime, store: ResponseStore) -> None:
+        self.runtime = runtime
+        self.store = store
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def get(self, response_id: str) -> dict[str, Any]:
+        found = self.store.get(response_id)
+        if found is None:
+            raise NotFound(f"no response with id {response_id!r}", param="response_id")
+        return found
+
+    def input_items(self, response_id: str) -> list[dict[str, Any]]:
+        items = self.store.input_items(response_id)
+        if items is None:
+            raise NotFound(f"no response with id {response_id!r}", param="response_id")
+        return items
+
+    def delete(self, response_id: str) -> dict[str, Any]:
+        if not self.store.delete(response_id):
+            raise NotFound(f"no response with id {response_id!r}", param="response_id")
+        return {"id": response_id, "object": "response", "deleted": True}
+
+    # -- creating ---------------------------------------------------------------------------
+
+    def prepare(self, request: dict[str, Any]) -> Prepared:
+        history: list[dict[str, Any]] = []
+        previous = request.get("previous_response_id")
+        if previous:
+            found = self.store.history(previous)
+            if found is None:
+                raise NotFound(f"previous response {previous!r} not found (deleted, or stored with store=false)",
+                               param="previous_response_id")
+            history = found
+        items = convert.normalize_input(request["input"])
+        messages = list(history)
+        if request.get("instructions"):
+            messages.insert(0, {"role": "system", "content": request["instructions"]})
+        messages += convert.items_to_messages(items)
+        body: dict[str, Any] = {"messages": messages}
+        for key in ("temperature", "top_p", "seed", "top_k", "min_p"):
+            if request.get(key) is not None:
+                body[key] = request[key]
+        if request.get("max_output_tokens") is not None:
+            body["max_tokens"] = request["max_output_tokens"]
+        tools = convert.chat_tools(request.get("tools"))
+        if tools:
+            body["tools"] = tools
+            if request.get("tool_choice") is not None:
+                body["tool_choice"] = convert.chat_tool_choice(request["tool_choice"])
+            if request.get("parallel_tool_calls") is not None:
+                body["parallel_tool_calls"] = request["parallel_tool_calls"]
+        fmt = convert.chat_response_format(request.get("text"))
+        if fmt:
+            body["response_format"] = fmt
+        return Prepared(request, items, history, body)
+
+    def _finish(self, prep: Prepared, output: list[dict[str, Any]], usage: dict[str, Any] | None,
+                finish_reason: str | None) -> dict[str, Any]:
+        incomplete = "max_output_tokens" if finish_reason == "length" else None
+        response = convert.response_object(prep.request, prep.id, status="incomplete" if incomplete else "completed",
+                                           output=output, usage=convert.usage_of(usage), incomplete=incomplete,
+                                           created_at=prep.created_at)
+        if prep.request.get("store", True):
+            history = prep.history + convert.items_to_messages(prep.items) + convert.output_messages(output)
+            self.store.save(response, prep.items, history)
+        return response
+
+    async def create(self, prep: Prepared, keep_alive: Any = None) -> dict[str, Any]:
+        kwargs = {} if keep_alive is None else {"keep_alive": keep_alive}
+        result = await self.runtime.generate(prep.request["model"], prep.body, **kwargs)
+        choice = result["choices"][0]
+        return self._finish(prep, convert.output_items(choice["message"]), result.get("usage"),
+                            choice.get("finish_reason"))
+
+    def stream(self, prep: Prepared, keep_alive: Any = None) -> AsyncIterator[dict[str, Any]]:
+        kwargs = {} if keep_alive is None else {"keep_alive": keep_alive}
+        chunks = self.runtime.stream(prep.request["model"], {**prep.body, "stream_options": {"include_usage": True}},
+                                     **kwargs)
+        return _EventStream(self, prep, chunks).events()
+
+
+class _EventStream:
+    """Turns chat chunks into Responses streaming events."""
+
+    def __init__(self, service: ResponsesService, prep: Prepared, chunks: AsyncIterator[dict[str, Any]]) -> None:
+        self.service = service
+        self.prep = prep
+        self.chunks = chunks
+        self.seq = 0
+        self.output: list[dict[str, Any]] = []
+        self.text_item: dict[str, Any] | None = None
+        self.text = ""
+        self.calls: dict[int, dict[str, Any]] = {}  # tool-call index -> function_call item
+
+    def event(self, type_: str, **fields: Any) -> dict[str, Any]:
+        data = {"type": type_, "sequence_number": self.seq, **fields}
+        self.seq += 1
+        return data
+
+    def snapshot(self, status: str, **extra: Any) -> dict[str, Any]:
+        return convert.response_object(self.prep.request, self.prep.id, status=status, output=list(self.output),
+                                       created_at=self.prep.created_at, **extra)
+
+    async def first(self) -> dict[str, Any] | None:
+        """The first chunk, fetched before any event so that errors become HTTP statuses."""
+        try:
+            return await self.chunks.__anext__()
+        except StopAsyncIteration:
+            return None
+
+    async def events(self) -> AsyncIterator[dict[str, Any]]:
+        first = await self.first()
+        yield self.event("response.created", response=self.snapshot("in_progress"))
+        yield self.event("response.in_progress", response=self.snapshot("in_progress"))
+        usage, finish = None, None
+        try:
+            pending = [first] if first is not None else []
+            while True:
+                if pending:
+                    chunk = pending.pop()
+                else:
+                    try:
+                        chunk = await self.chunks.__anext__()
+                    except StopAsyncIteration:
+                        break
+                usage = chunk.get("usage") or usage
+                for choice in chunk.get("choices") or []:
+                    finish = choice.get("finish_reason") or finish
+                    delta = choice.get("delta") or {}
+                    if delta.get("content"):
+                        for ev in self.on_text(delta["content"]):
+                            yield ev
+                    for call in delta.get("tool_calls") or []:
+                        for ev in self.on_tool_call(call):
+                            yield ev
+        except CupolaError as exc:
+            error = {"code": exc.code or exc.type, "message": exc.message}
+            yield self.event("response.failed", response=self.snapshot("failed", error=error))
+            return
+        for ev in self.close_items():
+            yield ev
+        response = self.service._finish(self.prep, self.output, usage, finish)
+        kind = "response.incomplete" if response["status"] == "incomplete" else "response.completed"
+        yield self.event(kind, response=response)
+
+    def on_text(self, delta: str):
+        if self.text_item is None:
+            self.text_item = convert.message_item("", status="in_progress")
+            self.text_item["content"] = []
+            self.output.append(self.text_item)
+            index = len(self.output) - 1
+            yield self.event("response.output_item.added", output_index=index, item=dict(self.text_item))
+            yield self.event("response.content_part.added", item_id=self.text_item["id"], output_index=index,
+                             content_index=0, part={"type": "output_text", "text": "", "annotations": []})
+        self.text += delta
+        yield self.event("response.output_text.delta", item_id=self.text_item["id"],
+                         output_index=self.output.index(self.text_item), content_index=0, delta=delta, logprobs=[])
+
+    def on_tool_call(self, call: dict[str, Any]):
+        index = call.get("index", 0)
+        fn = call.get("function") or {}
+        item = self.calls.get(index)
+        if item is None:
+            item = convert.function_call_item(call.get("id") or convert.new_id("call"), fn.get("name") or "", "",
+                                              status="in_progress")
+            self.calls[index] = item
+            self.output.append(item)
+            yield self.event("response.output_item.added", output_index=len(self.output) - 1, item=dict(item))
+        elif fn.get("name"):
+            item["name"] += fn["name"]
+        if fn.get("arguments"):
+            item["arguments"] += fn["arguments"]
+            yield self.event("response.function_call_arguments.delta", item_id=item["id"],
+                             output_index=self.output.index(item), delta=fn["arguments"])
+
+    def close_items(self):
+        for index, item in enumerate(self.output):
+            if item is self.text_item:
+                part = {"type": "output_text", "text": self.text, "annotations": [], "logprobs": []}
+                yield self.event("response.output_text.done", item_id=item["id"], output_index=index,
+                                 content_index=0, text=self.text, logprobs=[])
+                yield self.event("response.content_part.done", item_id=item["id"], output_index=index,
+                                 content_index=0, part=part)
+                item["content"] = [part]
+            else:
+                yield self.event("response.function_call_arguments.done", item_id=item["id"], output_index=index,
+                                 arguments=item["arguments"], name=item["name"])
+            item["status"] = "completed"
+            yield self.event("response.output_item.done", output_index=index, item=dict(item))

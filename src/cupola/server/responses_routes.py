@@ -1,0 +1,94 @@
+"""OpenAI Responses API routes: create (streaming or not), get, delete, list input items."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from cupola.responses.service import ResponsesService
+
+router = APIRouter(prefix="/v1/responses", tags=["OpenAI Responses"])
+
+
+class CreateResponse(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(..., min_length=1)
+    input: str | list[dict[str, Any]]
+    instructions: str | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: Literal["auto", "none", "required"] | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    text: dict[str, Any] | None = None
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, ge=0, le=1)
+    max_output_tokens: int | None = Field(None, ge=1)
+    store: bool = True
+    previous_response_id: str | None = None
+    metadata: dict[str, str] | None = None
+    stream: bool = False
+    keep_alive: str | int | float | None = None
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        if v and (len(v) > 16 or any(len(k) > 64 or len(val) > 512 for k, val in v.items())):
+            raise ValueError("at most 16 pairs, keys up to 64 and values up to 512 characters")
+        return v
+
+
+def service_of(request: Request) -> ResponsesService:
+    return request.app.state.responses
+
+
+async def _sse(first: dict[str, Any], rest: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+    yield _frame(first)
+    async for event in rest:
+        yield _frame(event)
+
+
+def _frame(event: dict[str, Any]) -> bytes:
+    return f"event: {event['type']}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n".encode()
+
+
+@router.post("", summary="Create a model response (streaming with stream=true)")
+async def create(body: CreateResponse, request: Request):
+    service = service_of(request)
+    req = body.model_dump(exclude_none=True)
+    keep_alive = req.pop("keep_alive", None)
+    prep = service.prepare(req)
+    if not body.stream:
+        return JSONResponse(await service.create(prep, keep_alive))
+    events = service.stream(prep, keep_alive)
+    first = await events.__anext__()  # errors before the first token are real HTTP errors
+    return StreamingResponse(_sse(first, events), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@router.get("/{response_id}", summary="Get a stored response")
+async def get(response_id: str, request: Request) -> dict[str, Any]:
+    return service_of(request).get(response_id)
+
+
+@router.delete("/{response_id}", summary="Delete a stored response")
+async def delete(response_id: str, request: Request) -> dict[str, Any]:
+    return service_of(request).delete(response_id)
+
+
+@router.get("/{response_id}/input_items", summary="The input items of a stored response")
+async def input_items(response_id: str, request: Request, limit: int = 20, order: Literal["asc", "desc"] = "desc",
+                      after: str | None = None) -> dict[str, Any]:
+    items = service_of(request).input_items(response_id)
+    if order == "desc":
+        items = list(reversed(items))
+    if after:
+        ids = [i["id"] for i in items]
+        items = items[ids.index(after) + 1:] if after in ids else []
+    page = items[:max(1, min(limit, 100))]
+    return {"object": "list", "data": page, "first_id": page[0]["id"] if page else None,
+            "last_id": page[-1]["id"] if page else None, "has_more": len(items) > len(page)}
