@@ -19,6 +19,7 @@ from typing import Any
 
 from cupola.engines.base import OnChunk
 from cupola.errors import ContextLengthExceeded, EngineError, InvalidParameter
+from cupola.models.gguf import read_gguf
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ class LlamaCppEngine:
 
         self.alias = alias
         self.options = options
+        template = read_gguf(model_path).chat_template or ""
+        self.native_tools = "tools" in template  # the template renders tool schemas and calls itself
         threads = options.threads or os.cpu_count() or 2
         params = xlc.CommonParams()
         params.model.path = str(model_path)

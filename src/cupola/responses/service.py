@@ -17,6 +17,7 @@ from cupola.errors import CupolaError, NotFound
 from cupola.responses import convert
 from cupola.responses.store import ResponseStore
 from cupola.runtime.runtime import Runtime
+from cupola.tools import chat as tool_chat
 
 
 class Prepared:
@@ -103,15 +104,15 @@ class ResponsesService:
 
     async def create(self, prep: Prepared, keep_alive: Any = None) -> dict[str, Any]:
         kwargs = {} if keep_alive is None else {"keep_alive": keep_alive}
-        result = await self.runtime.generate(prep.request["model"], prep.body, **kwargs)
+        result = await tool_chat.generate(self.runtime, prep.request["model"], prep.body, **kwargs)
         choice = result["choices"][0]
         return self._finish(prep, convert.output_items(choice["message"]), result.get("usage"),
                             choice.get("finish_reason"))
 
     def stream(self, prep: Prepared, keep_alive: Any = None) -> AsyncIterator[dict[str, Any]]:
         kwargs = {} if keep_alive is None else {"keep_alive": keep_alive}
-        chunks = self.runtime.stream(prep.request["model"], {**prep.body, "stream_options": {"include_usage": True}},
-                                     **kwargs)
+        chunks = tool_chat.stream(self.runtime, prep.request["model"],
+                                  {**prep.body, "stream_options": {"include_usage": True}}, **kwargs)
         return _EventStream(self, prep, chunks).events()
 
 

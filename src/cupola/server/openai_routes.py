@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from cupola.errors import CupolaError, InvalidParameter
 from cupola.runtime.runtime import Runtime
+from cupola.tools import chat as tool_chat
 from cupola.server.openai_schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
@@ -44,10 +45,15 @@ async def _event_stream(first: dict[str, Any], rest: AsyncIterator[dict[str, Any
 async def _generate(request: Request, endpoint: str, body: dict[str, Any], model: str, stream: bool,
                     keep_alive: Any):
     runtime = runtime_of(request)
-    kwargs = {"endpoint": endpoint} if keep_alive is None else {"endpoint": endpoint, "keep_alive": keep_alive}
-    if not stream:
-        return JSONResponse(await runtime.generate(model, body, **kwargs))
-    chunks = runtime.stream(model, body, **kwargs)
+    kwargs = {} if keep_alive is None else {"keep_alive": keep_alive}
+    if endpoint == "chat":  # tool-aware: the adapter makes tool calls work on every model
+        if not stream:
+            return JSONResponse(await tool_chat.generate(runtime, model, body, **kwargs))
+        chunks = tool_chat.stream(runtime, model, body, **kwargs)
+    elif not stream:
+        return JSONResponse(await runtime.generate(model, body, endpoint=endpoint, **kwargs))
+    else:
+        chunks = runtime.stream(model, body, endpoint=endpoint, **kwargs)
     # Pull the first chunk before answering 200, so that unknown models, overload and prompts
     # that do not fit get a real HTTP error status instead of an in-band one.
     try:

@@ -12,8 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # Fields passed to llama.cpp as they are, beyond the declared OpenAI ones.
-_ENGINE_EXTRAS = ("top_k", "min_p", "repeat_penalty", "logit_bias", "logprobs", "top_logprobs",
-                  "tools", "tool_choice", "parallel_tool_calls")
+_ENGINE_EXTRAS = ("top_k", "min_p", "repeat_penalty", "logit_bias", "logprobs", "top_logprobs")
 
 
 class _Request(BaseModel):
@@ -101,6 +100,9 @@ class ChatCompletionRequest(_Sampling):
     messages: list[ChatMessage] = Field(..., min_length=1)
     max_completion_tokens: int | None = Field(None, ge=1)
     response_format: ResponseFormat | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: Literal["auto", "none", "required"] | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
 
     def engine_body(self, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
         body = super().engine_body(exclude=("messages", "response_format", "max_completion_tokens", *exclude))

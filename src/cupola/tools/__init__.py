@@ -1,0 +1,1 @@
+"""Tools: schemas, the tool-call adapter that works on every model, tool-aware chat."""

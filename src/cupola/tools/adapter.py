@@ -1,0 +1,350 @@
+"""Tool calling that works on every model.
+
+When a model's chat template knows tools, llama.cpp handles them natively. When it does not
+(SmolLM2, most small models), Cupola's adapter takes over, in one documented format:
+
+* the tool schemas and calling instructions go into the system prompt (``render_tools``);
+* a call is written ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>``;
+* decoding is constrained by a grammar built from the schemas (llguidance, through llama.cpp):
+  from the first token for ``tool_choice`` ``required`` or a named function, and lazily — from
+  the moment the model writes ``<tool_call>`` — for ``auto``. A constrained call therefore names
+  an existing tool and its arguments validate against that tool's schema;
+* earlier calls and their results in the conversation are rendered back in the same format.
+
+Whatever the mode, text that still looks like a tool call (``<tool_call>…</tool_call>`` or a bare
+``{"name": …, "arguments": …}``) is parsed into structured ``tool_calls``; ``ToolStreamParser``
+does the same incrementally for streams (name first, then argument fragments).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from cupola.errors import InvalidParameter
+
+OPEN, CLOSE = "<tool_call>", "</tool_call>"
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_HEAD_RE = re.compile(r'^\s*\{\s*"name"\s*:\s*"([^"\\]*)"\s*,\s*"arguments"\s*:\s*', re.S)
+MAX_PARALLEL = 4
+
+
+def call_id() -> str:
+    return "call_" + secrets.token_hex(12)
+
+
+@dataclass
+class ToolPlan:
+    """What the adapter decided for one request."""
+
+    tools: list[dict[str, Any]]  # the function specs ({"name", "description", "parameters"})
+    choice: str  # "auto" | "required" | "none" | a function name
+    parallel: bool = True
+    native: bool = False
+    names: set[str] = field(default_factory=set)
+
+    @property
+    def active(self) -> bool:
+        return self.choice != "none" and bool(self.tools)
+
+
+def _function_specs(tools: Any) -> list[dict[str, Any]]:
+    if not isinstance(tools, list):
+        raise InvalidParameter("tools must be a list", param="tools")
+    specs = []
+    for i, tool in enumerate(tools):
+        fn = tool.get("function") if isinstance(tool, dict) else None
+        if not isinstance(tool, dict) or tool.get("type") != "function" or not isinstance(fn, dict):
+            raise InvalidParameter("each tool must be {'type': 'function', 'function': {...}}", param=f"tools.{i}")
+        name = fn.get("name")
+        if not isinstance(name, str) or not _NAME_RE.match(name):
+            raise InvalidParameter("a function name must be 1-64 letters, digits, '_', '.' or '-'",
+                                   param=f"tools.{i}.function.name")
+        params = fn.get("parameters") or {"type": "object", "properties": {}}
+        if not isinstance(params, dict):
+            raise InvalidParameter("parameters must be a JSON Schema object", param=f"tools.{i}.function.parameters")
+        spec = {"name": name, "parameters": params}
+        if fn.get("description"):
+            spec["description"] = str(fn["description"])
+        specs.append(spec)
+    return specs
+
+
+def plan_tools(body: dict[str, Any], native: bool) -> ToolPlan | None:
+    """Validate ``tools`` / ``tool_choice`` and decide how to serve them (None: no tools)."""
+    tools = body.get("tools")
+    if not tools:
+        if body.get("tool_choice") not in (None, "none", "auto"):
+            raise InvalidParameter("tool_choice needs tools", param="tool_choice")
+        return None
+    specs = _function_specs(tools)
+    names = {s["name"] for s in specs}
+    choice = body.get("tool_choice") or "auto"
+    if isinstance(choice, dict):
+        name = (choice.get("function") or {}).get("name") if choice.get("type") == "function" else None
+        if name not in names:
+            raise InvalidParameter(f"tool_choice names {name!r}, which is not in tools ({', '.join(sorted(names))})",
+                                   param="tool_choice")
+        choice = name
+    elif choice not in ("auto", "none", "required"):
+        raise InvalidParameter("tool_choice must be 'auto', 'none', 'required' or a named function",
+                               param="tool_choice")
+    # Several calls in one turn only when asked for explicitly: small models otherwise repeat a call.
+    return ToolPlan(specs, choice, body.get("parallel_tool_calls") is True, native, names)
+
+
+# -- request side -----------------------------------------------------------------------------
+
+def render_tools(plan: ToolPlan) -> str:
+    """The system-prompt section that teaches a model without tool support to call tools."""
+    tools = [s for s in plan.tools if plan.choice in ("auto", "required") or s["name"] == plan.choice]
+    lines = ["# Tools", "", "You can call functions to answer the user. The functions, as JSON Schema:", "<tools>"]
+    lines += [json.dumps(spec, ensure_ascii=False) for spec in tools]
+    lines += ["</tools>", "", "To call a function, answer with only this line (one per call):",
+              f'{OPEN}{{"name": "<function name>", "arguments": <JSON object of arguments>}}{CLOSE}']
+    if plan.choice == "required":
+        lines.append("You must call one of the functions.")
+    elif plan.choice not in ("auto", "none"):
+        lines.append(f"You must call the function {plan.choice}.")
+    else:
+        lines.append("Call a function only when the user's request needs it; otherwise answer directly.")
+    return "\n".join(lines)
+
+
+def call_schema(plan: ToolPlan) -> dict[str, Any]:
+    """JSON Schema of one call: its name picks the tool, its arguments follow that tool's schema."""
+    variants = [{"type": "object", "additionalProperties": False, "required": ["name", "arguments"],
+                 "properties": {"name": {"const": s["name"]}, "arguments": s["parameters"]}}
+                for s in plan.tools if plan.choice in ("auto", "required") or s["name"] == plan.choice]
+    return variants[0] if len(variants) == 1 else {"anyOf": variants}
+
+
+def grammar(plan: ToolPlan) -> str:
+    """An llguidance (Lark) grammar for one or more wrapped calls."""
+    block = f'"{OPEN}" call "{CLOSE}"'
+    more = f' ("\\n" {block}){{0,{MAX_PARALLEL - 1}}}' if plan.parallel else ""
+    return (f"%llguidance {{}}\nstart: {block}{more}\n"
+            f"call: %json {json.dumps(call_schema(plan), separators=(',', ':'))}\n")
+
+
+def _render_history(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Assistant tool calls and tool results as plain text in the adapter's format."""
+    out = []
+    for msg in messages:
+        if msg.get("role") == "assistant" and msg.get("tool_calls"):
+            calls = []
+            for call in msg["tool_calls"]:
+                fn = call.get("function") or {}
+                try:
+                    args = json.loads(fn.get("arguments") or "{}")
+                except json.JSONDecodeError:
+                    args = fn.get("arguments")
+                calls.append(OPEN + json.dumps({"name": fn.get("name"), "arguments": args}, ensure_ascii=False)
+                             + CLOSE)
+            text = (msg.get("content") or "").strip()
+            out.append({"role": "assistant", "content": "\n".join(([text] if text else []) + calls)})
+        elif msg.get("role") == "tool":
+            out.append({"role": "user", "content": f"<tool_response>\n{msg.get('content') or ''}\n</tool_response>"})
+        else:
+            out.append({k: v for k, v in msg.items() if k not in ("tool_calls", "tool_call_id")})
+    return out
+
+
+def adapt_request(body: dict[str, Any], plan: ToolPlan | None) -> dict[str, Any]:
+    """The engine body for a request with tools (unchanged when llama.cpp handles them natively)."""
+    body = dict(body)
+    if plan is None or plan.native:
+        if plan is not None and plan.choice not in ("auto", "none", "required"):  # named: narrow + require
+            body["tools"] = [t for t in body["tools"] if t["function"]["name"] == plan.choice]
+            body["tool_choice"] = "required"
+        if plan is None and any(m.get("tool_calls") or m.get("role") == "tool" for m in body.get("messages", [])):
+            body["messages"] = _render_history(body["messages"])
+        return body
+    for key in ("tools", "tool_choice", "parallel_tool_calls"):
+        body.pop(key, None)
+    messages = _render_history(body.get("messages", []))
+    if plan.active:
+        if body.get("response_format"):
+            raise InvalidParameter("response_format cannot be combined with tools on this model",
+                                   param="response_format")
+        section = render_tools(plan)
+        if messages and messages[0].get("role") == "system":
+            messages[0] = {**messages[0], "content": f"{messages[0].get('content') or ''}\n\n{section}".strip()}
+        else:
+            messages.insert(0, {"role": "system", "content": section})
+        body["grammar"] = grammar(plan)
+        if plan.choice == "auto":
+            body["grammar_lazy"] = True
+            body["grammar_triggers"] = [{"type": 1, "value": OPEN}]  # COMMON_GRAMMAR_TRIGGER_TYPE_WORD
+    body["messages"] = messages
+    return body
+
+
+# -- response side ----------------------------------------------------------------------------
+
+def _as_call(obj: Any, names: set[str]) -> dict[str, Any] | None:
+    if not isinstance(obj, dict) or obj.get("name") not in names:
+        return None
+    args = obj.get("arguments", obj.get("parameters", {}))
+    if isinstance(args, str):
+        try:
+            args = json.loads(args)
+        except json.JSONDecodeError:
+            return None
+    if not isinstance(args, dict):
+        return None
+    return {"id": call_id(), "type": "function",
+            "function": {"name": obj["name"], "arguments": json.dumps(args, ensure_ascii=False)}}
+
+
+def parse_calls(text: str, names: set[str]) -> tuple[str, list[dict[str, Any]]]:
+    """Split model text into remaining content and structured tool calls."""
+    calls: list[dict[str, Any]] = []
+    if OPEN in text:
+        rest = []
+        pos = 0
+        for match in re.finditer(re.escape(OPEN) + r"(.*?)(?:" + re.escape(CLOSE) + r"|$)", text, re.S):
+            try:
+                call = _as_call(json.loads(match.group(1)), names)
+            except json.JSONDecodeError:
+                call = None
+            if call is None:
+                if not match.group(0).endswith(CLOSE):  # a call cut off by max_tokens: not content either
+                    rest.append(text[pos:match.start()])
+                    pos = match.end()
+                continue
+            rest.append(text[pos:match.start()])
+            pos = match.end()
+            calls.append(call)
+        rest.append(text[pos:])
+        return "".join(rest).strip(), calls
+    stripped = text.strip()
+    fenced = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", stripped, re.S)
+    candidate = fenced.group(1) if fenced else stripped
+    if candidate.startswith(("{", "[")):
+        try:
+            parsed = json.loads(candidate)
+        except json.JSONDecodeError:
+            return text, []
+        items = parsed if isinstance(parsed, list) else [parsed]
+        found = [_as_call(item, names) for item in items]
+        if found and all(found):
+            return "", found  # type: ignore[return-value]
+    return text, []
+
+
+def adapt_response(result: dict[str, Any], plan: ToolPlan | None) -> dict[str, Any]:
+    """Turn tool-call text in a non-streaming chat completion into ``tool_calls``."""
+    if plan is None or not plan.active:
+        return result
+    choice = result["choices"][0]
+    message = choice["message"]
+    if message.get("tool_calls"):
+        choice["finish_reason"] = "tool_calls"
+        return result
+    content, calls = parse_calls(message.get("content") or "", plan.names)
+    if calls:
+        if not plan.parallel:
+            calls = calls[:1]
+        message["content"] = content or None
+        message["tool_calls"] = calls
+        choice["finish_reason"] = "tool_calls"
+    return result
+
+
+class ToolStreamParser:
+    """Incrementally splits streamed text into content and tool-call deltas.
+
+    ``feed`` and ``close`` return events: ``("content", text)``, ``("call", index, id, name)``
+    when a call's name is known, and ``("args", index, fragment)`` for argument text.
+    """
+
+    def __init__(self, names: set[str]) -> None:
+        self.names = names
+        self.buf = ""
+        self.in_call = False
+        self.seen_text = False
+        self.count = 0
+        self.head_done = False
+        self.args_sent = 0
+
+    def feed(self, text: str) -> list[tuple]:
+        self.buf += text
+        events: list[tuple] = []
+        while True:
+            if self.in_call:
+                if not self._advance_call(events):
+                    return events
+                continue
+            start = self.buf.find(OPEN)
+            if start >= 0:
+                self._content(events, self.buf[:start])
+                self.buf = self.buf[start + len(OPEN):]
+                self.in_call, self.head_done, self.args_sent = True, False, 0
+                continue
+            if not self.seen_text and self.buf.lstrip()[:1] in ("{", "[", "`"):
+                return events  # maybe a bare JSON call: decide at the end
+            keep = _partial_suffix(self.buf, OPEN)
+            self._content(events, self.buf[:len(self.buf) - keep])
+            self.buf = self.buf[len(self.buf) - keep:]
+            return events
+
+    def _content(self, events: list[tuple], text: str) -> None:
+        if text:
+            self.seen_text = self.seen_text or bool(text.strip())
+            events.append(("content", text))
+
+    def _advance_call(self, events: list[tuple]) -> bool:
+        """Emit what is known of the current call; True when it is complete."""
+        if not self.head_done:
+            head = _HEAD_RE.match(self.buf)
+            if head is None:
+                if CLOSE in self.buf or len(self.buf) > 200:  # not our format: treat as text
+                    self.in_call = False
+                    self._content(events, OPEN + self.buf)
+                    self.buf = ""
+                return False
+            events.append(("call", self.count, call_id(), head.group(1)))
+            self.buf = self.buf[head.end():]
+            self.head_done = True
+        end = self.buf.find(CLOSE)
+        if end < 0:  # hold back a partial closing tag, then trailing braces and blanks (one closes the wrapper)
+            ready = self.buf[:len(self.buf) - _partial_suffix(self.buf, CLOSE)]
+            ready = re.sub(r"[\s}]*$", "", ready)
+        else:
+            body = self.buf[:end].rstrip()
+            ready = body[:-1] if body.endswith("}") else body
+        if len(ready) > self.args_sent:
+            events.append(("args", self.count, ready[self.args_sent:]))
+            self.args_sent = len(ready)
+        if end < 0:
+            return False
+        self.buf = self.buf[end + len(CLOSE):].lstrip("\n")
+        self.in_call = False
+        self.count += 1
+        return True
+
+    def close(self) -> list[tuple]:
+        events: list[tuple] = []
+        if self.in_call:
+            return events  # cut off mid-call (max_tokens): what was sent stands
+        if self.buf:
+            content, calls = parse_calls(self.buf, self.names) if not self.seen_text else (self.buf, [])
+            self._content(events, content)
+            for call in calls:
+                events.append(("call", self.count, call["id"], call["function"]["name"]))
+                events.append(("args", self.count, call["function"]["arguments"]))
+                self.count += 1
+            self.buf = ""
+        return events
+
+
+def _partial_suffix(text: str, token: str) -> int:
+    """Length of the longest suffix of ``text`` that is a proper prefix of ``token``."""
+    for n in range(min(len(token) - 1, len(text)), 0, -1):
+        if text.endswith(token[:n]):
+            return n
+    return 0

@@ -1,0 +1,201 @@
+"""The tool-call adapter on recorded and malformed model outputs (no model needed)."""
+
+import json
+
+import pytest
+
+from cupola.errors import InvalidParameter
+from cupola.tools.adapter import (CLOSE, OPEN, ToolStreamParser, adapt_request, adapt_response, call_schema,
+                                  grammar, parse_calls, plan_tools, render_tools)
+
+WEATHER = {"type": "function", "function": {
+    "name": "get_weather", "description": "Weather for a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+ADD = {"type": "function", "function": {
+    "name": "add", "parameters": {"type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}},
+                                  "required": ["a", "b"]}}}
+NAMES = {"get_weather", "add"}
+
+
+def body(**kw):
+    return {"messages": [{"role": "user", "content": "weather in Paris?"}], "tools": [WEATHER, ADD], **kw}
+
+
+# -- planning and validation --------------------------------------------------------------------
+
+def test_no_tools_no_plan():
+    assert plan_tools({"messages": []}, native=False) is None
+
+
+@pytest.mark.parametrize("patch, param", [
+    ({"tools": [{"type": "code_interpreter"}]}, "tools.0"),
+    ({"tools": [{"type": "function", "function": {"name": "bad name!"}}]}, "tools.0.function.name"),
+    ({"tool_choice": {"type": "function", "function": {"name": "nope"}}}, "tool_choice"),
+    ({"tool_choice": "sometimes"}, "tool_choice"),
+])
+def test_bad_tools_are_400_naming_the_parameter(patch, param):
+    with pytest.raises(InvalidParameter) as info:
+        plan_tools(body(**patch), native=False)
+    assert info.value.param == param
+
+
+def test_named_choice_and_parallel_flag():
+    plan = plan_tools(body(tool_choice={"type": "function", "function": {"name": "add"}}), native=False)
+    assert plan.choice == "add" and not plan.parallel
+    assert call_schema(plan)["properties"]["name"] == {"const": "add"}
+    assert plan_tools(body(parallel_tool_calls=True), native=False).parallel
+
+
+# -- request rendering --------------------------------------------------------------------------
+
+def test_adapter_injects_tools_and_forces_a_grammar_for_required():
+    out = adapt_request(body(tool_choice="required"), plan_tools(body(tool_choice="required"), native=False))
+    assert "tools" not in out and "tool_choice" not in out
+    system = out["messages"][0]
+    assert system["role"] == "system" and '"name": "get_weather"' in system["content"]
+    assert "You must call one of the functions" in system["content"]
+    assert out["grammar"].startswith("%llguidance") and "grammar_lazy" not in out
+    assert f'"{OPEN}" call "{CLOSE}"' in out["grammar"]
+
+
+def test_auto_uses_a_lazy_grammar_triggered_by_the_call_tag():
+    out = adapt_request(body(), plan_tools(body(), native=False))
+    assert out["grammar_lazy"] is True and out["grammar_triggers"] == [{"type": 1, "value": OPEN}]
+
+
+def test_existing_system_prompt_is_extended_not_duplicated():
+    b = body(messages=[{"role": "system", "content": "Be terse."}, {"role": "user", "content": "hi"}])
+    out = adapt_request(b, plan_tools(b, native=False))
+    assert [m["role"] for m in out["messages"]] == ["system", "user"]
+    assert out["messages"][0]["content"].startswith("Be terse.") and "# Tools" in out["messages"][0]["content"]
+
+
+def test_tool_choice_none_sends_no_tools_and_no_grammar():
+    b = body(tool_choice="none")
+    out = adapt_request(b, plan_tools(b, native=False))
+    assert "grammar" not in out and "# Tools" not in json.dumps(out["messages"])
+
+
+def test_history_with_calls_and_results_is_rendered_as_text():
+    b = body(messages=[
+        {"role": "user", "content": "weather in Paris?"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": '{"temp": 21}'}])
+    out = adapt_request(b, plan_tools(b, native=False))
+    roles = [m["role"] for m in out["messages"]]
+    assert roles == ["system", "user", "assistant", "user"]
+    assert out["messages"][2]["content"] == OPEN + '{"name": "get_weather", "arguments": {"city": "Paris"}}' + CLOSE
+    assert "<tool_response>" in out["messages"][3]["content"] and '{"temp": 21}' in out["messages"][3]["content"]
+
+
+def test_native_templates_get_the_request_unchanged_except_named_choice():
+    b = body(tool_choice={"type": "function", "function": {"name": "add"}})
+    out = adapt_request(b, plan_tools(b, native=True))
+    assert [t["function"]["name"] for t in out["tools"]] == ["add"] and out["tool_choice"] == "required"
+    assert "grammar" not in out
+
+
+def test_response_format_with_tools_is_refused_on_adapter_models():
+    b = body(response_format={"type": "json_object"})
+    with pytest.raises(InvalidParameter) as info:
+        adapt_request(b, plan_tools(b, native=False))
+    assert info.value.param == "response_format"
+
+
+def test_grammar_allows_several_calls_only_when_parallel():
+    assert "{0," not in grammar(plan_tools(body(), native=False))
+    assert "{0,3}" in grammar(plan_tools(body(parallel_tool_calls=True), native=False))
+
+
+def test_render_tools_names_the_required_function():
+    text = render_tools(plan_tools(body(tool_choice={"type": "function", "function": {"name": "add"}}), native=False))
+    assert "You must call the function add" in text and "get_weather" not in text
+
+
+# -- parsing non-streamed output ----------------------------------------------------------------
+
+@pytest.mark.parametrize("text, expected", [
+    (OPEN + '{"name": "get_weather", "arguments": {"city": "Paris"}}' + CLOSE, [("get_weather", {"city": "Paris"})]),
+    ('{"name": "add", "arguments": {"a": 1, "b": 2}}', [("add", {"a": 1, "b": 2})]),
+    ('```json\n{"name": "add", "arguments": "{\\"a\\": 1, \\"b\\": 2}"}\n```', [("add", {"a": 1, "b": 2})]),
+    ('[{"name": "add", "arguments": {"a": 1, "b": 2}}, {"name": "get_weather", "arguments": {"city": "Rome"}}]',
+     [("add", {"a": 1, "b": 2}), ("get_weather", {"city": "Rome"})]),
+    (f'Sure.\n{OPEN}{{"name": "add", "arguments": {{"a": 1, "b": 2}}}}{CLOSE}\n{OPEN}{{"name": "add", "argu',
+     [("add", {"a": 1, "b": 2})]),  # a call cut off by max_tokens is dropped
+])
+def test_text_that_looks_like_a_call_becomes_tool_calls(text, expected):
+    content, calls = parse_calls(text, NAMES)
+    assert [(c["function"]["name"], json.loads(c["function"]["arguments"])) for c in calls] == expected
+    assert OPEN not in content and all(c["id"].startswith("call_") for c in calls)
+
+
+@pytest.mark.parametrize("text", [
+    "Paris is sunny today.",
+    '{"name": "unknown_tool", "arguments": {}}',
+    '{"city": "Paris"}',
+    OPEN + "not json" + CLOSE,
+    '{"name": "add", "arguments": [1, 2]}',
+])
+def test_text_that_is_not_a_valid_call_stays_content(text):
+    content, calls = parse_calls(text, NAMES)
+    assert calls == [] and content.strip() == text.strip()
+
+
+def test_adapt_response_sets_tool_calls_and_finish_reason():
+    plan = plan_tools(body(), native=False)
+    result = {"choices": [{"index": 0, "finish_reason": "stop", "message": {
+        "role": "assistant", "content": OPEN + '{"name": "add", "arguments": {"a": 2, "b": 3}}' + CLOSE}}]}
+    out = adapt_response(result, plan)
+    msg = out["choices"][0]["message"]
+    assert out["choices"][0]["finish_reason"] == "tool_calls" and msg["content"] is None
+    assert json.loads(msg["tool_calls"][0]["function"]["arguments"]) == {"a": 2, "b": 3}
+
+
+# -- parsing streamed output --------------------------------------------------------------------
+
+def run_stream(pieces):
+    parser = ToolStreamParser(NAMES)
+    events = []
+    for piece in pieces:
+        events += parser.feed(piece)
+    return events + parser.close()
+
+
+def split_every(text, n):
+    return [text[i:i + n] for i in range(0, len(text), n)]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 1000])
+def test_stream_emits_name_first_then_argument_fragments(size):
+    text = ('Let me check. ' + OPEN + '{"name": "get_weather", "arguments": {\n  "city": "Paris"\n}\n}' + CLOSE)
+    events = run_stream(split_every(text, size))
+    content = "".join(e[1] for e in events if e[0] == "content")
+    calls = [e for e in events if e[0] == "call"]
+    args = "".join(e[2] for e in events if e[0] == "args")
+    assert content == "Let me check. "
+    assert len(calls) == 1 and calls[0][3] == "get_weather"
+    assert events.index(calls[0]) < min(i for i, e in enumerate(events) if e[0] == "args")
+    assert json.loads(args) == {"city": "Paris"}
+
+
+def test_stream_with_two_calls_and_plain_text():
+    text = (OPEN + '{"name": "add", "arguments": {"a": 1, "b": 2}}' + CLOSE + "\n"
+            + OPEN + '{"name": "add", "arguments": {"a": 3, "b": 4}}' + CLOSE)
+    events = run_stream(split_every(text, 4))
+    args = {}
+    for e in events:
+        if e[0] == "args":
+            args[e[1]] = args.get(e[1], "") + e[2]
+    assert [json.loads(v) for v in args.values()] == [{"a": 1, "b": 2}, {"a": 3, "b": 4}]
+    plain = "Just < text with a tag-like <tool sign."
+    events = run_stream(split_every(plain, 3))
+    assert all(e[0] == "content" for e in events) and "".join(e[1] for e in events) == plain
+
+
+def test_stream_bare_json_call_is_decided_at_the_end():
+    events = run_stream(split_every('{"name": "add", "arguments": {"a": 5, "b": 6}}', 5))
+    assert [e[0] for e in events] == ["call", "args"]
+    assert json.loads(events[1][2]) == {"a": 5, "b": 6}
+    events = run_stream(split_every('{"note": "just json"}', 5))
+    assert events == [("content", '{"note": "just json"}')]
