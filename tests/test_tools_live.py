@@ -1,0 +1,182 @@
+"""Tool calling and the Responses API with the real embedded 135M model, through the openai client."""
+
+import json
+
+import jsonschema
+import openai
+import pytest
+
+from conftest import LiveServer, new_home
+
+pytestmark = pytest.mark.real
+
+WEATHER = {"type": "function", "function": {
+    "name": "get_weather", "description": "Get the current weather for a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"},
+                                                    "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+                   "required": ["city"], "additionalProperties": False}}}
+ADD = {"type": "function", "function": {
+    "name": "add", "description": "Add two numbers",
+    "parameters": {"type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}},
+                   "required": ["a", "b"], "additionalProperties": False}}}
+TOOLS = [WEATHER, ADD]
+SCHEMAS = {t["function"]["name"]: t["function"]["parameters"] for t in TOOLS}
+
+
+def assert_valid_call(call, names=("get_weather", "add")):
+    assert call.type == "function" and call.id
+    assert call.function.name in names
+    jsonschema.validate(json.loads(call.function.arguments), SCHEMAS[call.function.name])
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_required_always_yields_a_valid_call(openai_client, seed):
+    resp = openai_client.chat.completions.create(
+        model="smollm2-135m", seed=seed, tools=TOOLS, tool_choice="required", max_tokens=100,
+        messages=[{"role": "user", "content": "What's the weather like in Lisbon?"}])
+    choice = resp.choices[0]
+    assert choice.finish_reason == "tool_calls" and choice.message.tool_calls
+    for call in choice.message.tool_calls:
+        assert_valid_call(call)
+
+
+def test_named_function_is_the_one_called(openai_client):
+    resp = openai_client.chat.completions.create(
+        model="smollm2-135m", tools=TOOLS, tool_choice={"type": "function", "function": {"name": "add"}},
+        max_tokens=100, messages=[{"role": "user", "content": "What is 17 plus 25?"}])
+    calls = resp.choices[0].message.tool_calls
+    assert [c.function.name for c in calls] == ["add"]
+    assert_valid_call(calls[0], names=("add",))
+
+
+def test_auto_calls_the_obvious_tool(openai_client):
+    resp = openai_client.chat.completions.create(
+        model="smollm2-135m", tools=TOOLS, tool_choice="auto", max_tokens=100, seed=1,
+        messages=[{"role": "user", "content": "What is 2 plus 3?"}])
+    choice = resp.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    assert choice.message.tool_calls[0].function.name == "add"
+    assert json.loads(choice.message.tool_calls[0].function.arguments) == {"a": 2, "b": 3}
+
+
+def test_none_never_calls(openai_client):
+    resp = openai_client.chat.completions.create(
+        model="smollm2-135m", tools=TOOLS, tool_choice="none", max_tokens=30,
+        messages=[{"role": "user", "content": "What is 2 plus 3?"}])
+    assert not resp.choices[0].message.tool_calls and resp.choices[0].message.content
+
+
+def test_streamed_tool_calls_accumulate_in_the_openai_client(openai_client):
+    with openai_client.chat.completions.stream(
+            model="smollm2-135m", tools=TOOLS, tool_choice="required", max_tokens=100,
+            messages=[{"role": "user", "content": "Weather in Rome, in celsius?"}]) as stream:
+        kinds = [event.type for event in stream]
+        final = stream.get_final_completion()
+    assert "tool_calls.function.arguments.delta" in kinds
+    choice = final.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    assert_valid_call(choice.message.tool_calls[0])
+
+
+def test_call_result_answer_loop(openai_client):
+    messages = [{"role": "user", "content": "What is the weather in Oslo?"}]
+    first = openai_client.chat.completions.create(model="smollm2-135m", tools=TOOLS, tool_choice="required",
+                                                  max_tokens=100, messages=messages)
+    call = first.choices[0].message.tool_calls[0]
+    messages.append(first.choices[0].message.model_dump(exclude_none=True))
+    messages.append({"role": "tool", "tool_call_id": call.id, "content": '{"temperature": 12, "sky": "cloudy"}'})
+    answer = openai_client.chat.completions.create(model="smollm2-135m", tools=TOOLS, tool_choice="none",
+                                                   max_tokens=60, messages=messages)
+    assert answer.choices[0].message.content and not answer.choices[0].message.tool_calls
+
+
+# -- Responses API -----------------------------------------------------------------------------------
+
+RESP_TOOLS = [{"type": "function", "name": t["function"]["name"], "description": t["function"]["description"],
+               "parameters": t["function"]["parameters"]} for t in TOOLS]
+
+
+def test_responses_create_get_items_delete(openai_client):
+    resp = openai_client.responses.create(model="smollm2-135m", input="Name a fruit.", instructions="Be brief.",
+                                          max_output_tokens=20, metadata={"case": "basic"})
+    assert resp.id.startswith("resp_") and resp.status in ("completed", "incomplete") and resp.output_text
+    assert resp.usage.output_tokens > 0 and resp.metadata == {"case": "basic"}
+    got = openai_client.responses.retrieve(resp.id)
+    assert got.output_text == resp.output_text
+    items = openai_client.responses.input_items.list(resp.id).data
+    assert [i.type for i in items] == ["message"] and items[0].content[0].text == "Name a fruit."
+    openai_client.responses.delete(resp.id)
+    with pytest.raises(openai.NotFoundError):
+        openai_client.responses.retrieve(resp.id)
+    with pytest.raises(openai.NotFoundError):
+        openai_client.responses.create(model="smollm2-135m", input="x", previous_response_id=resp.id)
+
+
+def test_responses_stream_event_order_and_sequence_numbers(openai_client):
+    events = list(openai_client.responses.create(model="smollm2-135m", input="Say hello.", max_output_tokens=16,
+                                                 stream=True))
+    kinds = [e.type for e in events]
+    assert kinds[:4] == ["response.created", "response.in_progress", "response.output_item.added",
+                         "response.content_part.added"]
+    assert "response.output_text.delta" in kinds
+    assert kinds[-4:-1] == ["response.output_text.done", "response.content_part.done", "response.output_item.done"]
+    assert kinds[-1] in ("response.completed", "response.incomplete")
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert text == events[-1].response.output_text
+    stored = openai_client.responses.retrieve(events[-1].response.id)
+    assert stored.output_text == text
+
+
+def test_responses_function_call_round_trip(openai_client):
+    first = openai_client.responses.create(model="smollm2-135m", input="What is the weather in Oslo?",
+                                           tools=RESP_TOOLS, tool_choice="required", max_output_tokens=100)
+    calls = [o for o in first.output if o.type == "function_call"]
+    assert calls and calls[0].name in SCHEMAS
+    jsonschema.validate(json.loads(calls[0].arguments), SCHEMAS[calls[0].name])
+    second = openai_client.responses.create(
+        model="smollm2-135m", previous_response_id=first.id, max_output_tokens=40,
+        input=[{"type": "function_call_output", "call_id": calls[0].call_id, "output": '{"temperature": 12}'}])
+    assert second.output_text and second.previous_response_id == first.id
+    items = openai_client.responses.input_items.list(second.id).data
+    assert [i.type for i in items] == ["function_call_output"]
+
+
+def test_responses_streamed_function_call(openai_client):
+    events = list(openai_client.responses.create(model="smollm2-135m", input="Add 4 and 5.", tools=RESP_TOOLS,
+                                                 tool_choice="required", max_output_tokens=100, stream=True))
+    kinds = [e.type for e in events]
+    assert kinds[2] == "response.output_item.added" and events[2].item.type == "function_call"
+    assert "response.function_call_arguments.delta" in kinds
+    done = [e for e in events if e.type == "response.function_call_arguments.done"][0]
+    assert json.loads(done.arguments) == json.loads(events[-1].response.output[0].arguments)
+
+
+def test_responses_json_schema_format(openai_client):
+    schema = {"type": "object", "properties": {"color": {"type": "string"}}, "required": ["color"],
+              "additionalProperties": False}
+    resp = openai_client.responses.create(model="smollm2-135m", input="Pick a color.", max_output_tokens=40,
+                                          text={"format": {"type": "json_schema", "name": "c", "schema": schema,
+                                                           "strict": True}})
+    jsonschema.validate(json.loads(resp.output_text), schema)
+
+
+def test_previous_response_id_survives_a_restart(models_home, tmp_path):
+    home = new_home(tmp_path / "home", models_home)
+    server = LiveServer(home, "--no-preload")
+    client = openai.OpenAI(base_url=server.url + "/v1", api_key="x", max_retries=0, timeout=120)
+    try:
+        first = client.responses.create(model="smollm2-135m", input="My name is Ada.", max_output_tokens=16)
+    finally:
+        server.stop()
+    server = LiveServer(home, "--no-preload")
+    client = openai.OpenAI(base_url=server.url + "/v1", api_key="x", max_retries=0, timeout=120)
+    try:
+        assert client.responses.retrieve(first.id).output_text == first.output_text
+        second = client.responses.create(model="smollm2-135m", input="What is my name?",
+                                         previous_response_id=first.id, max_output_tokens=16)
+        assert second.previous_response_id == first.id and second.output_text
+        items = client.responses.input_items.list(second.id).data
+        assert items[0].content[0].text == "What is my name?"
+    finally:
+        server.stop()
