@@ -13,6 +13,7 @@ from cupola.cli import models as models_cli
 from cupola.cli.common import console, err_console, handle_errors, load_settings, progress_bars, server_url
 from cupola.client import LocalClient, ModelClient, RemoteClient
 from cupola.config import Settings
+from cupola.errors import DownloadError
 from cupola.models.store import ModelStore
 
 app = typer.Typer(help="Cupola: a local-first AI foundry. Models, an OpenAI-compatible server, chat.",
@@ -56,7 +57,10 @@ def serve(
         err_console.print(f"pulling the default models: {', '.join(missing)}")
         with progress_bars() as progress:
             for alias in missing:
-                store.pull(alias, progress)
+                try:
+                    store.pull(alias, progress)
+                except DownloadError as exc:  # serve what is there; say what is missing and why
+                    err_console.print(f"[yellow]warning:[/] could not pull {alias}: {exc.message}")
 
     def ready(info: dict[str, Any]) -> None:
         err_console.print(f"Cupola {__version__} listening on [bold]{info['url']}[/] "

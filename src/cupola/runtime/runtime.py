@@ -259,21 +259,22 @@ class Runtime:
         except Exception:  # a full disk must not fail the request that already succeeded
             log.exception("could not record request %s", record.id)
 
-    def _reject(self, record: RequestRecord, exc: CupolaError) -> None:
-        record.status = "rejected" if isinstance(exc, Overloaded) else "error"
-        record.error = exc.message
-        self._record(record)
+    async def _begin(self, record: RequestRecord, keep_alive: KeepAlive) -> LoadedModel:
+        """Load and admit; a refused request (unknown model, overload) is recorded too."""
+        try:
+            return await self._admit(record.model, keep_alive)
+        except CupolaError as exc:
+            record.status = "rejected" if isinstance(exc, Overloaded) else "error"
+            record.error = exc.message
+            self._record(record)
+            raise
 
     async def generate(self, alias: str, body: dict[str, Any], *, endpoint: str = "chat",
                        keep_alive: KeepAlive = _UNSET) -> dict[str, Any]:
         """Run one non-streaming chat or completion request."""
         record = RequestRecord(uuid.uuid4().hex, endpoint, alias, False)
         started = time.perf_counter()
-        try:
-            model = await self._admit(alias, keep_alive)
-        except CupolaError as exc:
-            self._reject(record, exc)
-            raise
+        model = await self._begin(record, keep_alive)
         try:
             request = self._prepare(model, body)
             loop = asyncio.get_running_loop()
@@ -307,11 +308,7 @@ class Runtime:
         """
         record = RequestRecord(uuid.uuid4().hex, endpoint, alias, True)
         started = time.perf_counter()
-        try:
-            model = await self._admit(alias, keep_alive)
-        except CupolaError as exc:
-            self._reject(record, exc)
-            raise
+        model = await self._begin(record, keep_alive)
         want_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
@@ -384,11 +381,7 @@ class Runtime:
     async def embed(self, alias: str, texts: list[str], *, keep_alive: KeepAlive = _UNSET) -> tuple[np.ndarray, int]:
         record = RequestRecord(uuid.uuid4().hex, "embeddings", alias, False)
         started = time.perf_counter()
-        try:
-            model = await self._admit(alias, keep_alive)
-        except CupolaError as exc:
-            self._reject(record, exc)
-            raise
+        model = await self._begin(record, keep_alive)
         try:
             if model.entry.kind != "embedding":
                 raise UsageError(f"{alias} is a {model.entry.kind} model; use an embedding model such as "
