@@ -109,15 +109,16 @@ def openai_client(live_server):
 class FakeFactory:
     """Engine factory handing out fake engines, remembering them per alias."""
 
-    def __init__(self, reply: str = "Hello from the fake model.", delay: float = 0.0, context: int = 10_000):
-        self.reply, self.delay, self.context = reply, delay, context
+    def __init__(self, reply: str = "Hello from the fake model.", delay: float = 0.0, context: int = 10_000,
+                 fail_after: int | None = None):
+        self.reply, self.delay, self.context, self.fail_after = reply, delay, context, fail_after
         self.engines: dict[str, object] = {}
 
     def __call__(self, info):
         if info.entry.kind == "embedding":
             engine = FakeEmbeddingEngine()
         else:
-            engine = FakeChatEngine(self.reply, delay=self.delay, context=self.context)
+            engine = FakeChatEngine(self.reply, delay=self.delay, context=self.context, fail_after=self.fail_after)
         self.engines[info.entry.alias] = engine
         return engine
 

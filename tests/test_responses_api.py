@@ -16,8 +16,8 @@ TOOLS = [{"type": "function", "name": "get_weather", "parameters": {
     "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}]
 
 
-def app_client(settings, reply="Hello from the fake model."):
-    factory = FakeFactory(reply=reply)
+def app_client(settings, reply="Hello from the fake model.", fail_after=None):
+    factory = FakeFactory(reply=reply, fail_after=fail_after)
     runtime = Runtime(settings, fake_store(settings.home), engine_factory=factory)
     return TestClient(create_app(settings, runtime)), factory
 
@@ -89,3 +89,22 @@ def test_function_call_output_items_and_events(settings):
     assert [e["sequence_number"] for e in events] == list(range(len(events)))
     done = next(e for e in events if e["type"] == "response.function_call_arguments.done")
     assert json.loads(done["arguments"]) == {"city": "Oslo"}
+
+
+def test_a_failure_mid_stream_ends_with_response_failed(settings):
+    client, _ = app_client(settings, fail_after=2)
+    with client, client.stream("POST", "/v1/responses", json={"model": "smollm2-135m", "input": "x",
+                                                              "stream": True}) as stream:
+        events = [json.loads(line[6:]) for line in stream.iter_lines() if line.startswith("data: ")]
+    assert events[-1]["type"] == "response.failed"
+    assert events[-1]["response"]["status"] == "failed"
+    assert "mid-stream" in events[-1]["response"]["error"]["message"]
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+
+
+def test_a_failure_mid_stream_in_chat_is_reported_in_band(settings):
+    client, _ = app_client(settings, fail_after=2)
+    with client, client.stream("POST", "/v1/chat/completions", json={
+            "model": "smollm2-135m", "stream": True, "messages": [{"role": "user", "content": "x"}]}) as stream:
+        lines = [line for line in stream.iter_lines() if line.startswith("data: ")]
+    assert json.loads(lines[-1][6:])["error"]["code"] == "engine_error"

@@ -16,21 +16,22 @@ from typing import Any
 import numpy as np
 
 from cupola.engines.base import OnChunk
-from cupola.errors import ContextLengthExceeded
+from cupola.errors import ContextLengthExceeded, EngineError
 
 
 class FakeChatEngine:
     """Answers every request with ``reply`` (word by word when streaming).
 
     ``delay`` seconds pass between tokens; ``context`` is the per-request context window,
-    measured in words of the prompt. ``stopped`` is set when a stream was told to stop early.
+    measured in words of the prompt; ``fail_after`` makes streams fail after that many tokens. ``stopped`` is set when a stream was told to stop early.
     """
 
     def __init__(self, reply: str = "Hello from the fake model.", *, delay: float = 0.0,
-                 context: int = 10_000) -> None:
+                 context: int = 10_000, fail_after: int | None = None) -> None:
         self.reply = reply
         self.delay = delay
         self.context = context
+        self.fail_after = fail_after  # streams raise EngineError after this many tokens
         self.requests: list[dict[str, Any]] = []
         self.stopped = threading.Event()
         self.closed = False
@@ -61,6 +62,8 @@ class FakeChatEngine:
                 return {"id": rid, "object": "chat.completion", "created": int(time.time()),
                         "model": "fake", "choices": [choice], "usage": usage}
             for i, word in enumerate(out):
+                if i == self.fail_after:
+                    raise EngineError("the fake engine failed mid-stream")
                 time.sleep(self.delay)
                 piece = word if i == 0 else " " + word
                 delta = {"index": 0, "delta": {"content": piece}, "finish_reason": None} if endpoint == "chat" \
