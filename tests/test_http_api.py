@@ -192,3 +192,34 @@ def test_pull_streams_ndjson_progress(client, tmp_path):
     lines = [json.loads(x) for x in client.post("/api/models/pull", json={"model": "smollm2-135m"}).iter_lines() if x]
     assert lines[0]["status"] == "starting" and lines[-1]["status"] == "success"  # already there: no-op
     assert_openai_error(client.post("/api/models/pull", json={"model": "gpt-9"}), 404)
+
+
+WEATHER_TOOL = {"type": "function", "function": {"name": "get_weather", "description": "Get the current weather",
+                                                 "parameters": {"type": "object",
+                                                                "properties": {"city": {"type": "string"}}}}}
+
+
+@pytest.mark.parametrize("message, routed", [("what is the weather in Paris", True),
+                                             ("hello there, how are you", False)])
+def test_auto_on_an_adapter_model_is_routed_by_relevance(settings, fake_factory, message, routed):
+    runtime = Runtime(settings, fake_store(settings.home), engine_factory=fake_factory)
+    with TestClient(create_app(settings, runtime)) as client:
+        resp = client.post("/v1/chat/completions", json={**CHAT, "tools": [WEATHER_TOOL],
+                                                         "messages": [{"role": "user", "content": message}]})
+        assert resp.status_code == 200
+    sent = fake_factory.engines["smollm2-135m"].requests[-1]
+    assert ("grammar" in sent) is routed
+    assert ("# Tools" in sent["messages"][0]["content"]) is routed
+
+
+def test_auto_after_a_tool_result_answers(settings, fake_factory):
+    runtime = Runtime(settings, fake_store(settings.home), engine_factory=fake_factory)
+    messages = [{"role": "user", "content": "what is the weather in Paris"},
+                {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function", "function": {
+                    "name": "get_weather", "arguments": '{"city": "Paris"}'}}]},
+                {"role": "tool", "tool_call_id": "c1", "content": "sunny"}]
+    with TestClient(create_app(settings, runtime)) as client:
+        assert client.post("/v1/chat/completions", json={**CHAT, "tools": [WEATHER_TOOL],
+                                                         "messages": messages}).status_code == 200
+    sent = fake_factory.engines["smollm2-135m"].requests[-1]
+    assert "grammar" not in sent and [m["role"] for m in sent["messages"]] == ["user", "assistant", "user"]

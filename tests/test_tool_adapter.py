@@ -58,9 +58,19 @@ def test_adapter_injects_tools_and_forces_a_grammar_for_required():
     assert f'"{OPEN}" call "{CLOSE}"' in out["grammar"]
 
 
-def test_auto_uses_a_lazy_grammar_triggered_by_the_call_tag():
-    out = adapt_request(body(), plan_tools(body(), native=False))
-    assert out["grammar_lazy"] is True and out["grammar_triggers"] == [{"type": 1, "value": OPEN}]
+def test_grammar_closes_the_argument_schemas():
+    schema = call_schema(plan_tools(body(tool_choice="required"), native=False))
+    for variant in schema["anyOf"]:
+        assert variant["properties"]["arguments"]["additionalProperties"] is False
+    assert "additionalProperties" not in WEATHER["function"]["parameters"]  # the tool itself is untouched
+
+
+def test_repeated_calls_are_dropped():
+    plan = plan_tools(body(parallel_tool_calls=True), native=False)
+    call = OPEN + '{"name": "add", "arguments": {"a": 1, "b": 2}}' + CLOSE
+    result = {"choices": [{"index": 0, "finish_reason": "stop",
+                           "message": {"role": "assistant", "content": call + "\n" + call}}]}
+    assert len(adapt_response(result, plan)["choices"][0]["message"]["tool_calls"]) == 1
 
 
 def test_existing_system_prompt_is_extended_not_duplicated():

@@ -59,6 +59,14 @@ def test_auto_calls_the_obvious_tool(openai_client):
     assert json.loads(choice.message.tool_calls[0].function.arguments) == {"a": 2, "b": 3}
 
 
+def test_auto_answers_small_talk_without_a_call(openai_client):
+    resp = openai_client.chat.completions.create(
+        model="smollm2-135m", tools=TOOLS, tool_choice="auto", max_tokens=30, seed=1,
+        messages=[{"role": "user", "content": "Hi! How are you today?"}])
+    assert not resp.choices[0].message.tool_calls and resp.choices[0].message.content
+    assert resp.choices[0].finish_reason in ("stop", "length")
+
+
 def test_none_never_calls(openai_client):
     resp = openai_client.chat.completions.create(
         model="smollm2-135m", tools=TOOLS, tool_choice="none", max_tokens=30,

@@ -70,6 +70,9 @@ class Settings(BaseModel):
     default_embedding_model: str = Field("minilm-l6", description="Embedding model `cupola serve` prepares")
     preload: bool = Field(True, description="Load the default chat model when the server starts")
     offline: bool = Field(False, description="Never use the network (hub sources fail fast)")
+    tool_route_threshold: float = Field(
+        0.2, ge=-1, le=1, description="tool_choice auto on models without native tool support: call a tool when "
+        "the user's message is at least this similar to a tool's description (embedding cosine)")
     log_level: str = Field("warning", description="Server log level")
 
     @field_validator("home", mode="before")

@@ -8,6 +8,7 @@ has tests against the real embedded models.
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 import time
 import uuid
@@ -94,7 +95,7 @@ class FakeEmbeddingEngine:
         out = np.zeros((len(texts), self.dims), dtype=np.float32)
         tokens = 0
         for row, text in enumerate(texts):
-            for word in text.lower().split():
+            for word in re.findall(r"\w+", text.lower()):
                 tokens += 1
                 h = int.from_bytes(hashlib.sha256(word.encode()).digest()[:4], "little")
                 out[row, h % self.dims] += 1.0

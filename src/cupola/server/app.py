@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cupola import __version__
 from cupola.config import Settings
@@ -28,6 +29,30 @@ def error_response(status: int, message: str, type_: str, param: str | None = No
                    code: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": {"message": message, "type": type_, "param": param, "code": code}},
                         status_code=status, headers=headers)
+
+
+class ApiKeyMiddleware:
+    """Requires ``Authorization: Bearer <key>`` (or ``api-key``) on every route but the public ones.
+
+    A plain ASGI middleware: unlike ``@app.middleware("http")`` it adds no task or stream hop
+    to each chunk of a streamed response.
+    """
+
+    def __init__(self, app: ASGIApp, key: str) -> None:
+        self.app = app
+        self.key = key.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
+            return await self.app(scope, receive, send)
+        headers = dict(scope["headers"])
+        auth = headers.get(b"authorization", b"")
+        token = auth[7:] if auth[:7].lower() == b"bearer " else headers.get(b"api-key", b"")
+        if hmac.compare_digest(token, self.key):
+            return await self.app(scope, receive, send)
+        response = error_response(401, "missing or wrong API key: send 'Authorization: Bearer <key>'",
+                                  "authentication_error", code="invalid_api_key")
+        await response(scope, receive, send)
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: list[str] | None = None) -> FastAPI:
@@ -56,15 +81,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: l
     app.state.settings = settings
     app.state.ready = not to_preload
 
-    @app.middleware("http")
-    async def require_api_key(request: Request, call_next):
-        if settings.api_key and request.url.path not in PUBLIC_PATHS:
-            header = request.headers.get("authorization", "")
-            token = header[7:] if header.lower().startswith("bearer ") else request.headers.get("api-key", "")
-            if not hmac.compare_digest(token.encode(), settings.api_key.encode()):
-                return error_response(401, "missing or wrong API key: send 'Authorization: Bearer <key>'",
-                                      "authentication_error", code="invalid_api_key")
-        return await call_next(request)
+    if settings.api_key:
+        app.add_middleware(ApiKeyMiddleware, key=settings.api_key)
 
     @app.exception_handler(CupolaError)
     async def cupola_error(request: Request, exc: CupolaError) -> JSONResponse:

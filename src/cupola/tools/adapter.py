@@ -5,10 +5,11 @@ When a model's chat template knows tools, llama.cpp handles them natively. When 
 
 * the tool schemas and calling instructions go into the system prompt (``render_tools``);
 * a call is written ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>``;
-* decoding is constrained by a grammar built from the schemas (llguidance, through llama.cpp):
-  from the first token for ``tool_choice`` ``required`` or a named function, and lazily — from
-  the moment the model writes ``<tool_call>`` — for ``auto``. A constrained call therefore names
-  an existing tool and its arguments validate against that tool's schema;
+* decoding is constrained by a grammar built from the schemas (llguidance, through llama.cpp), so
+  a call names an existing tool and its arguments validate against that tool's schema (closed:
+  no keys beyond its properties). ``auto`` is decided before generation by ``tools.chat`` (call,
+  or answer in text): llama.cpp's chat endpoint ignores lazy grammars, and a small model left to
+  choose between text and a call never starts a call;
 * earlier calls and their results in the conversation are rendered back in the same format.
 
 Whatever the mode, text that still looks like a tool call (``<tool_call>…</tool_call>`` or a bare
@@ -114,10 +115,28 @@ def render_tools(plan: ToolPlan) -> str:
     return "\n".join(lines)
 
 
+def _closed(schema: Any) -> Any:
+    """The schema with ``additionalProperties: false`` wherever it lists properties and says nothing.
+
+    JSON Schema allows extra keys by default; a small model then pads its arguments with keys
+    copied from the schema. Only the grammar's copy is closed: the tool's schema is untouched.
+    """
+    if isinstance(schema, list):
+        return [_closed(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _closed(v) if k in ("properties", "items", "anyOf", "oneOf", "allOf", "$defs", "definitions")
+           else v for k, v in schema.items()}
+    if isinstance(out.get("properties"), dict):
+        out["properties"] = {k: _closed(v) for k, v in schema["properties"].items()}
+        out.setdefault("additionalProperties", False)
+    return out
+
+
 def call_schema(plan: ToolPlan) -> dict[str, Any]:
     """JSON Schema of one call: its name picks the tool, its arguments follow that tool's schema."""
     variants = [{"type": "object", "additionalProperties": False, "required": ["name", "arguments"],
-                 "properties": {"name": {"const": s["name"]}, "arguments": s["parameters"]}}
+                 "properties": {"name": {"const": s["name"]}, "arguments": _closed(s["parameters"])}}
                 for s in plan.tools if plan.choice in ("auto", "required") or s["name"] == plan.choice]
     return variants[0] if len(variants) == 1 else {"anyOf": variants}
 
@@ -176,9 +195,6 @@ def adapt_request(body: dict[str, Any], plan: ToolPlan | None) -> dict[str, Any]
         else:
             messages.insert(0, {"role": "system", "content": section})
         body["grammar"] = grammar(plan)
-        if plan.choice == "auto":
-            body["grammar_lazy"] = True
-            body["grammar_triggers"] = [{"type": 1, "value": OPEN}]  # COMMON_GRAMMAR_TRIGGER_TYPE_WORD
     body["messages"] = messages
     return body
 
@@ -246,13 +262,23 @@ def adapt_response(result: dict[str, Any], plan: ToolPlan | None) -> dict[str, A
         choice["finish_reason"] = "tool_calls"
         return result
     content, calls = parse_calls(message.get("content") or "", plan.names)
+    message["content"] = content or None  # without any call cut off by max_tokens
+    calls = _unique(calls)
     if calls:
-        if not plan.parallel:
-            calls = calls[:1]
-        message["content"] = content or None
-        message["tool_calls"] = calls
+        message["tool_calls"] = calls if plan.parallel else calls[:1]
         choice["finish_reason"] = "tool_calls"
     return result
+
+
+def _unique(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Drop exact repeats of a call (same function, same arguments): small models loop."""
+    seen, out = set(), []
+    for call in calls:
+        key = (call["function"]["name"], json.dumps(json.loads(call["function"]["arguments"]), sort_keys=True))
+        if key not in seen:
+            seen.add(key)
+            out.append(call)
+    return out
 
 
 class ToolStreamParser:

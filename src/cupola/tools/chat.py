@@ -1,12 +1,18 @@
-"""Chat completions with tools, on any model: the runtime plus the tool-call adapter."""
+"""Chat completions with tools, on any model: the runtime, the tool-call adapter and a router for ``auto``."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+import numpy as np
+
+from cupola.errors import CupolaError
 from cupola.runtime.runtime import Runtime
 from cupola.tools.adapter import ToolPlan, ToolStreamParser, adapt_request, adapt_response, plan_tools
+
+log = logging.getLogger("cupola.tools")
 
 
 async def _plan(runtime: Runtime, alias: str, body: dict[str, Any]) -> ToolPlan | None:
@@ -14,7 +20,41 @@ async def _plan(runtime: Runtime, alias: str, body: dict[str, Any]) -> ToolPlan 
             and not any(m.get("tool_calls") or m.get("role") == "tool" for m in body.get("messages", [])):
         return None
     model = await runtime.load(alias)
-    return plan_tools(body, native=bool(getattr(model.engine, "native_tools", False)))
+    plan = plan_tools(body, native=bool(getattr(model.engine, "native_tools", False)))
+    if plan is not None and plan.active and plan.choice == "auto" and not plan.native:
+        plan.choice = await _route(runtime, body.get("messages", []), plan)
+    return plan
+
+
+def _tool_text(spec: dict[str, Any]) -> str:
+    props = (spec.get("parameters") or {}).get("properties") or {}
+    params = ", ".join(f"{k} {v.get('description', '')}".strip() for k, v in props.items() if isinstance(v, dict))
+    return f"{spec['name'].replace('_', ' ')}: {spec.get('description', '')}. {params}"
+
+
+async def _route(runtime: Runtime, messages: list[dict[str, Any]], plan: ToolPlan) -> str:
+    """Decide ``auto`` for a model without native tool support: ``"required"`` or ``"none"``.
+
+    Small models asked to choose freely between text and a call almost never start a call, and
+    once told they may call, call for everything. So Cupola decides: after a tool result the model
+    answers; otherwise it calls when the last user message is semantically close to one of the
+    tools (embedding cosine >= ``tool_route_threshold``), and answers in text when not. Without
+    an embedding model the call is made.
+    """
+    if messages and messages[-1].get("role") == "tool":
+        return "none"
+    query = next((m.get("content") for m in reversed(messages) if m.get("role") == "user"), None)
+    if not isinstance(query, str) or not query.strip():
+        return "required"
+    settings = runtime.settings
+    try:
+        vectors, _ = await runtime.embed(settings.default_embedding_model,
+                                         [query] + [_tool_text(s) for s in plan.tools])
+    except CupolaError as exc:
+        log.warning("tool routing without embeddings (%s): calling a tool", exc.message)
+        return "required"
+    best = float(np.max(vectors[1:] @ vectors[0]))
+    return "required" if best >= settings.tool_route_threshold else "none"
 
 
 async def generate(runtime: Runtime, alias: str, body: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
