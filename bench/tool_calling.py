@@ -8,7 +8,7 @@ format, the user message, and the expected calls). Categories: single (one tool,
 Configurations, on the same cases and the same model/settings, one server at a time:
 
   cupola           `python -m cupola serve`, tool_choice "auto" (adapter: tools in the system
-                   prompt + lazy llguidance grammar)
+                   prompt + llguidance grammar; "auto" routed by embedding relevance)
   baseline         llama.cpp's own HTTP server embedded in xllamacpp, the same OpenAI request
                    (tools, tool_choice "auto") with no adapter in between
   cupola-required  Cupola with tool_choice "required", call cases only
