@@ -1,6 +1,7 @@
 """The real embedded models behind a live `cupola serve`, through the official openai client."""
 
 import asyncio
+import base64
 import json
 import time
 
@@ -89,7 +90,9 @@ def test_embeddings_rank_a_paraphrase_above_an_unrelated_sentence(openai_client)
     assert np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-3)
     assert v[0] @ v[1] > v[0] @ v[2] + 0.3
     single = openai_client.embeddings.create(model="minilm-l6", input=texts[0], encoding_format="base64")
-    assert np.allclose(np.array(single.data[0].embedding), v[0], atol=1e-4)
+    raw = single.data[0].embedding  # asked for explicitly, the client hands the base64 string over as it is
+    decoded = np.frombuffer(base64.b64decode(raw), dtype="<f4") if isinstance(raw, str) else np.array(raw)
+    assert np.allclose(decoded, v[0], atol=1e-4)
 
 
 def test_eight_concurrent_streams_all_complete(live_server):
