@@ -2,6 +2,8 @@
 
 import base64
 import json
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -165,8 +167,6 @@ def test_api_key_is_required_when_set(settings):
 
 
 def test_health_is_503_while_preloading(settings):
-    import threading
-
     gate = threading.Event()
 
     class SlowFactory(FakeFactory):
@@ -174,7 +174,6 @@ def test_health_is_503_while_preloading(settings):
             gate.wait(5)
             return super().__call__(info)
 
-    settings = settings
     runtime = Runtime(settings, fake_store(settings.home), engine_factory=SlowFactory())
     with TestClient(create_app(settings, runtime, preload=["smollm2-135m"])) as client:
         resp = client.get("/health")
@@ -183,7 +182,6 @@ def test_health_is_503_while_preloading(settings):
         for _ in range(100):
             if client.get("/health").status_code == 200:
                 break
-            import time
             time.sleep(0.02)
         assert client.get("/health").json() == {"status": "ok", "loading": [], "loaded": ["smollm2-135m"]}
 

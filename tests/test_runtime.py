@@ -21,7 +21,7 @@ async def test_load_on_first_use_with_catalog_defaults(fake_runtime, fake_factor
     assert result["choices"][0]["message"]["content"] == "Hello from the fake model."
     sent = fake_factory.engines["smollm2-135m"].requests[0]
     assert sent["temperature"] == 0.2  # the catalog's recommended default
-    sent_override = await fake_runtime.generate("smollm2-135m", {"messages": [{"role": "user", "content": "x"}],
+    await fake_runtime.generate("smollm2-135m", {"messages": [{"role": "user", "content": "x"}],
                                                                  "temperature": 0.9})
     assert fake_factory.engines["smollm2-135m"].requests[1]["temperature"] == 0.9
     assert [m["model"] for m in fake_runtime.ps()] == ["smollm2-135m"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cupola.errors import ChecksumMismatch, DownloadError, InvalidModelFile, ModelNotFound, OfflineError, UsageError
+from cupola.errors import DownloadError, InvalidModelFile, ModelNotFound, UsageError
 from cupola.models.catalog import BUILTIN, MINILM, SMOLLM2, Artifact, CatalogEntry, HubFile, Source
 from cupola.models.store import ModelStore
 

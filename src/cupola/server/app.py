@@ -6,6 +6,7 @@ import asyncio
 import hmac
 import logging
 from contextlib import asynccontextmanager
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -15,9 +16,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from cupola import __version__
 from cupola.config import Settings
 from cupola.errors import CupolaError, Overloaded
-from cupola.runtime.runtime import Runtime
 from cupola.responses.service import ResponsesService
 from cupola.responses.store import ResponseStore
+from cupola.runtime.runtime import Runtime
 from cupola.server import native_routes, openai_routes, responses_routes
 
 log = logging.getLogger("cupola.server")
