@@ -5,7 +5,7 @@ import json
 import pytest
 
 from cupola.errors import InvalidParameter
-from cupola.tools.adapter import (CLOSE, OPEN, ToolStreamParser, adapt_request, adapt_response, call_schema,
+from cupola.tools.adapter import (CLOSE, OPEN, _closed, ToolStreamParser, adapt_request, adapt_response, call_schema,
                                   grammar, parse_calls, plan_tools, render_tools)
 
 WEATHER = {"type": "function", "function": {
@@ -63,6 +63,14 @@ def test_grammar_closes_the_argument_schemas():
     for variant in schema["anyOf"]:
         assert variant["properties"]["arguments"]["additionalProperties"] is False
     assert "additionalProperties" not in WEATHER["function"]["parameters"]  # the tool itself is untouched
+    nested = {"type": "object", "properties": {"properties": {"type": "string"},
+                                               "to": {"type": "array", "items": {"type": "object",
+                                                                                 "properties": {"a": {}}}}},
+              "additionalProperties": True}
+    closed = _closed(nested)
+    assert closed["additionalProperties"] is True  # an explicit choice is kept
+    assert closed["properties"]["properties"] == {"type": "string"}
+    assert closed["properties"]["to"]["items"]["additionalProperties"] is False
 
 
 def test_repeated_calls_are_dropped():

@@ -125,10 +125,14 @@ def _closed(schema: Any) -> Any:
         return [_closed(s) for s in schema]
     if not isinstance(schema, dict):
         return schema
-    out = {k: _closed(v) if k in ("properties", "items", "anyOf", "oneOf", "allOf", "$defs", "definitions")
-           else v for k, v in schema.items()}
+    out = dict(schema)
+    for key in ("items", "anyOf", "oneOf", "allOf"):
+        if key in out:
+            out[key] = _closed(out[key])
+    for key in ("properties", "$defs", "definitions"):  # maps of name -> schema
+        if isinstance(out.get(key), dict):
+            out[key] = {name: _closed(sub) for name, sub in out[key].items()}
     if isinstance(out.get("properties"), dict):
-        out["properties"] = {k: _closed(v) for k, v in schema["properties"].items()}
         out.setdefault("additionalProperties", False)
     return out
 
