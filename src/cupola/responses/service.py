@@ -103,16 +103,14 @@ class ResponsesService:
         return response
 
     async def create(self, prep: Prepared, keep_alive: Any = None) -> dict[str, Any]:
-        kwargs = {} if keep_alive is None else {"keep_alive": keep_alive}
-        result = await tool_chat.generate(self.runtime, prep.request["model"], prep.body, **kwargs)
+        result = await tool_chat.generate(self.runtime, prep.request["model"], prep.body, keep_alive=keep_alive)
         choice = result["choices"][0]
         return self._finish(prep, convert.output_items(choice["message"]), result.get("usage"),
                             choice.get("finish_reason"))
 
     def stream(self, prep: Prepared, keep_alive: Any = None) -> AsyncIterator[dict[str, Any]]:
-        kwargs = {} if keep_alive is None else {"keep_alive": keep_alive}
         chunks = tool_chat.stream(self.runtime, prep.request["model"],
-                                  {**prep.body, "stream_options": {"include_usage": True}}, **kwargs)
+                                  {**prep.body, "stream_options": {"include_usage": True}}, keep_alive=keep_alive)
         return _EventStream(self, prep, chunks).events()
 
 
@@ -145,21 +143,20 @@ class _EventStream:
         except StopAsyncIteration:
             return None
 
+    async def _from(self, first: dict[str, Any] | None) -> AsyncIterator[dict[str, Any]]:
+        """The chunks again, the already fetched first one included."""
+        if first is not None:
+            yield first
+        async for chunk in self.chunks:
+            yield chunk
+
     async def events(self) -> AsyncIterator[dict[str, Any]]:
         first = await self.first()
         yield self.event("response.created", response=self.snapshot("in_progress"))
         yield self.event("response.in_progress", response=self.snapshot("in_progress"))
         usage, finish = None, None
         try:
-            pending = [first] if first is not None else []
-            while True:
-                if pending:
-                    chunk = pending.pop()
-                else:
-                    try:
-                        chunk = await self.chunks.__anext__()
-                    except StopAsyncIteration:
-                        break
+            async for chunk in self._from(first):
                 usage = chunk.get("usage") or usage
                 for choice in chunk.get("choices") or []:
                     finish = choice.get("finish_reason") or finish

@@ -33,8 +33,7 @@ from cupola.runtime.records import RequestLog, RequestRecord
 
 log = logging.getLogger("cupola.runtime")
 
-KeepAlive = str | int | float | None
-_UNSET: Any = object()
+KeepAlive = str | int | float | None  # None: not given (the model keeps its keep-alive)
 
 
 @dataclass
@@ -122,14 +121,14 @@ class Runtime:
         self.records.close()
 
     def _keep_alive(self, value: KeepAlive) -> float | None:
-        if value is _UNSET or value is None:
+        if value is None:
             return self.settings.keep_alive_seconds
         try:
             return parse_duration(value)
         except ValueError as exc:
             raise InvalidParameter(str(exc), param="keep_alive") from exc
 
-    async def load(self, alias: str, keep_alive: KeepAlive = _UNSET) -> LoadedModel:
+    async def load(self, alias: str, keep_alive: KeepAlive = None) -> LoadedModel:
         """Load ``alias`` if it is not resident (pulling it first if needed) and return it."""
         ttl = self._keep_alive(keep_alive)
         model = self.models.get(alias)
@@ -139,7 +138,7 @@ class Runtime:
                 model = self.models.get(alias)
                 if model is None:
                     model = await self._load(alias)
-        if keep_alive is not _UNSET:
+        if keep_alive is not None:
             model.keep_alive = ttl
         model.last_used = time.time()
         return model
@@ -270,7 +269,7 @@ class Runtime:
             raise
 
     async def generate(self, alias: str, body: dict[str, Any], *, endpoint: str = "chat",
-                       keep_alive: KeepAlive = _UNSET) -> dict[str, Any]:
+                       keep_alive: KeepAlive = None) -> dict[str, Any]:
         """Run one non-streaming chat or completion request."""
         record = RequestRecord(uuid.uuid4().hex, endpoint, alias, False)
         started = time.perf_counter()
@@ -299,7 +298,7 @@ class Runtime:
             self._done(model, record, started)
 
     async def stream(self, alias: str, body: dict[str, Any], *, endpoint: str = "chat",
-                     keep_alive: KeepAlive = _UNSET) -> AsyncIterator[dict[str, Any]]:
+                     keep_alive: KeepAlive = None) -> AsyncIterator[dict[str, Any]]:
         """Stream one chat or completion request as OpenAI chunks.
 
         Usage is always requested from the engine (for the records); the chunk carrying it is
@@ -378,7 +377,7 @@ class Runtime:
                 record.status = "cancelled"
                 record.error = "stream closed before the end"
 
-    async def embed(self, alias: str, texts: list[str], *, keep_alive: KeepAlive = _UNSET) -> tuple[np.ndarray, int]:
+    async def embed(self, alias: str, texts: list[str], *, keep_alive: KeepAlive = None) -> tuple[np.ndarray, int]:
         record = RequestRecord(uuid.uuid4().hex, "embeddings", alias, False)
         started = time.perf_counter()
         model = await self._begin(record, keep_alive)

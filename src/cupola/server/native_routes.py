@@ -91,9 +91,8 @@ async def remove_model(alias: str, request: Request) -> dict[str, Any]:
 @router.post("/api/models/{alias}/load", summary="Load a model now (optionally with a keep_alive)")
 async def load_model(alias: str, request: Request, body: LoadRequest | None = None) -> dict[str, Any]:
     runtime = runtime_of(request)
-    kwargs = {} if body is None or body.keep_alive is None else {"keep_alive": body.keep_alive}
     started = time.perf_counter()
-    model = await runtime.load(alias, **kwargs)
+    model = await runtime.load(alias, keep_alive=body.keep_alive if body else None)
     return {"model": alias, "status": "loaded", "seconds": round(time.perf_counter() - started, 3),
             **model.describe()}
 

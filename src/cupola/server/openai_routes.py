@@ -45,15 +45,14 @@ async def _event_stream(first: dict[str, Any], rest: AsyncIterator[dict[str, Any
 async def _generate(request: Request, endpoint: str, body: dict[str, Any], model: str, stream: bool,
                     keep_alive: Any):
     runtime = runtime_of(request)
-    kwargs = {} if keep_alive is None else {"keep_alive": keep_alive}
     if endpoint == "chat":  # tool-aware: the adapter makes tool calls work on every model
         if not stream:
-            return JSONResponse(await tool_chat.generate(runtime, model, body, **kwargs))
-        chunks = tool_chat.stream(runtime, model, body, **kwargs)
+            return JSONResponse(await tool_chat.generate(runtime, model, body, keep_alive=keep_alive))
+        chunks = tool_chat.stream(runtime, model, body, keep_alive=keep_alive)
     elif not stream:
-        return JSONResponse(await runtime.generate(model, body, endpoint=endpoint, **kwargs))
+        return JSONResponse(await runtime.generate(model, body, endpoint=endpoint, keep_alive=keep_alive))
     else:
-        chunks = runtime.stream(model, body, endpoint=endpoint, **kwargs)
+        chunks = runtime.stream(model, body, endpoint=endpoint, keep_alive=keep_alive)
     # Pull the first chunk before answering 200, so that unknown models, overload and prompts
     # that do not fit get a real HTTP error status instead of an in-band one.
     try:
@@ -97,8 +96,7 @@ async def completions(body: CompletionRequest, request: Request):
 async def embeddings(body: EmbeddingRequest, request: Request) -> dict[str, Any]:
     runtime = runtime_of(request)
     texts = [body.input] if isinstance(body.input, str) else list(body.input)
-    kwargs = {} if body.keep_alive is None else {"keep_alive": body.keep_alive}
-    vectors, tokens = await runtime.embed(body.model, texts, **kwargs)
+    vectors, tokens = await runtime.embed(body.model, texts, keep_alive=body.keep_alive)
     if body.dimensions is not None and body.dimensions != vectors.shape[1]:
         raise InvalidParameter(f"{body.model} returns {vectors.shape[1]} dimensions; it cannot "
                                f"shorten them to {body.dimensions}", param="dimensions")
