@@ -74,6 +74,13 @@ class NotFound(UsageError):
     code = "not_found"
 
 
+class Conflict(UsageError):
+    """The thing to create already exists."""
+
+    status = 409
+    code = "already_exists"
+
+
 class InvalidModelFile(UsageError):
     """A file given to import is not a usable model file."""
 

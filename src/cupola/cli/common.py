@@ -5,12 +5,14 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn, TransferSpeedColumn)
 
+from cupola.client import LocalClient, ModelClient, RemoteClient
 from cupola.config import Settings
 from cupola.errors import CupolaError
 from cupola.server.serve import read_server_file
@@ -55,6 +57,20 @@ def server_url(settings: Settings, url: str | None) -> str | None:
     return info["url"] if info else None
 
 
+def model_client(settings: Settings, url: str | None, local: bool) -> ModelClient:
+    """The running server's models when there is one (or ``url``), else an in-process runtime."""
+    found = None if local else server_url(settings, url)
+    if found:
+        return RemoteClient(found, settings.api_key)
+    from cupola.runtime.runtime import Runtime
+
+    return LocalClient(Runtime(settings.model_copy(update={"parallel": 1})))
+
+
+UrlOpt = Annotated[Optional[str], typer.Option("--url", help="Server URL (default: the running `cupola serve`)")]
+LocalOpt = Annotated[bool, typer.Option("--local", help="Run in this process even if a server is running")]
+
+
 def require_server(settings: Settings, url: str | None) -> str:
     found = server_url(settings, url)
     if not found:
@@ -73,6 +89,22 @@ def progress_bars() -> Iterator[Callable[[str, int, int | None], None]]:
         if name not in tasks:
             tasks[name] = bars.add_task(name, total=total)
         bars.update(tasks[name], completed=done, total=total)
+
+    with bars:
+        yield update
+
+
+@contextmanager
+def count_bars() -> Iterator[Callable[[str, int, int | None], None]]:
+    """A progress callback ``(stage, done, total)`` drawing one counting bar per stage."""
+    bars = Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TimeRemainingColumn(), console=err_console, transient=False)
+    tasks: dict[str, Any] = {}
+
+    def update(stage: str, done: int, total: int | None) -> None:
+        if stage not in tasks:
+            tasks[stage] = bars.add_task(stage, total=total)
+        bars.update(tasks[stage], completed=done, total=total)
 
     with bars:
         yield update

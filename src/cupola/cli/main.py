@@ -10,8 +10,10 @@ from rich.table import Table
 
 from cupola import __version__
 from cupola.cli import models as models_cli
-from cupola.cli.common import console, err_console, handle_errors, load_settings, progress_bars, server_url
-from cupola.client import LocalClient, ModelClient, RemoteClient
+from cupola.cli import kb as kb_cli
+from cupola.cli.common import (LocalOpt, UrlOpt, console, err_console, handle_errors, load_settings, model_client,
+                               progress_bars)
+from cupola.client import ModelClient
 from cupola.config import Settings
 from cupola.errors import DownloadError
 from cupola.models.store import ModelStore
@@ -19,6 +21,7 @@ from cupola.models.store import ModelStore
 app = typer.Typer(help="Cupola: a local-first AI foundry. Models, an OpenAI-compatible server, chat.",
                   no_args_is_help=True, pretty_exceptions_show_locals=False)
 app.add_typer(models_cli.app, name="models")
+app.add_typer(kb_cli.app, name="kb")
 
 
 def _version(value: bool) -> None:
@@ -81,15 +84,6 @@ def show_config() -> None:
     console.print(table)
 
 
-def _client(settings: Settings, url: str | None, local: bool) -> ModelClient:
-    found = None if local else server_url(settings, url)
-    if found:
-        return RemoteClient(found, settings.api_key)
-    from cupola.runtime.runtime import Runtime
-
-    return LocalClient(Runtime(settings.model_copy(update={"parallel": 1})))
-
-
 async def _stream_answer(client: ModelClient, model: str, messages: list[dict[str, Any]],
                          params: dict[str, Any]) -> str:
     parts: list[str] = []
@@ -110,8 +104,6 @@ def _params(max_tokens: int | None, temperature: float | None) -> dict[str, Any]
 SystemOpt = Annotated[Optional[str], typer.Option("--system", "-s", help="System prompt")]
 MaxOpt = Annotated[Optional[int], typer.Option("--max-tokens", "-n", help="Maximum tokens to generate")]
 TempOpt = Annotated[Optional[float], typer.Option("--temperature", "-t", help="Sampling temperature")]
-UrlOpt = Annotated[Optional[str], typer.Option("--url", help="Server URL (default: the running `cupola serve`)")]
-LocalOpt = Annotated[bool, typer.Option("--local", help="Run in this process even if a server is running")]
 
 
 @app.command()
@@ -125,7 +117,7 @@ def run(model: Annotated[str, typer.Argument(help="Model alias")],
     messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
 
     async def go() -> None:
-        client = _client(settings, url, local)
+        client = model_client(settings, url, local)
         try:
             await _stream_answer(client, model, messages, _params(max_tokens, temperature))
         finally:
@@ -144,7 +136,7 @@ def chat(model: Annotated[str, typer.Argument(help="Model alias")],
     base = [{"role": "system", "content": system}] if system else []
 
     async def go() -> None:
-        client = _client(settings, url, local)
+        client = model_client(settings, url, local)
         history = list(base)
         err_console.print(f"chatting with {model} — /clear to forget, /exit to quit", highlight=False)
         try:

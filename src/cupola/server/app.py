@@ -15,11 +15,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cupola import __version__
 from cupola.config import Settings
+from cupola.client import LocalClient
 from cupola.errors import CupolaError, Overloaded
+from cupola.knowledge.service import KnowledgeService
+from cupola.knowledge.store import KnowledgeStore
 from cupola.responses.service import ResponsesService
 from cupola.responses.store import ResponseStore
 from cupola.runtime.runtime import Runtime
-from cupola.server import native_routes, openai_routes, responses_routes
+from cupola.server import kb_routes, native_routes, openai_routes, responses_routes
 
 log = logging.getLogger("cupola.server")
 
@@ -73,12 +76,17 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: l
                 task.cancel()
             await runtime.close()
             responses.store.close()
+            knowledge.store.close()
 
     app = FastAPI(title="Cupola", version=__version__, lifespan=lifespan,
                   description="A local-first AI foundry: OpenAI-compatible inference on your machine.")
     app.state.runtime = runtime
     responses = ResponsesService(runtime, ResponseStore(settings.db_path("responses")))
     app.state.responses = responses
+    knowledge = KnowledgeService(KnowledgeStore(settings.db_path("knowledge")), LocalClient(runtime),
+                                 models=runtime.store, default_embedding_model=settings.default_embedding_model,
+                                 default_chat_model=settings.default_chat_model)
+    app.state.knowledge = knowledge
     app.state.settings = settings
     app.state.ready = not to_preload
 
@@ -118,6 +126,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: l
     app.include_router(openai_routes.router)
     app.include_router(responses_routes.router)
     app.include_router(native_routes.router)
+    app.include_router(kb_routes.router)
     return app
 
 

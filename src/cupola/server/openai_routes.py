@@ -16,8 +16,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from cupola.errors import CupolaError, InvalidParameter
+from cupola.knowledge.service import citations, public_source
 from cupola.runtime.runtime import Runtime
 from cupola.tools import chat as tool_chat
+from cupola.server.kb_schemas import KnowledgeOption
 from cupola.server.openai_schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
@@ -43,12 +45,22 @@ async def _event_stream(first: dict[str, Any], rest: AsyncIterator[dict[str, Any
 
 
 async def _generate(request: Request, endpoint: str, body: dict[str, Any], model: str, stream: bool,
-                    keep_alive: Any):
+                    keep_alive: Any, knowledge: KnowledgeOption | None = None):
     runtime = runtime_of(request)
+    grounding = None
+    if knowledge is not None:
+        body = dict(body)
+        body["messages"], grounding = await _ground(request, knowledge, body["messages"])
     if endpoint == "chat":  # tool-aware: the adapter makes tool calls work on every model
         if not stream:
-            return JSONResponse(await tool_chat.generate(runtime, model, body, keep_alive=keep_alive))
+            response = await tool_chat.generate(runtime, model, body, keep_alive=keep_alive)
+            if grounding is not None:
+                content = (response["choices"][0]["message"].get("content") or "") if response["choices"] else ""
+                response["knowledge"] = {**grounding, "citations": citations(content, grounding["sources"])}
+            return JSONResponse(response)
         chunks = tool_chat.stream(runtime, model, body, keep_alive=keep_alive)
+        if grounding is not None:
+            chunks = _cite_stream(chunks, grounding)
     elif not stream:
         return JSONResponse(await runtime.generate(model, body, endpoint=endpoint, keep_alive=keep_alive))
     else:
@@ -61,6 +73,30 @@ async def _generate(request: Request, endpoint: str, body: dict[str, Any], model
         first = {"object": "chat.completion.chunk", "model": model, "choices": []}
     return StreamingResponse(_event_stream(first, chunks), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+async def _ground(request: Request, option: KnowledgeOption,
+                  messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    service = request.app.state.knowledge
+    grounded, found = await service.grounded_messages(option.base, messages, option.options())
+    return grounded, {"base": option.base, "mode": found["mode"], "fallback": found["fallback"],
+                      "sources": [public_source(r) for r in found["results"]]}
+
+
+async def _cite_stream(chunks: AsyncIterator[dict[str, Any]], grounding: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    """Sources on the first chunk; the citations found in the answer on the chunk that finishes it."""
+    parts: list[str] = []
+    first = True
+    async for chunk in chunks:
+        if first:
+            chunk = {**chunk, "knowledge": grounding}
+            first = False
+        for choice in chunk.get("choices") or []:
+            parts.append((choice.get("delta") or {}).get("content") or "")
+            if choice.get("finish_reason"):
+                cited = citations("".join(parts), grounding["sources"])
+                chunk = {**chunk, "knowledge": {**chunk.get("knowledge", {}), "citations": cited}}
+        yield chunk
 
 
 @router.get("/models", summary="List the models this server can answer with")
@@ -84,7 +120,8 @@ async def get_model(model: str, request: Request) -> dict[str, Any]:
 
 @router.post("/chat/completions", summary="Create a chat completion (streaming with stream=true)")
 async def chat_completions(body: ChatCompletionRequest, request: Request):
-    return await _generate(request, "chat", body.engine_body(), body.model, body.stream, body.keep_alive)
+    return await _generate(request, "chat", body.engine_body(), body.model, body.stream, body.keep_alive,
+                           body.knowledge)
 
 
 @router.post("/completions", summary="Create a text completion")

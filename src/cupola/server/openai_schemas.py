@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from cupola.server.kb_schemas import KnowledgeOption
+
 # Fields passed to llama.cpp as they are, beyond the declared OpenAI ones.
 _ENGINE_EXTRAS = ("top_k", "min_p", "repeat_penalty", "logit_bias", "logprobs", "top_logprobs")
 
@@ -103,9 +105,12 @@ class ChatCompletionRequest(_Sampling):
     tools: list[dict[str, Any]] | None = None
     tool_choice: Literal["auto", "none", "required"] | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
+    knowledge: KnowledgeOption | None = Field(
+        None, description="Cupola extension: ground the answer in a knowledge base (numbered sources, citations)")
 
     def engine_body(self, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
-        body = super().engine_body(exclude=("messages", "response_format", "max_completion_tokens", *exclude))
+        body = super().engine_body(exclude=("messages", "response_format", "max_completion_tokens", "knowledge",
+                                            *exclude))
         if self.max_completion_tokens is not None:
             body["max_tokens"] = self.max_completion_tokens
         body["messages"] = [_engine_message(m) for m in self.messages]

@@ -1,0 +1,133 @@
+"""Knowledge-base routes (``/api/kb``): bases, documents (JSON or file upload), search, ask."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+
+from cupola.errors import CupolaError, InvalidParameter, NotFound
+from cupola.knowledge import documents as docs
+from cupola.knowledge.service import KnowledgeService
+from cupola.server.kb_schemas import AskRequest, CreateBase, DocumentsIn, SearchRequest
+
+router = APIRouter(prefix="/api/kb", tags=["Knowledge bases"])
+
+
+def service_of(request: Request) -> KnowledgeService:
+    return request.app.state.knowledge
+
+
+@router.get("", summary="List knowledge bases")
+async def list_bases(request: Request) -> dict[str, Any]:
+    return {"object": "list", "data": [b.describe() for b in service_of(request).store.list()]}
+
+
+@router.post("", status_code=201, summary="Create a knowledge base")
+async def create_base(body: CreateBase, request: Request) -> dict[str, Any]:
+    service = service_of(request)
+    return service.create(body.name, embedding_model=body.embedding_model, chunk_tokens=body.chunk_tokens,
+                          chunk_overlap=body.chunk_overlap, description=body.description).describe()
+
+
+@router.get("/{name}", summary="Describe a knowledge base")
+async def show_base(name: str, request: Request) -> dict[str, Any]:
+    return service_of(request).get(name).describe()
+
+
+@router.delete("/{name}", summary="Delete a knowledge base and everything in it")
+async def delete_base(name: str, request: Request) -> dict[str, Any]:
+    service_of(request).store.delete(name)
+    return {"name": name, "deleted": True}
+
+
+@router.get("/{name}/documents", summary="List the documents of a knowledge base")
+async def list_documents(name: str, request: Request, limit: int = 100, offset: int = 0) -> dict[str, Any]:
+    if not 1 <= limit <= 1000 or offset < 0:
+        raise InvalidParameter("limit must be 1..1000 and offset >= 0", param="limit")
+    store = service_of(request).store
+    return {"object": "list", "data": store.documents(store.get(name), limit=limit, offset=offset)}
+
+
+@router.post("/{name}/documents", summary="Add or replace documents (JSON body or multipart file upload)",
+             description="Send `{\"documents\": [{\"id\", \"text\", \"title\", \"metadata\"}]}` as JSON, or "
+                         "upload files (Markdown, text, HTML, PDF) as multipart form fields named `files`. "
+                         "Unchanged documents are skipped; changed ones replace their chunks atomically.")
+async def add_documents(name: str, request: Request) -> dict[str, Any]:
+    service = service_of(request)
+    service.get(name)  # 404 before reading a large body
+    content_type = request.headers.get("content-type", "")
+    failed: list[dict[str, str]] = []
+    if content_type.startswith("multipart/form-data"):
+        form = await request.form()
+        uploads = [v for v in form.getlist("files") if isinstance(v, UploadFile)]
+        if not uploads:
+            raise InvalidParameter("upload files as multipart form fields named 'files'", param="files")
+        parsed = []
+        for upload in uploads:
+            filename = upload.filename or "upload.txt"
+            data = await upload.read(docs.MAX_FILE_BYTES + 1)
+            try:
+                parsed.append(docs.parse(data, filename, doc_id=filename))
+            except CupolaError as exc:
+                failed.append({"source": filename, "error": exc.message})
+    else:
+        try:
+            body = DocumentsIn.model_validate_json(await request.body())
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err.get("loc", ()))
+            raise InvalidParameter(f"invalid documents body at {where or 'top level'}: {err.get('msg')}; send "
+                                   "{'documents': [{'id', 'text', 'title', 'metadata'}]} or multipart files",
+                                   param=where or None) from None
+        parsed = [docs.Document(id=d.id, text=d.text, title=d.title, metadata=d.metadata) for d in body.documents]
+    report = await service.ingest(name, parsed)
+    report.failed = failed + report.failed
+    return report.as_dict()
+
+
+@router.delete("/{name}/documents/{doc_id:path}", summary="Remove one document")
+async def delete_document(name: str, doc_id: str, request: Request) -> dict[str, Any]:
+    removed = service_of(request).remove_documents(name, [doc_id])
+    if not removed:
+        raise NotFound(f"no document {doc_id!r} in knowledge base {name!r}", param="doc_id")
+    return {"doc_id": doc_id, "deleted": True}
+
+
+@router.post("/{name}/search", summary="Search: lexical (BM25), semantic (vectors) or hybrid (fused)")
+async def search(name: str, body: SearchRequest, request: Request) -> dict[str, Any]:
+    return await service_of(request).search(name, body.query, body.options())
+
+
+@router.post("/{name}/ask", summary="Answer a question from the knowledge base, with citations",
+             description="Streams NDJSON events: `sources`, then `delta` text, then `done` with the answer "
+                         "and the sources it cites. With `stream: false`, returns the `done` event's fields.")
+async def ask(name: str, body: AskRequest, request: Request):
+    service = service_of(request)
+    params = {k: v for k, v in {"max_tokens": body.max_tokens, "temperature": body.temperature}.items()
+              if v is not None}
+    events = service.ask(name, body.question, model=body.model, options=body.options(), **params)
+    first = await events.__anext__()  # search errors become HTTP errors, before any byte is sent
+    if not body.stream:
+        final: dict[str, Any] = {}
+        async for event in events:
+            if event["type"] == "done":
+                final = event
+        return JSONResponse({"object": "knowledge.answer", "base": name, "answer": final.get("answer", ""),
+                             "citations": final.get("citations", []), "sources": first["sources"],
+                             "mode": first["mode"], "fallback": first["fallback"], "usage": final.get("usage")})
+    return StreamingResponse(_ndjson(first, events), media_type="application/x-ndjson")
+
+
+async def _ndjson(first: dict[str, Any], rest: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+    yield json.dumps(first).encode() + b"\n"
+    try:
+        async for event in rest:
+            yield json.dumps(event).encode() + b"\n"
+    except CupolaError as exc:
+        yield json.dumps({"type": "error", **exc.to_openai()}).encode() + b"\n"

@@ -1,0 +1,72 @@
+"""Request bodies of the knowledge-base API (``/api/kb``) and the ``knowledge`` option of chat completions."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cupola.knowledge.retrieval import SearchOptions
+
+
+class CreateBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(..., description="Letters, digits, '.', '_' and '-'")
+    embedding_model: str | None = Field(None, description="Embedding model alias (default: the server's)")
+    chunk_tokens: int | None = Field(None, ge=16, le=8192, description="Chunk size in the embedding model's tokens "
+                                     "(default: the model's maximum input)")
+    chunk_overlap: int | None = Field(None, ge=0, description="Overlap between chunks in tokens (default: 1/8)")
+    description: str = ""
+
+
+class DocumentIn(BaseModel):
+    id: str = Field(..., min_length=1)
+    text: str
+    title: str = ""
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class DocumentsIn(BaseModel):
+    documents: list[DocumentIn] = Field(..., min_length=1)
+
+
+class Retrieval(BaseModel):
+    """How to search; the same fields in search, ask, and the chat-completions option."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["lexical", "semantic", "hybrid"] = "hybrid"
+    k: int = Field(5, ge=1, le=1000, description="Results to return")
+    fusion: Literal["rrf", "weighted"] = "rrf"
+    rrf_k: float = Field(60.0, gt=0, description="Reciprocal rank fusion constant")
+    weights: dict[str, float] | None = Field(None, description="Per-signal weights: {'lexical': 1, 'semantic': 1}")
+    filters: dict[str, Any] | None = Field(None, description="Metadata filters, e.g. {'tags': 'faq'}")
+    candidates: int | None = Field(None, ge=1, le=5000, description="Candidates per signal (default max(50, 4k))")
+    per_document: bool = False
+    dedupe: float = Field(0.95, ge=0, le=1, description="Drop results this similar to a better one (1: keep all)")
+
+    def options(self) -> SearchOptions:
+        extra = {"weights": self.weights} if self.weights is not None else {}
+        return SearchOptions(mode=self.mode, k=self.k, fusion=self.fusion, rrf_k=self.rrf_k, filters=self.filters,
+                             candidates=self.candidates, per_document=self.per_document, dedupe=self.dedupe, **extra)
+
+
+class SearchRequest(Retrieval):
+    query: str = Field(..., min_length=1)
+
+
+class AskRequest(Retrieval):
+    question: str = Field(..., min_length=1)
+    k: int = Field(4, ge=1, le=50)
+    model: str | None = Field(None, description="Chat model (default: the server's)")
+    stream: bool = Field(True, description="Stream NDJSON events (sources, delta..., done)")
+    max_tokens: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0, le=2)
+
+
+class KnowledgeOption(Retrieval):
+    """``knowledge`` in a chat completion: ground the answer in a knowledge base."""
+
+    base: str = Field(..., description="Knowledge base name")
+    k: int = Field(4, ge=1, le=50)
