@@ -158,7 +158,8 @@ def consistency(db: Path) -> dict[str, int]:
         chunks = conn.execute("SELECT count(*) FROM chunks WHERE base_id = ?", (base_id,)).fetchone()[0]
         fts = conn.execute(f"SELECT count(*) FROM fts_{base_id}").fetchone()[0]
         assert fts == chunks, "the BM25 index and the chunks disagree"
-        unembedded = conn.execute("SELECT count(*) FROM chunks WHERE embedding IS NULL").fetchone()[0]
+        unembedded = conn.execute("SELECT count(*) FROM chunks c LEFT JOIN vectors v ON v.chunk_id = c.id "
+                                  "WHERE v.chunk_id IS NULL").fetchone()[0]
         assert unembedded == 0, "chunks written without their vectors"
         docs = conn.execute("SELECT count(*) FROM documents WHERE base_id = ?", (base_id,)).fetchone()[0]
         return {"documents": docs, "chunks": chunks}

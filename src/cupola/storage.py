@@ -16,14 +16,18 @@ from pathlib import Path
 Migration = tuple[str, str]
 
 
-def open_db(path: Path, migrations: Sequence[Migration]) -> sqlite3.Connection:
-    """Open (creating if needed) the database at ``path`` and bring its schema up to date."""
+def open_db(path: Path, migrations: Sequence[Migration], pragmas: Sequence[str] = ()) -> sqlite3.Connection:
+    """Open (creating if needed) the database at ``path`` and bring its schema up to date.
+
+    ``pragmas`` are extra per-connection settings, e.g. ``"cache_size=-65536"``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
+    for pragma in pragmas:
+        conn.execute(f"PRAGMA {pragma}")
     conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL)")
     done = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
     for name, sql in migrations:
@@ -44,9 +48,9 @@ def open_db(path: Path, migrations: Sequence[Migration]) -> sqlite3.Connection:
 class Database:
     """A connection shared across threads, serialised by a lock."""
 
-    def __init__(self, path: Path, migrations: Sequence[Migration]) -> None:
+    def __init__(self, path: Path, migrations: Sequence[Migration], pragmas: Sequence[str] = ()) -> None:
         self.path = path
-        self._conn = open_db(path, migrations)
+        self._conn = open_db(path, migrations, pragmas)
         self._lock = threading.Lock()
 
     @contextmanager

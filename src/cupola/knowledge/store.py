@@ -1,8 +1,10 @@
 """The knowledge store (``knowledge.db``): bases, documents, chunks, a BM25 index and vectors.
 
 Every base has its own FTS5 table (``fts_<id>``, Porter stemming), so BM25 statistics are the
-base's own. Vectors are float32 blobs on the chunk rows; searches use an in-memory matrix per
-base, reloaded when the base's ``version`` changes (every write bumps it).
+base's own. Vectors are float32 blobs in their own table (chunk rows stay small for fetching);
+searches use an in-memory matrix per base, reloaded when the base's ``version`` changes (every
+write bumps it). The connection gets a 64 MiB page cache and memory-mapped reads: BM25 over a
+few thousand matching chunks reads many index pages, and this makes it about a third faster.
 
 A document is written in one transaction together with all its chunks, index rows and vectors,
 so a reader (or a crash) never sees half of one.
@@ -59,9 +61,14 @@ MIGRATIONS = [
             start_char INTEGER NOT NULL,
             end_char INTEGER NOT NULL,
             tokens INTEGER NOT NULL,
-            text TEXT NOT NULL,
-            embedding BLOB
+            text TEXT NOT NULL
         );
+        CREATE TABLE vectors (
+            chunk_id INTEGER PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,
+            base_id INTEGER NOT NULL,
+            embedding BLOB NOT NULL
+        );
+        CREATE INDEX vectors_base ON vectors(base_id, chunk_id);
         CREATE INDEX chunks_document ON chunks(document_id);
         CREATE INDEX chunks_base ON chunks(base_id, id);
         CREATE INDEX documents_source ON documents(base_id, source)
@@ -181,7 +188,7 @@ def _sql_value(value: Any, key: str) -> Any:
 
 class KnowledgeStore:
     def __init__(self, path: Path) -> None:
-        self.db = Database(path, MIGRATIONS)
+        self.db = Database(path, MIGRATIONS, pragmas=("cache_size=-65536", "mmap_size=268435456"))
         self._vectors: dict[int, _Vectors] = {}
         self._vector_lock = threading.Lock()
 
@@ -210,11 +217,18 @@ class KnowledgeStore:
         rows = self.db.query(
             "SELECT b.*, (SELECT count(*) FROM documents WHERE base_id = b.id) AS documents,"
             " (SELECT count(*) FROM chunks WHERE base_id = b.id) AS chunks,"
-            " (SELECT count(*) FROM chunks WHERE base_id = b.id AND embedding IS NOT NULL) AS embedded"
+            " (SELECT count(*) FROM vectors WHERE base_id = b.id) AS embedded"
             " FROM bases b WHERE name = ?", (name,))
         if not rows:
             raise NotFound(f"no knowledge base named {name!r}", param="name",
                            hint=f"create it with `cupola kb create {name}`; `cupola kb list` shows the bases")
+        return Base(**dict(rows[0]))
+
+    def base(self, name: str) -> Base:
+        """The base's settings without counting its documents (cheap; for searches)."""
+        rows = self.db.query("SELECT * FROM bases WHERE name = ?", (name,))
+        if not rows:
+            self.get(name)  # raises the NotFound with its hint
         return Base(**dict(rows[0]))
 
     def list(self) -> list[Base]:
@@ -260,14 +274,21 @@ class KnowledgeStore:
                      len(item.chunks), len(doc.text), now))
                 document_id = cur.lastrowid
                 for i, chunk in enumerate(item.chunks):
-                    vec = item.vectors[i].astype(np.float32).tobytes() if item.vectors is not None else None
                     cur = conn.execute(
-                        "INSERT INTO chunks (base_id, document_id, position, start_char, end_char, tokens, text,"
-                        " embedding) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        (base.id, document_id, chunk.position, chunk.start, chunk.end, chunk.tokens, chunk.text, vec))
+                        "INSERT INTO chunks (base_id, document_id, position, start_char, end_char, tokens, text)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (base.id, document_id, chunk.position, chunk.start, chunk.end, chunk.tokens, chunk.text))
                     conn.execute(f"INSERT INTO fts_{base.id} (rowid, title, body) VALUES (?, ?, ?)",
                                  (cur.lastrowid, doc.title, chunk.text))
+                    if item.vectors is not None:
+                        conn.execute("INSERT INTO vectors (chunk_id, base_id, embedding) VALUES (?, ?, ?)",
+                                     (cur.lastrowid, base.id, item.vectors[i].astype(np.float32).tobytes()))
             conn.execute("UPDATE bases SET version = version + 1 WHERE id = ?", (base.id,))
+
+    def optimize(self, base: Base) -> None:
+        """Merge the BM25 index's segments (after a large ingest: faster queries)."""
+        with self.db.transaction() as conn:
+            conn.execute(f"INSERT INTO fts_{base.id} (fts_{base.id}) VALUES ('optimize')")
 
     def remove(self, base: Base, doc_ids: list[str]) -> int:
         removed = 0
@@ -289,12 +310,15 @@ class KnowledgeStore:
     def unembedded(self, base: Base, limit: int = 256) -> list[tuple[int, str, str]]:
         """(chunk id, title, text) of chunks still without a vector."""
         rows = self.db.query("SELECT c.id, d.title, c.text FROM chunks c JOIN documents d ON d.id = c.document_id "
-                             "WHERE c.base_id = ? AND c.embedding IS NULL ORDER BY c.id LIMIT ?", (base.id, limit))
+                             "LEFT JOIN vectors v ON v.chunk_id = c.id WHERE c.base_id = ? AND v.chunk_id IS NULL "
+                             "ORDER BY c.id LIMIT ?", (base.id, limit))
         return [(r[0], r[1], r[2]) for r in rows]
 
     def set_vectors(self, base: Base, ids: list[int], vectors: np.ndarray) -> None:
         with self.db.transaction() as conn:
-            conn.executemany("UPDATE chunks SET embedding = ? WHERE id = ?",
+            # A chunk deleted meanwhile (its document replaced) is skipped, not resurrected.
+            conn.executemany("INSERT OR REPLACE INTO vectors (chunk_id, base_id, embedding) "
+                             "SELECT id, base_id, ? FROM chunks WHERE id = ?",
                              [(v.astype(np.float32).tobytes(), i) for i, v in zip(ids, vectors)])
             conn.execute("UPDATE bases SET version = version + 1 WHERE id = ?", (base.id,))
 
@@ -324,8 +348,8 @@ class KnowledgeStore:
             cached = self._vectors.get(base.id)
             if cached is not None and cached.version == version:
                 return cached
-            rows = self.db.query("SELECT id, embedding FROM chunks WHERE base_id = ? AND embedding IS NOT NULL "
-                                 "ORDER BY id", (base.id,))
+            rows = self.db.query("SELECT chunk_id, embedding FROM vectors WHERE base_id = ? ORDER BY chunk_id",
+                                 (base.id,))
             ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
             matrix = (np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
                       if rows else np.zeros((0, 0), dtype=np.float32))
