@@ -374,3 +374,36 @@ def test_citations_parse_numbers_that_exist():
                                                                         "position": 3}]
     assert [c["doc_id"] for c in citations("x [2] y [1][2] [7]", sources)] == ["b", "a"]
     assert citations("no citations", sources) == []
+
+
+async def test_fast_bm25_equals_sqlite_bm25(kb):
+    """The numpy scorer and SQLite's bm25() give the same ranking and scores, also after changes."""
+    kb.create("bm25", chunk_tokens=24, chunk_overlap=4)
+    words = ("cell cells cellular membrane protein proteins signal signalling pathway gene genes expression "
+             "tumour growth factor receptor binding kinase mouse model").split() + [f"filler{i}" for i in range(200)]
+    rng = np.random.default_rng(7)
+    weights = 1 / np.arange(1, len(words) + 1)  # Zipf-like: some words common, most rare
+    weights /= weights.sum()
+
+    def text(n):
+        return " ".join(rng.choice(words, size=n, p=weights))
+
+    corpus = [docs.Document(f"d{i}", text(int(rng.integers(5, 80))), text(3)) for i in range(120)]
+    await kb.ingest("bm25", corpus)
+    queries = ["cells signalling pathway", "the protein and the genes", "mouse", "kinase receptor binding growth",
+               "cell cells cellular", "nothingmatches"]
+
+    def check():
+        base = kb.store.base("bm25")
+        for q in queries:
+            fast = kb.store.lexical(base, q, 1000)
+            slow = kb.store.lexical_sql(base, q, 1000)
+            assert dict(fast) == pytest.approx(dict(slow), rel=1e-9), q  # same chunks, same scores
+            assert [s for _, s in fast] == pytest.approx([s for _, s in slow], rel=1e-9), q  # same order
+
+    check()
+    await kb.ingest("bm25", [docs.Document("d3", "kinase kinase kinase mouse", "new"), *corpus[4:]])
+    kb.remove_documents("bm25", ["d5", "d6"])
+    check()
+    base = kb.store.base("bm25")  # a word FTS5 reads as a phrase takes the SQLite path, same answer
+    assert kb.store.lexical(base, "growth_factor", 5) == kb.store.lexical_sql(base, "growth_factor", 5)

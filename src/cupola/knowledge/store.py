@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from cupola.errors import Conflict, InvalidParameter, NotFound
+from cupola.knowledge.bm25 import TOKENIZER, Bm25Scorer, QueryTokenizer, query_words
 from cupola.knowledge.chunking import Chunk
 from cupola.knowledge.documents import Document
 from cupola.storage import Database
@@ -77,7 +78,6 @@ MIGRATIONS = [
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _OPS = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
-_TERM = re.compile(r"\w+", re.UNICODE)
 # Words too common to help BM25 that would make every query scan most of the index.
 STOPWORDS = frozenset("""a an and are as at be but by for from has have how i if in into is it its of on or
 such that the their then there these they this to was were what when where which who why will with you
@@ -134,10 +134,7 @@ def check_name(name: str) -> str:
 
 def fts_query(text: str) -> str | None:
     """A user's words as an FTS5 OR-query (each term quoted, stopwords dropped)."""
-    terms = [t.lower() for t in _TERM.findall(text)]
-    kept = [t for t in terms if t not in STOPWORDS] or terms
-    unique = list(dict.fromkeys(kept))
-    return " OR ".join('"' + t.replace('"', '""') + '"' for t in unique) or None
+    return " OR ".join('"' + t.replace('"', '""') + '"' for t in query_words(text, STOPWORDS)) or None
 
 
 def compile_filter(filters: dict[str, Any] | None) -> tuple[str, list[Any]]:
@@ -191,6 +188,8 @@ class KnowledgeStore:
         self.db = Database(path, MIGRATIONS, pragmas=("cache_size=-65536", "mmap_size=268435456"))
         self._vectors: dict[int, _Vectors] = {}
         self._vector_lock = threading.Lock()
+        self._scorers: dict[int, Bm25Scorer] = {}
+        self._tokenizer = QueryTokenizer()
 
     def close(self) -> None:
         self.db.close()
@@ -207,7 +206,7 @@ class KnowledgeStore:
                     " VALUES (?, ?, ?, ?, ?, ?)", (name, embedding_model, chunk_tokens, chunk_overlap, description,
                                                    time.time()))
                 conn.execute(f"CREATE VIRTUAL TABLE fts_{cur.lastrowid} USING fts5(title, body, "
-                             "tokenize='porter unicode61 remove_diacritics 2')")
+                             f"tokenize='{TOKENIZER}')")
         except sqlite3.IntegrityError:
             raise Conflict(f"knowledge base {name!r} already exists", param="name",
                              hint=f"add documents with `cupola kb ingest {name} PATH`") from None
@@ -240,6 +239,7 @@ class KnowledgeStore:
             conn.execute(f"DROP TABLE IF EXISTS fts_{base.id}")
             conn.execute("DELETE FROM bases WHERE id = ?", (base.id,))
         self._vectors.pop(base.id, None)
+        self._scorers.pop(base.id, None)
 
     # -- documents ---------------------------------------------------------------------------
 
@@ -332,7 +332,22 @@ class KnowledgeStore:
 
     def lexical(self, base: Base, query: str, limit: int,
                 filters: dict[str, Any] | None = None) -> list[tuple[int, float]]:
-        """(chunk id, BM25 score) best first; higher is better."""
+        """(chunk id, BM25 score) best first; higher is better.
+
+        Scored with numpy over the FTS5 index (``bm25.py``); with filters, or when a query word
+        is a phrase to FTS5, by SQLite's ``bm25()`` itself. Both give the same scores."""
+        if not filters:
+            scorer = self._scorers.get(base.id)
+            if scorer is None:
+                scorer = self._scorers[base.id] = Bm25Scorer(self.db, f"fts_{base.id}", self._tokenizer)
+            found = scorer.search(query_words(query, STOPWORDS), self.version(base), limit)
+            if found is not None:
+                return found
+        return self.lexical_sql(base, query, limit, filters)
+
+    def lexical_sql(self, base: Base, query: str, limit: int,
+                    filters: dict[str, Any] | None = None) -> list[tuple[int, float]]:
+        """BM25 by SQLite's FTS5 ``bm25()``: the reference the fast path is checked against."""
         match = fts_query(query)
         if match is None:
             return []
