@@ -17,6 +17,7 @@ import numpy as np
 from cupola.errors import (AuthenticationError, ContextLengthExceeded, CupolaError, EngineError,
                            InvalidParameter, ModelNotFound, Overloaded, RuntimeFailure)
 from cupola.runtime.runtime import Runtime
+from cupola.tools import chat as tool_chat
 
 
 class ModelClient(Protocol):
@@ -30,14 +31,16 @@ class ModelClient(Protocol):
 
 
 class LocalClient:
+    """The in-process runtime, with the tool-call adapter in front (tools work on every model)."""
+
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
 
     async def chat(self, model: str, messages: list[dict[str, Any]], **params: Any) -> dict[str, Any]:
-        return await self.runtime.generate(model, {"messages": messages, **params})
+        return await tool_chat.generate(self.runtime, model, {"messages": messages, **params})
 
     async def stream(self, model: str, messages: list[dict[str, Any]], **params: Any) -> AsyncIterator[dict[str, Any]]:
-        async for chunk in self.runtime.stream(model, {"messages": messages, **params}):
+        async for chunk in tool_chat.stream(self.runtime, model, {"messages": messages, **params}):
             yield chunk
 
     async def embed(self, model: str, texts: list[str]) -> np.ndarray:
@@ -103,3 +106,56 @@ class RemoteClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+
+class FunctionClient:
+    """A fake model for tests and demos: ``fn(messages, params)`` decides each answer.
+
+    ``fn`` returns a string (the answer) or a list of ``(tool name, arguments dict)`` (tool calls);
+    it may be async. Answers stream word by word, calls as OpenAI ``tool_calls`` deltas.
+    """
+
+    def __init__(self, fn: Any) -> None:
+        self.fn = fn
+        self.calls: list[tuple[list[dict[str, Any]], dict[str, Any]]] = []
+
+    async def _decide(self, messages: list[dict[str, Any]], params: dict[str, Any]) -> Any:
+        self.calls.append((json.loads(json.dumps(messages)), params))
+        answer = self.fn(messages, params)
+        if hasattr(answer, "__await__"):
+            answer = await answer
+        return answer
+
+    async def chat(self, model: str, messages: list[dict[str, Any]], **params: Any) -> dict[str, Any]:
+        answer = await self._decide(messages, params)
+        if isinstance(answer, str):
+            message: dict[str, Any] = {"role": "assistant", "content": answer}
+        else:
+            message = {"role": "assistant", "content": None, "tool_calls": [
+                {"id": f"call_{i}", "type": "function", "function": {"name": n, "arguments": json.dumps(a)}}
+                for i, (n, a) in enumerate(answer)]}
+        finish = "stop" if isinstance(answer, str) else "tool_calls"
+        return {"object": "chat.completion", "model": model,
+                "choices": [{"index": 0, "message": message, "finish_reason": finish}]}
+
+    async def stream(self, model: str, messages: list[dict[str, Any]], **params: Any) -> AsyncIterator[dict[str, Any]]:
+        answer = await self._decide(messages, params)
+        if isinstance(answer, str):
+            for i, word in enumerate(answer.split(" ")):
+                yield {"choices": [{"index": 0, "delta": {"content": word if i == 0 else " " + word}}]}
+        else:
+            for i, (name, args) in enumerate(answer):
+                yield {"choices": [{"index": 0, "delta": {"tool_calls": [
+                    {"index": i, "id": f"call_{len(self.calls)}_{i}", "type": "function",
+                     "function": {"name": name, "arguments": ""}}]}}]}
+                yield {"choices": [{"index": 0, "delta": {"tool_calls": [
+                    {"index": i, "function": {"arguments": json.dumps(args)}}]}}]}
+        yield {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop" if isinstance(answer, str) else "tool_calls"}]}
+
+    async def embed(self, model: str, texts: list[str]) -> np.ndarray:
+        from cupola.engines.fake import FakeEmbeddingEngine
+
+        return FakeEmbeddingEngine().embed(texts)[0]
+
+    async def aclose(self) -> None:
+        pass

@@ -74,6 +74,8 @@ class Settings(BaseModel):
         0.2, ge=-1, le=1, description="tool_choice auto on models without native tool support: call a tool when "
         "the user's message is at least this similar to a tool's description (embedding cosine)")
     log_level: str = Field("warning", description="Server log level")
+    agents_dir: Path | None = Field(None, description="Folder of agent YAML files `cupola serve` hosts "
+                                    "(called through /v1/responses with `agent`)")
 
     @field_validator("home", mode="before")
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
@@ -10,6 +11,7 @@ from rich.table import Table
 
 from cupola import __version__
 from cupola.cli import models as models_cli
+from cupola.cli import agent as agent_cli
 from cupola.cli import kb as kb_cli
 from cupola.cli.common import (LocalOpt, UrlOpt, console, err_console, handle_errors, load_settings, model_client,
                                progress_bars)
@@ -22,6 +24,7 @@ app = typer.Typer(help="Cupola: a local-first AI foundry. Models, an OpenAI-comp
                   no_args_is_help=True, pretty_exceptions_show_locals=False)
 app.add_typer(models_cli.app, name="models")
 app.add_typer(kb_cli.app, name="kb")
+app.add_typer(agent_cli.app, name="agent")
 
 
 def _version(value: bool) -> None:
@@ -46,12 +49,14 @@ def serve(
     threads: Annotated[Optional[int], typer.Option(help="CPU threads (0: all cores)")] = None,
     api_key: Annotated[Optional[str], typer.Option(help="Require this bearer key (needed off loopback)")] = None,
     preload: Annotated[bool, typer.Option(help="Load the default chat model at start")] = True,
+    agents: Annotated[Optional[Path], typer.Option("--agents", help="Host the agents defined by the YAML files "
+                                                   "in this folder (call them through /v1/responses)")] = None,
 ) -> None:
     """Serve the OpenAI-compatible API, pulling the default models first if they are missing."""
     from cupola.server.serve import check_exposure, serve as run_server
 
     settings = load_settings(host=host, port=port, parallel=parallel, ctx_per_slot=ctx_per_slot,
-                             threads=threads, api_key=api_key)
+                             threads=threads, api_key=api_key, agents_dir=agents)
     check_exposure(settings)
     store = ModelStore(settings.models_dir, offline=settings.offline)
     defaults = [settings.default_chat_model, settings.default_embedding_model]

@@ -183,4 +183,5 @@ def response_object(request: dict[str, Any], response_id: str, *, status: str, o
         "parallel_tool_calls": request.get("parallel_tool_calls", True),
         "text": request.get("text") or {"format": {"type": "text"}},
         "store": request.get("store", True), "usage": usage,
+        **({"agent": request["agent"]} if request.get("agent") else {}),
     }

@@ -15,10 +15,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cupola import __version__
 from cupola.config import Settings
+from cupola.agents.loader import AgentRegistry, ToolContext
+from cupola.agents.runner import Runner
+from cupola.agents.sessions import SessionStore
 from cupola.client import LocalClient
 from cupola.errors import CupolaError, Overloaded
 from cupola.knowledge.service import KnowledgeService
 from cupola.knowledge.store import KnowledgeStore
+from cupola.responses.hosted import HostedAgents
 from cupola.responses.service import ResponsesService
 from cupola.responses.store import ResponseStore
 from cupola.runtime.runtime import Runtime
@@ -77,6 +81,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: l
             await runtime.close()
             responses.store.close()
             knowledge.store.close()
+            if app.state.hosted is not None:
+                app.state.hosted.runner.sessions.close()
 
     app = FastAPI(title="Cupola", version=__version__, lifespan=lifespan,
                   description="A local-first AI foundry: OpenAI-compatible inference on your machine.")
@@ -87,6 +93,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: l
                                  models=runtime.store, default_embedding_model=settings.default_embedding_model,
                                  default_chat_model=settings.default_chat_model)
     app.state.knowledge = knowledge
+    app.state.hosted = _hosted_agents(settings, runtime, responses, knowledge)
     app.state.settings = settings
     app.state.ready = not to_preload
 
@@ -128,6 +135,17 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: l
     app.include_router(native_routes.router)
     app.include_router(kb_routes.router)
     return app
+
+
+def _hosted_agents(settings: Settings, runtime: Runtime, responses: ResponsesService,
+                   knowledge: KnowledgeService) -> HostedAgents | None:
+    """The agents of ``settings.agents_dir``; a bad agent file stops the server from starting."""
+    if settings.agents_dir is None:
+        return None
+    registry = AgentRegistry.load(settings.agents_dir, ToolContext(knowledge=knowledge))
+    runner = Runner(LocalClient(runtime), sessions=SessionStore(settings.db_path("agents")),
+                    default_model=settings.default_chat_model)
+    return HostedAgents(responses, registry, runner)
 
 
 async def _preload(app: FastAPI, runtime: Runtime, aliases: list[str]) -> None:

@@ -30,6 +30,12 @@ def describe(runtime: Runtime, alias: str) -> dict[str, Any]:
     return data
 
 
+@router.get("/api/agents", summary="The hosted agents (call them through /v1/responses with `agent`)")
+async def list_agents(request: Request) -> dict[str, Any]:
+    hosted = request.app.state.hosted
+    return {"object": "list", "data": hosted.registry.describe() if hosted else []}
+
+
 @router.get("/api/models", summary="The catalog, with what is pulled and loaded")
 async def list_models(request: Request) -> dict[str, Any]:
     runtime = runtime_of(request)

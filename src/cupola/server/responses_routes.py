@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from cupola.errors import InvalidParameter, NotFound
 from cupola.responses.service import ResponsesService
 
 router = APIRouter(prefix="/v1/responses", tags=["OpenAI Responses"])
@@ -18,7 +19,9 @@ router = APIRouter(prefix="/v1/responses", tags=["OpenAI Responses"])
 class CreateResponse(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    model: str = Field(..., min_length=1)
+    model: str | None = Field(None, min_length=1, description="Required unless `agent` names a hosted agent")
+    agent: str | dict[str, Any] | None = Field(
+        None, description="A hosted agent: its name or {\"name\": ..., \"type\": \"agent_reference\"}")
     input: str | list[dict[str, Any]]
     instructions: str | None = None
     tools: list[dict[str, Any]] | None = None
@@ -60,11 +63,26 @@ def _frame(event: dict[str, Any]) -> bytes:
 async def create(body: CreateResponse, request: Request):
     service = service_of(request)
     req = body.model_dump(exclude_none=True)
+    req.setdefault("agent", (body.model_extra or {}).get("agent_reference"))
     keep_alive = req.pop("keep_alive", None)
-    prep = service.prepare(req)
-    if not body.stream:
-        return JSONResponse(await service.create(prep, keep_alive))
-    events = service.stream(prep, keep_alive)
+    if req.get("agent"):
+        hosted = request.app.state.hosted
+        if hosted is None:
+            raise NotFound("this server hosts no agents", param="agent",
+                           hint="serve a folder of agent YAML files with `cupola serve --agents DIR`")
+        agent, prep = hosted.prepare(req)
+        if not body.stream:
+            return JSONResponse(await hosted.create(agent, prep))
+        events = hosted.stream(agent, prep)
+    else:
+        req.pop("agent", None)
+        if not body.model:
+            raise InvalidParameter("missing required parameter: model (or name a hosted agent with `agent`)",
+                                   param="model")
+        prep = service.prepare(req)
+        if not body.stream:
+            return JSONResponse(await service.create(prep, keep_alive))
+        events = service.stream(prep, keep_alive)
     first = await events.__anext__()  # errors before the first token are real HTTP errors
     return StreamingResponse(_sse(first, events), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -1,0 +1,164 @@
+"""Declarative agents: one YAML file per agent, and a folder of them for ``cupola serve``.
+
+    name: helpdesk
+    description: Answers questions about our product
+    instructions: |
+      You answer from the knowledge base. Cite sources.
+    model: smollm2-135m              # optional: the server's default chat model
+    tools:
+      - calculator
+      - search_knowledge: {base: product-docs, k: 4}
+      - read_file                    # also list_files, write_file: need `workspace`
+      - run_command: {allow: [ls, grep]}
+    workspace: ./work                # relative to this file; file and command tools stay inside
+    output_schema: {type: object, properties: {answer: {type: string}}, required: [answer]}
+    settings: {temperature: 0.2, max_tokens: 256}
+    max_turns: 6
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from cupola.agents.agent import Agent
+from cupola.errors import InvalidParameter, NotFound, UsageError
+from cupola.tools.functions import FunctionTool, function_tool
+
+WORKSPACE_TOOLS = ("list_files", "read_file", "write_file")
+BUILTIN_TOOLS = ("calculator", "search_knowledge", "run_command", *WORKSPACE_TOOLS)
+
+
+class AgentSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    description: str = ""
+    instructions: str = ""
+    model: str | None = None
+    tools: list[str | dict[str, dict[str, Any] | None]] = Field(default_factory=list)
+    workspace: str | None = None
+    output_schema: dict[str, Any] | None = None
+    settings: dict[str, Any] = Field(default_factory=dict)
+    max_turns: int = Field(8, ge=1, le=100)
+    approve_writes: bool = False
+
+
+@dataclass
+class ToolContext:
+    """What built-in tools may need: a knowledge service (for search_knowledge)."""
+
+    knowledge: Any = None
+
+
+def load_spec(path: Path) -> AgentSpec:
+    """Read and validate an agent file (without building its tools)."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise InvalidParameter(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InvalidParameter(f"{path}: an agent file is a YAML mapping with at least `name`")
+    try:
+        spec = AgentSpec.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "the file"
+        raise InvalidParameter(f"{path}: {where}: {err['msg']}") from None
+    return spec
+
+
+def load_agent(path: Path, context: ToolContext | None = None) -> Agent:
+    return build_agent(load_spec(path), Path(path).parent, context or ToolContext(), source=str(path))
+
+
+def describe_folder(folder: Path) -> list[dict[str, Any]]:
+    """Name, model, tools and description of each agent file in ``folder``."""
+    out = []
+    for path in sorted([*Path(folder).glob("*.yaml"), *Path(folder).glob("*.yml")]):
+        spec = load_spec(path)
+        out.append({"name": spec.name, "description": spec.description, "model": spec.model,
+                    "tools": [t if isinstance(t, str) else next(iter(t)) for t in spec.tools],
+                    "structured_output": spec.output_schema is not None, "file": str(path)})
+    return out
+
+
+def build_agent(spec: AgentSpec, base_dir: Path, context: ToolContext, source: str = "agent") -> Agent:
+    tools: list[FunctionTool] = []
+    for entry in spec.tools:
+        name, options = (entry, {}) if isinstance(entry, str) else next(iter(entry.items()))
+        tools += _builtin(name, options or {}, spec, base_dir, context, source)
+    return Agent(spec.name, spec.instructions, spec.model, tools, spec.output_schema, dict(spec.settings),
+                 spec.max_turns, spec.description)
+
+
+def _builtin(name: str, options: dict[str, Any], spec: AgentSpec, base_dir: Path, context: ToolContext,
+             source: str) -> list[FunctionTool]:
+    from cupola.tools import builtins
+
+    if name == "calculator":
+        return [builtins.calculator_tool()]
+    if name == "search_knowledge":
+        if context.knowledge is None:
+            raise UsageError(f"{source}: search_knowledge needs a knowledge service (run it with cupola)")
+        if "base" not in options:
+            raise InvalidParameter(f"{source}: search_knowledge needs a base: `- search_knowledge: {{base: NAME}}`")
+        from cupola.knowledge.tool import search_knowledge_tool
+
+        fn = search_knowledge_tool(context.knowledge, options["base"], k=int(options.get("k", 4)),
+                                   mode=options.get("mode", "hybrid"))
+        return [function_tool(fn, description=fn.schema["function"]["description"])]  # type: ignore[attr-defined]
+    if name in WORKSPACE_TOOLS or name == "run_command":
+        if not spec.workspace:
+            raise InvalidParameter(f"{source}: tool {name} needs a `workspace:` folder for the agent to work in")
+        root = (base_dir / spec.workspace).resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        ws = builtins.Workspace(root)
+        if name == "run_command":
+            allow = options.get("allow")
+            if not allow:
+                raise InvalidParameter(f"{source}: run_command needs an allowlist: `- run_command: {{allow: [ls]}}`")
+            return builtins.command_tools(ws, allow, timeout=float(options.get("timeout", 20)))
+        return [t for t in builtins.workspace_tools(ws, approve_writes=spec.approve_writes) if t.name == name]
+    raise InvalidParameter(f"{source}: unknown tool {name!r}; built-in tools: {', '.join(BUILTIN_TOOLS)}")
+
+
+class AgentRegistry:
+    """The agents defined by the ``*.yaml`` / ``*.yml`` files of a folder, by name."""
+
+    def __init__(self, agents: dict[str, Agent], folder: Path | None = None) -> None:
+        self.agents = agents
+        self.folder = folder
+
+    @classmethod
+    def load(cls, folder: Path, context: ToolContext | None = None) -> "AgentRegistry":
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise UsageError(f"agents folder {folder} does not exist")
+        agents: dict[str, Agent] = {}
+        for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+            agent = load_agent(path, context)
+            if agent.name in agents:
+                raise InvalidParameter(f"{path}: another file in {folder} already defines agent {agent.name!r}")
+            agents[agent.name] = agent
+        return cls(agents, folder)
+
+    def get(self, name: str) -> Agent:
+        agent = self.agents.get(name)
+        if agent is None:
+            known = ", ".join(sorted(self.agents)) or "none"
+            raise NotFound(f"no hosted agent named {name!r} (hosted agents: {known})", param="agent",
+                           hint="serve a folder of agent YAML files with `cupola serve --agents DIR`")
+        return agent
+
+    def describe(self) -> list[dict[str, Any]]:
+        return [{"name": a.name, "description": a.description, "model": a.model,
+                 "tools": [t.name for t in a.function_tools], "structured_output": a.output_type is not None}
+                for a in self.agents.values()]
