@@ -149,8 +149,14 @@ class Runner:
             params = dict(agent.settings)
             if tools:
                 params["tools"] = tools
-            elif agent.output_type is not None:
-                params["response_format"] = output_format(agent.output_type)
+                if any(m.get("role") == "tool" for m in state.new):
+                    # As the OpenAI Agents SDK does: a forced tool_choice applies until a tool ran,
+                    # then "auto", so "required" cannot loop forever.
+                    params.pop("tool_choice", None)
+            else:
+                params.pop("tool_choice", None)
+                if agent.output_type is not None:
+                    params["response_format"] = output_format(agent.output_type)
             text, calls = "", []
             async for kind, value in self._ask(model, state.messages, params):
                 if kind == "text":
@@ -181,7 +187,8 @@ class Runner:
                 continue
             if agent.output_type is not None and tools:  # tools done: now the structured answer
                 text = ""
-                structured = {**agent.settings, "response_format": output_format(agent.output_type)}
+                structured = {**{k: v for k, v in agent.settings.items() if k != "tool_choice"},
+                              "response_format": output_format(agent.output_type)}
                 async for kind, value in self._ask(model, state.messages, structured):
                     if kind == "text":
                         text += value

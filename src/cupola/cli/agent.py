@@ -28,15 +28,13 @@ def _render(event: dict[str, Any], as_json: bool) -> None:
     if kind == "text_delta":
         console.out(event["text"], end="", highlight=False)
     elif kind == "tool_call":
-        err_console.print(f"[dim]-> {event['name']}({event['arguments']})[/]", highlight=False)
+        err_console.print(f"[dim]-> {event['name']}({event['arguments'].strip()})[/]", highlight=False)
     elif kind == "tool_result":
         text = " ".join(str(event["output"]).split())
         style = "red" if event["is_error"] else "dim"
         err_console.print(f"[{style}]<- {text[:300]}{'...' if len(text) > 300 else ''}[/]", highlight=False)
     elif kind == "final_output":
-        console.out("")
-        if not isinstance(event["output"], str):
-            console.print_json(data=event["output"])
+        console.out("")  # the answer (JSON for structured output) was streamed already
 
 
 @app.command()

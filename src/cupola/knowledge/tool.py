@@ -6,6 +6,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from cupola.errors import NotFound
 from cupola.knowledge.retrieval import SearchOptions
 from cupola.knowledge.service import KnowledgeService
 
@@ -34,7 +35,11 @@ def search_knowledge_tool(service: KnowledgeService, base: str, *, k: int = 4,
         found = await service.search(base, query, SearchOptions(mode=mode, k=k))  # type: ignore[arg-type]
         return format_results(found)
 
-    search_knowledge.schema = schema(base, service.get(base).description)  # type: ignore[attr-defined]
+    try:
+        description = service.get(base).description
+    except NotFound:  # the base may be created later; searching before that is a tool error
+        description = ""
+    search_knowledge.schema = schema(base, description)  # type: ignore[attr-defined]
     return search_knowledge
 
 
