@@ -13,6 +13,7 @@ from cupola import __version__
 from cupola.cli import models as models_cli
 from cupola.cli import agent as agent_cli
 from cupola.cli import kb as kb_cli
+from cupola.cli import workflow as workflow_cli
 from cupola.cli.common import (LocalOpt, UrlOpt, console, err_console, handle_errors, load_settings, model_client,
                                progress_bars)
 from cupola.client import ModelClient
@@ -25,6 +26,7 @@ app = typer.Typer(help="Cupola: a local-first AI foundry. Models, an OpenAI-comp
 app.add_typer(models_cli.app, name="models")
 app.add_typer(kb_cli.app, name="kb")
 app.add_typer(agent_cli.app, name="agent")
+app.add_typer(workflow_cli.app, name="workflow")
 
 
 def _version(value: bool) -> None:
