@@ -76,6 +76,8 @@ class Settings(BaseModel):
     log_level: str = Field("warning", description="Server log level")
     agents_dir: Path | None = Field(None, description="Folder of agent YAML files `cupola serve` hosts "
                                     "(called through /v1/responses with `agent`)")
+    workflows_dir: Path | None = Field(None, description="Folder of workflow files (Python) `cupola serve` runs "
+                                       "at /api/workflows")
 
     @field_validator("home", mode="before")
     @classmethod

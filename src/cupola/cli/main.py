@@ -53,12 +53,15 @@ def serve(
     preload: Annotated[bool, typer.Option(help="Load the default chat model at start")] = True,
     agents: Annotated[Optional[Path], typer.Option("--agents", help="Host the agents defined by the YAML files "
                                                    "in this folder (call them through /v1/responses)")] = None,
+    workflows: Annotated[Optional[Path], typer.Option("--workflows", help="Run the workflows defined by the "
+                                                      "Python files in this folder at /api/workflows")] = None,
 ) -> None:
     """Serve the OpenAI-compatible API, pulling the default models first if they are missing."""
     from cupola.server.serve import check_exposure, serve as run_server
 
     settings = load_settings(host=host, port=port, parallel=parallel, ctx_per_slot=ctx_per_slot,
-                             threads=threads, api_key=api_key, agents_dir=agents)
+                             threads=threads, api_key=api_key, agents_dir=agents,
+                             workflows_dir=workflows)
     check_exposure(settings)
     store = ModelStore(settings.models_dir, offline=settings.offline)
     defaults = [settings.default_chat_model, settings.default_embedding_model]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+from dataclasses import dataclass
 import logging
 from contextlib import asynccontextmanager
 
@@ -23,10 +24,12 @@ from cupola.errors import CupolaError, Overloaded
 from cupola.knowledge.service import KnowledgeService
 from cupola.knowledge.store import KnowledgeStore
 from cupola.responses.hosted import HostedAgents
+from cupola.workflows import WorkflowRunner, WorkflowStore
+from cupola.workflows.loader import WorkflowRegistry
 from cupola.responses.service import ResponsesService
 from cupola.responses.store import ResponseStore
 from cupola.runtime.runtime import Runtime
-from cupola.server import kb_routes, native_routes, openai_routes, responses_routes
+from cupola.server import kb_routes, native_routes, openai_routes, responses_routes, workflow_routes
 
 log = logging.getLogger("cupola.server")
 
@@ -83,6 +86,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: l
             knowledge.store.close()
             if app.state.hosted is not None:
                 app.state.hosted.runner.sessions.close()
+            if app.state.workflows is not None:
+                app.state.workflows.runner.store.close()
 
     app = FastAPI(title="Cupola", version=__version__, lifespan=lifespan,
                   description="A local-first AI foundry: OpenAI-compatible inference on your machine.")
@@ -94,6 +99,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: l
                                  default_chat_model=settings.default_chat_model)
     app.state.knowledge = knowledge
     app.state.hosted = _hosted_agents(settings, runtime, responses, knowledge)
+    app.state.workflows = _served_workflows(settings, runtime, knowledge)
     app.state.settings = settings
     app.state.ready = not to_preload
 
@@ -134,6 +140,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: l
     app.include_router(responses_routes.router)
     app.include_router(native_routes.router)
     app.include_router(kb_routes.router)
+    app.include_router(workflow_routes.router)
     return app
 
 
@@ -146,6 +153,21 @@ def _hosted_agents(settings: Settings, runtime: Runtime, responses: ResponsesSer
     runner = Runner(LocalClient(runtime), sessions=SessionStore(settings.db_path("agents")),
                     default_model=settings.default_chat_model)
     return HostedAgents(responses, registry, runner)
+
+
+@dataclass
+class ServedWorkflows:
+    registry: WorkflowRegistry
+    runner: WorkflowRunner
+
+
+def _served_workflows(settings: Settings, runtime: Runtime, knowledge: KnowledgeService) -> ServedWorkflows | None:
+    if settings.workflows_dir is None:
+        return None
+    registry = WorkflowRegistry.load(settings.workflows_dir, ToolContext(knowledge=knowledge))
+    runner = WorkflowRunner(Runner(LocalClient(runtime), default_model=settings.default_chat_model),
+                            WorkflowStore(settings.db_path("workflows")))
+    return ServedWorkflows(registry, runner)
 
 
 async def _preload(app: FastAPI, runtime: Runtime, aliases: list[str]) -> None:
