@@ -26,6 +26,7 @@ class Agent:
     settings: dict[str, Any] = field(default_factory=dict)
     max_turns: int = 8
     description: str = ""
+    mcp_servers: list[Any] = field(default_factory=list)  # MCPServerSpec: their tools join for each run
 
     def __post_init__(self) -> None:
         self.tools = [function_tool(t) for t in self.tools]

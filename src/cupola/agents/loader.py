@@ -10,6 +10,7 @@
       - search_knowledge: {base: product-docs, k: 4}
       - read_file                    # also list_files, write_file: need `workspace`
       - run_command: {allow: [ls, grep]}
+      - mcp: {command: uvx, args: [mcp-server-time]}   # or {url: http://host/mcp}: an MCP server's tools
     workspace: ./work                # relative to this file; file and command tools stay inside
     output_schema: {type: object, properties: {answer: {type: string}}, required: [answer]}
     settings: {temperature: 0.2, max_tokens: 256}
@@ -30,7 +31,7 @@ from cupola.errors import InvalidParameter, NotFound, UsageError
 from cupola.tools.functions import FunctionTool, function_tool
 
 WORKSPACE_TOOLS = ("list_files", "read_file", "write_file")
-BUILTIN_TOOLS = ("calculator", "search_knowledge", "run_command", *WORKSPACE_TOOLS)
+BUILTIN_TOOLS = ("calculator", "search_knowledge", "run_command", "mcp", *WORKSPACE_TOOLS)
 
 
 class AgentSpec(BaseModel):
@@ -92,11 +93,27 @@ def describe_folder(folder: Path) -> list[dict[str, Any]]:
 
 def build_agent(spec: AgentSpec, base_dir: Path, context: ToolContext, source: str = "agent") -> Agent:
     tools: list[FunctionTool] = []
+    servers: list[Any] = []
     for entry in spec.tools:
         name, options = (entry, {}) if isinstance(entry, str) else next(iter(entry.items()))
-        tools += _builtin(name, options or {}, spec, base_dir, context, source)
+        if name == "mcp":
+            servers.append(_mcp_spec(options or {}, base_dir, source))
+        else:
+            tools += _builtin(name, options or {}, spec, base_dir, context, source)
     return Agent(spec.name, spec.instructions, spec.model, tools, spec.output_schema, dict(spec.settings),
-                 spec.max_turns, spec.description)
+                 spec.max_turns, spec.description, servers)
+
+
+def _mcp_spec(options: dict[str, Any], base_dir: Path, source: str) -> Any:
+    """``- mcp: {command: ..., args: [...]}`` or ``- mcp: {url: ...}``: the server's tools join each run."""
+    from cupola.tools.mcp import MCPServerSpec
+
+    if options.get("cwd"):
+        options = {**options, "cwd": str((base_dir / str(options["cwd"])).resolve())}
+    try:
+        return MCPServerSpec.parse(options)
+    except InvalidParameter as exc:
+        raise InvalidParameter(f"{source}: mcp: {exc.message}") from None
 
 
 def _builtin(name: str, options: dict[str, Any], spec: AgentSpec, base_dir: Path, context: ToolContext,

@@ -14,9 +14,11 @@ Events (dicts with ``type`` and ``agent``): ``turn_started``, ``text_delta`` (``
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,8 +108,9 @@ class Runner:
             raise UsageError("the agent's input is empty", param="input")
         system = [{"role": "system", "content": agent.instructions}] if agent.instructions else []
         state = _State(new_id("run"), session_id, system + prior + incoming, list(incoming))
-        async for event in self._loop(agent, state):
-            yield event
+        async with _with_mcp_tools(agent) as live:
+            async for event in self._loop(live, state):
+                yield event
 
     async def stream_resume(self, agent: Agent, run_id: str,
                             approvals: dict[str, bool]) -> AsyncIterator[dict[str, Any]]:
@@ -124,17 +127,18 @@ class Runner:
         missing = [c["call_id"] for c in state.pending if c["call_id"] not in approvals]
         if missing:
             raise UsageError(f"decide every pending call; missing: {', '.join(missing)}", param="approvals")
-        for call in state.pending:
-            if approvals[call["call_id"]]:
-                async for event in self._execute(agent, state, call):
-                    yield event
-            else:
-                self._add_tool_result(state, call, "The user did not approve this call; do not retry it.")
-                yield _event(agent, "tool_result", call_id=call["call_id"], name=call["name"],
-                             output="denied by the user", is_error=True, ms=0.0)
-        state.pending = []
-        async for event in self._loop(agent, state):
-            yield event
+        async with _with_mcp_tools(agent) as live:
+            for call in state.pending:
+                if approvals[call["call_id"]]:
+                    async for event in self._execute(live, state, call):
+                        yield event
+                else:
+                    self._add_tool_result(state, call, "The user did not approve this call; do not retry it.")
+                    yield _event(live, "tool_result", call_id=call["call_id"], name=call["name"],
+                                 output="denied by the user", is_error=True, ms=0.0)
+            state.pending = []
+            async for event in self._loop(live, state):
+                yield event
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -253,6 +257,21 @@ class Runner:
     def _save(self, agent: Agent, state: _State, status: str) -> None:
         if self.sessions is not None:
             self.sessions.save_run(state.run_id, state.session_id, agent.name, status, state.dump())
+
+
+@asynccontextmanager
+async def _with_mcp_tools(agent: Agent) -> AsyncIterator[Agent]:
+    """The agent with the tools of its MCP servers, connected for the duration of a run."""
+    if not agent.mcp_servers:
+        yield agent
+        return
+    from cupola.tools.mcp import MCPToolset
+
+    async with AsyncExitStack() as stack:
+        tools = list(agent.function_tools)
+        for spec in agent.mcp_servers:
+            tools += (await stack.enter_async_context(MCPToolset(spec))).tools
+        yield dataclasses.replace(agent, tools=tools, mcp_servers=[])
 
 
 def _validate(agent: Agent, text: str) -> Any:

@@ -30,6 +30,7 @@ import math
 import operator
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
@@ -251,12 +252,17 @@ def run_allowed(policy: CommandPolicy, command: str, args: list[str], *, timeout
                 max_output: int) -> str:
     argv = policy.argv(command, args)
     env = {"PATH": policy.path, "LANG": "C.UTF-8", "HOME": str(policy.ws.root)}
-    try:
-        done = subprocess.run(argv, shell=False, cwd=policy.ws.root, timeout=timeout,
-                              capture_output=True, stdin=subprocess.DEVNULL, env=env, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise CommandTimeout(f"{command} did not finish within the {timeout:g} s time limit and was "
-                             "stopped; try a smaller job") from exc
+    # Its own session (process group), so a timeout kills everything the program started.
+    with subprocess.Popen(argv, shell=False, cwd=policy.ws.root, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, env=env, start_new_session=True) as proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise CommandTimeout(f"{command} did not finish within the {timeout:g} s time limit and was "
+                                 "stopped; try a smaller job") from exc
+    done = subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
     out = done.stdout.decode("utf-8", errors="replace")
     err = done.stderr.decode("utf-8", errors="replace")
     return f"exit code: {done.returncode}\nstdout:\n{_cut(out, max_output)}\nstderr:\n{_cut(err, max_output)}"

@@ -87,13 +87,15 @@ def _doc_parts(doc: str) -> tuple[str, dict[str, str]]:
     args = re.search(r"^(Args|Arguments|Parameters):\s*$", doc, flags=re.M)
     rest = doc[args.end():] if args else ""
     params: dict[str, str] = {}
-    current = None
+    current, indent = None, None
     for line in rest.splitlines():
         if not line.strip():
             continue
         if re.match(r"^\S", line):  # a new section (Returns:, Raises:) ends Args
             break
-        m = re.match(r"^\s+(\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$", line)
+        depth = len(line) - len(line.lstrip())
+        indent = depth if indent is None else indent
+        m = re.match(r"^\s+(\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$", line) if depth == indent else None
         if m:
             current = m.group(1)
             params[current] = m.group(2).strip()
