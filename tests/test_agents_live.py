@@ -120,3 +120,20 @@ def test_hosted_agent_through_the_openai_client(agent_server, monkeypatch):
         "low", "medium", "high")
     missing = runner.invoke(app, ["agent", "invoke", "nobody", "hi"])
     assert missing.exit_code != 0 and "hosted agents: calculator, librarian, triage" in missing.output
+
+
+async def test_the_same_agent_runs_against_a_remote_openai_compatible_server(agent_server):
+    """Runner(RemoteClient(url)) instead of the in-process runtime: same agent, same tool loop."""
+    from cupola.agents.loader import load_agent
+    from cupola.agents.runner import Runner
+    from cupola.client import RemoteClient
+
+    client = RemoteClient(agent_server.url)
+    try:
+        events = [e async for e in Runner(client).stream(load_agent(EXAMPLES / "calculator.yaml"),
+                                                          "What is 12 * 7?")]
+    finally:
+        await client.aclose()
+    results = [e for e in events if e["type"] == "tool_result"]
+    assert results and results[0]["name"] == "calculator" and results[0]["output"] == "84"
+    assert events[-1]["type"] == "final_output" and events[-1]["text"].strip()
