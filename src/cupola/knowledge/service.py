@@ -186,7 +186,7 @@ class KnowledgeService:
             if previous == doc.content_hash:
                 report.unchanged += 1
             else:
-                prepared = self.prepare(base, doc)
+                prepared = await asyncio.to_thread(self.prepare, base, doc)  # tokenizing: off the event loop
                 batch.append(prepared)
                 pending_chunks += len(prepared.chunks)
                 if previous is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -73,7 +74,7 @@ async def add_documents(name: str, request: Request) -> dict[str, Any]:
             filename = upload.filename or "upload.txt"
             data = await upload.read(docs.MAX_FILE_BYTES + 1)
             try:
-                parsed.append(docs.parse(data, filename, doc_id=filename))
+                parsed.append(await asyncio.to_thread(docs.parse, data, filename, doc_id=filename))
             except CupolaError as exc:
                 failed.append({"source": filename, "error": exc.message})
     else:
