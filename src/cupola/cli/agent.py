@@ -11,7 +11,7 @@ import httpx
 import typer
 from rich.table import Table
 
-from cupola.cli.common import (LocalOpt, UrlOpt, console, err_console, fail, handle_errors, load_settings,
+from cupola.cli.common import (knowledge_service, LocalOpt, UrlOpt, console, err_console, fail, handle_errors, load_settings,
                                model_client, require_server)
 
 app = typer.Typer(help="Agents: run a YAML agent, or call the agents a `cupola serve --agents DIR` hosts.",
@@ -48,16 +48,10 @@ def run(file: Annotated[Path, typer.Argument(help="The agent's YAML file")],
     from cupola.agents.loader import ToolContext, load_agent
     from cupola.agents.runner import Runner
     from cupola.agents.sessions import SessionStore
-    from cupola.knowledge.service import KnowledgeService
-    from cupola.knowledge.store import KnowledgeStore
-    from cupola.models.store import ModelStore
 
     settings = load_settings()
     client = model_client(settings, url, local)
-    knowledge = KnowledgeService(KnowledgeStore(settings.db_path("knowledge")), client,
-                                 models=ModelStore(settings.models_dir, offline=settings.offline),
-                                 default_embedding_model=settings.default_embedding_model,
-                                 default_chat_model=settings.default_chat_model)
+    knowledge = knowledge_service(settings, client)
     agent = load_agent(file, ToolContext(knowledge=knowledge))
     sessions = SessionStore(settings.db_path("agents"))
     runner = Runner(client, sessions=sessions, default_model=settings.default_chat_model)

@@ -67,6 +67,18 @@ def model_client(settings: Settings, url: str | None, local: bool) -> ModelClien
     return LocalClient(Runtime(settings.model_copy(update={"parallel": 1})))
 
 
+def knowledge_service(settings: Settings, client: ModelClient) -> Any:
+    """The knowledge bases of this home, with ``client`` for embeddings and answers."""
+    from cupola.knowledge.service import KnowledgeService
+    from cupola.knowledge.store import KnowledgeStore
+    from cupola.models.store import ModelStore
+
+    return KnowledgeService(KnowledgeStore(settings.db_path("knowledge")), client,
+                            models=ModelStore(settings.models_dir, offline=settings.offline),
+                            default_embedding_model=settings.default_embedding_model,
+                            default_chat_model=settings.default_chat_model)
+
+
 UrlOpt = Annotated[Optional[str], typer.Option("--url", help="Server URL (default: the running `cupola serve`)")]
 LocalOpt = Annotated[bool, typer.Option("--local", help="Run in this process even if a server is running")]
 

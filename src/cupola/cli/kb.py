@@ -10,13 +10,12 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from cupola.cli.common import (LocalOpt, UrlOpt, console, count_bars, err_console, fail, handle_errors, load_settings,
+from cupola.cli.common import (knowledge_service, LocalOpt, UrlOpt, console, count_bars, err_console, fail, handle_errors, load_settings,
                                model_client)
 from cupola.config import Settings
 from cupola.knowledge.retrieval import SearchOptions
 from cupola.knowledge.service import KnowledgeService
 from cupola.knowledge.store import KnowledgeStore
-from cupola.models.store import ModelStore
 
 app = typer.Typer(help="Knowledge bases: hybrid search over your documents, grounded answers with citations.",
                   no_args_is_help=True)
@@ -35,12 +34,8 @@ def _store(settings: Settings) -> KnowledgeStore:
     return KnowledgeStore(settings.db_path("knowledge"))
 
 
-def _service(settings: Settings, url: str | None = None, local: bool = False, *,
-             store: KnowledgeStore | None = None) -> KnowledgeService:
-    return KnowledgeService(store or _store(settings), model_client(settings, url, local),
-                            models=ModelStore(settings.models_dir, offline=settings.offline),
-                            default_embedding_model=settings.default_embedding_model,
-                            default_chat_model=settings.default_chat_model)
+def _service(settings: Settings, url: str | None = None, local: bool = False) -> KnowledgeService:
+    return knowledge_service(settings, model_client(settings, url, local))
 
 
 def _filters(items: list[str] | None) -> dict[str, Any] | None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from cupola.cli.common import LocalOpt, UrlOpt, console, err_console, fail, handle_errors, load_settings, model_client
+from cupola.cli.common import knowledge_service, LocalOpt, UrlOpt, console, err_console, fail, handle_errors, load_settings, model_client
 from cupola.errors import UsageError
 
 if TYPE_CHECKING:
@@ -45,10 +45,7 @@ def serve(transport: Annotated[str, typer.Option(help="stdio (an MCP client star
     from cupola.agents.loader import AgentRegistry, ToolContext
     from cupola.agents.runner import Runner
     from cupola.agents.sessions import SessionStore
-    from cupola.knowledge.service import KnowledgeService
-    from cupola.knowledge.store import KnowledgeStore
     from cupola.mcp_server import build_server
-    from cupola.models.store import ModelStore
     from cupola.server.serve import is_loopback
 
     if transport not in TRANSPORTS:
@@ -58,10 +55,7 @@ def serve(transport: Annotated[str, typer.Option(help="stdio (an MCP client star
                          hint="keep 127.0.0.1 and reach it through an SSH tunnel or an authenticating proxy")
     settings = load_settings()
     client = model_client(settings, url, local)
-    knowledge = KnowledgeService(KnowledgeStore(settings.db_path("knowledge")), client,
-                                 models=ModelStore(settings.models_dir, offline=settings.offline),
-                                 default_embedding_model=settings.default_embedding_model,
-                                 default_chat_model=settings.default_chat_model)
+    knowledge = knowledge_service(settings, client)
     sessions = SessionStore(settings.db_path("agents"))
     try:
         registry = AgentRegistry.load(agents, ToolContext(knowledge=knowledge)) if agents is not None else None

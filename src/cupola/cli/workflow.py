@@ -10,7 +10,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from cupola.cli.common import LocalOpt, UrlOpt, console, err_console, handle_errors, load_settings, model_client
+from cupola.cli.common import knowledge_service, LocalOpt, UrlOpt, console, err_console, handle_errors, load_settings, model_client
 
 app = typer.Typer(help="Workflows: compose agents (sequential, concurrent, critic loops, hand-offs, approvals).",
                   no_args_is_help=True)
@@ -59,18 +59,12 @@ def _render(event: dict[str, Any], as_json: bool, state: dict[str, Any]) -> None
 def _setup(file: Path, url: str | None, local: bool) -> tuple[Any, Any, Any, Any]:
     from cupola.agents.loader import ToolContext
     from cupola.agents.runner import Runner
-    from cupola.knowledge.service import KnowledgeService
-    from cupola.knowledge.store import KnowledgeStore
-    from cupola.models.store import ModelStore
     from cupola.workflows import WorkflowRunner, WorkflowStore
     from cupola.workflows.loader import load_workflow
 
     settings = load_settings()
     client = model_client(settings, url, local)
-    knowledge = KnowledgeService(KnowledgeStore(settings.db_path("knowledge")), client,
-                                 models=ModelStore(settings.models_dir, offline=settings.offline),
-                                 default_embedding_model=settings.default_embedding_model,
-                                 default_chat_model=settings.default_chat_model)
+    knowledge = knowledge_service(settings, client)
     workflow = load_workflow(file, ToolContext(knowledge=knowledge))
     store = WorkflowStore(settings.db_path("workflows"))
     runner = WorkflowRunner(Runner(client, default_model=settings.default_chat_model), store)
