@@ -169,7 +169,7 @@ SCRIPT = textwrap.dedent('''
     from cupola.client import FunctionClient
     from cupola.workflows import FunctionStep, Workflow, WorkflowRunner, WorkflowStore, run_to_end
 
-    log = Path(sys.argv[2])
+    log = Path(sys.argv[2]) if __name__ == "__main__" else None  # the test sets it when importing
 
     def step(name, slow=False):
         def fn(state):
