@@ -407,3 +407,14 @@ async def test_fast_bm25_equals_sqlite_bm25(kb):
     check()
     base = kb.store.base("bm25")  # a word FTS5 reads as a phrase takes the SQLite path, same answer
     assert kb.store.lexical(base, "growth_factor", 5) == kb.store.lexical_sql(base, "growth_factor", 5)
+
+
+async def test_grounding_joins_the_callers_system_message(kb):
+    kb.create("energy")
+    await kb.ingest("energy", ENERGY)
+    messages, found = await kb.grounded_messages(
+        "energy", [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "solar panels?"}],
+        SearchOptions(k=2))
+    assert [m["role"] for m in messages] == ["system", "user"]
+    assert messages[0]["content"].startswith("Be brief.\n\nAnswer the question using only the numbered sources")
+    assert "[1] Solar" in messages[0]["content"] and found["results"][0]["n"] == 1

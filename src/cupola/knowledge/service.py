@@ -320,8 +320,12 @@ class KnowledgeService:
         if not question.strip():
             raise InvalidParameter("grounding needs a user message to search for", param="messages")
         found = await self.sources_for(name, question, options, budget_tokens)
-        system = {"role": "system", "content": ANSWER_PROMPT.format(sources=format_sources(found["results"]))}
-        return [system, *messages], found
+        grounding = ANSWER_PROMPT.format(sources=format_sources(found["results"]))
+        if messages and messages[0].get("role") in ("system", "developer"):
+            # Many chat templates accept only one system message: add the sources to the caller's.
+            first = {**messages[0], "content": f"{_text(messages[0].get('content'))}\n\n{grounding}"}
+            return [first, *messages[1:]], found
+        return [{"role": "system", "content": grounding}, *messages], found
 
     async def ask(self, name: str, question: str, *, model: str | None = None,
                   options: SearchOptions | None = None, budget_tokens: int = 1200,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-from dataclasses import dataclass
 import logging
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -15,20 +15,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cupola import __version__
-from cupola.config import Settings
 from cupola.agents.loader import AgentRegistry, ToolContext
 from cupola.agents.runner import Runner
 from cupola.agents.sessions import SessionStore
 from cupola.client import LocalClient
+from cupola.config import Settings
 from cupola.errors import CupolaError, Overloaded
 from cupola.knowledge.service import KnowledgeService
 from cupola.knowledge.store import KnowledgeStore
 from cupola.responses.hosted import HostedAgents
-from cupola.workflows import WorkflowRunner, WorkflowStore
-from cupola.workflows.loader import WorkflowRegistry
 from cupola.responses.service import ResponsesService
 from cupola.responses.store import ResponseStore
 from cupola.runtime.runtime import Runtime
+from cupola.workflows import WorkflowRunner, WorkflowStore
+from cupola.workflows.loader import WorkflowRegistry
 from cupola.server import kb_routes, native_routes, openai_routes, responses_routes, workflow_routes
 
 log = logging.getLogger("cupola.server")
