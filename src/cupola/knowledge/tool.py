@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from cupola.errors import NotFound
 from cupola.knowledge.retrieval import SearchOptions
 from cupola.knowledge.service import KnowledgeService
 
 NAME = "search_knowledge"
+MAX_QUERY = 200  # characters: also bounds what a small model can ramble into a call's arguments
 
 
 def schema(base: str, description: str = "") -> dict[str, Any]:
@@ -21,7 +24,7 @@ def schema(base: str, description: str = "") -> dict[str, Any]:
         "description": f"Search the knowledge base '{base}'{about} for passages relevant to a query. "
                        "Returns numbered passages with their document and title.",
         "parameters": {"type": "object", "properties": {
-            "query": {"type": "string", "description": "What to look for, in a few words"}},
+            "query": {"type": "string", "minLength": 1, "maxLength": MAX_QUERY}},
             "required": ["query"]}}}
 
 
@@ -30,7 +33,8 @@ def search_knowledge_tool(service: KnowledgeService, base: str, *, k: int = 4,
     """An async function ``search_knowledge(query) -> str`` bound to one base, with its schema
     attached as ``.schema`` (plain-function tools need nothing else)."""
 
-    async def search_knowledge(query: str) -> str:
+    # No description on `query`: the 135M model copies a parameter's description into the call.
+    async def search_knowledge(query: Annotated[str, Field(min_length=1, max_length=MAX_QUERY)]) -> str:
         """Search the knowledge base for passages relevant to a query."""
         found = await service.search(base, query, SearchOptions(mode=mode, k=k))  # type: ignore[arg-type]
         return format_results(found)
