@@ -18,7 +18,7 @@ from cupola.agents.loader import AgentRegistry
 from cupola.agents.runner import Runner
 from cupola.errors import UsageError
 from cupola.responses import convert
-from cupola.responses.service import Prepared, ResponsesService, _EventStream
+from cupola.responses.service import Prepared, ResponsesService, EventStream
 
 # Request fields that belong to a plain model call; an agent brings its own.
 _MODEL_ONLY = ("tools", "tool_choice", "text", "instructions")
@@ -63,7 +63,7 @@ class HostedAgents:
             raise UsageError(f"agent {agent.name} paused for human approval of {result.pending[0]['name']}; "
                              "approvals are not available through the Responses API (run it with "
                              "`cupola agent run`)", param="agent")
-        return self.responses._finish(prep, [convert.message_item(result.text)], None, "stop")
+        return self.responses.finish(prep, [convert.message_item(result.text)], None, "stop")
 
     def stream(self, agent: Agent, prep: Prepared) -> AsyncIterator[dict[str, Any]]:
         async def chunks() -> AsyncIterator[dict[str, Any]]:
@@ -76,4 +76,4 @@ class HostedAgents:
                                      "available through the Responses API", param="agent")
             yield {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
 
-        return _EventStream(self.responses, prep, chunks()).events()
+        return EventStream(self.responses, prep, chunks()).events()

@@ -91,8 +91,9 @@ class ResponsesService:
             body["response_format"] = fmt
         return Prepared(request, items, history, body)
 
-    def _finish(self, prep: Prepared, output: list[dict[str, Any]], usage: dict[str, Any] | None,
-                finish_reason: str | None) -> dict[str, Any]:
+    def finish(self, prep: Prepared, output: list[dict[str, Any]], usage: dict[str, Any] | None,
+               finish_reason: str | None) -> dict[str, Any]:
+        """The response object for finished output; stored (with the conversation) unless store=false."""
         incomplete = "max_output_tokens" if finish_reason == "length" else None
         response = convert.response_object(prep.request, prep.id, status="incomplete" if incomplete else "completed",
                                            output=output, usage=convert.usage_of(usage), incomplete=incomplete,
@@ -105,17 +106,17 @@ class ResponsesService:
     async def create(self, prep: Prepared, keep_alive: Any = None) -> dict[str, Any]:
         result = await tool_chat.generate(self.runtime, prep.request["model"], prep.body, keep_alive=keep_alive)
         choice = result["choices"][0]
-        return self._finish(prep, convert.output_items(choice["message"]), result.get("usage"),
+        return self.finish(prep, convert.output_items(choice["message"]), result.get("usage"),
                             choice.get("finish_reason"))
 
     def stream(self, prep: Prepared, keep_alive: Any = None) -> AsyncIterator[dict[str, Any]]:
         chunks = tool_chat.stream(self.runtime, prep.request["model"],
                                   {**prep.body, "stream_options": {"include_usage": True}}, keep_alive=keep_alive)
-        return _EventStream(self, prep, chunks).events()
+        return EventStream(self, prep, chunks).events()
 
 
-class _EventStream:
-    """Turns chat chunks into Responses streaming events."""
+class EventStream:
+    """Turns chat chunks (from a model, or an agent's text deltas) into Responses streaming events."""
 
     def __init__(self, service: ResponsesService, prep: Prepared, chunks: AsyncIterator[dict[str, Any]]) -> None:
         self.service = service
@@ -173,7 +174,7 @@ class _EventStream:
             return
         for ev in self.close_items():
             yield ev
-        response = self.service._finish(self.prep, self.output, usage, finish)
+        response = self.service.finish(self.prep, self.output, usage, finish)
         kind = "response.incomplete" if response["status"] == "incomplete" else "response.completed"
         yield self.event(kind, response=response)
 
