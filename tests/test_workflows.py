@@ -221,3 +221,22 @@ def test_bad_workflows_are_refused():
         Workflow("w", [FunctionStep("a", str), FunctionStep("a", str)])
     with pytest.raises(UsageError, match="default route"):
         Route("r", FunctionStep("router", str), {"x": FunctionStep("x", str)}, default="y")
+
+
+async def test_a_failing_branch_stops_its_sibling(store):
+    stopped = asyncio.Event()
+
+    async def slow(state):
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            stopped.set()
+            raise
+
+    def broken(state):
+        raise RuntimeError("branch failed")
+
+    wf = Workflow("w", [Concurrent("both", [FunctionStep("slow", slow), FunctionStep("broken", broken)])])
+    last = await run_to_end(runner_for(store).run(wf, None))
+    assert last["type"] == "workflow_failed" and "branch failed" in last["error"]
+    assert stopped.is_set()

@@ -15,6 +15,7 @@ has ``run_id``, ``step`` (the step's path, where there is one) and ``t`` (second
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -90,9 +91,10 @@ class Context:
 
 
 def _jsonable(value: Any) -> Any:
+    """The output as its checkpoint will restore it, so a resumed run sees exactly the same state."""
     if isinstance(value, BaseModel):
-        return value.model_dump()
-    return value
+        value = value.model_dump()
+    return json.loads(json.dumps(value, default=str))
 
 
 class WorkflowRunner:

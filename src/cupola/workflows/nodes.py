@@ -121,7 +121,14 @@ class Concurrent(Node):
         _check_names(self.name, self.branches)
 
     async def execute(self, ctx: "Context", path: str) -> Any:
-        outputs = await asyncio.gather(*(ctx.step(f"{path}/{b.name}", b) for b in self.branches))
+        tasks = [asyncio.ensure_future(ctx.step(f"{path}/{b.name}", b)) for b in self.branches]
+        try:
+            outputs = await asyncio.gather(*tasks)
+        except BaseException:  # one branch failed or paused: stop the others (finished ones stay checkpointed)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
         return {b.name: out for b, out in zip(self.branches, outputs)}
 
 
