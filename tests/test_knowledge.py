@@ -418,3 +418,17 @@ async def test_grounding_joins_the_callers_system_message(kb):
     assert [m["role"] for m in messages] == ["system", "user"]
     assert messages[0]["content"].startswith("Be brief.\n\nAnswer the question using only the numbered sources")
     assert "[1] Solar" in messages[0]["content"] and found["results"][0]["n"] == 1
+
+
+async def test_a_recreated_base_never_reuses_a_cached_index(kb, settings):
+    """Another process deletes and recreates a base: this process's caches must not serve the old one."""
+    kb.create("b")
+    await kb.ingest("b", ENERGY)
+    assert (await kb.search("b", "solar"))["results"][0]["doc_id"] == "solar"
+    other = KnowledgeStore(settings.db_path("knowledge"))  # e.g. the CLI while a server runs
+    other.delete("b")
+    other.create("b", embedding_model="minilm-l6", chunk_tokens=254, chunk_overlap=31)
+    other.close()
+    await kb.ingest("b", [docs.Document("bread2", "Rye bread with seeds.", "Rye")])
+    found = await kb.search("b", "solar bread", SearchOptions(k=5))
+    assert [r["doc_id"] for r in found["results"]] == ["bread2"]

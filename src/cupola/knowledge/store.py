@@ -32,7 +32,7 @@ from cupola.storage import Database
 MIGRATIONS = [
     ("0001_knowledge", """
         CREATE TABLE bases (
-            id INTEGER PRIMARY KEY,
+            id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: caches elsewhere key on (id, version)
             name TEXT NOT NULL UNIQUE,
             embedding_model TEXT,
             chunk_tokens INTEGER NOT NULL,
