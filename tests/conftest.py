@@ -51,6 +51,19 @@ def new_home(base: Path, models_home: Path) -> Path:
     return base
 
 
+@pytest.fixture
+def home_with_models(models_home, tmp_path, monkeypatch):
+    """CUPOLA_HOME set to a fresh home sharing the pulled real models."""
+    home = new_home(tmp_path / "h", models_home)
+    monkeypatch.setenv("CUPOLA_HOME", str(home))
+    return home
+
+
+def events_of(output: str) -> list[dict]:
+    """The JSON events a `--json` CLI run printed, one per line."""
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+
 class LiveServer:
     """`cupola serve --port 0` in a subprocess, as a user runs it."""
 

@@ -11,37 +11,23 @@ from typer.testing import CliRunner
 
 from cupola.cli.main import app
 
-from conftest import LiveServer, new_home
-from test_kb_live import NOTES
+from conftest import LiveServer, events_of, new_home
+from test_kb_live import write_notes
 
 pytestmark = pytest.mark.real
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "agents"
 runner = CliRunner()
 
 
-def events_of(output: str) -> list[dict]:
-    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
-
-
 @pytest.fixture
-def home(models_home, tmp_path, monkeypatch):
-    home = new_home(tmp_path / "h", models_home)
-    monkeypatch.setenv("CUPOLA_HOME", str(home))
-    return home
-
-
-@pytest.fixture
-def docs_base(home, tmp_path):
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    for name, text in NOTES.items():
-        (folder / name).write_text(text)
+def docs_base(home_with_models, tmp_path):
+    folder = write_notes(tmp_path / "docs")
     result = runner.invoke(app, ["kb", "ingest", "docs", str(folder), "--create"])
     assert result.exit_code == 0, result.output
     return folder
 
 
-def test_calculator_example_calls_the_tool_and_answers(home):
+def test_calculator_example_calls_the_tool_and_answers(home_with_models):
     result = runner.invoke(app, ["agent", "run", str(EXAMPLES / "calculator.yaml"), "What is 12 * 7?", "--json"])
     assert result.exit_code == 0, result.output
     events = events_of(result.output)
@@ -54,7 +40,7 @@ def test_calculator_example_calls_the_tool_and_answers(home):
     assert events[-1]["type"] == "final_output" and events[-1]["text"].strip()
 
 
-def test_triage_example_gives_valid_structured_output(home):
+def test_triage_example_gives_valid_structured_output(home_with_models):
     result = runner.invoke(app, ["agent", "run", str(EXAMPLES / "triage.yaml"),
                                  "The website is down and nobody can log in!", "--json"])
     assert result.exit_code == 0, result.output
@@ -63,7 +49,7 @@ def test_triage_example_gives_valid_structured_output(home):
         "billing", "login", "performance", "data", "other") and isinstance(output["summary"], str)
 
 
-def test_librarian_example_searches_the_knowledge_base(home, docs_base):
+def test_librarian_example_searches_the_knowledge_base(home_with_models, docs_base):
     result = runner.invoke(app, ["agent", "run", str(EXAMPLES / "librarian.yaml"),
                                  "How do honey bees tell others where flowers are?", "--json"])
     assert result.exit_code == 0, result.output
@@ -76,7 +62,7 @@ def test_librarian_example_searches_the_knowledge_base(home, docs_base):
     assert events[-1]["type"] == "final_output"
 
 
-def test_sessions_continue_across_cli_runs(home):
+def test_sessions_continue_across_cli_runs(home_with_models):
     first = runner.invoke(app, ["agent", "run", str(EXAMPLES / "calculator.yaml"), "What is 2 + 2?",
                                 "--session", "s1", "--json"])
     assert first.exit_code == 0, first.output
@@ -85,7 +71,7 @@ def test_sessions_continue_across_cli_runs(home):
     assert second.exit_code == 0, second.output
     from cupola.agents.sessions import SessionStore
 
-    store = SessionStore(home / "agents.db")
+    store = SessionStore(home_with_models / "agents.db")
     users = [m["content"] for m in store.messages("s1") if m["role"] == "user"]
     store.close()
     assert users == ["What is 2 + 2?", "And times 10?"]

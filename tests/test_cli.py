@@ -10,20 +10,12 @@ from typer.testing import CliRunner
 
 from cupola.cli.main import app
 
-from conftest import new_home
 
 runner = CliRunner()
 
 
 def cli(*args, input=None):
     return runner.invoke(app, list(args), input=input)
-
-
-@pytest.fixture
-def home_with_models(models_home, tmp_path, monkeypatch):
-    home = new_home(tmp_path / "h", models_home)
-    monkeypatch.setenv("CUPOLA_HOME", str(home))
-    return home
 
 
 def test_version_and_help():

@@ -19,7 +19,6 @@ from typer.testing import CliRunner
 from cupola.cli.main import app
 from cupola.knowledge.tool import format_results, schema
 
-from conftest import new_home
 
 pytestmark = pytest.mark.real
 runner = CliRunner()
@@ -43,19 +42,17 @@ def cli(*args):
     return result
 
 
-@pytest.fixture
-def kb_home(models_home, tmp_path, monkeypatch):
-    home = new_home(tmp_path / "h", models_home)
-    monkeypatch.setenv("CUPOLA_HOME", str(home))
-    return home
+def write_notes(folder: Path) -> Path:
+    """NOTES as files in ``folder``."""
+    folder.mkdir()
+    for name, text in NOTES.items():
+        (folder / name).write_text(text)
+    return folder
 
 
 @pytest.fixture
 def notes(tmp_path):
-    folder = tmp_path / "notes"
-    folder.mkdir()
-    for name, text in NOTES.items():
-        (folder / name).write_text(text)
+    folder = write_notes(tmp_path / "notes")
     fpdf = pytest.importorskip("fpdf")
     pdf = fpdf.FPDF()
     pdf.add_page()
@@ -67,7 +64,7 @@ def notes(tmp_path):
     return folder
 
 
-def test_cli_create_ingest_search_ask_rm(kb_home, notes):
+def test_cli_create_ingest_search_ask_rm(home_with_models, notes):
     result = cli("kb", "create", "notes", "--description", "mixed notes")
     assert result.exit_code == 0, result.output
     assert "chunks of 254 tokens" in result.output
@@ -104,7 +101,7 @@ def test_cli_create_ingest_search_ask_rm(kb_home, notes):
     assert result.exit_code == 2 and "no knowledge base named 'notes'" in result.output
 
 
-def test_cli_errors_say_how_to_fix(kb_home, tmp_path):
+def test_cli_errors_say_how_to_fix(home_with_models, tmp_path):
     result = cli("kb", "ingest", "nobase", str(tmp_path))
     assert result.exit_code == 2 and "cupola kb create nobase" in result.output
     cli("kb", "create", "b")
@@ -116,7 +113,7 @@ def test_cli_errors_say_how_to_fix(kb_home, tmp_path):
     assert result.exit_code == 2 and "not a BEIR dataset" in result.output
 
 
-def test_eval_on_a_small_beir_dataset(kb_home, tmp_path):
+def test_eval_on_a_small_beir_dataset(home_with_models, tmp_path):
     data = tmp_path / "mini-beir"
     (data / "qrels").mkdir(parents=True)
     corpus = [{"_id": f"d{i}", "title": t, "text": x} for i, (t, x) in enumerate([
@@ -167,7 +164,7 @@ def consistency(db: Path) -> dict[str, int]:
         conn.close()
 
 
-def test_killed_ingest_leaves_a_consistent_base_and_the_next_ingest_completes_it(kb_home, tmp_path):
+def test_killed_ingest_leaves_a_consistent_base_and_the_next_ingest_completes_it(home_with_models, tmp_path):
     folder = tmp_path / "many"
     folder.mkdir()
     total = 900
@@ -175,8 +172,8 @@ def test_killed_ingest_leaves_a_consistent_base_and_the_next_ingest_completes_it
         (folder / f"doc{i:04d}.md").write_text(f"---\ntitle: Note {i}\n---\nNote {i} is about topic {i % 17} and "
                                                f"item {i}. " * 3)
     assert cli("kb", "create", "crash").exit_code == 0
-    db = kb_home / "knowledge.db"
-    env = {**os.environ, "CUPOLA_HOME": str(kb_home)}
+    db = home_with_models / "knowledge.db"
+    env = {**os.environ, "CUPOLA_HOME": str(home_with_models)}
     proc = subprocess.Popen([sys.executable, "-m", "cupola", "kb", "ingest", "crash", str(folder), "--local"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     seen = 0

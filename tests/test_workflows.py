@@ -4,7 +4,6 @@ checkpoints and resume after a kill."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import subprocess

@@ -12,35 +12,16 @@ from typer.testing import CliRunner
 
 from cupola.cli.main import app
 
-from conftest import LiveServer, new_home
-from test_kb_live import NOTES
+from conftest import LiveServer, events_of, new_home
+from test_kb_live import write_notes
 
 pytestmark = pytest.mark.real
 FLOWS = Path(__file__).resolve().parent.parent / "examples" / "workflows"
 runner = CliRunner()
 
 
-def events_of(output: str) -> list[dict]:
-    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
-
-
-@pytest.fixture
-def home(models_home, tmp_path, monkeypatch):
-    home = new_home(tmp_path / "h", models_home)
-    monkeypatch.setenv("CUPOLA_HOME", str(home))
-    return home
-
-
-def make_docs(tmp_path) -> Path:
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    for name, text in NOTES.items():
-        (folder / name).write_text(text)
-    return folder
-
-
-def test_research_desk_runs_every_stage(home, tmp_path):
-    assert runner.invoke(app, ["kb", "ingest", "docs", str(make_docs(tmp_path)), "--create"]).exit_code == 0
+def test_research_desk_runs_every_stage(home_with_models, tmp_path):
+    assert runner.invoke(app, ["kb", "ingest", "docs", str(write_notes(tmp_path / "docs")), "--create"]).exit_code == 0
     result = runner.invoke(app, ["workflow", "run", str(FLOWS / "research_desk.py"),
                                  "How do honey bees tell others where flowers are?", "--json"])
     assert result.exit_code == 0, result.output
@@ -61,7 +42,7 @@ def test_research_desk_runs_every_stage(home, tmp_path):
     assert events[-1]["output"].strip()
 
 
-def test_incident_triage_routes_and_waits_for_approval(home):
+def test_incident_triage_routes_and_waits_for_approval(home_with_models):
     result = runner.invoke(app, ["workflow", "run", str(FLOWS / "incident_triage.py"),
                                  "Slow SQL queries and lock waits: the database CPU is at 100%", "--json",
                                  "--no-interactive"])

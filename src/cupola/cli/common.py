@@ -91,10 +91,9 @@ def require_server(settings: Settings, url: str | None) -> str:
 
 
 @contextmanager
-def progress_bars() -> Iterator[Callable[[str, int, int | None], None]]:
-    """A progress callback ``(file, done, total)`` drawing one bar per file."""
-    bars = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                    TimeRemainingColumn(), console=err_console, transient=False)
+def _bars(*columns: Any) -> Iterator[Callable[[str, int, int | None], None]]:
+    """A progress callback ``(name, done, total)`` drawing one bar per name with these columns."""
+    bars = Progress(*columns, console=err_console, transient=False)
     tasks: dict[str, Any] = {}
 
     def update(name: str, done: int, total: int | None) -> None:
@@ -106,17 +105,13 @@ def progress_bars() -> Iterator[Callable[[str, int, int | None], None]]:
         yield update
 
 
-@contextmanager
-def count_bars() -> Iterator[Callable[[str, int, int | None], None]]:
-    """A progress callback ``(stage, done, total)`` drawing one counting bar per stage."""
-    bars = Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TimeRemainingColumn(), console=err_console, transient=False)
-    tasks: dict[str, Any] = {}
+def progress_bars() -> Any:
+    """Byte bars, one per file being downloaded."""
+    return _bars(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                 TimeRemainingColumn())
 
-    def update(stage: str, done: int, total: int | None) -> None:
-        if stage not in tasks:
-            tasks[stage] = bars.add_task(stage, total=total)
-        bars.update(tasks[stage], completed=done, total=total)
 
-    with bars:
-        yield update
+def count_bars() -> Any:
+    """Counting bars, one per stage (documents, embeddings, queries)."""
+    return _bars(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                 TimeRemainingColumn())
