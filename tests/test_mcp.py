@@ -30,7 +30,8 @@ from cupola.mcp_server import agent_tool_names, build_server
 from cupola.models.store import ModelStore
 from cupola.runtime.runtime import Runtime
 from cupola.tools.functions import ToolArgumentsError
-from cupola.tools.mcp import MCPError, MCPServerSpec, MCPToolError, MCPToolset, tool_name
+from cupola.naming import tool_name
+from cupola.tools.mcp import MCPError, MCPServerSpec, MCPToolError, MCPToolset
 
 from conftest import new_home
 
@@ -142,7 +143,7 @@ async def test_connection_failures_are_clear(tmp_path):
 
 def test_tool_names_are_made_valid():
     assert tool_name("files/read.text") == "files_read_text"
-    assert tool_name("2fa") == "_2fa"
+    assert tool_name("2fa") == "2fa"
     assert len(tool_name("x" * 100)) == 64
 
 

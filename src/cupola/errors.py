@@ -153,3 +153,22 @@ class Cancelled(ControlFlow):
 
     status = 499
     code = "cancelled"
+
+
+# -- conversions ----------------------------------------------------------------------------
+
+def invalid(errors: list[dict], *, prefix: str = "", skip: tuple[str, ...] = ("body",)) -> InvalidParameter:
+    """The first problem of a pydantic validation (``exc.errors()``) as an :class:`InvalidParameter`.
+
+    Used for every validated input: HTTP bodies, agent and config files, tool arguments. The
+    message says where and what: ``missing required parameter: messages`` or ``invalid value for
+    messages.0.role: Input should be 'system', ...``; ``prefix`` (a file name, say) goes in front.
+    """
+    err = errors[0] if errors else {}
+    param = ".".join(str(p) for p in err.get("loc", ()) if p not in skip) or None
+    message = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+    if err.get("type") == "missing":
+        message = f"missing required parameter: {param}"
+    elif param:
+        message = f"invalid value for {param}: {message}"
+    return InvalidParameter(f"{prefix}: {message}" if prefix else message, param=param)

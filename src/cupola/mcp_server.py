@@ -13,7 +13,6 @@ errors carrying Cupola's message and hint.
 """
 
 import json
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Literal
@@ -26,6 +25,7 @@ from cupola import __version__
 from cupola.agents.agent import Agent
 from cupola.agents.loader import AgentRegistry
 from cupola.agents.runner import Runner, RunResult
+from cupola.naming import tool_name
 from cupola.errors import CupolaError, UsageError
 from cupola.knowledge.retrieval import SearchOptions
 from cupola.knowledge.service import KnowledgeService
@@ -55,7 +55,7 @@ def agent_tool_names(agents: dict[str, Agent]) -> dict[str, str]:
     """``{tool name: agent name}``: ``agent_<name>`` with what a tool name cannot hold made ``_``."""
     names: dict[str, str] = {}
     for agent in agents:
-        tool = ("agent_" + re.sub(r"[^A-Za-z0-9_-]", "_", agent))[:64]
+        tool = tool_name("agent_" + agent)
         if tool in names:
             raise UsageError(f"agents {names[tool]!r} and {agent!r} would both be the MCP tool {tool!r}",
                              hint="rename one of them")

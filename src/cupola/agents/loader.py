@@ -27,7 +27,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cupola.agents.agent import Agent
-from cupola.errors import InvalidParameter, NotFound, UsageError
+from cupola.errors import InvalidParameter, NotFound, UsageError, invalid
 from cupola.tools.functions import FunctionTool, function_tool
 
 WORKSPACE_TOOLS = ("list_files", "read_file", "write_file")
@@ -70,9 +70,7 @@ def load_spec(path: Path) -> AgentSpec:
     try:
         spec = AgentSpec.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "the file"
-        raise InvalidParameter(f"{path}: {where}: {err['msg']}") from None
+        raise invalid(exc.errors(), prefix=str(path)) from None
     return spec
 
 

@@ -25,7 +25,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from cupola.agents.agent import Agent
-from cupola.agents.sessions import SessionStore, new_id
+from cupola.agents.sessions import SessionStore
+from cupola.naming import new_id
 from cupola.client import ModelClient
 from cupola.errors import RuntimeFailure, UsageError
 

@@ -11,13 +11,13 @@ import hashlib
 import re
 import threading
 import time
-import uuid
 from typing import Any
 
 import numpy as np
 
 from cupola.engines.base import OnChunk
 from cupola.errors import ContextLengthExceeded, EngineError
+from cupola.naming import new_id
 
 
 class FakeChatEngine:
@@ -52,7 +52,7 @@ class FakeChatEngine:
         limit = body.get("max_tokens") or len(words)
         out, finish = words[:limit], ("length" if limit < len(words) else "stop")
         usage = {"prompt_tokens": prompt, "completion_tokens": len(out), "total_tokens": prompt + len(out)}
-        rid = "chatcmpl-" + uuid.uuid4().hex
+        rid = new_id("chatcmpl")
         self.active += 1
         try:
             if on_chunk is None:

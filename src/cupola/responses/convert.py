@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from typing import Any
 
 from cupola.errors import InvalidParameter
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(16)}"
+from cupola.naming import new_id
 
 
 def _text_of(content: Any, param: str) -> str:

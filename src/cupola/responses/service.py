@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from cupola.errors import CupolaError, NotFound
+from cupola.naming import new_id
 from cupola.responses import convert
 from cupola.responses.store import ResponseStore
 from cupola.runtime.runtime import Runtime
@@ -29,7 +30,7 @@ class Prepared:
         self.items = items
         self.history = history  # conversation before this request (without instructions)
         self.body = body
-        self.id = convert.new_id("resp")
+        self.id = new_id("resp")
         self.created_at = time.time()
 
 
@@ -196,7 +197,7 @@ class EventStream:
         fn = call.get("function") or {}
         item = self.calls.get(index)
         if item is None:
-            item = convert.function_call_item(call.get("id") or convert.new_id("call"), fn.get("name") or "", "",
+            item = convert.function_call_item(call.get("id") or new_id("call"), fn.get("name") or "", "",
                                               status="in_progress")
             self.calls[index] = item
             self.output.append(item)

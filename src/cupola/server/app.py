@@ -20,7 +20,7 @@ from cupola.agents.runner import Runner
 from cupola.agents.sessions import SessionStore
 from cupola.client import LocalClient
 from cupola.config import Settings
-from cupola.errors import CupolaError, Overloaded
+from cupola.errors import CupolaError, Overloaded, invalid
 from cupola.knowledge.service import KnowledgeService
 from cupola.knowledge.store import KnowledgeStore
 from cupola.responses.hosted import HostedAgents
@@ -114,17 +114,11 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: l
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         err = exc.errors()[0]
-        loc = [str(p) for p in err.get("loc", ()) if p != "body"]
         if err.get("type") == "json_invalid":
             return error_response(400, f"the request body is not valid JSON: {err.get('ctx', {}).get('error', '')}",
                                   "invalid_request_error", code="invalid_json")
-        param = ".".join(loc) or None
-        message = err.get("msg", "invalid value")
-        if err.get("type") == "missing":
-            message = f"missing required parameter: {param}"
-        elif param:
-            message = f"invalid value for {param}: {message}"
-        return error_response(400, message, "invalid_request_error", param=param, code="invalid_parameter")
+        problem = invalid(exc.errors())
+        return JSONResponse(problem.to_openai(), status_code=problem.status)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from cupola.errors import CupolaError, InvalidParameter, NotFound
+from cupola.errors import CupolaError, InvalidParameter, NotFound, invalid
 from cupola.knowledge import documents as docs
 from cupola.knowledge.service import KnowledgeService
+from cupola.server.streaming import ndjson, prefetch
 from cupola.server.kb_schemas import AskRequest, CreateBase, DocumentsIn, SearchRequest
 
 router = APIRouter(prefix="/api/kb", tags=["Knowledge bases"])
@@ -81,11 +80,9 @@ async def add_documents(name: str, request: Request) -> dict[str, Any]:
         try:
             body = DocumentsIn.model_validate_json(await request.body())
         except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err.get("loc", ()))
-            raise InvalidParameter(f"invalid documents body at {where or 'top level'}: {err.get('msg')}; send "
-                                   "{'documents': [{'id', 'text', 'title', 'metadata'}]} or multipart files",
-                                   param=where or None) from None
+            problem = invalid(exc.errors())
+            problem.hint = "send {'documents': [{'id', 'text', 'title', 'metadata'}]} or multipart files"
+            raise problem from None
         parsed = [docs.Document(id=d.id, text=d.text, title=d.title, metadata=d.metadata) for d in body.documents]
     report = await service.ingest(name, parsed)
     report.failed = failed + report.failed
@@ -113,22 +110,15 @@ async def ask(name: str, body: AskRequest, request: Request):
     params = {k: v for k, v in {"max_tokens": body.max_tokens, "temperature": body.temperature}.items()
               if v is not None}
     events = service.ask(name, body.question, model=body.model, options=body.options(), **params)
-    first = await events.__anext__()  # search errors become HTTP errors, before any byte is sent
+    events = await prefetch(events)  # search errors become HTTP errors, before any byte is sent
     if not body.stream:
         final: dict[str, Any] = {}
+        first: dict[str, Any] = {}
         async for event in events:
+            first = first or event
             if event["type"] == "done":
                 final = event
         return JSONResponse({"object": "knowledge.answer", "base": name, "answer": final.get("answer", ""),
                              "citations": final.get("citations", []), "sources": first["sources"],
                              "mode": first["mode"], "fallback": first["fallback"], "usage": final.get("usage")})
-    return StreamingResponse(_ndjson(first, events), media_type="application/x-ndjson")
-
-
-async def _ndjson(first: dict[str, Any], rest: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
-    yield json.dumps(first).encode() + b"\n"
-    try:
-        async for event in rest:
-            yield json.dumps(event).encode() + b"\n"
-    except CupolaError as exc:
-        yield json.dumps({"type": "error", **exc.to_openai()}).encode() + b"\n"
+    return ndjson(events)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import Any
 
@@ -12,6 +11,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cupola.errors import CupolaError
+from cupola.server.streaming import ndjson
 from cupola.runtime.runtime import Runtime
 from cupola.server.openai_schemas import LoadRequest, ModelRef
 
@@ -75,16 +75,16 @@ async def pull_model(body: ModelRef, request: Request) -> StreamingResponse:
         loop.call_soon_threadsafe(queue.put_nowait, event)
 
     async def events():
-        yield json.dumps({"status": "starting", "model": body.model}) + "\n"
+        yield {"status": "starting", "model": body.model}
         task = loop.run_in_executor(None, run)
         while True:
             event = await queue.get()
-            yield json.dumps(event) + "\n"
+            yield event
             if event["status"] in ("success", "error"):
                 break
         await task
 
-    return StreamingResponse(events(), media_type="application/x-ndjson")
+    return ndjson(events())
 
 
 @router.delete("/api/models/{alias}", summary="Remove a model's local files")

@@ -6,20 +6,20 @@ Routes only translate: validate the body (pydantic), call the runtime, shape the
 from __future__ import annotations
 
 import base64
-import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 
-from cupola.errors import CupolaError, InvalidParameter
+from cupola.errors import InvalidParameter
 from cupola.knowledge.service import citations, public_source
 from cupola.runtime.runtime import Runtime
 from cupola.tools import chat as tool_chat
 from cupola.server.kb_schemas import KnowledgeOption
+from cupola.server.streaming import prefetch, sse
 from cupola.server.openai_schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
@@ -27,21 +27,6 @@ router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
 
 def runtime_of(request: Request) -> Runtime:
     return request.app.state.runtime
-
-
-def _sse(data: Any) -> bytes:
-    return b"data: " + json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode() + b"\n\n"
-
-
-async def _event_stream(first: dict[str, Any], rest: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
-    yield _sse(first)
-    try:
-        async for chunk in rest:
-            yield _sse(chunk)
-    except CupolaError as exc:  # headers are sent: report the error in-band, as OpenAI does
-        yield _sse(exc.to_openai())
-        return
-    yield b"data: [DONE]\n\n"
 
 
 async def _generate(request: Request, endpoint: str, body: dict[str, Any], model: str, stream: bool,
@@ -65,14 +50,7 @@ async def _generate(request: Request, endpoint: str, body: dict[str, Any], model
         return JSONResponse(await runtime.generate(model, body, endpoint=endpoint, keep_alive=keep_alive))
     else:
         chunks = runtime.stream(model, body, endpoint=endpoint, keep_alive=keep_alive)
-    # Pull the first chunk before answering 200, so that unknown models, overload and prompts
-    # that do not fit get a real HTTP error status instead of an in-band one.
-    try:
-        first = await chunks.__anext__()
-    except StopAsyncIteration:
-        first = {"object": "chat.completion.chunk", "model": model, "choices": []}
-    return StreamingResponse(_event_stream(first, chunks), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return sse(await prefetch(chunks))
 
 
 async def _ground(request: Request, option: KnowledgeOption,

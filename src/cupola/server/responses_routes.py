@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cupola.errors import InvalidParameter, NotFound
 from cupola.responses.service import ResponsesService
+from cupola.server.streaming import prefetch, sse
 
 router = APIRouter(prefix="/v1/responses", tags=["OpenAI Responses"])
 
@@ -49,16 +48,6 @@ def service_of(request: Request) -> ResponsesService:
     return request.app.state.responses
 
 
-async def _sse(first: dict[str, Any], rest: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
-    yield _frame(first)
-    async for event in rest:
-        yield _frame(event)
-
-
-def _frame(event: dict[str, Any]) -> bytes:
-    return f"event: {event['type']}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n".encode()
-
-
 @router.post("", summary="Create a model response (streaming with stream=true)")
 async def create(body: CreateResponse, request: Request):
     service = service_of(request)
@@ -83,9 +72,7 @@ async def create(body: CreateResponse, request: Request):
         if not body.stream:
             return JSONResponse(await service.create(prep, keep_alive))
         events = service.stream(prep, keep_alive)
-    first = await events.__anext__()  # errors before the first token are real HTTP errors
-    return StreamingResponse(_sse(first, events), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return sse(await prefetch(events), done=False, named=True)
 
 
 @router.get("/{response_id}", summary="Get a stored response")

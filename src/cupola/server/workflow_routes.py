@@ -7,10 +7,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from cupola.errors import NotFound
+from cupola.server.streaming import dumps, ndjson, prefetch
 
 router = APIRouter(prefix="/api/workflows", tags=["Workflows"])
 
@@ -34,25 +35,14 @@ def _served(request: Request) -> Any:
     return served
 
 
-async def _ndjson(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
-    async for event in events:
-        yield json.dumps(event, default=str).encode() + b"\n"
-
-
 async def _answer(events: AsyncIterator[dict[str, Any]], stream: bool):
-    first = await events.__anext__()  # errors before the run starts are HTTP errors
-
-    async def all_events() -> AsyncIterator[dict[str, Any]]:
-        yield first
-        async for event in events:
-            yield event
-
+    events = await prefetch(events)  # errors before the run starts are HTTP errors
     if stream:
-        return StreamingResponse(_ndjson(all_events()), media_type="application/x-ndjson")
-    last = first
-    async for event in all_events():
+        return ndjson(events)
+    last: dict[str, Any] = {}
+    async for event in events:
         last = event
-    return JSONResponse(json.loads(json.dumps(last, default=str)))
+    return JSONResponse(json.loads(dumps(last)))
 
 
 @router.get("", summary="The workflows this server runs")

@@ -21,20 +21,15 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
 from cupola.errors import InvalidParameter
+from cupola.naming import is_tool_name, new_id
 
 OPEN, CLOSE = "<tool_call>", "</tool_call>"
-_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _HEAD_RE = re.compile(r'^\s*\{\s*"name"\s*:\s*"([^"\\]*)"\s*,\s*"arguments"\s*:\s*', re.S)
 MAX_PARALLEL = 4
-
-
-def call_id() -> str:
-    return "call_" + secrets.token_hex(12)
 
 
 @dataclass
@@ -61,7 +56,7 @@ def _function_specs(tools: Any) -> list[dict[str, Any]]:
         if not isinstance(tool, dict) or tool.get("type") != "function" or not isinstance(fn, dict):
             raise InvalidParameter("each tool must be {'type': 'function', 'function': {...}}", param=f"tools.{i}")
         name = fn.get("name")
-        if not isinstance(name, str) or not _NAME_RE.match(name):
+        if not is_tool_name(name):
             raise InvalidParameter("a function name must be 1-64 letters, digits, '_', '.' or '-'",
                                    param=f"tools.{i}.function.name")
         params = fn.get("parameters") or {"type": "object", "properties": {}}
@@ -216,7 +211,7 @@ def _as_call(obj: Any, names: set[str]) -> dict[str, Any] | None:
             return None
     if not isinstance(args, dict):
         return None
-    return {"id": call_id(), "type": "function",
+    return {"id": new_id("call"), "type": "function",
             "function": {"name": obj["name"], "arguments": json.dumps(args, ensure_ascii=False)}}
 
 
@@ -337,7 +332,7 @@ class ToolStreamParser:
                     self._content(events, OPEN + self.buf)
                     self.buf = ""
                 return False
-            events.append(("call", self.count, call_id(), head.group(1)))
+            events.append(("call", self.count, new_id("call"), head.group(1)))
             self.buf = self.buf[head.end():]
             self.head_done = True
         end = self.buf.find(CLOSE)

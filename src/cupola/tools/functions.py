@@ -23,9 +23,9 @@ from typing import Annotated, Any, get_args, get_origin, get_type_hints
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic.fields import FieldInfo
 
+from cupola.naming import is_tool_name
 from cupola.errors import InvalidParameter, UsageError
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 
 
 class ToolArgumentsError(InvalidParameter):
@@ -110,8 +110,8 @@ def function_tool(func: Callable[..., Any], *, name: str | None = None, descript
     if isinstance(func, FunctionTool):
         return func
     tool_name = name or func.__name__
-    if not _NAME.match(tool_name):
-        raise UsageError(f"{tool_name!r} is not a valid tool name (letters, digits, '_' and '-')")
+    if not is_tool_name(tool_name):
+        raise UsageError(f"{tool_name!r} is not a valid tool name (1-64 letters, digits, '_', '.' or '-')")
     summary, arg_docs = _doc_parts(func.__doc__ or "")
     hints = get_type_hints(func, include_extras=True)
     fields: dict[str, Any] = {}

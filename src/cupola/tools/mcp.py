@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
 import sys
 import tempfile
@@ -46,13 +45,13 @@ from mcp.types import Implementation, PaginatedRequestParams
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cupola import __version__
-from cupola.errors import InvalidParameter, RuntimeFailure, UsageError
+from cupola.naming import tool_name
+from cupola.errors import InvalidParameter, RuntimeFailure, UsageError, invalid
 from cupola.tools.functions import FunctionTool, ToolArgumentsError
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
 
-_TOOL_NAME = re.compile(r"[^A-Za-z0-9_-]")
 _STDERR_LINES = 15  # of a stdio server's stderr, quoted when it fails
 
 
@@ -109,10 +108,7 @@ class MCPServerSpec(BaseModel):
         try:
             return cls.model_validate(dict(data))
         except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err["loc"])
-            message = err["msg"].removeprefix("Value error, ")
-            raise InvalidParameter(f"MCP server: {where + ': ' if where else ''}{message}") from None
+            raise invalid(exc.errors(), prefix="MCP server") from None
 
     @property
     def transport(self) -> Literal["stdio", "http"]:
@@ -348,14 +344,6 @@ class _ServerLog:
         self.file.close()
         with suppress(OSError):
             os.unlink(self.path)
-
-
-def tool_name(name: str) -> str:
-    """``name`` made valid for a model's function tools: letters, digits, ``_`` and ``-``, at most 64."""
-    clean = _TOOL_NAME.sub("_", name) or "tool"
-    if not (clean[0].isalpha() or clean[0] == "_"):
-        clean = "_" + clean
-    return clean[:64]
 
 
 def render_result(result: Any) -> str:

@@ -15,18 +15,16 @@ has ``run_id``, ``step`` (the step's path, where there is one) and ``t`` (second
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel
-
 from cupola.agents.runner import Runner
 from cupola.errors import CupolaError, UsageError
-from cupola.workflows.nodes import Approval, Node, Sequential
+from cupola.naming import new_id
+from cupola.workflows.context import Context, Paused, Rejected
+from cupola.workflows.nodes import Node, Sequential
 from cupola.workflows.store import WorkflowStore
 
 
@@ -41,69 +39,13 @@ class Workflow:
         self.root = Sequential(self.name, self.steps)
 
 
-class _Paused(Exception):
-    def __init__(self, path: str, prompt: str) -> None:
-        self.path, self.prompt = path, prompt
-
-
-class _Rejected(Exception):
-    def __init__(self, path: str, note: str) -> None:
-        self.path, self.note = path, note
-
-
-class Context:
-    """What steps see while a run executes: the state, the agent runner, and event emission."""
-
-    def __init__(self, run_id: str, state: dict[str, Any], checkpoints: dict[str, Any], store: WorkflowStore,
-                 agents: Runner, queue: asyncio.Queue, started: float) -> None:
-        self.run_id = run_id
-        self.state = state
-        self.checkpoints = checkpoints
-        self.store = store
-        self.agents = agents
-        self._queue = queue
-        self._started = started
-
-    async def emit(self, type_: str, step: str | None = None, **data: Any) -> None:
-        event = {"type": type_, "run_id": self.run_id, **({"step": step} if step else {}),
-                 "t": round(time.perf_counter() - self._started, 3), **data}
-        await self._queue.put(event)
-
-    async def step(self, path: str, node: Node) -> Any:
-        if path in self.checkpoints:
-            output = self.checkpoints[path]
-            await self.emit("step_restored", path, name=node.name, kind=node.kind)
-        else:
-            await self.emit("step_started", path, name=node.name, kind=node.kind)
-            began = time.perf_counter()
-            output = _jsonable(await node.execute(self, path))
-            ms = round((time.perf_counter() - began) * 1000, 1)
-            await asyncio.to_thread(self.store.checkpoint, self.run_id, path, output, ms)
-            self.checkpoints[path] = output
-            await self.emit("step_finished", path, name=node.name, kind=node.kind, output=output, ms=ms)
-        self.state[node.name] = output
-        if isinstance(node, Approval) and not output["approved"]:
-            raise _Rejected(path, output.get("note", ""))
-        return output
-
-    def approval(self, path: str, prompt: str) -> Any:
-        raise _Paused(path, prompt)  # decided approvals are checkpoints, restored before this runs
-
-
-def _jsonable(value: Any) -> Any:
-    """The output as its checkpoint will restore it, so a resumed run sees exactly the same state."""
-    if isinstance(value, BaseModel):
-        value = value.model_dump()
-    return json.loads(json.dumps(value, default=str))
-
-
 class WorkflowRunner:
     def __init__(self, agents: Runner, store: WorkflowStore) -> None:
         self.agents = agents
         self.store = store
 
     def run(self, workflow: Workflow, input: Any, *, run_id: str | None = None) -> AsyncIterator[dict[str, Any]]:
-        run_id = run_id or f"wfr_{uuid.uuid4().hex[:24]}"
+        run_id = run_id or new_id("wfr")
         self.store.start(run_id, workflow.name, input)
         return self._execute(workflow, run_id, input)
 
@@ -135,11 +77,11 @@ class WorkflowRunner:
         async def body() -> None:
             try:
                 output = await workflow.root.execute(ctx, workflow.name)
-            except _Paused as paused:
+            except Paused as paused:
                 pending = {"step": paused.path, "prompt": paused.prompt}
                 self.store.set_status(run_id, "paused", pending=pending)
                 await ctx.emit("approval_required", paused.path, prompt=paused.prompt)
-            except _Rejected as rejected:
+            except Rejected as rejected:
                 self.store.set_status(run_id, "rejected", result={"rejected_at": rejected.path})
                 await ctx.emit("workflow_finished", status="rejected", output=None, step=rejected.path,
                                note=rejected.note, ms=_ms(started))

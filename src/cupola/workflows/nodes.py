@@ -21,13 +21,11 @@ import json
 import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cupola.agents.agent import Agent
 from cupola.errors import UsageError
-
-if TYPE_CHECKING:
-    from cupola.workflows.engine import Context
+from cupola.workflows.context import Context
 
 Prompt = str | Callable[[dict[str, Any]], str]
 
@@ -36,7 +34,7 @@ class Node:
     name: str
     kind: str = "step"
 
-    async def execute(self, ctx: "Context", path: str) -> Any:  # pragma: no cover - abstract
+    async def execute(self, ctx: Context, path: str) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
 
 
@@ -60,7 +58,7 @@ class AgentStep(Node):
     prompt: Prompt = "{input}"
     kind: str = "agent"
 
-    async def execute(self, ctx: "Context", path: str) -> Any:
+    async def execute(self, ctx: Context, path: str) -> Any:
         text = render(self.prompt, ctx.state)
         output: Any = None
         async for event in ctx.agents.stream(self.agent, text):
@@ -83,7 +81,7 @@ class FunctionStep(Node):
     fn: Callable[[dict[str, Any]], Any]
     kind: str = "function"
 
-    async def execute(self, ctx: "Context", path: str) -> Any:
+    async def execute(self, ctx: Context, path: str) -> Any:
         if inspect.iscoroutinefunction(self.fn):
             return await self.fn(dict(ctx.state))
         return await asyncio.to_thread(self.fn, dict(ctx.state))
@@ -104,7 +102,7 @@ class Sequential(Node):
     def __post_init__(self) -> None:
         _check_names(self.name, self.steps)
 
-    async def execute(self, ctx: "Context", path: str) -> Any:
+    async def execute(self, ctx: Context, path: str) -> Any:
         output = None
         for step in self.steps:
             output = await ctx.step(f"{path}/{step.name}", step)
@@ -120,7 +118,7 @@ class Concurrent(Node):
     def __post_init__(self) -> None:
         _check_names(self.name, self.branches)
 
-    async def execute(self, ctx: "Context", path: str) -> Any:
+    async def execute(self, ctx: Context, path: str) -> Any:
         tasks = [asyncio.ensure_future(ctx.step(f"{path}/{b.name}", b)) for b in self.branches]
         try:
             outputs = await asyncio.gather(*tasks)
@@ -156,7 +154,7 @@ class Loop(Node):
         if self.max_iterations < 1:
             raise UsageError(f"{self.name}: max_iterations must be at least 1")
 
-    async def execute(self, ctx: "Context", path: str) -> Any:
+    async def execute(self, ctx: Context, path: str) -> Any:
         output = None
         ctx.state.setdefault("feedback", "")
         for i in range(1, self.max_iterations + 1):
@@ -183,7 +181,7 @@ class Route(Node):
         if self.default is not None and self.default not in self.routes:
             raise UsageError(f"{self.name}: default route {self.default!r} is not one of {list(self.routes)}")
 
-    async def execute(self, ctx: "Context", path: str) -> Any:
+    async def execute(self, ctx: Context, path: str) -> Any:
         choice = await ctx.step(f"{path}/{self.router.name}", self.router)
         key = choice.get("route") if isinstance(choice, Mapping) else choice
         name = next((n for n, node in self.routes.items() if key in (n, node.name)), self.default)
@@ -201,5 +199,5 @@ class Approval(Node):
     kind: str = "approval"
     details: dict[str, Any] = field(default_factory=dict)
 
-    async def execute(self, ctx: "Context", path: str) -> Any:
+    async def execute(self, ctx: Context, path: str) -> Any:
         return ctx.approval(path, render(self.prompt, ctx.state))
