@@ -4,9 +4,13 @@ import json
 
 import pytest
 
+from cupola.engines.base import Capabilities
 from cupola.errors import InvalidParameter
-from cupola.tools.adapter import (CLOSE, OPEN, _closed, ToolStreamParser, adapt_request, adapt_response, call_schema,
+from cupola.runtime.tool_adapter import (CLOSE, OPEN, _closed, ToolStreamParser, adapt_request, adapt_response, call_schema,
                                   grammar, parse_calls, plan_tools, render_tools)
+
+ADAPTER = Capabilities(chat=True, grammar=True, json_schema=True)
+NATIVE = Capabilities(chat=True, native_tools=True, grammar=True, json_schema=True)
 
 WEATHER = {"type": "function", "function": {
     "name": "get_weather", "description": "Weather for a city",
@@ -24,7 +28,7 @@ def body(**kw):
 # -- planning and validation --------------------------------------------------------------------
 
 def test_no_tools_no_plan():
-    assert plan_tools({"messages": []}, native=False) is None
+    assert plan_tools({"messages": []}, ADAPTER) is None
 
 
 @pytest.mark.parametrize("patch, param", [
@@ -35,21 +39,21 @@ def test_no_tools_no_plan():
 ])
 def test_bad_tools_are_400_naming_the_parameter(patch, param):
     with pytest.raises(InvalidParameter) as info:
-        plan_tools(body(**patch), native=False)
+        plan_tools(body(**patch), ADAPTER)
     assert info.value.param == param
 
 
 def test_named_choice_and_parallel_flag():
-    plan = plan_tools(body(tool_choice={"type": "function", "function": {"name": "add"}}), native=False)
+    plan = plan_tools(body(tool_choice={"type": "function", "function": {"name": "add"}}), ADAPTER)
     assert plan.choice == "add" and not plan.parallel
     assert call_schema(plan)["properties"]["name"] == {"const": "add"}
-    assert plan_tools(body(parallel_tool_calls=True), native=False).parallel
+    assert plan_tools(body(parallel_tool_calls=True), ADAPTER).parallel
 
 
 # -- request rendering --------------------------------------------------------------------------
 
 def test_adapter_injects_tools_and_forces_a_grammar_for_required():
-    out = adapt_request(body(tool_choice="required"), plan_tools(body(tool_choice="required"), native=False))
+    out = adapt_request(body(tool_choice="required"), plan_tools(body(tool_choice="required"), ADAPTER))
     assert "tools" not in out and "tool_choice" not in out
     system = out["messages"][0]
     assert system["role"] == "system" and '"name": "get_weather"' in system["content"]
@@ -59,7 +63,7 @@ def test_adapter_injects_tools_and_forces_a_grammar_for_required():
 
 
 def test_grammar_closes_the_argument_schemas():
-    schema = call_schema(plan_tools(body(tool_choice="required"), native=False))
+    schema = call_schema(plan_tools(body(tool_choice="required"), ADAPTER))
     for variant in schema["anyOf"]:
         assert variant["properties"]["arguments"]["additionalProperties"] is False
     assert "additionalProperties" not in WEATHER["function"]["parameters"]  # the tool itself is untouched
@@ -74,7 +78,7 @@ def test_grammar_closes_the_argument_schemas():
 
 
 def test_repeated_calls_are_dropped():
-    plan = plan_tools(body(parallel_tool_calls=True), native=False)
+    plan = plan_tools(body(parallel_tool_calls=True), ADAPTER)
     call = OPEN + '{"name": "add", "arguments": {"a": 1, "b": 2}}' + CLOSE
     result = {"choices": [{"index": 0, "finish_reason": "stop",
                            "message": {"role": "assistant", "content": call + "\n" + call}}]}
@@ -83,14 +87,14 @@ def test_repeated_calls_are_dropped():
 
 def test_existing_system_prompt_is_extended_not_duplicated():
     b = body(messages=[{"role": "system", "content": "Be terse."}, {"role": "user", "content": "hi"}])
-    out = adapt_request(b, plan_tools(b, native=False))
+    out = adapt_request(b, plan_tools(b, ADAPTER))
     assert [m["role"] for m in out["messages"]] == ["system", "user"]
     assert out["messages"][0]["content"].startswith("Be terse.") and "# Tools" in out["messages"][0]["content"]
 
 
 def test_tool_choice_none_sends_no_tools_and_no_grammar():
     b = body(tool_choice="none")
-    out = adapt_request(b, plan_tools(b, native=False))
+    out = adapt_request(b, plan_tools(b, ADAPTER))
     assert "grammar" not in out and "# Tools" not in json.dumps(out["messages"])
 
 
@@ -100,7 +104,7 @@ def test_history_with_calls_and_results_is_rendered_as_text():
         {"role": "assistant", "content": None, "tool_calls": [
             {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]},
         {"role": "tool", "tool_call_id": "call_1", "content": '{"temp": 21}'}])
-    out = adapt_request(b, plan_tools(b, native=False))
+    out = adapt_request(b, plan_tools(b, ADAPTER))
     roles = [m["role"] for m in out["messages"]]
     assert roles == ["system", "user", "assistant", "user"]
     assert out["messages"][2]["content"] == OPEN + '{"name": "get_weather", "arguments": {"city": "Paris"}}' + CLOSE
@@ -109,7 +113,7 @@ def test_history_with_calls_and_results_is_rendered_as_text():
 
 def test_native_templates_get_the_request_unchanged_except_named_choice():
     b = body(tool_choice={"type": "function", "function": {"name": "add"}})
-    out = adapt_request(b, plan_tools(b, native=True))
+    out = adapt_request(b, plan_tools(b, NATIVE))
     assert [t["function"]["name"] for t in out["tools"]] == ["add"] and out["tool_choice"] == "required"
     assert "grammar" not in out
 
@@ -117,17 +121,17 @@ def test_native_templates_get_the_request_unchanged_except_named_choice():
 def test_response_format_with_tools_is_refused_on_adapter_models():
     b = body(response_format={"type": "json_object"})
     with pytest.raises(InvalidParameter) as info:
-        adapt_request(b, plan_tools(b, native=False))
+        adapt_request(b, plan_tools(b, ADAPTER))
     assert info.value.param == "response_format"
 
 
 def test_grammar_allows_several_calls_only_when_parallel():
-    assert "{0," not in grammar(plan_tools(body(), native=False))
-    assert "{0,3}" in grammar(plan_tools(body(parallel_tool_calls=True), native=False))
+    assert "{0," not in grammar(plan_tools(body(), ADAPTER))
+    assert "{0,3}" in grammar(plan_tools(body(parallel_tool_calls=True), ADAPTER))
 
 
 def test_render_tools_names_the_required_function():
-    text = render_tools(plan_tools(body(tool_choice={"type": "function", "function": {"name": "add"}}), native=False))
+    text = render_tools(plan_tools(body(tool_choice={"type": "function", "function": {"name": "add"}}), ADAPTER))
     assert "You must call the function add" in text and "get_weather" not in text
 
 
@@ -161,7 +165,7 @@ def test_text_that_is_not_a_valid_call_stays_content(text):
 
 
 def test_adapt_response_sets_tool_calls_and_finish_reason():
-    plan = plan_tools(body(), native=False)
+    plan = plan_tools(body(), ADAPTER)
     result = {"choices": [{"index": 0, "finish_reason": "stop", "message": {
         "role": "assistant", "content": OPEN + '{"name": "add", "arguments": {"a": 2, "b": 3}}' + CLOSE}}]}
     out = adapt_response(result, plan)

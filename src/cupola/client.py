@@ -11,13 +11,10 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
-import httpx
 import numpy as np
 
-from cupola.errors import (AuthenticationError, ContextLengthExceeded, CupolaError, EngineError,
-                           InvalidParameter, ModelNotFound, Overloaded, RuntimeFailure)
+from cupola.openai_http import OpenAIHTTP
 from cupola.runtime.runtime import Runtime
-from cupola.tools import chat as tool_chat
 
 
 class ModelClient(Protocol):
@@ -31,81 +28,49 @@ class ModelClient(Protocol):
 
 
 class LocalClient:
-    """The in-process runtime, with the tool-call adapter in front (tools work on every model)."""
+    """The in-process runtime: the one model path (local models, upstreams, routers, fallbacks and
+    the tool-call adapter, so tools work on every model)."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
 
     async def chat(self, model: str, messages: list[dict[str, Any]], **params: Any) -> dict[str, Any]:
-        return await tool_chat.generate(self.runtime, model, {"messages": messages, **params})
+        return await self.runtime.chat(model, messages, **params)
 
-    async def stream(self, model: str, messages: list[dict[str, Any]], **params: Any) -> AsyncIterator[dict[str, Any]]:
-        async for chunk in tool_chat.stream(self.runtime, model, {"messages": messages, **params}):
-            yield chunk
+    def stream(self, model: str, messages: list[dict[str, Any]], **params: Any) -> AsyncIterator[dict[str, Any]]:
+        return self.runtime.stream(model, messages, **params)
 
     async def embed(self, model: str, texts: list[str]) -> np.ndarray:
-        vectors, _ = await self.runtime.embed(model, texts)
-        return vectors
+        return await self.runtime.embed(model, texts)
 
     async def aclose(self) -> None:
         await self.runtime.close()
 
 
-_BY_STATUS = {400: InvalidParameter, 401: AuthenticationError, 404: ModelNotFound, 429: Overloaded}
-
-
-def _error_from(status: int, body: bytes) -> CupolaError:
-    try:
-        err = json.loads(body)["error"]
-        message, code = err.get("message", ""), err.get("code")
-    except (ValueError, KeyError, TypeError, AttributeError):
-        message, code = body.decode(errors="replace")[:500], None
-    if code == "context_length_exceeded":
-        return ContextLengthExceeded(message)
-    cls = _BY_STATUS.get(status, EngineError if status >= 500 else RuntimeFailure)
-    return cls(f"server answered {status}: {message}")
-
-
 class RemoteClient:
+    """Any OpenAI-compatible endpoint (a ``cupola serve``, Ollama, vLLM, Foundry Local, ...)."""
+
     def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 600) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self.base_url = base_url.rstrip("/")
-        if not self.base_url.endswith("/v1"):
-            self.base_url += "/v1"
-        self._http = httpx.AsyncClient(base_url=self.base_url, headers=headers,
-                                       timeout=httpx.Timeout(timeout, connect=10))
+        url = base_url.rstrip("/")
+        self.base_url = url if url.endswith("/v1") else url + "/v1"
+        self.http = OpenAIHTTP(self.base_url, headers=headers, timeout=timeout)
 
     async def chat(self, model: str, messages: list[dict[str, Any]], **params: Any) -> dict[str, Any]:
-        resp = await self._http.post("/chat/completions", json={"model": model, "messages": messages, **params})
-        if resp.status_code != 200:
-            raise _error_from(resp.status_code, resp.content)
-        return resp.json()
+        return await self.http.post("/chat/completions", {"model": model, "messages": messages, **params})
 
     async def stream(self, model: str, messages: list[dict[str, Any]], **params: Any) -> AsyncIterator[dict[str, Any]]:
         body = {"model": model, "messages": messages, **params, "stream": True}
-        async with self._http.stream("POST", "/chat/completions", json=body) as resp:
-            if resp.status_code != 200:
-                raise _error_from(resp.status_code, await resp.aread())
-            async for line in resp.aiter_lines():
-                if not line.startswith("data:"):
-                    continue
-                data = line[5:].strip()
-                if data == "[DONE]":
-                    return
-                chunk = json.loads(data)
-                if "error" in chunk:
-                    raise _error_from(500, data.encode())
-                yield chunk
+        async for chunk in self.http.events("/chat/completions", body):
+            yield chunk
 
     async def embed(self, model: str, texts: list[str]) -> np.ndarray:
-        resp = await self._http.post("/embeddings", json={"model": model, "input": texts})
-        if resp.status_code != 200:
-            raise _error_from(resp.status_code, resp.content)
-        rows = sorted(resp.json()["data"], key=lambda d: d["index"])
+        data = await self.http.post("/embeddings", {"model": model, "input": texts})
+        rows = sorted(data["data"], key=lambda d: d["index"])
         return np.array([r["embedding"] for r in rows], dtype=np.float32)
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self.http.aclose()
 
 
 class FunctionClient:

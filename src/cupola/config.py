@@ -2,7 +2,12 @@
 
 ``Settings.load()`` returns the validated settings together with where each value came from,
 which ``cupola config`` prints. The config file is TOML: ``$CUPOLA_HOME/config.toml`` or the
-path in ``CUPOLA_CONFIG``; keys are the field names below (``port = 9000``).
+path in ``CUPOLA_CONFIG``; keys are the field names below (``port = 9000``), and the tables
+``[upstreams.NAME]``, ``[fallbacks]`` and ``[routers.NAME]`` declare remote models, fallback
+chains and model routers (see :class:`UpstreamConfig` and :class:`RouterConfig`).
+
+The layering is written here rather than with pydantic-settings: ``cupola config`` shows where
+every value came from, which pydantic-settings' sources do not report.
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from cupola.errors import UsageError
 
@@ -50,6 +57,72 @@ def parse_duration(value: str | int | float | None) -> float | None:
     return None if seconds < 0 else seconds
 
 
+class UpstreamConfig(BaseModel):
+    """``[upstreams.NAME]``: an OpenAI-compatible server whose models Cupola serves under its own aliases."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(..., description="Base URL, e.g. http://127.0.0.1:8080/v1")
+    kind: Literal["openai", "ollama", "azure"] = Field(
+        "openai", description="openai (also vLLM, llama.cpp server, LM Studio, Cupola) | ollama | azure")
+    api_key_env: str | None = Field(None, description="Environment variable holding the API key (never the key)")
+    models: dict[str, str] = Field(default_factory=dict,
+                                   description="Cupola alias = the upstream's model (Azure: deployment) name")
+    max_concurrency: int = Field(8, ge=1, le=4096, description="Requests sent at once; more wait in a queue")
+    max_queue: int | None = Field(None, ge=0, description="Requests that may wait (default: max_queue)")
+    timeout: float = Field(120, gt=0, description="Seconds to wait for a connection, the first token, or "
+                           "the next chunk")
+    retries: int = Field(2, ge=0, le=10, description="Retries of connection errors and 429/502/503/504 "
+                         "before the first byte")
+    api_version: str | None = Field(None, description="Azure: the api-version query parameter")
+    context_length: int | None = Field(None, ge=1, description="Context tokens of its models, if known")
+    capabilities: dict[str, bool] = Field(
+        default_factory=dict, description="Overrides: native_tools (default true), json_schema (true), "
+        "grammar (false), embeddings (true)")
+    breaker_failures: int = Field(5, ge=1, description="Consecutive failures that open the circuit breaker")
+    breaker_cooldown: float = Field(30, gt=0, description="Seconds an open breaker skips the upstream")
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v.rstrip("/")
+
+    @field_validator("capabilities")
+    @classmethod
+    def _known(cls, v: dict[str, bool]) -> dict[str, bool]:
+        known = {"native_tools", "json_schema", "grammar", "embeddings", "chat", "completion"}
+        unknown = sorted(set(v) - known)
+        if unknown:
+            raise ValueError(f"unknown capabilities {unknown}; known: {sorted(known)}")
+        return v
+
+
+class RouterConfig(BaseModel):
+    """``[routers.NAME]``: a virtual model that picks one of its candidates per request."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    candidates: list[str] = Field(..., min_length=2, description="Model aliases (local or upstream) to choose from")
+    mode: Literal["quality", "balanced", "cost", "latency"] = Field("balanced", description="How to choose")
+    costs: dict[str, float] = Field(default_factory=dict, description="Cost per 1M tokens per candidate")
+    margin: float | None = Field(None, ge=0, le=1, description="Quality a cheaper pick may give up "
+                                 "(default: balanced 0.05, cost 0.2, latency 0.1)")
+
+    @model_validator(mode="after")
+    def _costs_of_candidates(self) -> "RouterConfig":
+        if len(set(self.candidates)) != len(self.candidates):
+            raise ValueError("candidates must be different models")
+        extra = sorted(set(self.costs) - set(self.candidates))
+        if extra:
+            raise ValueError(f"costs names models that are not candidates: {extra}")
+        return self
+
+
+TABLES = ("upstreams", "fallbacks", "routers")
+
+
 class Settings(BaseModel):
     """Every setting Cupola reads. Environment variable: ``CUPOLA_`` + the upper-case name."""
 
@@ -78,6 +151,12 @@ class Settings(BaseModel):
                                     "(called through /v1/responses with `agent`)")
     workflows_dir: Path | None = Field(None, description="Folder of workflow files (Python) `cupola serve` runs "
                                        "at /api/workflows")
+    upstreams: dict[str, UpstreamConfig] = Field(default_factory=dict, description="[upstreams.NAME] tables: "
+                                                 "OpenAI-compatible servers and the models served from them")
+    fallbacks: dict[str, list[str]] = Field(default_factory=dict, description="[fallbacks] alias = [models to "
+                                            "try next when it is unavailable, busy, too slow or too small]")
+    routers: dict[str, RouterConfig] = Field(default_factory=dict, description="[routers.NAME] tables: virtual "
+                                             "models that pick a candidate per request")
 
     @field_validator("home", mode="before")
     @classmethod
@@ -130,7 +209,7 @@ class Settings(BaseModel):
                 sources[key] = f"file {config_path}"
         for name in cls.model_fields:
             var = ENV_PREFIX + name.upper()
-            if var in env:
+            if var in env and name not in TABLES:
                 values[name] = env[var]
                 sources[name] = f"env {var}"
         for name, val in (overrides or {}).items():
@@ -142,8 +221,9 @@ class Settings(BaseModel):
         except ValidationError as exc:
             err = exc.errors()[0]
             name = str(err["loc"][0]) if err["loc"] else "?"
-            raise UsageError(f"invalid setting {name} (from {sources.get(name, '?')}): {err['msg']}",
-                             param=name) from exc
+            where = ".".join(str(p) for p in err["loc"]) or "?"
+            raise UsageError(f"invalid setting {where} (from {sources.get(name, '?')}): "
+                             f"{str(err['msg']).removeprefix('Value error, ')}", param=where) from exc
         return LoadedSettings(settings, sources, config_path)
 
 
@@ -159,7 +239,36 @@ class LoadedSettings:
         out = []
         for name in Settings.model_fields:
             value = getattr(self.settings, name)
-            if name == "api_key" and value:
+            if name in TABLES:
+                value = ", ".join(value) or "-"  # their names; `cupola upstreams list` shows the rest
+            elif name == "api_key" and value:
                 value = "***"
             out.append((name, str(value), self.sources[name]))
         return out
+
+
+def edit_config(path: Path, change: Any) -> None:
+    """Apply ``change(document)`` to the TOML config file, keeping its comments and layout (tomlkit),
+    validate the result as settings, then replace the file atomically. A change that would make the
+    settings invalid raises and leaves the file as it was."""
+    import tomlkit
+
+    text = path.read_text() if path.is_file() else ""
+    try:
+        doc = tomlkit.parse(text)
+    except Exception as exc:  # tomlkit's parse errors have no common public base
+        raise UsageError(f"config file {path} is not valid TOML: {exc}", hint="fix or remove the file") from exc
+    change(doc)
+    new_text = tomlkit.dumps(doc)
+    data = tomllib.loads(new_text)
+    try:
+        Settings(**{k: v for k, v in data.items() if k in Settings.model_fields})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise UsageError(f"the change would make {where} invalid: {str(err['msg']).removeprefix('Value error, ')}",
+                         param=where) from exc
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(new_text)
+    tmp.replace(path)

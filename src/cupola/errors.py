@@ -130,6 +130,28 @@ class ModelLoading(RuntimeFailure):
     code = "model_loading"
 
 
+class Unavailable(RuntimeFailure):
+    """A model's engine cannot be reached (an upstream refuses connections, its circuit breaker
+    is open, or a local model cannot be loaded)."""
+
+    status = 503
+    code = "model_unavailable"
+
+
+class UpstreamError(RuntimeFailure):
+    """An upstream server answered with an error of its own (5xx, or a body that is not OpenAI's)."""
+
+    status = 502
+    code = "upstream_error"
+
+
+class UpstreamTimeout(RuntimeFailure):
+    """An upstream did not answer (or send its first token) within its timeout."""
+
+    status = 504
+    code = "upstream_timeout"
+
+
 # -- control flow ---------------------------------------------------------------------------
 
 class ControlFlow(CupolaError):

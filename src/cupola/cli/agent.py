@@ -7,12 +7,11 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
-import httpx
 import typer
 from rich.table import Table
 
-from cupola.cli.common import (knowledge_service, LocalOpt, UrlOpt, console, err_console, fail, handle_errors, load_settings,
-                               model_client, require_server)
+from cupola.cli.common import (LocalOpt, UrlOpt, call_server, console, err_console, fail, handle_errors,
+                               knowledge_service, load_settings, model_client, server_http)
 
 app = typer.Typer(help="Agents: run a YAML agent, or call the agents a `cupola serve --agents DIR` hosts.",
                   no_args_is_help=True)
@@ -80,10 +79,6 @@ def run(file: Annotated[Path, typer.Argument(help="The agent's YAML file")],
         asyncio.run(client.aclose())
 
 
-def _headers(api_key: str | None) -> dict[str, str]:
-    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
-
-
 @app.command()
 @handle_errors
 def invoke(name: Annotated[str, typer.Argument(help="The hosted agent's name")],
@@ -93,52 +88,38 @@ def invoke(name: Annotated[str, typer.Argument(help="The hosted agent's name")],
            url: UrlOpt = None, as_json: JsonOpt = False) -> None:
     """Call an agent hosted by a Cupola server (this machine's, or --url) through /v1/responses."""
     settings = load_settings()
-    base = require_server(settings, url).rstrip("/")
     body: dict[str, Any] = {"agent": {"name": name, "type": "agent_reference"}, "input": input,
                             "stream": stream and not as_json}
     if previous:
         body["previous_response_id"] = previous
-    try:
-        with httpx.Client(timeout=httpx.Timeout(600, connect=10), headers=_headers(settings.api_key)) as http:
+
+    async def go() -> None:
+        http = server_http(settings, url)
+        try:
             if not body["stream"]:
-                resp = http.post(f"{base}/v1/responses", json=body)
-                _check(resp.status_code, resp.content)
-                data = resp.json()
+                data = await http.post("/v1/responses", body)
                 if as_json:
                     console.print_json(data=data)
                 else:
                     console.out(data["output_text"], highlight=False)
                     err_console.print(f"[dim]response {data['id']} (continue with --previous {data['id']})[/]")
                 return
-            with http.stream("POST", f"{base}/v1/responses", json=body) as resp:
-                _check(resp.status_code, resp.read() if resp.status_code != 200 else b"")
-                response_id = None
-                for line in resp.iter_lines():
-                    if not line.startswith("data:"):
-                        continue
-                    event = json.loads(line[5:])
-                    if event["type"] == "response.output_text.delta":
-                        console.out(event["delta"], end="", highlight=False)
-                    elif event["type"] == "response.completed":
-                        response_id = event["response"]["id"]
-                    elif event["type"] == "response.failed":
-                        console.out("")
-                        fail(event["response"]["error"]["message"])
-                console.out("")
-                if response_id:
-                    err_console.print(f"[dim]response {response_id} (continue with --previous {response_id})[/]")
-    except httpx.HTTPError as exc:
-        fail(f"cannot reach {base}: {exc}", "is `cupola serve` running? pass --url for another server")
+            response_id = None
+            async for event in http.events("/v1/responses", body):
+                if event["type"] == "response.output_text.delta":
+                    console.out(event["delta"], end="", highlight=False)
+                elif event["type"] == "response.completed":
+                    response_id = event["response"]["id"]
+                elif event["type"] == "response.failed":
+                    console.out("")
+                    fail(event["response"]["error"]["message"])
+            console.out("")
+            if response_id:
+                err_console.print(f"[dim]response {response_id} (continue with --previous {response_id})[/]")
+        finally:
+            await http.aclose()
 
-
-def _check(status: int, content: bytes) -> None:
-    if status == 200:
-        return
-    try:
-        err = json.loads(content)["error"]
-        fail(f"server answered {status}: {err['message']}")
-    except (ValueError, KeyError, TypeError):
-        fail(f"server answered {status}: {content[:300].decode(errors='replace')}")
+    asyncio.run(go())
 
 
 @app.command("list")
@@ -155,13 +136,7 @@ def list_agents(folder: Annotated[Optional[Path], typer.Option("--dir", help="Li
             fail(f"{folder} is not a folder")
         agents = describe_folder(folder)
     else:
-        base = require_server(settings, url).rstrip("/")
-        try:
-            resp = httpx.get(f"{base}/api/agents", headers=_headers(settings.api_key), timeout=30)
-        except httpx.HTTPError as exc:
-            fail(f"cannot reach {base}: {exc}")
-        _check(resp.status_code, resp.content)
-        agents = resp.json()["data"]
+        agents = call_server(settings, url, "GET", "/api/agents")["data"]
     if as_json:
         console.print_json(data=agents)
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progre
 from cupola.client import LocalClient, ModelClient, RemoteClient
 from cupola.config import Settings
 from cupola.errors import CupolaError
+from cupola.openai_http import OpenAIHTTP
 from cupola.server.serve import read_server_file
 
 console = Console(soft_wrap=True)
@@ -88,6 +90,26 @@ def require_server(settings: Settings, url: str | None) -> str:
     if not found:
         fail("no Cupola server is running", "start one with `cupola serve`, or pass --url")
     return found  # type: ignore[return-value]
+
+
+def server_http(settings: Settings, url: str | None, timeout: float = 600) -> OpenAIHTTP:
+    """The one HTTP client, pointed at the running server (or ``url``), with the API key if set."""
+    base = require_server(settings, url).rstrip("/")
+    headers = {"Authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}
+    return OpenAIHTTP(base, headers=headers, timeout=timeout, name=f"the server at {base}")
+
+
+def call_server(settings: Settings, url: str | None, method: str, path: str, body: Any = None) -> Any:
+    """One request to the running server; its errors become CLI errors (through handle_errors)."""
+
+    async def go() -> Any:
+        http = server_http(settings, url)
+        try:
+            return await http.request(method, path, json_body=body)
+        finally:
+            await http.aclose()
+
+    return asyncio.run(go())
 
 
 @contextmanager

@@ -15,6 +15,8 @@ from cupola.cli import agent as agent_cli
 from cupola.cli import kb as kb_cli
 from cupola.cli import mcp as mcp_cli
 from cupola.cli import workflow as workflow_cli
+from cupola.cli import upstreams as upstreams_cli
+from cupola.cli import router as router_cli
 from cupola.cli.common import (LocalOpt, UrlOpt, console, err_console, handle_errors, load_settings, model_client,
                                progress_bars)
 from cupola.client import ModelClient
@@ -29,6 +31,8 @@ app.add_typer(kb_cli.app, name="kb")
 app.add_typer(agent_cli.app, name="agent")
 app.add_typer(workflow_cli.app, name="workflow")
 app.add_typer(mcp_cli.app, name="mcp")
+app.add_typer(upstreams_cli.app, name="upstreams")
+app.add_typer(router_cli.app, name="router")
 
 
 def _version(value: bool) -> None:

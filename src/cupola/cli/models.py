@@ -7,11 +7,10 @@ import time
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
-import httpx
 import typer
 from rich.table import Table
 
-from cupola.cli.common import console, fail, handle_errors, load_settings, progress_bars, require_server
+from cupola.cli.common import call_server, console, handle_errors, load_settings, progress_bars
 from cupola.models.store import ModelStore
 
 app = typer.Typer(help="List, pull, import and remove models; load them into a running server.",
@@ -38,16 +37,29 @@ def _size(n: int | None) -> str:
 @app.command("list")
 @handle_errors
 def list_models(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
-    """List the catalog: built-in and imported models, and which are pulled."""
-    infos = _store().list()
+    """List every model a request can name: the local catalog (built-in and imported, and which are
+    pulled), the models of upstream servers, and routers."""
+    settings = load_settings()
+    infos = ModelStore(settings.models_dir, offline=settings.offline).list()
+    remote = [(alias, name, model) for name, cfg in settings.upstreams.items() for alias, model in cfg.models.items()]
     if as_json:
-        console.print_json(json.dumps([i.entry.to_dict() | {"pulled": i.pulled} for i in infos]))
+        rows = [i.entry.to_dict() | {"pulled": i.pulled, "location": "local"} for i in infos]
+        rows += [{"alias": a, "kind": "chat", "location": f"upstream:{n}", "upstream_model": m} for a, n, m in remote]
+        rows += [{"alias": n, "kind": "chat", "location": "router", "candidates": r.candidates, "mode": r.mode}
+                 for n, r in settings.routers.items()]
+        console.print_json(json.dumps(rows))
         return
-    table = Table("ALIAS", "KIND", "FORMAT", "QUANT", "SIZE", "PULLED", "DESCRIPTION")
+    table = Table("ALIAS", "KIND", "RUNS ON", "FORMAT", "QUANT", "SIZE", "PULLED", "DESCRIPTION")
     for i in infos:
         e = i.entry
-        table.add_row(e.alias, e.kind, e.format, e.quantization or "-", _size(e.size),
+        table.add_row(e.alias, e.kind, "local", e.format, e.quantization or "-", _size(e.size),
                       "yes" if i.pulled else "no", e.description)
+    for alias, name, model in remote:
+        cfg = settings.upstreams[name]
+        table.add_row(alias, "chat", f"upstream {name}", cfg.kind, "-", "-", "-", f"{model} at {cfg.url}")
+    for name, router in settings.routers.items():
+        table.add_row(name, "chat", "router", "-", "-", "-", "-",
+                      f"{router.mode} router over {', '.join(router.candidates)}")
     console.print(table)
 
 
@@ -110,25 +122,15 @@ def import_model(path: Annotated[Path, typer.Argument(help="A GGUF file")],
                   f"{e.quantization or 'unknown quantization'}, chat template: {e.chat_template}")
 
 
-def _call(method: str, url: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    settings = load_settings()
-    headers = {"Authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}
-    try:
-        resp = httpx.request(method, url.rstrip("/") + path, json=body, headers=headers, timeout=600)
-    except httpx.TransportError as exc:
-        fail(f"cannot reach the server at {url}: {exc}", "is `cupola serve` running?")
-    data = resp.json()
-    if resp.status_code >= 400:
-        err = data.get("error", {})
-        fail(err.get("message", resp.text))
-    return data
+def _call(method: str, url: str | None, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    return call_server(load_settings(), url, method, path, body)
 
 
 @app.command()
 @handle_errors
 def ps(url: UrlOpt = None) -> None:
     """Models loaded in the running server."""
-    data = _call("GET", require_server(load_settings(), url), "/api/ps")
+    data = _call("GET", url, "/api/ps")
     table = Table("MODEL", "KIND", "RUNNING", "QUEUED", "UNLOADS IN")
     for m in data["models"]:
         exp = m["expires_at"]
@@ -143,7 +145,7 @@ def load(alias: str, keep_alive: Annotated[Optional[str], typer.Option(help="e.g
          url: UrlOpt = None) -> None:
     """Load a model into the running server now."""
     body = {"keep_alive": keep_alive} if keep_alive is not None else None
-    data = _call("POST", require_server(load_settings(), url), f"/api/models/{alias}/load", body)
+    data = _call("POST", url, f"/api/models/{alias}/load", body)
     console.print(f"{alias} loaded ({data['seconds']}s)")
 
 
@@ -151,5 +153,5 @@ def load(alias: str, keep_alive: Annotated[Optional[str], typer.Option(help="e.g
 @handle_errors
 def unload(alias: str, url: UrlOpt = None) -> None:
     """Unload a model from the running server (after its running requests finish)."""
-    data = _call("POST", require_server(load_settings(), url), f"/api/models/{alias}/unload")
+    data = _call("POST", url, f"/api/models/{alias}/unload")
     console.print(f"{alias}: {data['status']}")

@@ -1,6 +1,7 @@
-"""How one model runs. Engines are blocking (they wrap native code); the runtime drives them
-from worker threads and gives the rest of Cupola an async interface."""
+"""How one model runs: the async engine contract with its capabilities (``base``), the thread
+bridge for blocking in-process libraries (``bridge``), llama.cpp, ONNX Runtime, remote
+OpenAI-compatible servers (``remote``) and fakes for tests."""
 
-from cupola.engines.base import ChatEngine, EmbeddingEngine
+from cupola.engines.base import Capabilities, ChatBackend, EmbeddingBackend, Engine
 
-__all__ = ["ChatEngine", "EmbeddingEngine"]
+__all__ = ["Capabilities", "ChatBackend", "EmbeddingBackend", "Engine"]

@@ -1,32 +1,93 @@
-"""The engine contracts: two tiny protocols."""
+"""The engine contract: how one model runs, in-process or on another server.
+
+An :class:`Engine` is async and small: ``chat``, ``stream``, ``embed``, ``close``, plus a
+:class:`Capabilities` record that says what it can do. Layers above read the capabilities instead
+of asking which engine it is: the tool-call adapter renders tools itself unless the engine has a
+native tool template, and constrains decoding with a grammar or a JSON schema only where the
+engine can; knowledge grounding and routers read the context length.
+
+Each engine owns its :class:`~cupola.runtime.admission.Admission` (``engine.admission``): at most
+``capabilities.concurrency`` requests run at once, a bounded queue waits, the rest get 429. An
+upstream's models share their upstream's admission.
+
+In-process engines are blocking libraries (llama.cpp, ONNX Runtime): they implement the small
+*backend* protocols below and are made async by the one thread bridge, ``engines.bridge``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import asdict, dataclass
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
+
+Endpoint = Literal["chat", "completion"]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an engine can do. Everything defaults to "no"."""
+
+    chat: bool = False
+    completion: bool = False
+    embeddings: bool = False
+    native_tools: bool = False  # its chat template renders tool schemas and calls itself
+    grammar: bool = False  # accepts llama.cpp's `grammar` field (llguidance / GBNF)
+    json_schema: bool = False  # enforces response_format json_schema while decoding
+    context_length: int | None = None  # tokens per request (prompt + answer)
+    concurrency: int = 1  # requests it decodes at once
+    resident: bool = True  # runs in this process (False: a remote server)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """One model, ready to answer. Bodies and answers are OpenAI-shaped dicts.
+
+    ``chat`` and ``stream`` take a chat-completion body (``endpoint="chat"``) or a
+    text-completion body (``endpoint="completion"``). ``stream`` yields OpenAI chunks; closing it
+    early stops the generation. Errors are Cupola errors.
+    """
+
+    capabilities: Capabilities
+    admission: Any  # cupola.runtime.admission.Admission
+
+    async def chat(self, body: dict[str, Any], endpoint: Endpoint = "chat") -> dict[str, Any]: ...
+
+    def stream(self, body: dict[str, Any], endpoint: Endpoint = "chat") -> AsyncIterator[dict[str, Any]]: ...
+
+    async def embed(self, texts: list[str]) -> tuple[np.ndarray, int]:
+        """One float32 row per text, and the number of input tokens."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+# -- blocking backends (in-process libraries), made async by engines.bridge --------------------
 
 OnChunk = Callable[[dict[str, Any]], bool]
 """Receives each streamed chunk; returning True stops the generation (and frees its slot)."""
 
 
 @runtime_checkable
-class ChatEngine(Protocol):
-    """Runs OpenAI-shaped chat / completion requests on one loaded model."""
+class ChatBackend(Protocol):
+    """A blocking chat/completion library (llama.cpp)."""
 
     def generate(self, endpoint: str, body: dict[str, Any], on_chunk: OnChunk | None = None) -> dict[str, Any] | None:
-        """``endpoint`` is ``"chat"`` or ``"completion"``. Without ``on_chunk`` return the whole
-        response; with it, stream chunks into it and return None. Raise Cupola errors."""
+        """Without ``on_chunk`` return the whole response; with it, stream chunks into it and
+        return None. Raise Cupola errors."""
         ...
 
     def close(self) -> None: ...
 
 
 @runtime_checkable
-class EmbeddingEngine(Protocol):
-    def embed(self, texts: list[str]) -> tuple[np.ndarray, int]:
-        """Return one row per text (float32) and the number of input tokens used."""
-        ...
+class EmbeddingBackend(Protocol):
+    """A blocking embedding library (ONNX Runtime)."""
+
+    def embed(self, texts: list[str]) -> tuple[np.ndarray, int]: ...
 
     def close(self) -> None: ...

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cupola.errors import DownloadError, OfflineError
-from cupola.models.catalog import Artifact, HubFile, PyPIFile, Source, SplitFile
+from cupola.models.catalog import Artifact, HubFile, Source, SplitFile
 
 Progress = Callable[[str, int, int | None], None]
 CHUNK = 1 << 20

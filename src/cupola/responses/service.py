@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 from cupola.errors import CupolaError, NotFound
@@ -18,7 +19,6 @@ from cupola.naming import new_id
 from cupola.responses import convert
 from cupola.responses.store import ResponseStore
 from cupola.runtime.runtime import Runtime
-from cupola.tools import chat as tool_chat
 
 
 class Prepared:
@@ -105,15 +105,20 @@ class ResponsesService:
         return response
 
     async def create(self, prep: Prepared, keep_alive: Any = None) -> dict[str, Any]:
-        result = await tool_chat.generate(self.runtime, prep.request["model"], prep.body, keep_alive=keep_alive)
-        choice = result["choices"][0]
-        return self.finish(prep, convert.output_items(choice["message"]), result.get("usage"),
-                            choice.get("finish_reason"))
+        done = await self.runtime.complete(prep.request["model"], prep.body, keep_alive=keep_alive)
+        prep.request["model"] = done.route.model  # the model that answered (a router's pick, a fallback)
+        choice = done.response["choices"][0]
+        return self.finish(prep, convert.output_items(choice["message"]), done.response.get("usage"),
+                           choice.get("finish_reason"))
 
-    def stream(self, prep: Prepared, keep_alive: Any = None) -> AsyncIterator[dict[str, Any]]:
-        chunks = tool_chat.stream(self.runtime, prep.request["model"],
-                                  {**prep.body, "stream_options": {"include_usage": True}}, keep_alive=keep_alive)
-        return EventStream(self, prep, chunks).events()
+    async def stream(self, prep: Prepared, keep_alive: Any = None) -> AsyncIterator[dict[str, Any]]:
+        streamed = await self.runtime.open_stream(prep.request["model"],
+                                                  {**prep.body, "stream_options": {"include_usage": True}},
+                                                  keep_alive=keep_alive)
+        prep.request["model"] = streamed.route.model
+        async with aclosing(streamed):
+            async for event in EventStream(self, prep, aiter(streamed)).events():
+                yield event
 
 
 class EventStream:

@@ -24,3 +24,5 @@ class Metrics:
         self.loaded = Gauge("cupola_models_loaded", "Models resident in memory", registry=self.registry)
         self.load_seconds = Histogram("cupola_model_load_seconds", "Time to load a model", ["model"],
                                       buckets=_LATENCY_BUCKETS, registry=self.registry)
+        self.routes = Counter("cupola_router_choices", "Models a router chose first", ["router", "model"],
+                              registry=self.registry)

@@ -26,6 +26,11 @@ MIGRATIONS = [
         );
         CREATE INDEX requests_created ON requests (created_at)
     """),
+    ("0002_routes", """
+        ALTER TABLE requests ADD COLUMN requested TEXT;
+        ALTER TABLE requests ADD COLUMN location TEXT;
+        ALTER TABLE requests ADD COLUMN route TEXT
+    """),
 ]
 
 
@@ -33,7 +38,7 @@ MIGRATIONS = [
 class RequestRecord:
     id: str
     endpoint: str
-    model: str
+    model: str  # the model that ran it
     stream: bool
     created_at: float = field(default_factory=time.time)
     status: str = "ok"  # ok | error | cancelled | rejected
@@ -43,6 +48,9 @@ class RequestRecord:
     duration_ms: float | None = None
     finish_reason: str | None = None
     error: str | None = None
+    requested: str | None = None  # the model the client named (a router, or a model that fell back)
+    location: str | None = None  # local | upstream:NAME
+    route: str | None = None  # why this model ran
 
 
 class RequestLog:

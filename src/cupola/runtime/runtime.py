@@ -1,105 +1,205 @@
-"""The runtime: which models are loaded, admission in front of each, and request records.
+"""The runtime: the one path every model call takes.
 
-Models load on first use (pulling them if needed) and stay resident for a keep-alive period
-(the settings' default, or a request's ``keep_alive``); a reaper unloads them when it runs out,
-and loading past ``max_loaded_models`` evicts the idlest idle model. Engines are blocking, so
-each request runs on a worker thread; streamed chunks cross back to the event loop through a
-queue. Stopping a stream (client gone) tells the engine to stop at its next token, which frees
-the slot.
+Routes (chat, completions, embeddings, responses, hosted agents), knowledge answers, agents and
+workflows all call the runtime, directly or through ``LocalClient``. For each request it
+
+1. **resolves** the model name: a local catalog model, an upstream's model (``[upstreams]``), or a
+   router (``[routers]``) that picks a candidate; then the ``[fallbacks]`` chain;
+2. gets the **engine** (loading a local model, keep-alive and residency limits included) and its
+   admission slot (429 past the queue);
+3. **adapts** the body to the engine's capabilities (catalog sampling defaults, the tool-call
+   adapter) and runs it;
+4. on an unavailable engine, a 429, a time-out before the first token, or a prompt too long for it
+   (to a model with a larger context), **falls back** to the next model; never after output started;
+5. **records** the request (SQLite ``requests.db``, Prometheus metrics) with the model that answered
+   and why.
+
+Embeddings never fall back: vectors from another model would not be comparable.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
-import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from cupola.config import Settings, parse_duration
-from cupola.engines.base import ChatEngine, EmbeddingEngine
-from cupola.errors import Cancelled, CupolaError, InvalidParameter, Overloaded, UsageError
-from cupola.models.catalog import CatalogEntry
-from cupola.models.store import ModelInfo, ModelStore
-from cupola.runtime.admission import Admission
+from cupola.config import Settings
+from cupola.engines.base import Engine
+from cupola.errors import (Cancelled, ContextLengthExceeded, CupolaError, DownloadError, EngineError, ModelNotFound,
+                           Overloaded, Unavailable, UpstreamError, UpstreamTimeout, UsageError)
+from cupola.models.store import ModelStore
+from cupola.naming import new_id
+from cupola.runtime import tool_calls
+from cupola.runtime.local import EngineFactory, KeepAlive, LoadedModel, LocalModels
 from cupola.runtime.metrics import Metrics
 from cupola.runtime.records import RequestLog, RequestRecord
+from cupola.runtime.router import Router, RouterModel
+from cupola.runtime.upstreams import Upstreams
 
 log = logging.getLogger("cupola.runtime")
 
-KeepAlive = str | int | float | None  # None: not given (the model keeps its keep-alive)
+# Failures after which a request moves on to the next model of its chain.
+FALLBACK_ERRORS = (Unavailable, Overloaded, UpstreamTimeout, UpstreamError, ContextLengthExceeded, DownloadError,
+                   EngineError)
+
+__all__ = ["Runtime", "Route", "Completion", "Streamed", "Embeddings", "EngineFactory", "KeepAlive"]
 
 
 @dataclass
-class LoadedModel:
-    entry: CatalogEntry
-    engine: Any  # ChatEngine | EmbeddingEngine
-    admission: Admission
-    loaded_at: float = field(default_factory=time.time)
-    last_used: float = field(default_factory=time.time)
-    keep_alive: float | None = 300.0  # seconds; None: forever
+class Route:
+    """Which model answered a request, where it ran, and why."""
 
-    @property
-    def expires_at(self) -> float | None:
-        return None if self.keep_alive is None else self.last_used + self.keep_alive
+    requested: str
+    model: str
+    location: str  # local | upstream:NAME
+    reason: str = "direct"
+    failed: list[str] = field(default_factory=list)  # "model: why" of the models tried before
 
-    def describe(self) -> dict[str, Any]:
-        return {"model": self.entry.alias, "kind": self.entry.kind, "loaded_at": self.loaded_at,
-                "last_used": self.last_used, "expires_at": self.expires_at,
-                "running": self.admission.running, "queued": self.admission.waiting,
-                "size": self.entry.size}
+    def header(self) -> str:
+        """The ``x-cupola-route`` header: ASCII, one line."""
+        text = f"{self.requested} -> {self.model} ({self.location}); {self.reason}"
+        if self.failed:
+            text += "; fallback after " + " | ".join(self.failed)
+        return text.encode("ascii", "replace").decode()[:1000].replace("\n", " ")
 
-
-class EngineFactory:
-    """Builds the engine for a pulled model; tests substitute fake engines here."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-
-    def __call__(self, info: ModelInfo) -> ChatEngine | EmbeddingEngine:
-        entry = info.entry
-        if entry.format == "onnx":
-            from cupola.engines.onnx_embed import OnnxEmbeddingEngine
-
-            return OnnxEmbeddingEngine(info.file("model.onnx"), info.file("tokenizer.json"),
-                                       pooling=entry.pooling or "mean", normalize=entry.normalize,
-                                       max_tokens=entry.max_input_tokens or 512, threads=self.settings.threads)
-        from cupola.engines.llamacpp import LlamaCppEngine, LlamaCppOptions
-
-        opts = LlamaCppOptions(parallel=self.settings.parallel, ctx_per_slot=self.settings.ctx_per_slot,
-                               threads=self.settings.threads)
-        return LlamaCppEngine(info.file(), entry.alias, opts)
+    def to_dict(self) -> dict[str, Any]:
+        return {"requested": self.requested, "model": self.model, "location": self.location,
+                "reason": self.reason, "failed": self.failed}
 
 
-class _Failure:
-    def __init__(self, exc: BaseException) -> None:
-        self.exc = exc
+@dataclass
+class Completion:
+    response: dict[str, Any]
+    route: Route
 
 
-_DONE = object()
+@dataclass
+class Embeddings:
+    vectors: np.ndarray
+    tokens: int
+    model: str
+
+
+class Streamed:
+    """A started stream: the first chunk is already here (so errors became HTTP statuses)."""
+
+    def __init__(self, route: Route, chunks: AsyncIterator[dict[str, Any]]) -> None:
+        self.route = route
+        self._chunks = chunks
+
+    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        return self._chunks
+
+    async def aclose(self) -> None:
+        await self._chunks.aclose()  # type: ignore[attr-defined]
+
+
+async def _chain(first: dict[str, Any], rest: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    async with aclosing(rest):  # type: ignore[type-var]
+        yield first
+        async for chunk in rest:
+            yield chunk
 
 
 class Runtime:
     def __init__(self, settings: Settings, store: ModelStore | None = None, *,
                  engine_factory: Any = None, records: RequestLog | None = None,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, upstreams: Upstreams | None = None) -> None:
         self.settings = settings
         self.store = store or ModelStore(settings.models_dir, offline=settings.offline)
-        self.engine_factory = engine_factory or EngineFactory(settings)
         self.records = records if records is not None else RequestLog(settings.db_path("requests"))
         self.metrics = metrics or Metrics()
-        self.models: dict[str, LoadedModel] = {}
-        self.loading: set[str] = set()
-        self._load_locks: dict[str, asyncio.Lock] = {}
         self._executor = ThreadPoolExecutor(max_workers=64, thread_name_prefix="cupola-engine")
+        self.local = LocalModels(settings, self.store, engine_factory or EngineFactory(settings), self.metrics,
+                                 self._executor)
+        self.upstreams = upstreams if upstreams is not None else Upstreams(settings.upstreams,
+                                                                           default_max_queue=settings.max_queue)
+        self.metrics.registry.register(self.upstreams.collector())
+        self._check_names()
+        self.routers = {name: Router(name, cfg, RouterModel.load(self.router_path(name)),
+                                     self._costs(cfg.candidates, cfg.costs))
+                        for name, cfg in settings.routers.items()}
         self._reaper: asyncio.Task | None = None
         self._closed = False
+
+    # -- names ------------------------------------------------------------------------------
+
+    def router_path(self, name: str) -> Any:
+        return self.settings.home / "routers" / f"{name}.json"
+
+    def _known(self, alias: str) -> bool:
+        if alias in self.upstreams or alias in self.settings.routers:
+            return True
+        try:
+            self.store.entry(alias)
+            return True
+        except ModelNotFound:
+            return False
+
+    def _check_names(self) -> None:
+        """Configuration mistakes stop the server at start, not a request at run time."""
+        local = {e.alias for e in self.store.entries()}
+        for alias, found in self.upstreams.models.items():
+            if alias in local:
+                raise UsageError(f"upstream {found.upstream}'s alias {alias!r} is also a local model",
+                                 hint="give the upstream's model another alias in [upstreams.*].models")
+        for name, config in self.settings.routers.items():
+            if name in local or name in self.upstreams:
+                raise UsageError(f"router {name!r} has the name of a model", hint="rename [routers.NAME]")
+            for candidate in config.candidates:
+                if candidate in self.settings.routers or not self._known(candidate):
+                    raise UsageError(f"router {name}: candidate {candidate!r} is not a model",
+                                     hint="candidates are local models or upstream aliases (`cupola models list`)")
+        for alias, chain in self.settings.fallbacks.items():
+            for target in [alias, *chain]:
+                if not self._known(target) or (target in self.settings.routers and target != alias):
+                    raise UsageError(f"[fallbacks] {alias}: {target!r} is not a model",
+                                     hint="fallbacks name local models or upstream aliases (`cupola models list`)")
+
+    def _costs(self, candidates: list[str], given: dict[str, float]) -> dict[str, float]:
+        """Cost per candidate: as configured; else local size in bytes (relative); upstreams dearer."""
+        out: dict[str, float] = {}
+        for i, c in enumerate(candidates):
+            if c in given:
+                out[c] = given[c]
+            elif c in self.upstreams:
+                out[c] = 1e15 + i
+            else:
+                size = self.store.entry(c).size
+                out[c] = float(size) if size else 1e14 + i
+        return out
+
+    def available(self) -> list[str]:
+        return [e.alias for e in self.store.entries()] + list(self.upstreams.models) + list(self.routers)
+
+    def _unknown(self, alias: str) -> ModelNotFound:
+        return ModelNotFound(f"model {alias!r} not found; available: {', '.join(self.available())}",
+                             param="model", hint="`cupola models list` shows the catalog, upstreams and routers")
+
+    def describe_models(self) -> list[dict[str, Any]]:
+        """Every model a request can name: pulled or loaded local models, upstream models, routers."""
+        out = []
+        for info in self.store.list():
+            alias = info.entry.alias
+            if info.pulled or alias in self.local.models:
+                out.append({"id": alias, "kind": info.entry.kind, "location": "local", "owned_by": "cupola",
+                            "created": int(info.pulled_at or time.time())})
+        for alias, found in self.upstreams.models.items():
+            out.append({"id": alias, "kind": "chat", "location": f"upstream:{found.upstream}",
+                        "owned_by": f"upstream:{found.upstream}", "upstream_model": found.model,
+                        "created": int(time.time())})
+        for name, router in self.routers.items():
+            out.append({"id": name, "kind": "chat", "location": "router", "owned_by": "cupola-router",
+                        "candidates": router.config.candidates, "mode": router.config.mode,
+                        "created": int(time.time())})
+        return out
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -115,134 +215,266 @@ class Runtime:
                 await self._reaper
             except asyncio.CancelledError:
                 pass
-        for alias in list(self.models):
-            await self.unload(alias, force=True)
+        await self.local.close()
+        await self.upstreams.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
         self.records.close()
-
-    def _keep_alive(self, value: KeepAlive) -> float | None:
-        if value is None:
-            return self.settings.keep_alive_seconds
-        try:
-            return parse_duration(value)
-        except ValueError as exc:
-            raise InvalidParameter(str(exc), param="keep_alive") from exc
-
-    async def load(self, alias: str, keep_alive: KeepAlive = None) -> LoadedModel:
-        """Load ``alias`` if it is not resident (pulling it first if needed) and return it."""
-        ttl = self._keep_alive(keep_alive)
-        model = self.models.get(alias)
-        if model is None:
-            lock = self._load_locks.setdefault(alias, asyncio.Lock())
-            async with lock:
-                model = self.models.get(alias)
-                if model is None:
-                    model = await self._load(alias)
-        if keep_alive is not None:
-            model.keep_alive = ttl
-        model.last_used = time.time()
-        return model
-
-    async def _load(self, alias: str) -> LoadedModel:
-        entry = self.store.entry(alias)  # ModelNotFound for unknown names
-        await self._make_room(alias)
-        self.loading.add(alias)
-        started = time.perf_counter()
-        try:
-            loop = asyncio.get_running_loop()
-            info = self.store.info(alias)
-            if not info.pulled:
-                log.warning("pulling %s before loading it", alias)
-                info = await loop.run_in_executor(self._executor, self.store.pull, alias)
-            engine = await loop.run_in_executor(self._executor, self.engine_factory, info)
-        finally:
-            self.loading.discard(alias)
-        if entry.kind == "chat":
-            admission = Admission(alias, self.settings.parallel, self.settings.max_queue)
-        else:
-            admission = Admission(alias, 1, self.settings.max_queue * 4)
-        model = LoadedModel(entry, engine, admission, keep_alive=self.settings.keep_alive_seconds)
-        self.models[alias] = model
-        self.metrics.load_seconds.labels(alias).observe(time.perf_counter() - started)
-        self.metrics.loaded.set(len(self.models))
-        return model
-
-    async def _make_room(self, alias: str) -> None:
-        while len(self.models) >= self.settings.max_loaded_models:
-            idle = [m for m in self.models.values() if not m.admission.busy]
-            if not idle:
-                raise Overloaded(f"cannot load {alias}: all {len(self.models)} resident models are busy "
-                                 f"(max_loaded_models={self.settings.max_loaded_models})", retry_after=5)
-            victim = min(idle, key=lambda m: m.last_used)
-            log.info("evicting %s to make room for %s", victim.entry.alias, alias)
-            await self.unload(victim.entry.alias)
-
-    async def unload(self, alias: str, *, force: bool = False) -> bool:
-        model = self.models.get(alias)
-        if model is None:
-            return False
-        if model.admission.busy and not force:
-            model.keep_alive = 0  # unload as soon as its requests finish
-            return False
-        del self.models[alias]
-        self.metrics.loaded.set(len(self.models))
-        await asyncio.get_running_loop().run_in_executor(self._executor, model.engine.close)
-        return True
 
     async def _reap_forever(self) -> None:
         while True:
             await asyncio.sleep(1.0)
-            await self.reap()
+            await self.local.reap()
 
-    async def reap(self) -> list[str]:
-        """Unload every idle model whose keep-alive ran out."""
-        now = time.time()
-        gone = []
-        for alias, model in list(self.models.items()):
-            exp = model.expires_at
-            if exp is not None and exp <= now and not model.admission.busy:
-                if await self.unload(alias):
-                    gone.append(alias)
-        return gone
+    # local models (the server's /api/models routes and tests use these)
+    @property
+    def models(self) -> dict[str, LoadedModel]:
+        return self.local.models
 
-    def ps(self) -> list[dict[str, Any]]:
-        return [m.describe() for m in self.models.values()]
+    @property
+    def loading(self) -> set[str]:
+        return self.local.loading
 
     @property
     def busy_loading(self) -> bool:
-        return bool(self.loading)
+        return bool(self.local.loading)
 
-    # -- requests -------------------------------------------------------------------------
+    async def load(self, alias: str, keep_alive: KeepAlive = None) -> LoadedModel:
+        if alias in self.upstreams or alias in self.routers:
+            raise UsageError(f"{alias} is not a local model; only local models are loaded", param="model")
+        return await self.local.load(alias, keep_alive)
 
-    def _prepare(self, model: LoadedModel, body: dict[str, Any]) -> dict[str, Any]:
-        if model.entry.kind != "chat":
-            raise UsageError(f"{model.entry.alias} is an embedding model; it cannot generate text",
-                             param="model")
-        merged = {k: v for k, v in model.entry.defaults.items() if body.get(k) is None}
-        merged.update({k: v for k, v in body.items() if v is not None})
-        merged["model"] = model.entry.alias
-        return merged
+    async def unload(self, alias: str, *, force: bool = False) -> bool:
+        return await self.local.unload(alias, force=force)
 
-    async def _admit(self, alias: str, keep_alive: KeepAlive) -> LoadedModel:
-        model = await self.load(alias, keep_alive)
-        await model.admission.acquire()
-        self.metrics.queue_depth.labels(alias).set(model.admission.waiting)
-        self.metrics.running.labels(alias).set(model.admission.running)
-        return model
+    async def reap(self) -> list[str]:
+        return await self.local.reap()
 
-    def _done(self, model: LoadedModel, record: RequestRecord, started: float) -> None:
-        seconds = time.perf_counter() - started
-        model.admission.release(seconds)
-        model.last_used = time.time()
-        alias = model.entry.alias
-        self.metrics.queue_depth.labels(alias).set(model.admission.waiting)
-        self.metrics.running.labels(alias).set(model.admission.running)
-        record.duration_ms = seconds * 1000
-        self._record(record)
-        if model.keep_alive == 0 and not model.admission.busy and not self._closed:
-            asyncio.get_running_loop().create_task(self.unload(alias))
+    def ps(self) -> list[dict[str, Any]]:
+        return self.local.ps()
 
-    def _record(self, record: RequestRecord) -> None:
+    # -- resolving ------------------------------------------------------------------------
+
+    async def _targets(self, model: str, body: dict[str, Any]) -> tuple[list[str], str]:
+        """The models to try, in order, and why the first one."""
+        router = self.routers.get(model)
+        if router is not None:
+            decision = await router.choose(body, self._embed_for_routing)
+            self.metrics.routes.labels(model, decision.order[0]).inc()
+            return decision.order, decision.reason
+        if not self._known(model):
+            raise self._unknown(model)
+        return [model, *self.settings.fallbacks.get(model, [])], "direct"
+
+    async def _engine(self, alias: str, keep_alive: KeepAlive) -> tuple[Engine, LoadedModel | None, str]:
+        if alias in self.upstreams:
+            found = self.upstreams.models[alias]
+            return self.upstreams.engine(alias), None, f"upstream:{found.upstream}"
+        if alias in self.routers:
+            raise UsageError(f"{alias} is a router; it cannot be a fallback", param="model")
+        loaded = await self.local.load(alias, keep_alive)
+        return loaded.engine, loaded, "local"
+
+    async def _embed_for_routing(self, texts: list[str]) -> np.ndarray:
+        return (await self.embeddings(self.settings.default_embedding_model, texts, record=False)).vectors
+
+    async def _prepare(self, alias: str, loaded: LoadedModel | None, engine: Engine, body: dict[str, Any],
+                       endpoint: str) -> tuple[dict[str, Any], Any]:
+        caps = engine.capabilities
+        if not (caps.chat if endpoint == "chat" else caps.completion):
+            kind = loaded.entry.kind if loaded else "remote"
+            raise UsageError(f"{alias} is {'an' if kind[0] in 'aeiou' else 'a'} {kind} model; it cannot "
+                             f"generate text", param="model")
+        request = dict(body)
+        if loaded is not None:  # the catalog's recommended sampling, where the request says nothing
+            for key, value in loaded.entry.defaults.items():
+                if request.get(key) is None:
+                    request[key] = value
+        request = {k: v for k, v in request.items() if v is not None}
+        request["model"] = alias
+        if endpoint != "chat":
+            return request, None
+        return await tool_calls.prepare(request, caps, self._embed_for_routing, self.settings.tool_route_threshold)
+
+    # -- generating -----------------------------------------------------------------------
+
+    def _skip(self, alias: str, failed_context: int | None) -> bool:
+        """After a prompt did not fit, only models known to have a larger context are worth trying."""
+        if failed_context is None:
+            return False
+        context = self._context_of(alias)
+        return context is not None and context <= failed_context
+
+    def _context_of(self, alias: str) -> int | None:
+        if alias in self.upstreams:
+            return self.upstreams.configs[self.upstreams.models[alias].upstream].context_length
+        loaded = self.local.models.get(alias)
+        if loaded is not None:
+            return loaded.engine.capabilities.context_length
+        entry = self.store.entry(alias)
+        return min(self.settings.ctx_per_slot, entry.context_length or self.settings.ctx_per_slot)
+
+    async def complete(self, model: str, body: dict[str, Any], *, endpoint: str = "chat",
+                       keep_alive: KeepAlive = None) -> Completion:
+        """Run one non-streaming chat or text completion; fall back along the chain."""
+        targets, reason = await self._targets(model, body)
+        failed: list[str] = []
+        failed_context: int | None = None
+        last: CupolaError = Unavailable(f"no model of {model}'s chain could take this request")
+        for i, alias in enumerate(targets):
+            if i and self._skip(alias, failed_context):
+                continue
+            record = RequestRecord(new_id("req"), endpoint, alias, False, requested=model,
+                                   route=reason if not failed else f"fallback after {failed[-1]}")
+            started = time.perf_counter()
+            loaded = None
+            try:
+                engine, loaded, record.location = await self._engine(alias, keep_alive)
+                request, plan = await self._prepare(alias, loaded, engine, body, endpoint)
+                result = await engine.chat(request, endpoint)  # type: ignore[arg-type]
+                if endpoint == "chat":
+                    result = tool_calls.finish(result, plan)
+                result["model"] = alias
+                result.pop("timings", None)
+                usage = result.get("usage") or {}
+                record.prompt_tokens = usage.get("prompt_tokens")
+                record.completion_tokens = usage.get("completion_tokens")
+                record.ttft_ms = (time.perf_counter() - started) * 1000
+                record.finish_reason = (result.get("choices") or [{}])[0].get("finish_reason")
+                return Completion(result, Route(model, alias, record.location or "local", reason, failed))
+            except FALLBACK_ERRORS as exc:
+                record.status = "rejected" if isinstance(exc, Overloaded) else "error"
+                record.error = exc.message
+                last = exc
+                failed.append(f"{alias}: {exc.message}")
+                if isinstance(exc, ContextLengthExceeded):
+                    failed_context = self._context_of(alias)
+            except CupolaError as exc:
+                record.status, record.error = "error", exc.message
+                raise
+            except asyncio.CancelledError:
+                record.status, record.error = "cancelled", "client went away"
+                raise
+            except Exception as exc:
+                record.status, record.error = "error", repr(exc)
+                raise
+            finally:
+                self._finish(record, started, loaded)
+        raise _with_history(last, failed[:-1])
+
+    async def open_stream(self, model: str, body: dict[str, Any], *, endpoint: str = "chat",
+                          keep_alive: KeepAlive = None) -> Streamed:
+        """Start a streamed chat or text completion: the first chunk is awaited here, so every error
+        before it (and every fallback) happens before the caller sends a status."""
+        targets, reason = await self._targets(model, body)
+        want_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        failed: list[str] = []
+        failed_context: int | None = None
+        last: CupolaError = Unavailable(f"no model of {model}'s chain could take this request")
+        for i, alias in enumerate(targets):
+            if i and self._skip(alias, failed_context):
+                continue
+            record = RequestRecord(new_id("req"), endpoint, alias, True, requested=model,
+                                   route=reason if not failed else f"fallback after {failed[-1]}")
+            chunks = self._attempt(alias, body, endpoint, keep_alive, record, want_usage)
+            try:
+                first = await chunks.__anext__()
+            except StopAsyncIteration:
+                first = {"id": new_id("chatcmpl"), "object": "chat.completion.chunk", "model": alias, "choices": []}
+            except FALLBACK_ERRORS as exc:
+                last = exc
+                failed.append(f"{alias}: {exc.message}")
+                if isinstance(exc, ContextLengthExceeded):
+                    failed_context = self._context_of(alias)
+                continue
+            route = Route(model, alias, record.location or "local", reason, failed)
+            return Streamed(route, _chain(first, chunks))
+        raise _with_history(last, failed[:-1])
+
+    async def _attempt(self, alias: str, body: dict[str, Any], endpoint: str, keep_alive: KeepAlive,
+                       record: RequestRecord, want_usage: bool) -> AsyncIterator[dict[str, Any]]:
+        """One model's stream, recorded from the first moment (refusals included) to its end."""
+        started = time.perf_counter()
+        loaded = None
+        finished = False
+        try:
+            engine, loaded, record.location = await self._engine(alias, keep_alive)
+            request, plan = await self._prepare(alias, loaded, engine, body, endpoint)
+            request["stream_options"] = {"include_usage": True}  # always, for the records
+            chunks = engine.stream(request, endpoint)  # type: ignore[arg-type]
+            if endpoint == "chat":
+                chunks = tool_calls.adapt_stream(chunks, plan)
+            async with aclosing(chunks):  # type: ignore[type-var]
+                async for item in chunks:
+                    item["model"] = alias
+                    item.pop("timings", None)
+                    choices = item.get("choices") or []
+                    if record.ttft_ms is None and choices and _has_output(choices[0]):
+                        record.ttft_ms = (time.perf_counter() - started) * 1000
+                    for choice in choices:
+                        if choice.get("finish_reason"):
+                            record.finish_reason = choice["finish_reason"]
+                    usage = item.get("usage")
+                    if usage:
+                        record.prompt_tokens = usage.get("prompt_tokens")
+                        record.completion_tokens = usage.get("completion_tokens")
+                        if not want_usage:
+                            if not choices:
+                                continue
+                            item.pop("usage")
+                    yield item
+            finished = True
+        except CupolaError as exc:
+            record.status = "rejected" if isinstance(exc, Overloaded) else "error"
+            record.error = exc.message
+            raise
+        except Exception as exc:
+            record.status, record.error = "error", repr(exc)
+            raise
+        finally:
+            if not finished and record.status == "ok":
+                record.status, record.error = "cancelled", "stream closed before the end"
+            self._finish(record, started, loaded)
+
+    async def embeddings(self, model: str, texts: list[str], *, keep_alive: KeepAlive = None,
+                         record: bool = True) -> Embeddings:
+        """Embed ``texts`` with ``model`` (no fallbacks: another model's vectors are not comparable)."""
+        if model in self.routers:
+            raise UsageError(f"{model} is a router of chat models; name an embedding model", param="model")
+        if not self._known(model):
+            raise self._unknown(model)
+        rec = RequestRecord(new_id("req"), "embeddings", model, False, requested=model)
+        started = time.perf_counter()
+        loaded = None
+        try:
+            engine, loaded, rec.location = await self._engine(model, keep_alive)
+            if not engine.capabilities.embeddings:
+                kind = loaded.entry.kind if loaded else "remote"
+                raise UsageError(f"{model} is a {kind} model; use an embedding model such as "
+                                 f"{self.settings.default_embedding_model}", param="model")
+            vectors, tokens = await engine.embed(texts)
+            rec.prompt_tokens = tokens
+            rec.finish_reason = "stop"
+            return Embeddings(vectors, tokens, model)
+        except CupolaError as exc:
+            rec.status = "rejected" if isinstance(exc, Overloaded) else "error"
+            rec.error = exc.message
+            raise
+        except asyncio.CancelledError:
+            rec.status = "cancelled"
+            raise Cancelled("client went away") from None
+        finally:
+            if record:
+                self._finish(rec, started, loaded)
+            elif loaded is not None:
+                self.local.used(loaded)
+
+    def _finish(self, record: RequestRecord, started: float, loaded: LoadedModel | None) -> None:
+        record.duration_ms = (time.perf_counter() - started) * 1000
+        if loaded is not None:
+            self.local.used(loaded)
+            admission = loaded.admission
+            self.metrics.queue_depth.labels(record.model).set(admission.waiting)
+            self.metrics.running.labels(record.model).set(admission.running)
         m = self.metrics
         m.requests.labels(record.model, record.endpoint, record.status).inc()
         if record.prompt_tokens:
@@ -251,155 +483,40 @@ class Runtime:
             m.tokens.labels(record.model, "completion").inc(record.completion_tokens)
         if record.ttft_ms is not None:
             m.ttft.labels(record.model).observe(record.ttft_ms / 1000)
-        if record.duration_ms is not None:
-            m.latency.labels(record.model, record.endpoint).observe(record.duration_ms / 1000)
+        m.latency.labels(record.model, record.endpoint).observe(record.duration_ms / 1000)
         try:
             self.records.add(record)
         except Exception:  # a full disk must not fail the request that already succeeded
             log.exception("could not record request %s", record.id)
 
-    async def _begin(self, record: RequestRecord, keep_alive: KeepAlive) -> LoadedModel:
-        """Load and admit; a refused request (unknown model, overload) is recorded too."""
-        try:
-            return await self._admit(record.model, keep_alive)
-        except CupolaError as exc:
-            record.status = "rejected" if isinstance(exc, Overloaded) else "error"
-            record.error = exc.message
-            self._record(record)
-            raise
+    # -- the ModelClient interface (agents, knowledge, workflows) ----------------------------
 
-    async def generate(self, alias: str, body: dict[str, Any], *, endpoint: str = "chat",
-                       keep_alive: KeepAlive = None) -> dict[str, Any]:
-        """Run one non-streaming chat or completion request."""
-        record = RequestRecord(uuid.uuid4().hex, endpoint, alias, False)
-        started = time.perf_counter()
-        model = await self._begin(record, keep_alive)
-        try:
-            request = self._prepare(model, body)
-            loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(self._executor, model.engine.generate, endpoint, request, None)
-            assert result is not None
-            result["model"] = alias
-            result.pop("timings", None)
-            usage = result.get("usage") or {}
-            record.prompt_tokens = usage.get("prompt_tokens")
-            record.completion_tokens = usage.get("completion_tokens")
-            record.ttft_ms = (time.perf_counter() - started) * 1000
-            record.finish_reason = (result.get("choices") or [{}])[0].get("finish_reason")
-            return result
-        except CupolaError as exc:
-            record.status, record.error = "error", exc.message
-            raise
-        except BaseException as exc:
-            record.status, record.error = ("cancelled", "client went away") \
-                if isinstance(exc, asyncio.CancelledError) else ("error", repr(exc))
-            raise
-        finally:
-            self._done(model, record, started)
+    async def chat(self, model: str, messages: list[dict[str, Any]], **params: Any) -> dict[str, Any]:
+        keep_alive = params.pop("keep_alive", None)
+        return (await self.complete(model, {"messages": messages, **params}, keep_alive=keep_alive)).response
 
-    async def stream(self, alias: str, body: dict[str, Any], *, endpoint: str = "chat",
-                     keep_alive: KeepAlive = None) -> AsyncIterator[dict[str, Any]]:
-        """Stream one chat or completion request as OpenAI chunks.
+    async def stream(self, model: str, messages: list[dict[str, Any]], **params: Any) -> AsyncIterator[dict[str, Any]]:
+        keep_alive = params.pop("keep_alive", None)
+        streamed = await self.open_stream(model, {"messages": messages, **params}, keep_alive=keep_alive)
+        async with aclosing(streamed):
+            async for chunk in streamed:
+                yield chunk
 
-        Usage is always requested from the engine (for the records); the chunk carrying it is
-        passed on only if the caller asked with ``stream_options.include_usage``. Closing the
-        iterator early stops the generation.
-        """
-        record = RequestRecord(uuid.uuid4().hex, endpoint, alias, True)
-        started = time.perf_counter()
-        model = await self._begin(record, keep_alive)
-        want_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue = asyncio.Queue()
-        stop = threading.Event()
+    async def embed(self, model: str, texts: list[str]) -> np.ndarray:
+        return (await self.embeddings(model, texts)).vectors
 
-        def put(item: Any) -> None:
-            try:
-                loop.call_soon_threadsafe(queue.put_nowait, item)
-            except RuntimeError:  # the loop is gone: nobody is listening any more
-                stop.set()
-
-        def on_chunk(chunk: dict[str, Any]) -> bool:
-            put(chunk)
-            return stop.is_set()
-
-        def run(request: dict[str, Any]) -> None:
-            try:
-                model.engine.generate(endpoint, request, on_chunk)
-            except BaseException as exc:  # noqa: BLE001 - handed to the event loop
-                put(_Failure(exc))
-            else:
-                put(_DONE)
-
-        finished = False
-        try:
-            request = self._prepare(model, body)
-            request["stream_options"] = {"include_usage": True}
-            future = loop.run_in_executor(self._executor, run, request)
-        except BaseException as exc:
-            record.status, record.error = "error", str(exc)
-            self._done(model, record, started)
-            raise
-        # The slot is released when the engine thread really returns, not when we stop reading.
-        future.add_done_callback(lambda _f: self._done(model, record, started))
-        try:
-            while True:
-                item = await queue.get()
-                if item is _DONE:
-                    finished = True
-                    return
-                if isinstance(item, _Failure):
-                    exc = item.exc
-                    record.status = "error"
-                    record.error = exc.message if isinstance(exc, CupolaError) else repr(exc)
-                    finished = True
-                    raise exc
-                item["model"] = alias
-                item.pop("timings", None)
-                choices = item.get("choices") or []
-                if record.ttft_ms is None and choices and _has_output(choices[0]):
-                    record.ttft_ms = (time.perf_counter() - started) * 1000
-                for choice in choices:
-                    if choice.get("finish_reason"):
-                        record.finish_reason = choice["finish_reason"]
-                usage = item.get("usage")
-                if usage:
-                    record.prompt_tokens = usage.get("prompt_tokens")
-                    record.completion_tokens = usage.get("completion_tokens")
-                    if not want_usage:
-                        if not choices:
-                            continue
-                        item.pop("usage")
-                yield item
-        finally:
-            if not finished:
-                stop.set()
-                record.status = "cancelled"
-                record.error = "stream closed before the end"
-
-    async def embed(self, alias: str, texts: list[str], *, keep_alive: KeepAlive = None) -> tuple[np.ndarray, int]:
-        record = RequestRecord(uuid.uuid4().hex, "embeddings", alias, False)
-        started = time.perf_counter()
-        model = await self._begin(record, keep_alive)
-        try:
-            if model.entry.kind != "embedding":
-                raise UsageError(f"{alias} is a {model.entry.kind} model; use an embedding model such as "
-                                 f"{self.settings.default_embedding_model}", param="model")
-            loop = asyncio.get_running_loop()
-            vectors, tokens = await loop.run_in_executor(self._executor, model.engine.embed, texts)
-            record.prompt_tokens = tokens
-            record.finish_reason = "stop"
-            return vectors, tokens
-        except CupolaError as exc:
-            record.status, record.error = "error", exc.message
-            raise
-        except asyncio.CancelledError:
-            record.status = "cancelled"
-            raise Cancelled("client went away") from None
-        finally:
-            self._done(model, record, started)
+    async def aclose(self) -> None:
+        await self.close()
 
 
 def _has_output(choice: dict[str, Any]) -> bool:
     delta = choice.get("delta") or {}
     return bool(delta.get("content") or delta.get("tool_calls") or choice.get("text"))
+
+
+def _with_history(exc: CupolaError, failed: list[str]) -> CupolaError:
+    """The last failure, its message naming the models tried before it."""
+    if failed:
+        exc.message = f"{exc.message} (after trying: {'; '.join(failed)})"
+        exc.args = (exc.message,)
+    return exc

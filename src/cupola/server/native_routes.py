@@ -113,9 +113,11 @@ async def unload_model(alias: str, request: Request) -> dict[str, Any]:
     return {"model": alias, "status": status}
 
 
-@router.get("/api/ps", summary="Loaded models")
+@router.get("/api/ps", summary="Loaded models, upstreams (admission and circuit breaker) and routers")
 async def ps(request: Request) -> dict[str, Any]:
-    return {"models": runtime_of(request).ps()}
+    runtime = runtime_of(request)
+    return {"models": runtime.ps(), "upstreams": runtime.upstreams.describe(),
+            "routers": [r.describe() for r in runtime.routers.values()]}
 
 
 @router.get("/api/requests", summary="Recent requests, newest first")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from fastapi.responses import StreamingResponse
@@ -47,6 +48,17 @@ async def _chain(first: T, rest: AsyncIterator[T]) -> AsyncIterator[T]:
             await aclose()
 
 
+@asynccontextmanager
+async def _closing(events: Any) -> AsyncIterator[None]:
+    """Close the event source when the response ends (a client that went away stops the work now)."""
+    try:
+        yield
+    finally:
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
 async def _empty() -> AsyncIterator[Any]:
     return
     yield  # pragma: no cover - makes this an async generator
@@ -59,9 +71,10 @@ def sse(events: AsyncIterator[dict[str, Any]], *, done: bool = True, named: bool
 
     async def frames() -> AsyncIterator[bytes]:
         try:
-            async for event in events:
-                head = f"event: {event['type']}\n" if named else ""
-                yield f"{head}data: {dumps(event)}\n\n".encode()
+            async with _closing(events):
+                async for event in events:
+                    head = f"event: {event['type']}\n" if named else ""
+                    yield f"{head}data: {dumps(event)}\n\n".encode()
         except CupolaError as exc:  # headers are sent: report the error in-band, as OpenAI does
             head = "event: error\n" if named else ""
             yield f"{head}data: {dumps(exc.to_openai())}\n\n".encode()
@@ -77,8 +90,9 @@ def ndjson(events: AsyncIterator[dict[str, Any]], headers: dict[str, str] | None
 
     async def lines() -> AsyncIterator[bytes]:
         try:
-            async for event in events:
-                yield dumps(event).encode() + b"\n"
+            async with _closing(events):
+                async for event in events:
+                    yield dumps(event).encode() + b"\n"
         except CupolaError as exc:
             yield dumps({"type": "error", **exc.to_openai()}).encode() + b"\n"
 

@@ -1,15 +1,18 @@
-"""Tool calling that works on every model.
+"""Tool calling that works on every model: the adapter, which reads the engine's capabilities.
 
-When a model's chat template knows tools, llama.cpp handles them natively. When it does not
+When an engine's chat template knows tools (``capabilities.native_tools``: llama.cpp with a
+tool-aware template, or a remote server), the tools go to it as they are. When it does not
 (SmolLM2, most small models), Cupola's adapter takes over, in one documented format:
 
 * the tool schemas and calling instructions go into the system prompt (``render_tools``);
 * a call is written ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>``;
-* decoding is constrained by a grammar built from the schemas (llguidance, through llama.cpp), so
-  a call names an existing tool and its arguments validate against that tool's schema (closed:
-  no keys beyond its properties). ``auto`` is decided before generation by ``tools.chat`` (call,
-  or answer in text): llama.cpp's chat endpoint ignores lazy grammars, and a small model left to
-  choose between text and a call never starts a call;
+* decoding is constrained where the engine can: by a grammar built from the schemas
+  (``capabilities.grammar``: llguidance inside llama.cpp), or, on servers that only enforce
+  ``response_format`` (``capabilities.json_schema``), by the JSON schema of a call; elsewhere the
+  text is parsed. A constrained call names an existing tool and its arguments validate against
+  that tool's schema (closed: no keys beyond its properties). ``auto`` is decided before
+  generation by ``tool_calls`` (call, or answer in text): llama.cpp's chat endpoint ignores lazy
+  grammars, and a small model left to choose between text and a call never starts a call;
 * earlier calls and their results in the conversation are rendered back in the same format.
 
 Whatever the mode, text that still looks like a tool call (``<tool_call>…</tool_call>`` or a bare
@@ -24,6 +27,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from cupola.engines.base import Capabilities
 from cupola.errors import InvalidParameter
 from cupola.naming import is_tool_name, new_id
 
@@ -41,6 +45,7 @@ class ToolPlan:
     parallel: bool = True
     native: bool = False
     names: set[str] = field(default_factory=set)
+    constrain: str | None = "grammar"  # how the adapter constrains calls: "grammar", "json_schema" or None
 
     @property
     def active(self) -> bool:
@@ -69,8 +74,8 @@ def _function_specs(tools: Any) -> list[dict[str, Any]]:
     return specs
 
 
-def plan_tools(body: dict[str, Any], native: bool) -> ToolPlan | None:
-    """Validate ``tools`` / ``tool_choice`` and decide how to serve them (None: no tools)."""
+def plan_tools(body: dict[str, Any], capabilities: Capabilities) -> ToolPlan | None:
+    """Validate ``tools`` / ``tool_choice`` and decide how the engine serves them (None: no tools)."""
     tools = body.get("tools")
     if not tools:
         if body.get("tool_choice") not in (None, "none", "auto"):
@@ -88,8 +93,10 @@ def plan_tools(body: dict[str, Any], native: bool) -> ToolPlan | None:
     elif choice not in ("auto", "none", "required"):
         raise InvalidParameter("tool_choice must be 'auto', 'none', 'required' or a named function",
                                param="tool_choice")
+    constrain = "grammar" if capabilities.grammar else ("json_schema" if capabilities.json_schema else None)
     # Several calls in one turn only when asked for explicitly: small models otherwise repeat a call.
-    return ToolPlan(specs, choice, body.get("parallel_tool_calls") is True, native, names)
+    return ToolPlan(specs, choice, body.get("parallel_tool_calls") is True, capabilities.native_tools, names,
+                    constrain)
 
 
 # -- request side -----------------------------------------------------------------------------
@@ -99,8 +106,12 @@ def render_tools(plan: ToolPlan) -> str:
     tools = [s for s in plan.tools if plan.choice in ("auto", "required") or s["name"] == plan.choice]
     lines = ["# Tools", "", "You can call functions to answer the user. The functions, as JSON Schema:", "<tools>"]
     lines += [json.dumps(spec, ensure_ascii=False) for spec in tools]
-    lines += ["</tools>", "", "To call a function, answer with only this line (one per call):",
-              f'{OPEN}{{"name": "<function name>", "arguments": <JSON object of arguments>}}{CLOSE}']
+    if plan.constrain == "json_schema":  # the server enforces a bare JSON call, without the wrapper
+        lines += ["</tools>", "", "To call a function, answer with only this JSON object:",
+                  '{"name": "<function name>", "arguments": <JSON object of arguments>}']
+    else:
+        lines += ["</tools>", "", "To call a function, answer with only this line (one per call):",
+                  f'{OPEN}{{"name": "<function name>", "arguments": <JSON object of arguments>}}{CLOSE}']
     if plan.choice == "required":
         lines.append("You must call one of the functions.")
     elif plan.choice not in ("auto", "none"):
@@ -193,7 +204,11 @@ def adapt_request(body: dict[str, Any], plan: ToolPlan | None) -> dict[str, Any]
             messages[0] = {**messages[0], "content": f"{messages[0].get('content') or ''}\n\n{section}".strip()}
         else:
             messages.insert(0, {"role": "system", "content": section})
-        body["grammar"] = grammar(plan)
+        if plan.constrain == "grammar":
+            body["grammar"] = grammar(plan)
+        elif plan.constrain == "json_schema":
+            body["response_format"] = {"type": "json_schema", "json_schema": {
+                "name": "tool_call", "strict": True, "schema": call_schema(plan)}}
     body["messages"] = messages
     return body
 
