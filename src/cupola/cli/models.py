@@ -49,16 +49,20 @@ def list_models(as_json: Annotated[bool, typer.Option("--json", help="Print JSON
                  for n, r in settings.routers.items()]
         console.print_json(json.dumps(rows))
         return
-    table = Table("ALIAS", "KIND", "RUNS ON", "FORMAT", "QUANT", "SIZE", "PULLED", "DESCRIPTION")
+    table = Table()
+    table.add_column("ALIAS", no_wrap=True)
+    for header in ("KIND", "RUNS ON", "QUANT", "SIZE", "PULLED"):
+        table.add_column(header, no_wrap=True)
+    table.add_column("DESCRIPTION", overflow="fold")
     for i in infos:
         e = i.entry
-        table.add_row(e.alias, e.kind, "local", e.format, e.quantization or "-", _size(e.size),
+        table.add_row(e.alias, e.kind, "local", e.quantization or "-", _size(e.size),
                       "yes" if i.pulled else "no", e.description)
     for alias, name, model in remote:
         cfg = settings.upstreams[name]
-        table.add_row(alias, "chat", f"upstream {name}", cfg.kind, "-", "-", "-", f"{model} at {cfg.url}")
+        table.add_row(alias, "chat", f"upstream {name}", "-", "-", "-", f"{model} at {cfg.url} ({cfg.kind})")
     for name, router in settings.routers.items():
-        table.add_row(name, "chat", "router", "-", "-", "-", "-",
+        table.add_row(name, "chat", "router", "-", "-", "-",
                       f"{router.mode} router over {', '.join(router.candidates)}")
     console.print(table)
 

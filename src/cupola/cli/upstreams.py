@@ -13,7 +13,9 @@ from rich.table import Table
 
 from cupola.cli.common import console, err_console, fail, handle_errors
 from cupola.config import Settings, UpstreamConfig, edit_config
-from cupola.errors import CupolaError, UsageError
+from pydantic import ValidationError
+
+from cupola.errors import CupolaError, UsageError, invalid
 
 app = typer.Typer(help="Upstreams: other OpenAI-compatible servers (vLLM, Ollama, LM Studio, llama.cpp, "
                        "Azure OpenAI / Foundry, another Cupola) whose models Cupola serves.", no_args_is_help=True)
@@ -31,7 +33,9 @@ def list_upstreams(as_json: Annotated[bool, typer.Option("--json", help="Print J
     """The declared upstreams, their models and whether their API key is set."""
     settings = _loaded().settings
     if as_json:
-        console.print_json(data={n: c.model_dump() for n, c in settings.upstreams.items()})
+        console.print_json(data={n: c.model_dump() | {"api_key_set": bool(c.api_key_env and
+                                                                             os.environ.get(c.api_key_env))}
+                                 for n, c in settings.upstreams.items()})
         return
     if not settings.upstreams:
         console.print("no upstreams; add one with `cupola upstreams add NAME URL --model ALIAS=MODEL`")
@@ -83,7 +87,10 @@ def add(name: NameArg,
     table.update(models=models, max_concurrency=max_concurrency, timeout=timeout)
     if api_version:
         table["api_version"] = api_version
-    UpstreamConfig(**table)  # friendly errors before touching the file
+    try:
+        UpstreamConfig(**table)  # clear errors before touching the file
+    except ValidationError as exc:
+        raise invalid(exc.errors(), prefix=f"upstream {name}") from None
 
     def change(doc: Any) -> None:
         import tomlkit

@@ -333,6 +333,11 @@ class Runtime:
                 result = await engine.chat(request, endpoint)  # type: ignore[arg-type]
                 if endpoint == "chat":
                     result = tool_calls.finish(result, plan)
+                    answered = tool_calls.answered_calls(body) if plan is not None else set()
+                    calls = (result.get("choices") or [{}])[0].get("message", {}).get("tool_calls") or []
+                    if answered and tool_calls.repeats(calls, answered):
+                        result = await engine.chat(tool_calls.without_tools(request), endpoint)  # type: ignore[arg-type]
+                        reason = f"{reason}; a repeated tool call was answered from its result"
                 result["model"] = alias
                 result.pop("timings", None)
                 usage = result.get("usage") or {}
@@ -403,6 +408,10 @@ class Runtime:
             chunks = engine.stream(request, endpoint)  # type: ignore[arg-type]
             if endpoint == "chat":
                 chunks = tool_calls.adapt_stream(chunks, plan)
+                answered = tool_calls.answered_calls(body) if plan is not None else set()
+                if answered:
+                    chunks = tool_calls.guard_repeats(
+                        chunks, answered, lambda: engine.stream(tool_calls.without_tools(request), endpoint))
             async with aclosing(chunks):  # type: ignore[type-var]
                 async for item in chunks:
                     item["model"] = alias

@@ -8,6 +8,7 @@ get the adapter's rendering and whatever constraint they support.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
@@ -123,3 +124,98 @@ def _delta(event: tuple) -> dict[str, Any]:
                                 "function": {"name": name, "arguments": ""}}]}
     _, index, fragment = event
     return {"tool_calls": [{"index": index, "function": {"arguments": fragment}}]}
+
+
+# -- repeated calls ---------------------------------------------------------------------------
+#
+# Small models with native tool templates often call the same tool with the same arguments again
+# right after its result came back (qwen2.5-coder-0.5b does it every time), so an agent loops until
+# its turn limit. When every call of an answer repeats a call that already has a result, the turn
+# is generated again without tools, told to answer from the results. Measured on qwen2.5-coder-0.5b
+# (6 seeds): with tools it called again 6/6 times; without tools it still wrote the call as text unless
+# told otherwise; with this note it answered from the result 6/6 times (also after an agent's own
+# system prompt); a vaguer note ("reply from them, without calling a tool again") worked 1/6 times.
+
+ANSWER_NOTE = ("The tool results above answer the user's question: answer the user in plain words from them. "
+               "Do not call a tool.")
+
+
+def _key(name: str, arguments: Any) -> tuple[str, str]:
+    try:
+        args = json.loads(arguments) if isinstance(arguments, str) else arguments
+    except json.JSONDecodeError:
+        args = arguments
+    return name, json.dumps(args, sort_keys=True)
+
+
+def answered_calls(body: dict[str, Any]) -> set[tuple[str, str]]:
+    """The (name, arguments) of every earlier call that has a tool result in the conversation, when
+    the model is free to answer (``tool_choice`` auto): a forced call is never replaced."""
+    if body.get("tool_choice") not in (None, "auto"):
+        return set()
+    messages = body.get("messages") or []
+    results = {m.get("tool_call_id") for m in messages if m.get("role") == "tool"}
+    out = set()
+    for m in messages:
+        for call in m.get("tool_calls") or []:
+            fn = call.get("function") or {}
+            if call.get("id") in results:
+                out.add(_key(fn.get("name", ""), fn.get("arguments") or "{}"))
+    return out
+
+
+def repeats(calls: list[dict[str, Any]], answered: set[tuple[str, str]]) -> bool:
+    return bool(calls) and all(_key((c.get("function") or {}).get("name", ""),
+                                    (c.get("function") or {}).get("arguments") or "{}") in answered for c in calls)
+
+
+def without_tools(body: dict[str, Any]) -> dict[str, Any]:
+    """The body for answering from the tool results: no tools, and a note saying so."""
+    out = {k: v for k, v in body.items() if k not in ("tools", "tool_choice", "parallel_tool_calls")}
+    messages = list(out.get("messages") or [])
+    if messages and messages[0].get("role") == "system":
+        messages[0] = {**messages[0], "content": f"{messages[0].get('content') or ''}\n\n{ANSWER_NOTE}".strip()}
+    else:
+        messages.insert(0, {"role": "system", "content": f"You are a helpful assistant. {ANSWER_NOTE}"})
+    out["messages"] = messages
+    return out
+
+
+async def guard_repeats(chunks: AsyncIterator[dict[str, Any]], answered: set[tuple[str, str]],
+                        restart: Callable[[], AsyncIterator[dict[str, Any]]]) -> AsyncIterator[dict[str, Any]]:
+    """A stream that, if it turns out to be only repeated calls, is replaced by ``restart()``.
+
+    Tool-call deltas are held back until the answer is complete (a call is not shown piecemeal to
+    a reader anyway); the first text passes everything held through at once.
+    """
+    held: list[dict[str, Any]] = []
+    calls: dict[int, dict[str, Any]] = {}
+    passing = False
+    async with aclosing(chunks):  # type: ignore[type-var]
+        async for chunk in chunks:
+            if passing:
+                yield chunk
+                continue
+            held.append(chunk)
+            for choice in chunk.get("choices") or []:
+                delta = choice.get("delta") or {}
+                for tc in delta.get("tool_calls") or []:
+                    call = calls.setdefault(tc.get("index", 0), {"function": {"name": "", "arguments": ""}})
+                    fn = tc.get("function") or {}
+                    call["function"]["name"] += fn.get("name") or ""
+                    call["function"]["arguments"] += fn.get("arguments") or ""
+                if delta.get("content"):
+                    passing = True
+            if passing:
+                for item in held:
+                    yield item
+                held = []
+        if passing:
+            return
+    if repeats([calls[i] for i in sorted(calls)], answered):
+        async with aclosing(restart()) as again:  # type: ignore[type-var]
+            async for chunk in again:
+                yield chunk
+        return
+    for item in held:
+        yield item

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from cupola.server.kb_schemas import KnowledgeOption
 
 # Fields passed to llama.cpp as they are, beyond the declared OpenAI ones.
-_ENGINE_EXTRAS = ("top_k", "min_p", "repeat_penalty", "logit_bias", "logprobs", "top_logprobs")
+_ENGINE_EXTRAS = ("top_k", "min_p", "repeat_penalty", "logit_bias", "logprobs", "top_logprobs", "ignore_eos")
 
 
 class _Request(BaseModel):
