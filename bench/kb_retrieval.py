@@ -2,7 +2,7 @@
 
 In one run, on the same machine and data:
 
-  quality   `cupola kb eval` on a BEIR dataset (default ../shared/datasets/scifact, train split):
+  quality   `cupola kb eval` on a BEIR dataset (--dataset DIR; default: the developers' SciFact copy):
             nDCG@10, Recall@10/100, MRR@10 and per-query latency (p50/p95, query embedding included,
             100 documents per query) for lexical (SQLite FTS5 BM25), semantic (minilm-l6 vectors),
             hybrid with reciprocal rank fusion, and hybrid with weighted min-max fusion.
