@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from cupola.cli.common import (knowledge_service, LocalOpt, UrlOpt, console, err_console, fail, handle_errors, load_settings,
-                               model_client, require_server)
+                               model_client, require_server, server_headers)
 
 app = typer.Typer(help="Agents: run a YAML agent, or call the agents a `cupola serve --agents DIR` hosts.",
                   no_args_is_help=True)
@@ -80,10 +80,6 @@ def run(file: Annotated[Path, typer.Argument(help="The agent's YAML file")],
         asyncio.run(client.aclose())
 
 
-def _headers(api_key: str | None) -> dict[str, str]:
-    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
-
-
 @app.command()
 @handle_errors
 def invoke(name: Annotated[str, typer.Argument(help="The hosted agent's name")],
@@ -99,7 +95,7 @@ def invoke(name: Annotated[str, typer.Argument(help="The hosted agent's name")],
     if previous:
         body["previous_response_id"] = previous
     try:
-        with httpx.Client(timeout=httpx.Timeout(600, connect=10), headers=_headers(settings.api_key)) as http:
+        with httpx.Client(timeout=httpx.Timeout(600, connect=10), headers=server_headers(settings, base)) as http:
             if not body["stream"]:
                 resp = http.post(f"{base}/v1/responses", json=body)
                 _check(resp.status_code, resp.content)
@@ -157,7 +153,7 @@ def list_agents(folder: Annotated[Optional[Path], typer.Option("--dir", help="Li
     else:
         base = require_server(settings, url).rstrip("/")
         try:
-            resp = httpx.get(f"{base}/api/agents", headers=_headers(settings.api_key), timeout=30)
+            resp = httpx.get(f"{base}/api/agents", headers=server_headers(settings, base), timeout=30)
         except httpx.HTTPError as exc:
             fail(f"cannot reach {base}: {exc}")
         _check(resp.status_code, resp.content)

@@ -15,7 +15,7 @@ from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progre
 from cupola.client import LocalClient, ModelClient, RemoteClient
 from cupola.config import Settings
 from cupola.errors import CupolaError
-from cupola.server.serve import read_server_file
+from cupola.server import registry
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -51,17 +51,30 @@ def load_settings(**overrides: Any) -> Settings:
 
 
 def server_url(settings: Settings, url: str | None) -> str | None:
+    """``url``, else the running server of this home: the one on the configured port, or the only
+    one (several others: an error saying to choose with --url)."""
     if url:
         return url
-    info = read_server_file(settings.server_file)
+    info = registry.choose(registry.live(settings.home), settings.port)
     return info["url"] if info else None
+
+
+def server_key(settings: Settings, url: str) -> str | None:
+    """The key to send to the server at ``url``: the configured ``api_key``, else the local token
+    of this home's server there (so the CLI works when the server requires API keys)."""
+    return settings.api_key or registry.token_for(settings.home, url)
+
+
+def server_headers(settings: Settings, url: str) -> dict[str, str]:
+    key = server_key(settings, url)
+    return {"Authorization": f"Bearer {key}"} if key else {}
 
 
 def model_client(settings: Settings, url: str | None, local: bool) -> ModelClient:
     """The running server's models when there is one (or ``url``), else an in-process runtime."""
     found = None if local else server_url(settings, url)
     if found:
-        return RemoteClient(found, settings.api_key)
+        return RemoteClient(found, server_key(settings, found))
     from cupola.runtime.runtime import Runtime
 
     return LocalClient(Runtime(settings.model_copy(update={"parallel": 1})))

@@ -13,6 +13,7 @@ from cupola import __version__
 from cupola.cli import models as models_cli
 from cupola.cli import agent as agent_cli
 from cupola.cli import kb as kb_cli
+from cupola.cli import keys as keys_cli
 from cupola.cli import mcp as mcp_cli
 from cupola.cli import workflow as workflow_cli
 from cupola.cli.common import (LocalOpt, UrlOpt, console, err_console, handle_errors, load_settings, model_client,
@@ -29,6 +30,7 @@ app.add_typer(kb_cli.app, name="kb")
 app.add_typer(agent_cli.app, name="agent")
 app.add_typer(workflow_cli.app, name="workflow")
 app.add_typer(mcp_cli.app, name="mcp")
+app.add_typer(keys_cli.app, name="keys")
 
 
 def _version(value: bool) -> None:

@@ -11,7 +11,7 @@ import httpx
 import typer
 from rich.table import Table
 
-from cupola.cli.common import console, fail, handle_errors, load_settings, progress_bars, require_server
+from cupola.cli.common import console, fail, handle_errors, load_settings, progress_bars, require_server, server_headers
 from cupola.models.store import ModelStore
 
 app = typer.Typer(help="List, pull, import and remove models; load them into a running server.",
@@ -111,8 +111,7 @@ def import_model(path: Annotated[Path, typer.Argument(help="A GGUF file")],
 
 
 def _call(method: str, url: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    settings = load_settings()
-    headers = {"Authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}
+    headers = server_headers(load_settings(), url)
     try:
         resp = httpx.request(method, url.rstrip("/") + path, json=body, headers=headers, timeout=600)
     except httpx.TransportError as exc:
