@@ -7,6 +7,7 @@ path in ``CUPOLA_CONFIG``; keys are the field names below (``port = 9000``).
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -47,6 +48,8 @@ def parse_duration(value: str | int | float | None) -> float | None:
                 seconds = float(text)
             except ValueError:
                 raise ValueError(f"{value!r} is not a duration; use e.g. 30s, 5m, 1h, 0 or -1") from None
+    if not math.isfinite(seconds):
+        raise ValueError(f"{value!r} is not a duration; use e.g. 30s, 5m, 1h, 0 or -1")
     return None if seconds < 0 else seconds
 
 
@@ -80,7 +83,7 @@ class Settings(BaseModel):
                                        "at /api/workflows")
     cors_origins: list[str] = Field(default_factory=list, description="Web origins allowed to call the API from a "
                                     "browser (comma-separated; none by default: CORS closed)")
-    max_body_bytes: int = Field(32 * 2**20, ge=1024, description="Largest request body accepted (413 above)")
+    max_body_bytes: int = Field(16 * 2**20, ge=1024, description="Largest request body accepted (413 above)")
     max_upload_bytes: int = Field(64 * 2**20, ge=1024, description="Largest multipart upload to a knowledge base "
                                   "accepted (413 above)")
     max_messages: int = Field(2048, ge=1, description="Most messages (or input items) in one request")

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, Optional, TypeVar
 
+import httpx
 import typer
 from rich.console import Console
 from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
@@ -38,11 +39,23 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except CupolaError as exc:
             fail(exc.message, exc.hint, code=2 if exc.status < 500 else 1)
+        except httpx.TransportError as exc:
+            where = f" at {exc.request.url.scheme}://{exc.request.url.netloc.decode()}" if _has_request(exc) else ""
+            fail(f"cannot reach the server{where}: {exc}",
+                 "is `cupola serve` running there? Check --url, or use --local to run in this process")
         except KeyboardInterrupt:
             err_console.print("[dim]interrupted[/]")
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _has_request(exc: httpx.TransportError) -> bool:
+    try:
+        exc.request
+    except RuntimeError:
+        return False
+    return True
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -16,6 +16,7 @@ from cupola.cli import kb as kb_cli
 from cupola.cli import keys as keys_cli
 from cupola.cli import mcp as mcp_cli
 from cupola.cli import workflow as workflow_cli
+from cupola.cli.prompt import PromptCommand, read_prompt
 from cupola.cli.common import (LocalOpt, UrlOpt, console, err_console, handle_errors, load_settings, model_client,
                                progress_bars)
 from cupola.client import ModelClient
@@ -120,14 +121,17 @@ MaxOpt = Annotated[Optional[int], typer.Option("--max-tokens", "-n", help="Maxim
 TempOpt = Annotated[Optional[float], typer.Option("--temperature", "-t", help="Sampling temperature")]
 
 
-@app.command()
+@app.command(cls=PromptCommand)
 @handle_errors
 def run(model: Annotated[str, typer.Argument(help="Model alias")],
-        prompt: Annotated[str, typer.Argument(help="The prompt")],
+        prompt: Annotated[str, typer.Argument(help="The prompt; - reads it from standard input. A prompt that "
+                                                   "starts with dashes works when it holds a space or newline "
+                                                   "(\"$(cat notes.md)\"), or after -- (cupola run MODEL -- -x)")],
         system: SystemOpt = None, max_tokens: MaxOpt = None, temperature: TempOpt = None,
         url: UrlOpt = None, local: LocalOpt = False) -> None:
     """Answer one prompt, streaming the answer (through the running server if there is one)."""
     settings = load_settings()
+    prompt = read_prompt(prompt)
     messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
 
     async def go() -> None:

@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,8 @@ from cupola.knowledge.content import decode_text
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_PDF_PAGES = 5000
-MAX_TEXT_CHARS = 20_000_000  # extracted text per document (a PDF whose streams expand hugely stops here)
+MAX_TEXT_CHARS = 10_000_000  # extracted text per PDF (one whose streams expand hugely stops here)
+MAX_PDF_SECONDS = 60.0  # text extraction time per PDF (pypdf reads ~0.5 MB of page content a second here)
 MAX_WARNINGS = 10  # distinct reader warnings kept per file
 SUFFIXES = {".md": "markdown", ".markdown": "markdown", ".txt": "text", ".text": "text", ".rst": "text",
             ".html": "html", ".htm": "html", ".pdf": "pdf"}
@@ -166,21 +168,66 @@ def _first_heading(text: str) -> str:
     return ""
 
 
-def _html(text: str) -> tuple[str, str]:
-    from bs4 import BeautifulSoup
+_SKIPPED_TAGS = frozenset({"script", "style", "noscript", "template", "head", "svg", "math"})
+_BLOCK_TAGS = frozenset({
+    "address", "article", "aside", "blockquote", "br", "caption", "dd", "details", "dialog", "div", "dl", "dt",
+    "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li",
+    "main", "nav", "ol", "p", "pre", "section", "summary", "table", "td", "th", "title", "tr", "ul"})
 
-    soup = BeautifulSoup(text, "html.parser")
-    title = soup.title.get_text(" ", strip=True) if soup.title else ""
-    for tag in soup(["script", "style", "noscript", "template", "head"]):
-        tag.decompose()
-    lines = (line.strip() for line in soup.get_text("\n").splitlines())
-    return "\n".join(line for line in lines if line), title
+
+class _HtmlText(HTMLParser):
+    """Text and title of an HTML page in one streaming pass (no tree: memory stays a few times the
+    input, where a parse tree takes ~70 times), skipping scripts, styles and the head."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.title: list[str] = []
+        self.skipping: list[str] = []  # open skipped elements
+        self.in_title = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "title":
+            self.in_title = True
+        elif tag in _SKIPPED_TAGS:
+            self.skipping.append(tag)
+        if tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "title":
+            self.in_title = False
+        elif tag in self.skipping:
+            del self.skipping[len(self.skipping) - 1 - self.skipping[::-1].index(tag):]
+        if tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if self.in_title:
+            self.title.append(data)
+        elif not self.skipping:
+            self.parts.append(data)
+
+
+def _html(text: str) -> tuple[str, str]:
+    parser = _HtmlText()
+    parser.feed(text)
+    parser.close()
+    lines = (" ".join(line.split()) for line in "".join(parser.parts).splitlines())
+    return "\n".join(line for line in lines if line), " ".join("".join(parser.title).split())
 
 
 def _pdf(data: bytes, name: str) -> tuple[str, str, list[str]]:
-    """Text, title and the reader's warnings. Bounded: pypdf's own decompression limits (75 MB
-    per stream), at most MAX_PDF_PAGES pages and MAX_TEXT_CHARS characters of text."""
+    """Text, title and the reader's warnings. Bounded: pypdf's own limits (75 MB decompressed per
+    stream, 2 million operations per content stream, ...), then at most MAX_PDF_PAGES pages,
+    MAX_TEXT_CHARS characters and MAX_PDF_SECONDS of extraction: past those the text read so far
+    is kept, with a warning saying so."""
     import io
+    import time
 
     from pypdf import PdfReader
 
@@ -188,14 +235,15 @@ def _pdf(data: bytes, name: str) -> tuple[str, str, list[str]]:
         raise InvalidParameter(f"{name}: not a PDF file (no %PDF- header)", param="file")
     pages: list[str] = []
     size = 0
+    started = time.monotonic()
     with _captured_pdf_warnings() as warnings:
         try:
             reader = PdfReader(io.BytesIO(data))
             count = len(reader.pages)
             for index, page in enumerate(reader.pages):
-                if index >= MAX_PDF_PAGES or size >= MAX_TEXT_CHARS:
-                    warnings[f"text taken from the first {index} of {count} pages only (limit "
-                             f"{MAX_PDF_PAGES} pages, {MAX_TEXT_CHARS:,} characters)"] += 1
+                if index >= MAX_PDF_PAGES or size >= MAX_TEXT_CHARS or time.monotonic() - started > MAX_PDF_SECONDS:
+                    warnings[f"text taken from the first {index} of {count} pages only (limits: {MAX_PDF_PAGES} "
+                             f"pages, {MAX_TEXT_CHARS:,} characters, {MAX_PDF_SECONDS:.0f} s)"] += 1
                     break
                 text = (page.extract_text() or "").strip()
                 pages.append(text[:MAX_TEXT_CHARS - size])

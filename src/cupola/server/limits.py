@@ -30,7 +30,7 @@ _UPLOAD_PATH = re.compile(r"^/api/kb/[^/]+/documents$")
 
 @dataclass(frozen=True)
 class Limits:
-    max_body_bytes: int = 32 * 2**20
+    max_body_bytes: int = 16 * 2**20
     max_upload_bytes: int = 64 * 2**20
     max_messages: int = 2048
     max_tools: int = 128
