@@ -63,7 +63,8 @@ def test_scopes_once_keys_exist(settings):
         err = assert_openai_error(client.post("/v1/chat/completions", json=CHAT), 401, contains="Authorization")
         assert err["type"] == "authentication_error"
         assert client.post("/v1/chat/completions", json=CHAT).headers["www-authenticate"] == "Bearer"
-        assert_openai_error(client.post("/v1/chat/completions", json=CHAT, headers=bearer(inference[:-1] + "0")), 401)
+        tampered = inference[:-1] + ("1" if inference[-1] == "0" else "0")
+        assert_openai_error(client.post("/v1/chat/completions", json=CHAT, headers=bearer(tampered)), 401)
         assert_openai_error(client.get("/v1/models", headers=bearer("cupola_key_" + "0" * 24 + "_" + "0" * 48)), 401)
         # inference: models answer, knowledge is searched; admin routes are refused with 403
         assert client.post("/v1/chat/completions", json=CHAT, headers=bearer(inference)).status_code == 200
