@@ -54,8 +54,9 @@ def serve(
     parallel: Annotated[Optional[int], typer.Option(help="Parallel decoding slots per chat model")] = None,
     ctx_per_slot: Annotated[Optional[int], typer.Option(help="Context tokens per slot")] = None,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads (0: all cores)")] = None,
-    api_key: Annotated[Optional[str], typer.Option(help="Also accept this bearer key, with the admin scope (off "
-                                                        "loopback a key is required: this or `cupola keys create`)")] = None,
+    api_key: Annotated[Optional[str], typer.Option(help="Require bearer keys and accept this one as an admin key "
+                                                        "(keys from `cupola keys create` work too; off loopback "
+                                                        "one of the two is needed)")] = None,
     preload: Annotated[bool, typer.Option(help="Load the default chat model at start")] = True,
     agents: Annotated[Optional[Path], typer.Option("--agents", help="Host the agents defined by the YAML files "
                                                    "in this folder (call them through /v1/responses)")] = None,
