@@ -3,10 +3,6 @@ cannot be pulled offline saying how to get them."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 from typer.testing import CliRunner
 
@@ -58,7 +54,5 @@ def test_an_unpulled_hub_model_offline_says_how_to_get_it(settings, tmp_path):
 
 @pytest.mark.real
 def test_run_answers_a_front_matter_prompt_piped_in(home_with_models):
-    env = {**os.environ, "CUPOLA_HOME": str(home_with_models)}
-    piped = subprocess.run([sys.executable, "-m", "cupola", "run", "smollm2-135m", "-", "--local", "-n", "8"],
-                           input=FRONT_MATTER, env=env, capture_output=True, text=True, timeout=300)
-    assert piped.returncode == 0 and piped.stdout.strip(), piped.stderr
+    result = CliRunner().invoke(app, ["run", "smollm2-135m", "-", "--local", "-n", "8"], input=FRONT_MATTER)
+    assert result.exit_code == 0 and result.output.strip(), result.output
