@@ -9,10 +9,12 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from cupola.cli.main import app as cli_app
+from cupola.errors import UsageError
 from cupola.keys import KeyStore
 from cupola.runtime.runtime import Runtime
 from cupola.server import auth
 from cupola.server.app import create_app
+from cupola.server.serve import check_exposure
 
 from conftest import FakeFactory, fake_store
 from test_http_api import CHAT, assert_openai_error
@@ -99,9 +101,17 @@ def test_api_key_setting_and_local_token_are_admin(settings):
 
 
 def test_off_loopback_a_key_is_always_required(settings):
-    with make(settings.model_copy(update={"host": "0.0.0.0"})) as client:
+    exposed = settings.model_copy(update={"host": "0.0.0.0"})
+    with make(exposed) as client:  # even if every key was revoked while it runs
         assert_openai_error(client.get("/v1/models"), 401)
         assert client.get("/health").status_code == 200
+    with pytest.raises(UsageError, match="without an API key") as info:
+        check_exposure(exposed)
+    assert "cupola keys create" in info.value.hint
+    keys = KeyStore(settings.db_path("keys"))
+    keys.create("remote")
+    keys.close()
+    check_exposure(exposed)  # a key exists: it may listen
 
 
 def test_cors_is_closed_by_default_and_opens_to_configured_origins(settings):
