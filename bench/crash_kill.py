@@ -727,7 +727,7 @@ def main() -> None:
             outcomes.append(run_scenario(SCENARIOS[name], args.points, Path(tmp) / name, rng))
         if args.real:
             outcomes += real_points(args.real, Path(tmp), rng)
-    command = "python bench/crash_kill.py " + " ".join(sys.argv[1:])
+    command = ".venv/bin/python bench/crash_kill.py " + " ".join(sys.argv[1:])
     text = report(outcomes, command.strip(), args.points)
     print(text)
     if args.out:
