@@ -85,13 +85,14 @@ class LiveServer:
 
     def _wait_ready(self, timeout: float = 180) -> str:
         deadline = time.monotonic() + timeout
-        server_file = self.home / "server.json"
+        server_file = self.home / "servers" / f"{self.proc.pid}.json"  # one entry per server
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {(self.home / 'serve.log').read_text()[-2000:]}")
             try:
                 info = json.loads(server_file.read_text())
-                if info["pid"] == self.proc.pid and httpx.get(info["url"] + "/health", timeout=2).status_code == 200:
+                self.token = info["token"]  # the server's local admin token (see cupola.server.registry)
+                if httpx.get(info["url"] + "/health", timeout=2).status_code == 200:
                     return info["url"]
             except (FileNotFoundError, json.JSONDecodeError, KeyError, httpx.HTTPError):
                 pass

@@ -54,7 +54,8 @@ class RemoteClient:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         url = base_url.rstrip("/")
         self.base_url = url if url.endswith("/v1") else url + "/v1"
-        self.http = OpenAIHTTP(self.base_url, headers=headers, timeout=timeout)
+        self.http = OpenAIHTTP(self.base_url, headers=headers, timeout=timeout, name=f"the server at {self.base_url}",
+                               hint="is the server running there? (`cupola serve`; or check the URL)")
 
     async def chat(self, model: str, messages: list[dict[str, Any]], **params: Any) -> dict[str, Any]:
         return await self.http.post("/chat/completions", {"model": model, "messages": messages, **params})

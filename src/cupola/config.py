@@ -12,6 +12,7 @@ every value came from, which pydantic-settings' sources do not report.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -54,6 +55,8 @@ def parse_duration(value: str | int | float | None) -> float | None:
                 seconds = float(text)
             except ValueError:
                 raise ValueError(f"{value!r} is not a duration; use e.g. 30s, 5m, 1h, 0 or -1") from None
+    if not math.isfinite(seconds):
+        raise ValueError(f"{value!r} is not a duration; use e.g. 30s, 5m, 1h, 0 or -1")
     return None if seconds < 0 else seconds
 
 
@@ -151,6 +154,13 @@ class Settings(BaseModel):
                                     "(called through /v1/responses with `agent`)")
     workflows_dir: Path | None = Field(None, description="Folder of workflow files (Python) `cupola serve` runs "
                                        "at /api/workflows")
+    cors_origins: list[str] = Field(default_factory=list, description="Web origins allowed to call the API from a "
+                                    "browser (comma-separated; none by default: CORS closed)")
+    max_body_bytes: int = Field(16 * 2**20, ge=1024, description="Largest request body accepted (413 above)")
+    max_upload_bytes: int = Field(64 * 2**20, ge=1024, description="Largest multipart upload to a knowledge base "
+                                  "accepted (413 above)")
+    max_messages: int = Field(2048, ge=1, description="Most messages (or input items) in one request")
+    max_tools: int = Field(128, ge=0, description="Most tools in one request")
     upstreams: dict[str, UpstreamConfig] = Field(default_factory=dict, description="[upstreams.NAME] tables: "
                                                  "OpenAI-compatible servers and the models served from them")
     fallbacks: dict[str, list[str]] = Field(default_factory=dict, description="[fallbacks] alias = [models to "
@@ -162,6 +172,13 @@ class Settings(BaseModel):
     @classmethod
     def _expand(cls, v: Any) -> Any:
         return Path(v).expanduser() if isinstance(v, (str, Path)) else v
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return [o.strip().rstrip("/") for o in v.split(",") if o.strip()]
+        return v
 
     @field_validator("keep_alive")
     @classmethod

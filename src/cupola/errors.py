@@ -87,10 +87,31 @@ class InvalidModelFile(UsageError):
     code = "invalid_model_file"
 
 
+class BinaryContent(UsageError):
+    """A file given as a document holds binary data (an executable, an image, random bytes), not text."""
+
+    code = "binary_content"
+
+
 class AuthenticationError(UsageError):
     status = 401
     type = "authentication_error"
     code = "invalid_api_key"
+
+
+class PermissionDenied(UsageError):
+    """The API key is valid but its scope does not allow this route."""
+
+    status = 403
+    type = "permission_error"
+    code = "insufficient_scope"
+
+
+class PayloadTooLarge(UsageError):
+    """A request body (or an upload) is larger than the server accepts."""
+
+    status = 413
+    code = "payload_too_large"
 
 
 # -- runtime failures -----------------------------------------------------------------------

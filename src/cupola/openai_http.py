@@ -62,10 +62,10 @@ def error_from(status: int, body: bytes | str | Mapping[str, Any], *, server: st
     return UpstreamError(message)
 
 
-def _transport_error(exc: httpx.HTTPError, server: str) -> CupolaError:
+def _transport_error(exc: httpx.HTTPError, server: str, hint: str | None = None) -> CupolaError:
     if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
-        return UpstreamTimeout(f"{server} did not answer in time ({type(exc).__name__})")
-    return Unavailable(f"cannot reach {server}: {exc or type(exc).__name__}")
+        return UpstreamTimeout(f"{server} did not answer in time ({type(exc).__name__})", hint=hint)
+    return Unavailable(f"cannot reach {server}: {exc or type(exc).__name__}", hint=hint)
 
 
 def parse_sse(lines: list[str]) -> dict[str, Any] | None:
@@ -91,9 +91,10 @@ class OpenAIHTTP:
     def __init__(self, base_url: str, *, headers: Mapping[str, str] | None = None,
                  params: Mapping[str, str] | None = None, timeout: float = 600, connect_timeout: float = 10,
                  max_connections: int = 100, transport: httpx.AsyncBaseTransport | None = None,
-                 name: str | None = None) -> None:
+                 name: str | None = None, hint: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.name = name or self.base_url
+        self.hint = hint  # said with "cannot reach" errors
         self._http = httpx.AsyncClient(
             base_url=self.base_url, headers=dict(headers or {}), params=dict(params or {}),
             timeout=httpx.Timeout(timeout, connect=min(connect_timeout, timeout)), transport=transport,
@@ -106,7 +107,7 @@ class OpenAIHTTP:
         try:
             resp = await self._http.request(method, path, json=json_body, params=params, **extra)
         except httpx.HTTPError as exc:
-            raise _transport_error(exc, self.name) from exc
+            raise _transport_error(exc, self.name, self.hint) from exc
         if resp.status_code >= 400:
             raise error_from(resp.status_code, resp.content, server=self.name,
                              retry_after=resp.headers.get("retry-after"))
@@ -196,7 +197,7 @@ class _Opened:
         try:
             resp = await self._cm.__aenter__()
         except httpx.HTTPError as exc:
-            raise _transport_error(exc, self.http.name) from exc
+            raise _transport_error(exc, self.http.name, self.http.hint) from exc
         if resp.status_code >= 400:
             content = await resp.aread()
             await self._cm.__aexit__(None, None, None)

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, Optional, TypeVar
 
+import httpx
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -18,7 +19,7 @@ from cupola.client import LocalClient, ModelClient, RemoteClient
 from cupola.config import Settings
 from cupola.errors import CupolaError
 from cupola.openai_http import OpenAIHTTP
-from cupola.server.serve import read_server_file
+from cupola.server import registry
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -41,11 +42,23 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except CupolaError as exc:
             fail(exc.message, exc.hint, code=2 if exc.status < 500 else 1)
+        except httpx.TransportError as exc:
+            where = f" at {exc.request.url.scheme}://{exc.request.url.netloc.decode()}" if _has_request(exc) else ""
+            fail(f"cannot reach the server{where}: {exc}",
+                 "is `cupola serve` running there? Check --url, or use --local to run in this process")
         except KeyboardInterrupt:
             err_console.print("[dim]interrupted[/]")
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _has_request(exc: httpx.TransportError) -> bool:
+    try:
+        exc.request
+    except RuntimeError:
+        return False
+    return True
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -54,17 +67,30 @@ def load_settings(**overrides: Any) -> Settings:
 
 
 def server_url(settings: Settings, url: str | None) -> str | None:
+    """``url``, else the running server of this home: the one on the configured port, or the only
+    one (several others: an error saying to choose with --url)."""
     if url:
         return url
-    info = read_server_file(settings.server_file)
+    info = registry.choose(registry.live(settings.home), settings.port)
     return info["url"] if info else None
+
+
+def server_key(settings: Settings, url: str) -> str | None:
+    """The key to send to the server at ``url``: the configured ``api_key``, else the local token
+    of this home's server there (so the CLI works when the server requires API keys)."""
+    return settings.api_key or registry.token_for(settings.home, url)
+
+
+def server_headers(settings: Settings, url: str) -> dict[str, str]:
+    key = server_key(settings, url)
+    return {"Authorization": f"Bearer {key}"} if key else {}
 
 
 def model_client(settings: Settings, url: str | None, local: bool) -> ModelClient:
     """The running server's models when there is one (or ``url``), else an in-process runtime."""
     found = None if local else server_url(settings, url)
     if found:
-        return RemoteClient(found, settings.api_key)
+        return RemoteClient(found, server_key(settings, found))
     from cupola.runtime.runtime import Runtime
 
     return LocalClient(Runtime(settings.model_copy(update={"parallel": 1})))
@@ -94,10 +120,10 @@ def require_server(settings: Settings, url: str | None) -> str:
 
 
 def server_http(settings: Settings, url: str | None, timeout: float = 600) -> OpenAIHTTP:
-    """The one HTTP client, pointed at the running server (or ``url``), with the API key if set."""
+    """The one HTTP client, pointed at the running server (or ``url``), with the key it needs."""
     base = require_server(settings, url).rstrip("/")
-    headers = {"Authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}
-    return OpenAIHTTP(base, headers=headers, timeout=timeout, name=f"the server at {base}")
+    return OpenAIHTTP(base, headers=server_headers(settings, base), timeout=timeout, name=f"the server at {base}",
+                      hint="is `cupola serve` running there? Check --url")
 
 
 def call_server(settings: Settings, url: str | None, method: str, path: str, body: Any = None) -> Any:

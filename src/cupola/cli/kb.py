@@ -93,7 +93,11 @@ def ingest(name: NameArg,
            prune: Annotated[bool, typer.Option(help="Remove documents that came from these folders and are gone")] = False,
            create: Annotated[bool, typer.Option("--create", help="Create the base if it does not exist")] = False,
            url: UrlOpt = None, local: LocalOpt = False, as_json: JsonOpt = False) -> None:
-    """Add or update documents. Unchanged files are skipped; changed ones are replaced atomically."""
+    """Add or update documents. Unchanged files are skipped; changed ones are replaced atomically.
+
+    Files whose content is binary (whatever their name) are skipped and listed with the reason;
+    files that cannot be read (a broken PDF, bad front matter) are listed as failed and make the
+    exit status 1. What the PDF reader repaired is listed as a warning."""
     settings = load_settings()
     service = _service(settings, url, local)
     if create and not any(b.name == name for b in service.store.list()):
@@ -106,6 +110,8 @@ def ingest(name: NameArg,
     report = _run(_closing(service, go()))
     if as_json:
         console.print_json(data=report.as_dict())
+        if report.failed:
+            raise typer.Exit(1)
         return
     rate = f", {report.chunks / report.seconds:.1f} chunks/s" if report.chunks and report.seconds else ""
     console.print(f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
@@ -113,8 +119,12 @@ def ingest(name: NameArg,
                   f"in {report.seconds:.1f}s{rate}", highlight=False)
     for warning in report.warnings:
         err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    for note in report.file_warnings:
+        err_console.print(f"[yellow]warning:[/] {note['source']}: {note['warning']}", highlight=False)
+    for skip in report.skipped:
+        err_console.print(f"[yellow]skipped[/] {skip['source']}: {skip['reason']}", highlight=False)
     for failure in report.failed:
-        err_console.print(f"[red]skipped[/] {failure['source']}: {failure['error']}", highlight=False)
+        err_console.print(f"[red]failed[/] {failure['source']}: {failure['error']}", highlight=False)
     if report.failed:
         raise typer.Exit(1)
 

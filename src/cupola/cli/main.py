@@ -13,10 +13,12 @@ from cupola import __version__
 from cupola.cli import models as models_cli
 from cupola.cli import agent as agent_cli
 from cupola.cli import kb as kb_cli
+from cupola.cli import keys as keys_cli
 from cupola.cli import mcp as mcp_cli
 from cupola.cli import workflow as workflow_cli
 from cupola.cli import upstreams as upstreams_cli
 from cupola.cli import router as router_cli
+from cupola.cli.prompt import PromptCommand, read_prompt
 from cupola.cli.common import (LocalOpt, UrlOpt, console, err_console, handle_errors, load_settings, model_client,
                                progress_bars)
 from cupola.client import ModelClient
@@ -33,6 +35,7 @@ app.add_typer(workflow_cli.app, name="workflow")
 app.add_typer(mcp_cli.app, name="mcp")
 app.add_typer(upstreams_cli.app, name="upstreams")
 app.add_typer(router_cli.app, name="router")
+app.add_typer(keys_cli.app, name="keys")
 
 
 def _version(value: bool) -> None:
@@ -55,7 +58,9 @@ def serve(
     parallel: Annotated[Optional[int], typer.Option(help="Parallel decoding slots per chat model")] = None,
     ctx_per_slot: Annotated[Optional[int], typer.Option(help="Context tokens per slot")] = None,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads (0: all cores)")] = None,
-    api_key: Annotated[Optional[str], typer.Option(help="Require this bearer key (needed off loopback)")] = None,
+    api_key: Annotated[Optional[str], typer.Option(help="Require bearer keys and accept this one as an admin key "
+                                                        "(keys from `cupola keys create` work too; off loopback "
+                                                        "one of the two is needed)")] = None,
     preload: Annotated[bool, typer.Option(help="Load the default chat model at start")] = True,
     agents: Annotated[Optional[Path], typer.Option("--agents", help="Host the agents defined by the YAML files "
                                                    "in this folder (call them through /v1/responses)")] = None,
@@ -122,14 +127,17 @@ MaxOpt = Annotated[Optional[int], typer.Option("--max-tokens", "-n", help="Maxim
 TempOpt = Annotated[Optional[float], typer.Option("--temperature", "-t", help="Sampling temperature")]
 
 
-@app.command()
+@app.command(cls=PromptCommand)
 @handle_errors
 def run(model: Annotated[str, typer.Argument(help="Model alias")],
-        prompt: Annotated[str, typer.Argument(help="The prompt")],
+        prompt: Annotated[str, typer.Argument(help="The prompt; - reads it from standard input. A prompt that "
+                                                   "starts with dashes works when it holds a space or newline "
+                                                   "(\"$(cat notes.md)\"), or after -- (cupola run MODEL -- -x)")],
         system: SystemOpt = None, max_tokens: MaxOpt = None, temperature: TempOpt = None,
         url: UrlOpt = None, local: LocalOpt = False) -> None:
     """Answer one prompt, streaming the answer (through the running server if there is one)."""
     settings = load_settings()
+    prompt = read_prompt(prompt)
     messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
 
     async def go() -> None:

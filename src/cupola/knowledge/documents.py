@@ -3,20 +3,35 @@
 Every loader returns a ``Document``: an id, a title, the plain text and its metadata. Ids come
 from the front matter's ``id`` when there is one, else from the path relative to the folder
 being ingested, so re-ingesting a folder finds the same documents again.
+
+Files that give no document are reported, not guessed at: binary content under a text name
+(:class:`~cupola.errors.BinaryContent`, see :mod:`cupola.knowledge.content`), broken PDFs and bad
+front matter raise; what the PDF reader repaired on the way (``EOF marker not found``, ...) goes
+into ``Document.warnings`` instead of the console.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import threading
+from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-from cupola.errors import InvalidParameter, UsageError
+from cupola.errors import BinaryContent, CupolaError, InvalidParameter, UsageError
+from cupola.knowledge.content import decode_text
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
+MAX_PDF_PAGES = 5000
+MAX_TEXT_CHARS = 10_000_000  # extracted text per PDF (one whose streams expand hugely stops here)
+MAX_PDF_SECONDS = 60.0  # text extraction time per PDF (pypdf reads ~0.5 MB of page content a second here)
+MAX_WARNINGS = 10  # distinct reader warnings kept per file
 SUFFIXES = {".md": "markdown", ".markdown": "markdown", ".txt": "text", ".text": "text", ".rst": "text",
             ".html": "html", ".htm": "html", ".pdf": "pdf"}
 
@@ -28,6 +43,7 @@ class Document:
     title: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
     source: str | None = None  # absolute path for files; None for uploaded text
+    warnings: list[str] = field(default_factory=list)  # what the reader noticed or repaired
 
     @property
     def content_hash(self) -> str:
@@ -50,9 +66,9 @@ def parse(data: bytes, name: str, *, doc_id: str | None = None, source: str | No
         raise InvalidParameter(f"{name} is larger than {MAX_FILE_BYTES // 2**20} MiB", param="file")
     title, metadata = "", {}
     if kind == "pdf":
-        text, title = _pdf(data, name)
+        text, title, warnings = _pdf(data, name)
     else:
-        text = data.decode("utf-8", errors="replace")
+        text, warnings = decode_text(data, name)
         if kind == "markdown":
             text, metadata = _front_matter(text, name)
             title = str(metadata.pop("title", "") or "") or _first_heading(text)
@@ -60,17 +76,59 @@ def parse(data: bytes, name: str, *, doc_id: str | None = None, source: str | No
             text, title = _html(text)
     explicit_id = metadata.pop("id", None)
     return Document(id=str(explicit_id or doc_id or name), text=text.strip(),
-                    title=title.strip() or Path(name).stem, metadata=_jsonable(metadata), source=source)
+                    title=title.strip() or Path(name).stem, metadata=_jsonable(metadata), source=source,
+                    warnings=warnings)
 
 
 def load_file(path: Path, root: Path | None = None) -> Document:
     path = path.resolve()
     rel = path.relative_to(root.resolve()).as_posix() if root else path.name
     try:
+        if path.stat().st_size > MAX_FILE_BYTES:  # before reading it all into memory
+            raise InvalidParameter(f"{path.name} is larger than {MAX_FILE_BYTES // 2**20} MiB", param="file")
         data = path.read_bytes()
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
     return parse(data, path.name, doc_id=rel, source=str(path))
+
+
+@dataclass
+class Unread:
+    """A file that gave no document, and why. ``skipped``: it is not a document at all (binary
+    content under a text name); otherwise reading it failed (a broken PDF, bad front matter)."""
+
+    source: str
+    reason: str
+    skipped: bool = False
+
+
+def read_file(path: Path, root: Path | None = None) -> Document | Unread:
+    """:func:`load_file`, with a file that gives no document returned as an :class:`Unread`."""
+    try:
+        return load_file(path, root)
+    except CupolaError as exc:
+        return _unread(str(path.resolve()), path.name, exc)
+
+
+def upload_name(filename: str | None) -> str:
+    """The name an uploaded file is known by: the last component of what the client sent
+    (``../../etc/passwd.md`` becomes ``passwd.md``), without control characters."""
+    name = "".join(c for c in (filename or "") if c.isprintable()).replace("\\", "/").rsplit("/", 1)[-1].strip()
+    return name if name not in ("", ".", "..") else "upload.txt"
+
+
+def read_upload(data: bytes, filename: str | None) -> Document | Unread:
+    """An uploaded file's document, its id the file's :func:`upload_name` (a label, never a path)."""
+    filename = upload_name(filename)
+    try:
+        return parse(data, filename, doc_id=filename)
+    except CupolaError as exc:
+        return _unread(filename, filename, exc)
+
+
+def _unread(source: str, name: str, exc: CupolaError) -> Unread:
+    reason = exc.message.removeprefix(f"{name}: ")
+    return Unread(source, reason, skipped=isinstance(exc, BinaryContent))
 
 
 def find_files(path: Path) -> tuple[Path, list[Path]]:
@@ -110,30 +168,124 @@ def _first_heading(text: str) -> str:
     return ""
 
 
+_SKIPPED_TAGS = frozenset({"script", "style", "noscript", "template", "head", "svg", "math"})
+_BLOCK_TAGS = frozenset({
+    "address", "article", "aside", "blockquote", "br", "caption", "dd", "details", "dialog", "div", "dl", "dt",
+    "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li",
+    "main", "nav", "ol", "p", "pre", "section", "summary", "table", "td", "th", "title", "tr", "ul"})
+
+
+class _HtmlText(HTMLParser):
+    """Text and title of an HTML page in one streaming pass (no tree: memory stays a few times the
+    input, where a parse tree takes ~70 times), skipping scripts, styles and the head."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.title: list[str] = []
+        self.skipping: list[str] = []  # open skipped elements
+        self.in_title = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "title":
+            self.in_title = True
+        elif tag in _SKIPPED_TAGS:
+            self.skipping.append(tag)
+        if tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "title":
+            self.in_title = False
+        elif tag in self.skipping:
+            del self.skipping[len(self.skipping) - 1 - self.skipping[::-1].index(tag):]
+        if tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if self.in_title:
+            self.title.append(data)
+        elif not self.skipping:
+            self.parts.append(data)
+
+
 def _html(text: str) -> tuple[str, str]:
-    from bs4 import BeautifulSoup
-
-    soup = BeautifulSoup(text, "html.parser")
-    title = soup.title.get_text(" ", strip=True) if soup.title else ""
-    for tag in soup(["script", "style", "noscript", "template", "head"]):
-        tag.decompose()
-    lines = (line.strip() for line in soup.get_text("\n").splitlines())
-    return "\n".join(line for line in lines if line), title
+    parser = _HtmlText()
+    parser.feed(text)
+    parser.close()
+    lines = (" ".join(line.split()) for line in "".join(parser.parts).splitlines())
+    return "\n".join(line for line in lines if line), " ".join("".join(parser.title).split())
 
 
-def _pdf(data: bytes, name: str) -> tuple[str, str]:
+def _pdf(data: bytes, name: str) -> tuple[str, str, list[str]]:
+    """Text, title and the reader's warnings. Bounded: pypdf's own limits (75 MB decompressed per
+    stream, 2 million operations per content stream, ...), then at most MAX_PDF_PAGES pages,
+    MAX_TEXT_CHARS characters and MAX_PDF_SECONDS of extraction: past those the text read so far
+    is kept, with a warning saying so."""
     import io
+    import time
 
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
 
+    if b"%PDF-" not in data[:1024]:
+        raise InvalidParameter(f"{name}: not a PDF file (no %PDF- header)", param="file")
+    pages: list[str] = []
+    size = 0
+    started = time.monotonic()
+    with _captured_pdf_warnings() as warnings:
+        try:
+            reader = PdfReader(io.BytesIO(data))
+            count = len(reader.pages)
+            for index, page in enumerate(reader.pages):
+                if index >= MAX_PDF_PAGES or size >= MAX_TEXT_CHARS or time.monotonic() - started > MAX_PDF_SECONDS:
+                    warnings[f"text taken from the first {index} of {count} pages only (limits: {MAX_PDF_PAGES} "
+                             f"pages, {MAX_TEXT_CHARS:,} characters, {MAX_PDF_SECONDS:.0f} s)"] += 1
+                    break
+                text = (page.extract_text() or "").strip()
+                pages.append(text[:MAX_TEXT_CHARS - size])
+                size += len(pages[-1])
+            title = (reader.metadata.title if reader.metadata else None) or ""
+        except RecursionError as exc:
+            raise InvalidParameter(f"{name}: not a readable PDF: its structure nests too deeply", param="file") from exc
+        except Exception as exc:  # noqa: BLE001 - hostile input can break a parser in any way
+            raise InvalidParameter(f"{name}: not a readable PDF: {exc}", param="file") from exc
+    notes = [f"{message} (x{n})" if n > 1 else message for message, n in list(warnings.items())[:MAX_WARNINGS]]
+    if len(warnings) > MAX_WARNINGS:
+        notes.append(f"... and {len(warnings) - MAX_WARNINGS} other PDF reader warnings")
+    return "\n\n".join(p for p in pages if p), str(title), notes
+
+
+class _PdfLog(logging.Handler):
+    """Routes pypdf's log records to the parse running on the same thread (and to the usual
+    logging when no parse is collecting them), so they end up in the file's report."""
+
+    local = threading.local()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        collector = getattr(self.local, "collector", None)
+        if collector is None:
+            logging.getLogger().handle(record)
+            return
+        collector[record.getMessage().strip()] += 1
+
+
+_PDF_LOGGER = logging.getLogger("pypdf")
+_PDF_LOGGER.addHandler(_PdfLog())
+_PDF_LOGGER.propagate = False
+
+
+@contextmanager
+def _captured_pdf_warnings() -> Iterator[Counter[str]]:
+    collector: Counter[str] = Counter()
+    _PdfLog.local.collector = collector
     try:
-        reader = PdfReader(io.BytesIO(data))
-        pages = [page.extract_text() or "" for page in reader.pages]
-        title = (reader.metadata.title if reader.metadata else None) or ""
-    except (PdfReadError, ValueError, KeyError) as exc:
-        raise InvalidParameter(f"{name}: not a readable PDF: {exc}", param="file") from exc
-    return "\n\n".join(p.strip() for p in pages if p.strip()), str(title)
+        yield collector
+    finally:
+        _PdfLog.local.collector = None
 
 
 def _jsonable(metadata: dict[str, Any]) -> dict[str, Any]:

@@ -46,8 +46,10 @@ class IngestReport:
     removed: int = 0
     chunks: int = 0
     embedded: int = 0
-    failed: list[dict[str, str]] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)  # {"source", "error"}: reading it failed
+    skipped: list[dict[str, str]] = field(default_factory=list)  # {"source", "reason"}: not a document
     warnings: list[str] = field(default_factory=list)
+    file_warnings: list[dict[str, str]] = field(default_factory=list)  # {"source", "warning"}: ingested anyway
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -120,14 +122,8 @@ class KnowledgeService:
             if Path(path).is_dir():
                 folders.append(Path(path).resolve())
 
-        def read() -> Iterable[docs.Document]:
-            for root, file in found:
-                try:
-                    yield docs.load_file(file, root)
-                except CupolaError as exc:
-                    report.failed.append({"source": str(file), "error": exc.message})
-
-        await self.ingest(name, read(), total=len(found), progress=progress, report=report)
+        read = (docs.read_file(file, root) for root, file in found)
+        await self.ingest(name, read, total=len(found), progress=progress, report=report)
         if prune:
             base = self.store.get(name)
             seen = {str(f.resolve()) for _, f in found}
@@ -136,9 +132,12 @@ class KnowledgeService:
             report.removed = await asyncio.to_thread(self.store.remove, base, stale) if stale else 0
         return report
 
-    async def ingest(self, name: str, documents: Iterable[docs.Document], *, total: int | None = None,
+    async def ingest(self, name: str, documents: Iterable[docs.Document | docs.Unread], *, total: int | None = None,
                      progress: IngestProgress = _no_progress, report: IngestReport | None = None) -> IngestReport:
         """Add or replace documents; unchanged ones (same content hash) are skipped.
+
+        Files that gave no document (:class:`~cupola.knowledge.documents.Unread`) are counted
+        and reported as skipped or failed, so progress reaches ``total``.
 
         Documents are written in batches, each document whole in one transaction with its chunks
         and vectors. If the embedding model is unavailable, chunks are indexed for lexical search
@@ -178,6 +177,14 @@ class KnowledgeService:
         seen: set[str] = set()
         for doc in documents:
             done += 1
+            if isinstance(doc, docs.Unread):
+                if doc.skipped:
+                    report.skipped.append({"source": doc.source, "reason": doc.reason})
+                else:
+                    report.failed.append({"source": doc.source, "error": doc.reason})
+                progress("documents", done, total)
+                continue
+            report.file_warnings += [{"source": doc.source or doc.id, "warning": w} for w in doc.warnings]
             if doc.id in seen:
                 report.failed.append({"source": doc.source or doc.id, "error": f"duplicate document id {doc.id!r}"})
                 continue

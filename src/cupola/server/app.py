@@ -1,9 +1,9 @@
-"""The ASGI app: routes, OpenAI-style errors, API-key check, and the runtime's lifecycle."""
+"""The ASGI app: routes, OpenAI-style errors, access (API keys, CORS), request limits, offline docs,
+and the runtime's lifecycle."""
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -12,7 +12,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
+from starlette.middleware.cors import CORSMiddleware
 
 from cupola import __version__
 from cupola.agents.loader import AgentRegistry, ToolContext
@@ -21,6 +22,7 @@ from cupola.agents.sessions import SessionStore
 from cupola.client import LocalClient
 from cupola.config import Settings
 from cupola.errors import CupolaError, Overloaded, invalid
+from cupola.keys import KeyStore
 from cupola.knowledge.service import KnowledgeService
 from cupola.knowledge.store import KnowledgeStore
 from cupola.responses.hosted import HostedAgents
@@ -29,11 +31,12 @@ from cupola.responses.store import ResponseStore
 from cupola.runtime.runtime import Runtime
 from cupola.workflows import WorkflowRunner, WorkflowStore
 from cupola.workflows.loader import WorkflowRegistry
-from cupola.server import kb_routes, native_routes, openai_routes, responses_routes, workflow_routes
+from cupola.server import docs, kb_routes, native_routes, openai_routes, responses_routes, workflow_routes
+from cupola.server.auth import AuthMiddleware, failure_counter
+from cupola.server.limits import Limits, LimitsMiddleware, too_large
+from cupola.server.serve import is_loopback
 
 log = logging.getLogger("cupola.server")
-
-PUBLIC_PATHS = {"/health", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc"}
 
 
 def error_response(status: int, message: str, type_: str, param: str | None = None,
@@ -42,32 +45,10 @@ def error_response(status: int, message: str, type_: str, param: str | None = No
                         status_code=status, headers=headers)
 
 
-class ApiKeyMiddleware:
-    """Requires ``Authorization: Bearer <key>`` (or ``api-key``) on every route but the public ones.
-
-    A plain ASGI middleware: unlike ``@app.middleware("http")`` it adds no task or stream hop
-    to each chunk of a streamed response.
-    """
-
-    def __init__(self, app: ASGIApp, key: str) -> None:
-        self.app = app
-        self.key = key.encode()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
-            return await self.app(scope, receive, send)
-        headers = dict(scope["headers"])
-        auth = headers.get(b"authorization", b"")
-        token = auth[7:] if auth[:7].lower() == b"bearer " else headers.get(b"api-key", b"")
-        if hmac.compare_digest(token, self.key):
-            return await self.app(scope, receive, send)
-        response = error_response(401, "missing or wrong API key: send 'Authorization: Bearer <key>'",
-                                  "authentication_error", code="invalid_api_key")
-        await response(scope, receive, send)
-
-
-def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: list[str] | None = None) -> FastAPI:
-    """Build the app. ``preload`` lists models to load at startup (/health is 503 until done)."""
+def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: list[str] | None = None,
+               local_token: str | None = None) -> FastAPI:
+    """Build the app. ``preload`` lists models to load at startup (/health is 503 until done);
+    ``local_token`` is the admin token of this server's entry (see :mod:`cupola.server.registry`)."""
     runtime = runtime or Runtime(settings)
     to_preload = list(preload or [])
 
@@ -88,8 +69,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: l
                 app.state.hosted.runner.sessions.close()
             if app.state.workflows is not None:
                 app.state.workflows.runner.store.close()
+            keys.close()
 
-    app = FastAPI(title="Cupola", version=__version__, lifespan=lifespan,
+    app = FastAPI(title="Cupola", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="A local-first AI foundry: OpenAI-compatible inference on your machine.")
     app.state.runtime = runtime
     responses = ResponsesService(runtime, ResponseStore(settings.db_path("responses")))
@@ -103,8 +85,16 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: l
     app.state.settings = settings
     app.state.ready = not to_preload
 
-    if settings.api_key:
-        app.add_middleware(ApiKeyMiddleware, key=settings.api_key)
+    keys = KeyStore(settings.db_path("keys"))
+    app.state.keys = keys
+    # Outermost last: CORS answers preflights, then the key is checked, then the body is limited.
+    app.add_middleware(LimitsMiddleware, limits=Limits.of(settings))
+    app.add_middleware(AuthMiddleware, keys=keys, admin_tokens=[settings.api_key or "", local_token or ""],
+                       api_key_set=bool(settings.api_key), always_required=not is_loopback(settings.host),
+                       failures=failure_counter(runtime.metrics.registry))
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
+                           allow_headers=["*"], expose_headers=["Retry-After"], max_age=600)
 
     @app.exception_handler(CupolaError)
     async def cupola_error(request: Request, exc: CupolaError) -> JSONResponse:
@@ -117,11 +107,23 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: l
         if err.get("type") == "json_invalid":
             return error_response(400, f"the request body is not valid JSON: {err.get('ctx', {}).get('error', '')}",
                                   "invalid_request_error", code="invalid_json")
+        content_type = request.headers.get("content-type", "")
+        if tuple(err.get("loc", ())) == ("body",) and not _is_json(content_type):
+            got = f"Content-Type {content_type!r}" if content_type else "no Content-Type"
+            return error_response(400, f"the request body must be JSON, sent with 'Content-Type: application/json' "
+                                  f"(this request has {got})", "invalid_request_error", code="invalid_content_type")
         problem = invalid(exc.errors())
         return JSONResponse(problem.to_openai(), status_code=problem.status)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 413:
+            limit = int(request.scope.get(MAX_BODY_SIZE_SCOPE_KEY) or settings.max_body_bytes)
+            problem = too_large(limit, "max_body_bytes" if limit == settings.max_body_bytes else "max_upload_bytes")
+            return JSONResponse(problem.to_openai(), status_code=413, headers={"Connection": "close"})
+        if exc.status_code == 400 and exc.__cause__ is not None and exc.detail == "There was an error parsing the body":
+            return error_response(400, f"the request body is not valid JSON: {_why_unparsable(exc.__cause__)}",
+                                  "invalid_request_error", code="invalid_json")
         message = f"no route {request.method} {request.url.path}" if exc.status_code in (404, 405) else str(exc.detail)
         return error_response(exc.status_code, message, "invalid_request_error", code=str(exc.status_code))
 
@@ -135,7 +137,21 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: l
     app.include_router(native_routes.router)
     app.include_router(kb_routes.router)
     app.include_router(workflow_routes.router)
+    docs.install(app)
     return app
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";")[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def _why_unparsable(cause: BaseException) -> str:
+    if isinstance(cause, RecursionError):
+        return "it nests too deeply"
+    if isinstance(cause, UnicodeError):
+        return "it is not UTF-8 text"
+    return str(cause) or type(cause).__name__
 
 
 def _hosted_agents(settings: Settings, runtime: Runtime, responses: ResponsesService,

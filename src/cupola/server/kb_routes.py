@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from cupola.errors import CupolaError, InvalidParameter, NotFound, invalid
+from cupola.errors import InvalidParameter, NotFound, invalid
 from cupola.knowledge import documents as docs
 from cupola.knowledge.service import KnowledgeService
 from cupola.server.streaming import ndjson, prefetch
@@ -62,20 +62,15 @@ async def add_documents(name: str, request: Request) -> dict[str, Any]:
     service = service_of(request)
     service.get(name)  # 404 before reading a large body
     content_type = request.headers.get("content-type", "")
-    failed: list[dict[str, str]] = []
     if content_type.startswith("multipart/form-data"):
         form = await request.form()
         uploads = [v for v in form.getlist("files") if isinstance(v, UploadFile)]
         if not uploads:
             raise InvalidParameter("upload files as multipart form fields named 'files'", param="files")
-        parsed = []
+        parsed: list[docs.Document | docs.Unread] = []
         for upload in uploads:
-            filename = upload.filename or "upload.txt"
             data = await upload.read(docs.MAX_FILE_BYTES + 1)
-            try:
-                parsed.append(await asyncio.to_thread(docs.parse, data, filename, doc_id=filename))
-            except CupolaError as exc:
-                failed.append({"source": filename, "error": exc.message})
+            parsed.append(await asyncio.to_thread(docs.read_upload, data, upload.filename))
     else:
         try:
             body = DocumentsIn.model_validate_json(await request.body())
@@ -85,7 +80,6 @@ async def add_documents(name: str, request: Request) -> dict[str, Any]:
             raise problem from None
         parsed = [docs.Document(id=d.id, text=d.text, title=d.title, metadata=d.metadata) for d in body.documents]
     report = await service.ingest(name, parsed)
-    report.failed = failed + report.failed
     return report.as_dict()
 
 

@@ -34,7 +34,7 @@ class DocumentsIn(BaseModel):
 class Retrieval(BaseModel):
     """How to search; the same fields in search, ask, and the chat-completions option."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     mode: Literal["lexical", "semantic", "hybrid"] = "hybrid"
     k: int = Field(5, ge=1, le=1000, description="Results to return")

@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from cupola.config import parse_duration
+from cupola.server import limits
 from cupola.server.kb_schemas import KnowledgeOption
 
 # Fields passed to llama.cpp as they are, beyond the declared OpenAI ones.
@@ -18,11 +20,25 @@ _ENGINE_EXTRAS = ("top_k", "min_p", "repeat_penalty", "logit_bias", "logprobs", 
 
 
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
 
     model: str = Field(..., min_length=1, description="A model alias, e.g. smollm2-135m")
     keep_alive: str | int | float | None = Field(
         None, description="How long the model stays loaded after this request (e.g. 5m, 0, -1)")
+
+    @field_validator("keep_alive", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> Any:
+        return check_duration(v)
+
+
+def check_duration(value: Any) -> Any:
+    """A ``keep_alive`` value: a duration (``5m``, ``30s``, seconds) or None; NaN and infinity are not."""
+    if value is not None and (not isinstance(value, (str, int, float)) or isinstance(value, bool)):
+        raise ValueError("use a duration such as 5m, 30s, 0 or -1")
+    if value is not None:
+        parse_duration(value)
+    return value
 
 
 class _Sampling(_Request):
@@ -107,6 +123,16 @@ class ChatCompletionRequest(_Sampling):
     parallel_tool_calls: bool | None = None
     knowledge: KnowledgeOption | None = Field(
         None, description="Cupola extension: ground the answer in a knowledge base (numbered sources, citations)")
+
+    @field_validator("messages", mode="before")
+    @classmethod
+    def _messages_limit(cls, v: Any) -> Any:
+        return limits.check_count(v, "messages", limits.current().max_messages)
+
+    @field_validator("tools", mode="before")
+    @classmethod
+    def _tools_limit(cls, v: Any) -> Any:
+        return limits.check_count(v, "tools", limits.current().max_tools)
 
     def engine_body(self, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
         body = super().engine_body(exclude=("messages", "response_format", "max_completion_tokens", "knowledge",

@@ -10,13 +10,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cupola.errors import InvalidParameter, NotFound
 from cupola.responses.service import ResponsesService
+from cupola.server import limits
+from cupola.server.openai_schemas import check_duration
 from cupola.server.streaming import prefetch, sse
 
 router = APIRouter(prefix="/v1/responses", tags=["OpenAI Responses"])
 
 
 class CreateResponse(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
 
     model: str | None = Field(None, min_length=1, description="Required unless `agent` names a hosted agent")
     agent: str | dict[str, Any] | None = Field(
@@ -35,6 +37,21 @@ class CreateResponse(BaseModel):
     metadata: dict[str, str] | None = None
     stream: bool = False
     keep_alive: str | int | float | None = None
+
+    @field_validator("keep_alive", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> Any:
+        return check_duration(v)
+
+    @field_validator("input", mode="before")
+    @classmethod
+    def _input_limit(cls, v: Any) -> Any:
+        return limits.check_count(v, "messages", limits.current().max_messages)
+
+    @field_validator("tools", mode="before")
+    @classmethod
+    def _tools_limit(cls, v: Any) -> Any:
+        return limits.check_count(v, "tools", limits.current().max_tools)
 
     @field_validator("metadata")
     @classmethod

@@ -1,22 +1,22 @@
 """Run the app under uvicorn on a socket we bind ourselves.
 
 Binding first lets a busy port fail with a clear message, lets ``--port 0`` pick a free port,
-and lets us write the address really listened on to ``$CUPOLA_HOME/server.json`` for clients.
+and lets us record the address really listened on for clients (``$CUPOLA_HOME/servers/<pid>.json``,
+see :mod:`cupola.server.registry`). SIGTERM shuts down as cleanly as SIGINT: running requests
+finish (up to 5 s), the models unload, the entry is removed.
 """
 
 from __future__ import annotations
 
 import errno
 import ipaddress
-import json
-import os
+import signal
 import socket
-import time
-from pathlib import Path
-from typing import Any
+from types import FrameType
 
 from cupola.config import Settings
 from cupola.errors import UsageError
+from cupola.server import registry
 
 
 def is_loopback(host: str) -> bool:
@@ -48,30 +48,20 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def check_exposure(settings: Settings) -> None:
-    if not is_loopback(settings.host) and not settings.api_key:
-        raise UsageError(f"refusing to listen on {settings.host} without an API key",
-                         hint="set CUPOLA_API_KEY (or --api-key); clients then send 'Authorization: Bearer <key>'")
+    """Off loopback, refuse to start unless clients will need a key (``api_key`` or a key in ``keys.db``)."""
+    if is_loopback(settings.host) or settings.api_key:
+        return
+    from cupola.keys import KeyStore
 
-
-def write_server_file(path: Path, host: str, port: int) -> dict[str, Any]:
-    shown = "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else host)
-    info = {"url": f"http://{shown}:{port}", "host": host, "port": port, "pid": os.getpid(),
-            "started_at": time.time()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(info))
-    tmp.replace(path)
-    return info
-
-
-def read_server_file(path: Path) -> dict[str, Any] | None:
-    """The running server's address, or None if there is none (stale files are ignored)."""
+    keys = KeyStore(settings.db_path("keys"))
     try:
-        info = json.loads(path.read_text())
-        os.kill(int(info["pid"]), 0)
-    except (FileNotFoundError, ValueError, KeyError, ProcessLookupError, PermissionError, json.JSONDecodeError):
-        return None
-    return info
+        if keys.any_active():
+            return
+    finally:
+        keys.close()
+    raise UsageError(f"refusing to listen on {settings.host} without an API key",
+                     hint="create one with `cupola keys create NAME` (clients then send 'Authorization: Bearer "
+                          "<key>'), or set CUPOLA_API_KEY (or --api-key)")
 
 
 def serve(settings: Settings, *, preload: list[str], on_ready=None) -> None:
@@ -81,18 +71,24 @@ def serve(settings: Settings, *, preload: list[str], on_ready=None) -> None:
 
     check_exposure(settings)
     sock = bind(settings.host, settings.port)
-    host, port = sock.getsockname()[:2]
-    app = create_app(settings, preload=preload)
-    config = uvicorn.Config(app, log_level=settings.log_level, timeout_graceful_shutdown=5,
-                            access_log=settings.log_level in ("debug", "info"))
-    server = uvicorn.Server(config)
-    info = write_server_file(settings.server_file, settings.host, port)
-    if on_ready:
-        on_ready(info)
+    port = sock.getsockname()[1]
+    info = registry.register(settings.home, settings.host, port)
+    # uvicorn handles SIGTERM like SIGINT (a graceful shutdown), then re-raises the signal: with the
+    # default SIGTERM action the process would die there, before the cleanup below.
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
+        app = create_app(settings, preload=preload, local_token=info["token"])
+        config = uvicorn.Config(app, log_level=settings.log_level, timeout_graceful_shutdown=5,
+                                access_log=settings.log_level in ("debug", "info"))
+        server = uvicorn.Server(config)
+        if on_ready:
+            on_ready(info)
         server.run(sockets=[sock])
     finally:
-        current = read_server_file(settings.server_file)
-        if current is None or current.get("pid") == os.getpid():
-            settings.server_file.unlink(missing_ok=True)
+        registry.unregister(settings.home)
+        signal.signal(signal.SIGTERM, previous)
         sock.close()
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
