@@ -168,7 +168,11 @@ async def test_paths_beyond_the_resolver_limits_are_refused(box):
             with pytest.raises(SandboxError, match="cannot be resolved safely|leaves the workspace") as info:
                 await box.files[tool](json.dumps(arguments))
             assert str(box.root) not in str(info.value)
-        assert "refused" in await box.attempt("cat", path)
+        try:
+            out = await box.attempt("cat", path)
+        except InvalidParameter as exc:  # the tool's schema bounds an argument to 256 characters
+            out = f"refused: {exc}"
+        assert "refused" in out
 
 
 async def test_env_and_interpreters_are_not_allowed_by_default(box):
@@ -383,9 +387,8 @@ def test_landlock_layer_alone(box):
 
     if launcher.abi_version() < 1:
         pytest.skip("this kernel has no Landlock")
-    spec = {"rlimits": {}, "landlock": {"rw": [str(box.root)], "ro": ["/usr", "/etc"], "required": True},
-            "deny_tcp": True}
-    done = subprocess.run(["/usr/bin/python3", "-I", "-S", launcher.__file__, json.dumps(spec), "--", "/bin/sh", "-c",
+    options = ["--landlock-required", "--deny-tcp", "--rw", str(box.root), "--ro", "/usr", "--ro", "/etc"]
+    done = subprocess.run(["/usr/bin/python3", "-I", "-S", launcher.__file__, *options, "--", "/bin/sh", "-c",
                            f"cat {box.outside}/secret.txt; touch {box.outside}/pwned; echo ok > in.txt; cat in.txt"],
                           cwd=box.root, capture_output=True, text=True, timeout=60)
     box.assert_untouched(done.stdout)
@@ -415,3 +418,78 @@ async def test_program_lookup_is_on_the_system_path(box):
     if not str(home_python).startswith(("/usr/", "/bin/")):  # e.g. a pyenv or venv interpreter: not visible
         out = await box.attempt(home_python.name, "-c", "1", allow={home_python.name: {"runs_code": True}})
         assert str(home_python) not in out
+
+
+# -- agent YAML options ----------------------------------------------------------------------
+
+def _agent(tmp_path: Path, tools: str) -> Path:
+    path = tmp_path / "agent.yaml"
+    path.write_text(f"name: filer\nworkspace: ./ws\ntools:\n{tools}\n")
+    return path
+
+
+def test_yaml_run_command_options(tmp_path):
+    from cupola.agents.loader import load_agent
+
+    agent = load_agent(_agent(tmp_path, "  - run_command: {allow: {ls: null, zip: {options: [-r]}}, timeout: 5,"
+                              " network: true, memory_mb: 512, read_only: [.]}\n  - read_file: {max_bytes: 10}"))
+    run, read = agent.function_tools
+    assert "Allowed programs: ls, zip" in run.description and "The network is available" in run.description
+    assert run.metadata["sandbox"].startswith("bubblewrap")
+    (tmp_path / "ws" / "big.txt").write_text("x" * 11)
+    with pytest.raises(InvalidParameter, match="larger than the read limit of 10 bytes"):
+        __import__("asyncio").run(read(json.dumps({"path": "big.txt"})))
+
+
+@pytest.mark.parametrize("tools, message", [
+    ("  - run_command: {allow: [env]}", "run_command: env runs other programs or code"),
+    ("  - run_command: {allow: {find: [-exec]}}", "forbidden flags are not supported"),
+    ("  - run_command: {allow: [ls], timeout: 0}", "invalid value for timeout"),
+    ("  - run_command: {allow: [ls], sandbox: maybe}", "invalid value for sandbox"),
+    ("  - run_command: {allow: [ls], shell: true}", "shell"),
+    ("  - run_command: {allow: {python3: {runs_code: true}}, sandbox: false}", "only allowed inside the sandbox"),
+    ("  - read_file: {max_bytes: -1}", "invalid value for max_bytes"),
+])
+def test_yaml_run_command_bad_options(tmp_path, tools, message):
+    from cupola.agents.loader import load_agent
+
+    with pytest.raises(InvalidParameter, match=message) as info:
+        load_agent(_agent(tmp_path, tools))
+    assert "agent.yaml" in str(info.value)
+
+
+@pytest.mark.real
+async def test_agent_runs_a_sandboxed_command_with_the_real_model(models_home, tmp_path):
+    """A YAML agent on the embedded model: its forced call runs `ls` in the sandbox (first turn only)."""
+    from cupola.agents import Runner
+    from cupola.agents.loader import load_agent
+    from cupola.client import LocalClient
+    from cupola.config import Settings
+    from cupola.runtime.runtime import Runtime
+
+    from conftest import new_home
+
+    path = tmp_path / "filer.yaml"
+    path.write_text("name: filer\ninstructions: List the files in the workspace with run_command.\n"
+                    "workspace: ./ws\ntools:\n  - run_command: {allow: [ls]}\n"
+                    "settings: {temperature: 0.2, max_tokens: 160, tool_choice: required}\nmax_turns: 2\n")
+    agent = load_agent(path)
+    (tmp_path / "ws" / "hello-sandbox.txt").write_text("hi")
+    runtime = Runtime(Settings(home=new_home(tmp_path / "home", models_home)))
+    events = []
+    try:
+        async for event in Runner(LocalClient(runtime)).stream(agent, "Which files are there?"):
+            events.append(event)
+            if event["type"] == "tool_result":
+                break
+    finally:
+        await runtime.close()
+    call = next(e for e in events if e["type"] == "tool_call")
+    arguments = json.loads(call["arguments"])  # the bounded schema makes the call close within max_tokens
+    assert call["name"] == "run_command" and arguments["command"] == "ls"
+    done = events[-1]
+    # the model picks the arguments: whatever it picked ran in the sandbox or was refused by the checks
+    assert done["output"].startswith("exit code: ") or "outside the workspace" in done["output"] \
+        or "is not allowed for ls" in done["output"], done
+    if not arguments.get("args") or arguments["args"] == ["."]:
+        assert "hello-sandbox.txt" in done["output"]

@@ -39,7 +39,7 @@ class RunCommandOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    allow: list[str] | dict[str, dict[str, Any] | None] = Field(
+    allow: list[str] | dict[str, Any] = Field(
         ..., description="programs (built-in option allowlists) or program -> {options: [...], runs_code: bool}")
     timeout: float = Field(20, gt=0, le=3600, description="seconds before the command and all it started are killed")
     max_output: int = Field(20_000, ge=100, le=10_000_000, description="bytes of stdout and of stderr kept")

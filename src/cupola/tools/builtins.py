@@ -35,7 +35,9 @@ import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path, PureWindowsPath
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
 
 from cupola.errors import CupolaError, InvalidParameter, NotFound, RuntimeFailure
 from cupola.tools.functions import FunctionTool, function_tool
@@ -48,6 +50,7 @@ _SNIFF = 8192
 DEFAULT_MAX_BYTES = 256 * 1024
 _MAX_LINKS, _PATH_MAX, _NAME_MAX = 40, 4096, 255
 _MAX_LINK_SCAN = 20_000
+_MAX_ARGS, _MAX_ARG = 16, 256  # bounded, so a small model's call always closes within max_tokens
 
 
 class CommandTimeout(RuntimeFailure):
@@ -349,15 +352,21 @@ def command_tools(ws: Workspace, allow: Mapping[str, Any] | Iterable[str], timeo
                                "remove `sandbox: false` or the program", param="allow")
 
     def run_command(command: Annotated[str, "Bare program name from the allowed list"],
-                    args: Annotated[list[str], "Arguments, one per item (no shell: quotes, pipes "
-                                               "and $() are passed literally)"] = []) -> str:  # noqa: B006
+                    args: Annotated[list[Annotated[str, Field(max_length=_MAX_ARG)]],
+                                    Field(max_length=_MAX_ARGS, description="Arguments, one per item (no shell: "
+                                          "quotes, pipes and $() are passed literally)")] = []) -> str:  # noqa: B006
         """Run an allowed program in the workspace and return its exit code, stdout and stderr."""
         return run_allowed(policy, box, command, args, timeout=timeout, max_output=max_output)
 
+    # The schema names the allowed programs, so a constrained decoder can only pick one of them.
+    run_command.__annotations__["command"] = Annotated[Literal[tuple(policy.programs)],  # type: ignore[misc]
+                                                       "Program to run, one of the allowed ones"]
     network_note = "The network is available." if network else "There is no network."
     described = (f"{run_command.__doc__} Allowed programs: {', '.join(policy.programs)}. "
                  f"Paths in arguments must stay inside the workspace. {network_note}")
-    return [function_tool(run_command, description=described)]
+    tool = function_tool(run_command, description=described)
+    tool.metadata["sandbox"] = box.status.describe() if sandbox else "off (opted out)"
+    return [tool]
 
 
 # -- calculator -----------------------------------------------------------------------------

@@ -1,13 +1,14 @@
 """The last step before an agent's command runs: resource limits, Landlock, then ``execv``.
 
 This file is standard-library only and self-contained: :mod:`cupola.tools.sandbox.runner` runs its
-source as ``python -I -S -c SOURCE SPEC -- PROGRAM ARGS...`` *inside* the bubblewrap namespaces,
-so the interpreter starts without site-packages and nothing of Cupola is imported there. ``SPEC``
-is JSON::
+source as ``python -I -S -c SOURCE OPTIONS -- PROGRAM ARGS...`` *inside* the bubblewrap
+namespaces, so the interpreter starts without site-packages and nothing of Cupola is imported
+there (it imports only what it needs: start-up time is most of the sandbox's cost). ``OPTIONS``::
 
-    {"rlimits": {"RLIMIT_CPU": 20, ...},
-     "landlock": {"rw": [dirs], "ro": [dirs], "required": false},   # or null: no Landlock layer
-     "deny_tcp": true}
+    --rlimit RLIMIT_CPU=20 ...      resource limits (soft = hard)
+    --landlock                      apply Landlock (best effort); --landlock-required: or fail
+    --rw PATH ... --ro PATH ...     what Landlock allows (read-write; read and execute)
+    --deny-tcp                      no TCP bind or connect (Landlock ABI 4+)
 
 Landlock (Linux 5.13+, unprivileged) is applied to this process and every descendant:
 read, write and make-anything under ``rw``; read and execute under ``ro``; nothing anywhere else.
@@ -21,9 +22,7 @@ Failures before ``execv`` exit with status 125 and one line on stderr starting `
 from __future__ import annotations
 
 import ctypes
-import json
 import os
-import resource
 import struct
 import sys
 
@@ -116,18 +115,41 @@ def restrict(rw: list[str], ro: list[str], *, deny_tcp: bool, required: bool) ->
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) < 3 or argv[1] != "--":
-        _fail("usage: launcher SPEC -- PROGRAM [ARGS...]")
-    spec, program = json.loads(argv[0]), argv[2:]
-    for name, value in spec.get("rlimits", {}).items():
-        try:
-            resource.setrlimit(getattr(resource, name), (value, value))
-        except (ValueError, OSError, AttributeError) as exc:
-            _fail(f"cannot set {name}={value}: {exc}")
-    landlock = spec.get("landlock")
-    if landlock is not None:
-        restrict(landlock["rw"], landlock["ro"], deny_tcp=bool(spec.get("deny_tcp")),
-                 required=bool(landlock.get("required")))
+    if "--" not in argv or argv.index("--") == len(argv) - 1:
+        _fail("usage: launcher [OPTIONS] -- PROGRAM [ARGS...]")
+    end = argv.index("--")
+    options, program = argv[:end], argv[end + 1:]
+    rlimits: list[tuple[str, int]] = []
+    rw: list[str] = []
+    ro: list[str] = []
+    landlock = required = deny_tcp = False
+    i = 0
+    while i < len(options):
+        option = options[i]
+        if option in ("--rlimit", "--rw", "--ro") and i + 1 < len(options):
+            value, i = options[i + 1], i + 2
+            if option == "--rlimit":
+                name, _, number = value.partition("=")
+                rlimits.append((name, int(number)))
+            else:
+                (rw if option == "--rw" else ro).append(value)
+            continue
+        if option not in ("--landlock", "--landlock-required", "--deny-tcp"):
+            _fail(f"unknown option {option}")
+        landlock = landlock or option.startswith("--landlock")
+        required = required or option == "--landlock-required"
+        deny_tcp = deny_tcp or option == "--deny-tcp"
+        i += 1
+    if rlimits:
+        import resource
+
+        for name, value in rlimits:
+            try:
+                resource.setrlimit(getattr(resource, name), (value, value))
+            except (ValueError, OSError, AttributeError) as exc:
+                _fail(f"cannot set {name}={value}: {exc}")
+    if landlock:
+        restrict(rw, ro, deny_tcp=deny_tcp, required=required)
     try:
         os.execv(program[0], program)
     except OSError as exc:

@@ -35,7 +35,6 @@ escape the process group are not contained.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import selectors
 import shutil
@@ -223,12 +222,16 @@ class Sandbox:
     def command(self, argv: list[str]) -> list[str]:
         """The full command line that runs ``argv`` (absolute program first) in the sandbox."""
         python = _launcher_python()
-        spec: dict = {"rlimits": self.limits.rlimits(processes=self.enabled), "deny_tcp": not self.network}
+        launch = [python, "-I", "-S", "-c", _launcher_source()]
+        for name, value in self.limits.rlimits(processes=self.enabled).items():
+            launch += ["--rlimit", f"{name}={value}"]
         if not self.enabled:
-            spec["landlock"] = None
-            return [python, "-I", "-S", "-c", _launcher_source(), json.dumps(spec), "--", *argv]
-        spec["landlock"] = {"rw": [self.workspace, "/tmp", *DEVICES_RW],
-                            "ro": [*SYSTEM_DIRS, "/etc", "/proc", "/dev", *self.read_only], "required": False}
+            return [*launch, "--", *argv]
+        launch += ["--landlock", *(["--deny-tcp"] if not self.network else [])]
+        for path in (self.workspace, "/tmp", *DEVICES_RW):
+            launch += ["--rw", path]
+        for path in (*SYSTEM_DIRS, "/etc", "/proc", "/dev", *self.read_only):
+            launch += ["--ro", path]
         out = [self.status.bwrap or "bwrap", "--unshare-all", *(["--share-net"] if self.network else []),
                "--unshare-user", "--disable-userns", "--cap-drop", "ALL", "--die-with-parent", "--new-session",
                "--clearenv"]
@@ -246,7 +249,7 @@ class Sandbox:
             out += ["--ro-bind", path, path]
         out += ["--proc", "/proc", "--dev", "/dev", "--size", str(self.limits.tmp_bytes), "--tmpfs", "/tmp",
                 "--dir", HOME, "--dir", TMPDIR, "--bind", self.workspace, self.workspace, "--chdir", self.workspace,
-                "--", python, "-I", "-S", "-c", _launcher_source(), json.dumps(spec), "--", *argv]
+                "--", *launch, "--", *argv]
         return out
 
     def run(self, argv: list[str], *, timeout: float, max_output: int) -> CommandResult:
