@@ -170,7 +170,7 @@ async def test_paths_beyond_the_resolver_limits_are_refused(box):
             assert str(box.root) not in str(info.value)
         try:
             out = await box.attempt("cat", path)
-        except InvalidParameter as exc:  # the tool's schema bounds an argument to 256 characters
+        except InvalidParameter as exc:  # the tool's schema bounds an argument to 2000 characters
             out = f"refused: {exc}"
         assert "refused" in out
 

@@ -50,7 +50,7 @@ _SNIFF = 8192
 DEFAULT_MAX_BYTES = 256 * 1024
 _MAX_LINKS, _PATH_MAX, _NAME_MAX = 40, 4096, 255
 _MAX_LINK_SCAN = 20_000
-_MAX_ARGS, _MAX_ARG = 16, 256  # bounded, so a small model's call always closes within max_tokens
+_MAX_ARGS, _MAX_ARG = 16, 2000  # bounded, so a small model's call always closes within max_tokens
 
 
 class CommandTimeout(RuntimeFailure):

@@ -21,10 +21,12 @@ Failures before ``execv`` exit with status 125 and one line on stderr starting `
 
 from __future__ import annotations
 
-import ctypes
 import os
 import struct
 import sys
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing would cost start-up time
+if TYPE_CHECKING:  # ctypes is imported where needed: the opt-out path never loads it
+    import ctypes
 
 PREFIX = "cupola-sandbox:"
 SETUP_FAILED = 125
@@ -54,6 +56,8 @@ def _fail(message: str) -> None:
 
 
 def _libc() -> ctypes.CDLL:
+    import ctypes
+
     libc = ctypes.CDLL(None, use_errno=True)
     libc.syscall.restype = ctypes.c_long
     return libc
@@ -61,6 +65,8 @@ def _libc() -> ctypes.CDLL:
 
 def abi_version(libc: ctypes.CDLL | None = None) -> int:
     """The kernel's Landlock ABI (0 when Landlock is missing or disabled)."""
+    import ctypes
+
     try:
         libc = libc or _libc()
         version = libc.syscall(_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(_CREATE_RULESET_VERSION))
@@ -74,6 +80,8 @@ def handled_fs(abi: int) -> int:
 
 
 def _check(libc: ctypes.CDLL, result: int, what: str) -> int:
+    import ctypes
+
     if result < 0:
         err = ctypes.get_errno()
         _fail(f"landlock {what} failed: {os.strerror(err)}")
@@ -82,6 +90,8 @@ def _check(libc: ctypes.CDLL, result: int, what: str) -> int:
 
 def restrict(rw: list[str], ro: list[str], *, deny_tcp: bool, required: bool) -> int:
     """Confine this process (and its future children) with Landlock; returns the ABI used (0: none)."""
+    import ctypes
+
     libc = _libc()
     abi = abi_version(libc)
     if abi < 1:
