@@ -8,7 +8,9 @@ the sandbox with no argument checks at all, so the OS layer is shown to hold on 
 
 from __future__ import annotations
 
+import asyncio
 import http.server
+import io
 import json
 import os
 import subprocess
@@ -22,7 +24,16 @@ from pathlib import Path
 import pytest
 
 from cupola.errors import CupolaError, InvalidParameter, NotFound
-from cupola.tools.builtins import CommandTimeout, SandboxError, Workspace, command_tools, workspace_tools
+from cupola.tools.builtins import (
+    CommandTimeout,
+    SandboxError,
+    Workspace,
+    command_tools,
+    list_directory,
+    read_text,
+    workspace_tools,
+    write_text,
+)
 
 PERMISSIVE = ["cp", "tar", "sed", "awk", "git", "sort", "find", "cat", "ls", "seq", "head"]
 SECRET = "TOPSECRET-7f3a9c"
@@ -64,7 +75,7 @@ def box(tmp_path) -> Box:
 def make_tar(path: Path, members: list[tarfile.TarInfo], data: bytes = b"x") -> None:
     with tarfile.open(path, "w", format=tarfile.GNU_FORMAT) as tar:
         for info in members:
-            tar.addfile(info, __import__("io").BytesIO(data) if info.isreg() else None)
+            tar.addfile(info, io.BytesIO(data) if info.isreg() else None)
 
 
 def reg(name: str, data: bytes = b"x") -> tarfile.TarInfo:
@@ -194,7 +205,7 @@ def test_fifo_socket_and_device_are_not_read(box):
 
     def read(name: str) -> None:
         try:
-            results[name] = __import__("cupola.tools.builtins", fromlist=["read_text"]).read_text(box.ws, name)
+            results[name] = read_text(box.ws, name)
         except CupolaError as exc:
             results[name] = f"error: {exc}"
 
@@ -209,8 +220,8 @@ def test_fifo_socket_and_device_are_not_read(box):
     assert results == {"fifo": "error: 'fifo' is a FIFO; only regular files can be read",
                        "sock": "error: 'sock' is a socket; only regular files can be read"}
     with pytest.raises(InvalidParameter, match="is a FIFO; only regular files can be written"):
-        __import__("cupola.tools.builtins", fromlist=["write_text"]).write_text(box.ws, "fifo", "x")
-    assert "other -  fifo (a FIFO)" in __import__("cupola.tools.builtins", fromlist=["x"]).list_directory(box.ws)
+        write_text(box.ws, "fifo", "x")
+    assert "other -  fifo (a FIFO)" in list_directory(box.ws)
 
 
 def _alive(marker: str) -> list[int]:
@@ -411,13 +422,17 @@ async def test_refuses_without_a_sandbox_unless_opted_out(box, monkeypatch):
         box.tool({"python3": {"runs_code": True}}, sandbox=False)
 
 
-async def test_program_lookup_is_on_the_system_path(box):
+async def test_program_lookup_is_on_the_system_path(box, tmp_path, monkeypatch):
     with pytest.raises(NotFound, match="not installed"):
         await box.attempt("no-such-program-cupola", allow=["no-such-program-cupola"])
-    home_python = Path(os.path.realpath(os.sys.executable))
-    if not str(home_python).startswith(("/usr/", "/bin/")):  # e.g. a pyenv or venv interpreter: not visible
-        out = await box.attempt(home_python.name, "-c", "1", allow={home_python.name: {"runs_code": True}})
-        assert str(home_python) not in out
+    private = tmp_path / "bin"  # on the server's PATH, but not a system folder the sandbox shows
+    private.mkdir()
+    (private / "cupola-tool").write_text("#!/bin/sh\necho hi\n")
+    (private / "cupola-tool").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{private}:{os.environ['PATH']}")
+    with pytest.raises(NotFound, match="not installed"):
+        await box.attempt("cupola-tool", allow=["cupola-tool"])
+    assert "stdout:\nhi\n" in await box.attempt("cupola-tool", allow=["cupola-tool"], sandbox=False)
 
 
 # -- agent YAML options ----------------------------------------------------------------------
@@ -438,7 +453,7 @@ def test_yaml_run_command_options(tmp_path):
     assert run.metadata["sandbox"].startswith("bubblewrap")
     (tmp_path / "ws" / "big.txt").write_text("x" * 11)
     with pytest.raises(InvalidParameter, match="larger than the read limit of 10 bytes"):
-        __import__("asyncio").run(read(json.dumps({"path": "big.txt"})))
+        asyncio.run(read(json.dumps({"path": "big.txt"})))
 
 
 @pytest.mark.parametrize("tools, message", [
