@@ -11,7 +11,7 @@ there (it imports only what it needs: start-up time is most of the sandbox's cos
     --deny-tcp                      no TCP bind or connect (Landlock ABI 4+)
 
 Landlock (Linux 5.13+, unprivileged) is applied to this process and every descendant:
-read, write and make-anything under ``rw``; read and execute under ``ro``; nothing anywhere else.
+read, write and make anything but device nodes under ``rw``; read and execute under ``ro``; nothing anywhere else.
 With ABI 4+ ``deny_tcp`` forbids every TCP bind and connect; with ABI 6+ the process can neither
 signal nor reach the abstract Unix sockets of processes outside its domain. A Landlock ABI the
 kernel does not know is simply not asked for (best effort) unless ``required`` is true.
@@ -105,7 +105,8 @@ def restrict(rw: list[str], ro: list[str], *, deny_tcp: bool, required: bool) ->
     buf = ctypes.create_string_buffer(attr, len(attr))
     ruleset = _check(libc, libc.syscall(_CREATE_RULESET, buf, ctypes.c_size_t(len(attr)), ctypes.c_uint32(0)),
                      "create_ruleset")
-    for paths, access in ((rw, fs), (ro, READ_EXECUTE)):
+    no_devices = fs & ~(FS_MAKE_CHAR | FS_MAKE_BLOCK)  # read-write, but never a device node
+    for paths, access in ((rw, no_devices), (ro, READ_EXECUTE)):
         for path in paths:
             try:
                 fd = os.open(path, os.O_PATH | os.O_CLOEXEC)

@@ -34,6 +34,7 @@ escape the process group are not contained.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import selectors
@@ -154,6 +155,7 @@ def _launcher_source() -> str:
 def _identity_files() -> tuple[str, str]:
     """``passwd`` and ``group`` files naming only the sandbox user (so ``whoami`` and git work)."""
     folder = Path(tempfile.mkdtemp(prefix="cupola-sandbox-"))
+    atexit.register(shutil.rmtree, folder, True)
     uid, gid = os.getuid(), os.getgid()
     passwd, group = folder / "passwd", folder / "group"
     passwd.write_text(f"sandbox:x:{uid}:{gid}:sandbox:{HOME}:/usr/sbin/nologin\n")
@@ -172,7 +174,7 @@ def availability() -> Availability:
         return Availability(False, "bubblewrap is not installed (Debian/Ubuntu: `apt-get install bubblewrap`, "
                                    "Fedora: `dnf install bubblewrap`)", None, abi)
     probe = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--cap-drop", "ALL",
-             "--ro-bind", "/usr", "/usr", *_symlinks(), "--", "/usr/bin/true"]
+             "--ro-bind", "/usr", "/usr", *_symlinks(), "--", shutil.which("true", path=SYSTEM_PATH) or "/bin/true"]
     try:
         done = subprocess.run(probe, stdin=subprocess.DEVNULL, capture_output=True, timeout=30, env={})
     except (OSError, subprocess.TimeoutExpired) as exc:
