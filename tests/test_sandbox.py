@@ -222,6 +222,12 @@ def test_fifo_socket_and_device_are_not_read(box):
     with pytest.raises(InvalidParameter, match="is a FIFO; only regular files can be written"):
         write_text(box.ws, "fifo", "x")
     assert "other -  fifo (a FIFO)" in list_directory(box.ws)
+    if os.geteuid() == 0:  # only root can make a device node (here: a second /dev/zero)
+        import stat
+
+        os.mknod(box.root / "zero", stat.S_IFCHR | 0o600, os.makedev(1, 5))
+        with pytest.raises(InvalidParameter, match="'zero' is a device; only regular files can be read"):
+            read_text(box.ws, "zero")
 
 
 def _alive(marker: str) -> list[int]:
