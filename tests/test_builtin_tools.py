@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from cupola.errors import InvalidParameter, NotFound, UsageError
+from cupola.errors import InvalidParameter, NotFound, RuntimeFailure, UsageError
 from cupola.tools import builtins
 from cupola.tools.builtins import (
     CalculatorError,
@@ -20,6 +20,7 @@ from cupola.tools.builtins import (
     workspace_tools,
 )
 from cupola.tools.functions import FunctionTool
+from cupola.tools.sandbox import CommandPolicy
 
 
 def args(**kw) -> str:
@@ -81,7 +82,7 @@ async def test_failed_write_keeps_old_file_and_no_temp(ws, tools, monkeypatch):
         raise OSError("disk on fire")
 
     monkeypatch.setattr(builtins.os, "replace", crash)
-    with pytest.raises(OSError, match="disk on fire"):
+    with pytest.raises(RuntimeFailure, match="cannot write 'f.txt': disk on fire"):
         await tools["write_file"](args(path="f.txt", content="new"))
     assert os.listdir(ws.root) == ["f.txt"]
     assert (ws.root / "f.txt").read_text() == "old"
@@ -112,9 +113,9 @@ async def test_read_errors(ws, tools):
 @pytest.mark.parametrize("path", ["../outside.txt", "a/../../outside.txt", "/etc/passwd",
                                   "../ws/../outside.txt", "~/x"])
 async def test_escaping_paths_refused(ws, tools, path, tmp_path):
-    with pytest.raises(SandboxError, match="leaves the workspace|absolute path"):
+    with pytest.raises(SandboxError, match="leaves the workspace|absolute path|cannot be resolved"):
         await tools["read_file"](args(path=path))
-    with pytest.raises(SandboxError, match="leaves the workspace|absolute path"):
+    with pytest.raises(SandboxError, match="leaves the workspace|absolute path|cannot be resolved"):
         await tools["write_file"](args(path=path, content="pwned"))
     assert (tmp_path / "outside.txt").read_text() == "secret"
     assert isinstance(SandboxError("x"), UsageError)
@@ -193,6 +194,10 @@ async def test_size_limits_and_binary(ws, tools):
     assert await tools["read_file"](args(path="latin.txt")) == "caf\ufffd"
 
 
+def test_default_size_limit_is_256_kib(tmp_path):
+    assert Workspace(tmp_path).max_read_bytes == Workspace(tmp_path).max_write_bytes == 256 * 1024
+
+
 def test_workspace_root_must_exist(tmp_path):
     with pytest.raises(NotFound, match="not an existing directory"):
         Workspace(tmp_path / "nope")
@@ -211,23 +216,34 @@ async def test_allowed_command_runs(ws):
     assert "Allowed programs: echo, ls" in run.description
 
 
-async def test_minimal_environment(ws):
-    out = await run_tool(ws, ["env"])(args(command="env"))
+async def test_minimal_environment_and_private_home(ws, monkeypatch):
+    monkeypatch.setenv("CUPOLA_TEST_SECRET", "leak")
+    out = await run_tool(ws, {"env": {"runs_code": True}})(args(command="env"))
     names = {line.split("=")[0] for line in out.split("stdout:\n")[1].split("\nstderr:")[0].splitlines()}
-    assert names == {"PATH", "LANG", "HOME"}
-    assert f"HOME={ws.root}" in out
+    assert names == {"PATH", "LANG", "HOME", "TMPDIR", "USER", "LOGNAME", "GIT_CONFIG_NOSYSTEM",
+                     "GIT_TERMINAL_PROMPT", "PWD"}
+    assert "HOME=/tmp/home\n" in out and "TMPDIR=/tmp/tmp\n" in out and str(ws.root) not in out.split("PWD=")[0]
+    listing = await run_tool(ws, {"env": {"runs_code": True}})(args(command="env", args=["ls", "-A", "/tmp/home",
+                                                                                     "/tmp/tmp"]))
+    assert listing.startswith("exit code: 0\nstdout:\n/tmp/home:\n\n/tmp/tmp:\n\nstderr")
 
 
 @pytest.mark.parametrize("program", ["rm", "bash", "sh", "LS"])
 async def test_disallowed_program_refused(ws, program):
+    run = run_tool(ws, ["ls", "echo"])
+    assert run.parameters["properties"]["command"]["enum"] == ["echo", "ls"]  # the schema already says so
+    with pytest.raises(UsageError, match="command: Input should be 'echo' or 'ls'"):
+        await run(args(command=program, args=["-c", "id"]))
     with pytest.raises(SandboxError, match="is not allowed; allowed commands: echo, ls"):
-        await run_tool(ws, ["ls", "echo"])(args(command=program, args=["-c", "id"]))
+        CommandPolicy(ws, ["ls", "echo"], path="/usr/bin:/bin").argv(program, ["-c", "id"])
 
 
 @pytest.mark.parametrize("program", ["/bin/ls", "./ls", "../ls", "bin/ls", ""])
 async def test_program_given_as_path_refused(ws, program):
-    with pytest.raises(SandboxError, match="give a bare program name"):
+    with pytest.raises(UsageError, match="command: Input should be 'ls'"):
         await run_tool(ws, ["ls"])(args(command=program))
+    with pytest.raises(SandboxError, match="give a bare program name"):
+        CommandPolicy(ws, ["ls"], path="/usr/bin:/bin").argv(program, [])
 
 
 async def test_program_not_installed(ws):
@@ -242,8 +258,8 @@ async def test_shell_metacharacters_passed_literally(ws, tmp_path):
     assert os.listdir(ws.root) == []
 
 
-@pytest.mark.parametrize("arg", ["/etc", "../..", "..", "sub/../../outside.txt", "--file=/etc/passwd",
-                                 "-I/etc", "if=/etc/passwd"])
+@pytest.mark.parametrize("arg", ["/etc", "../..", "..", "sub/../../outside.txt", "--ignore=/etc/passwd",
+                                 "-I/etc", "-lI/etc", "if=/etc/passwd", "--sort=../x"])
 async def test_argument_outside_refused(ws, arg):
     with pytest.raises(SandboxError, match="points outside the workspace"):
         await run_tool(ws, ["ls"])(args(command="ls", args=[arg]))
@@ -257,29 +273,77 @@ async def test_argument_through_symlink_refused(ws, tmp_path):
     assert inside.startswith("exit code: 0")
 
 
-async def test_forbidden_flags_refused(ws):
-    run = run_tool(ws, {"find": ["-exec", "-execdir", "-delete"], "git": ["-c", "--exec-path"]})
-    with pytest.raises(SandboxError, match="flag '-exec' is not allowed for find"):
-        await run(args(command="find", args=[".", "-exec", "touch", "pwned", ";"]))
-    with pytest.raises(SandboxError, match="-delete"):
-        await run(args(command="find", args=[".", "-delete"]))
-    with pytest.raises(SandboxError, match="'--exec-path' is not allowed for git"):
-        await run(args(command="git", args=["--exec-path=x", "status"]))
-    with pytest.raises(SandboxError, match="'-c' is not allowed for git"):
-        await run(args(command="git", args=["-ccore.pager=sh", "log"]))
-    assert (await run(args(command="find", args=[".", "-type", "f"]))).startswith("exit code: 0")
+@pytest.mark.parametrize("command, argv, message", [
+    ("find", [".", "-exec", "touch", "pwned", ";"], "option -exec is not allowed for find"),
+    ("find", [".", "-delete"], "option -delete is not allowed for find"),
+    ("find", [".", "-fprint", "x"], "option -fprint is not allowed for find"),
+    ("git", ["--exec-path=x", "status"], "option --exec-path is not allowed for git"),
+    ("git", ["-ccore.pager=sh", "log"], "option -c .* is not allowed for git"),
+    ("git", ["-c", "core.pager=sh", "log"], "option -c is not allowed for git"),
+    ("git", ["config", "alias.x", "!sh"], "git 'config' is not allowed"),
+    ("git", ["log", "--output=x"], "option --output is not allowed for git log"),
+    ("git", ["diff", "--ext-diff"], "option --ext-diff is not allowed for git diff"),
+    ("tar", ["--to-command=sh", "-xf", "a.tar"], "option --to-command is not allowed for tar"),
+    ("tar", ["-xf", "a.tar", "--to-c=sh"], "option --to-c is not allowed"),
+    ("tar", ["-cI", "sh", "-f", "a.tar"], "option -I .* is not allowed for tar"),
+    ("tar", ["cvf", "a.tar", "."], "leading dash"),
+    ("sort", ["--compress-program=sh", "x"], "option --compress-program is not allowed"),
+    ("sort", ["--files0-from=list"], "option --files0-from is not allowed"),
+    ("sed", ["--follow-symlinks", "p"], "option --follow-symlinks is not allowed"),
+    ("awk", ["-W", "exec", "x"], "option -W is not allowed for awk"),
+    ("cp", ["-vZt", "d", "x"], "option -Z .* is not allowed for cp"),
+    ("ls", ["--sor=time"], "option --sor is not allowed for ls"),
+])
+async def test_options_are_allowlisted(ws, command, argv, message):
+    run = run_tool(ws, ["find", "git", "tar", "sort", "sed", "awk", "cp", "ls"])
+    with pytest.raises(SandboxError, match=message):
+        await run(args(command=command, args=argv))
     assert not (ws.root / "pwned").exists()
 
 
+async def test_allowed_options_run(ws):
+    (ws.root / "b.txt").write_text("2\n1\n")
+    run = run_tool(ws, ["find", "sort", "sed", "ls", "head", "git"])
+    assert (await run(args(command="find", args=[".", "-type", "f", "-name", "*.txt"]))).startswith("exit code: 0")
+    assert "1\n2\n" in await run(args(command="sort", args=["-n", "-o", "c.txt", "b.txt"])) + (ws.root / "c.txt").read_text()
+    assert "stdout:\n2\n" in await run(args(command="head", args=["-1", "b.txt"]))
+    assert "stdout:\nX\n1\n" in await run(args(command="sed", args=["-e", "s/2/X/", "b.txt"]))
+    await run(args(command="sed", args=["-i.bak", "s/2/Y/", "b.txt"]))
+    assert (ws.root / "b.txt").read_text() == "Y\n1\n" and (ws.root / "b.txt.bak").exists()
+    assert "b.txt" in await run(args(command="ls", args=["-la", "--sort=size", "--", "."]))
+    assert (await run(args(command="git", args=["init", "-q"]))).startswith("exit code: 0")
+    assert "b.txt" in await run(args(command="git", args=["status", "--short"]))
+
+
+def test_allowlist_forms(ws):
+    with pytest.raises(InvalidParameter, match="forbidden flags are not supported"):
+        command_tools(ws, {"find": ["-exec"]})
+    with pytest.raises(InvalidParameter, match="unknown key"):
+        command_tools(ws, {"zip": {"option": ["-r"]}})
+    with pytest.raises(InvalidParameter, match="not understood"):
+        command_tools(ws, {"zip": {"options": ["r"]}})
+    (tool,) = command_tools(ws, {"echo": None, "zip": {"options": ["-r", "-q", "--level=", "-b="]}})
+    assert "Allowed programs: echo, zip" in tool.description and "There is no network" in tool.description
+
+
+async def test_user_options_for_a_program_without_built_in_list(ws):
+    run = run_tool(ws, {"wc": {"options": ["-l"]}, "rev": None})
+    assert "stdout:\n0\n" in await run(args(command="wc", args=["-l"]))
+    with pytest.raises(SandboxError, match=r"option -c \(in '-lc'\) is not allowed for wc; allowed options: -l"):
+        await run(args(command="wc", args=["-lc"]))
+    with pytest.raises(SandboxError, match="allowed options: none"):
+        await run(args(command="rev", args=["--help"]))
+
+
 async def test_timeout_enforced(ws):
-    run = run_tool(ws, ["sleep"], timeout=0.5)
-    with pytest.raises(CommandTimeout, match="within the 0.5 s time limit"):
+    run = run_tool(ws, ["sleep"], timeout=1)
+    with pytest.raises(CommandTimeout, match="within the 1 s time limit"):
         await run(args(command="sleep", args=["5"]))
 
 
 async def test_output_cut(ws):
     out = await run_tool(ws, ["echo"], max_output=10)(args(command="echo", args=["x" * 50]))
-    assert "stdout:\nxxxxxxxxxx\n[output cut: 41 more characters not shown (limit 10)]" in out
+    assert "stdout:\nxxxxxxxxxx\n[output cut: 41 more bytes not shown (limit 10)]" in out
 
 
 async def test_bad_arguments_rejected(ws):

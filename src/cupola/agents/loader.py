@@ -8,8 +8,8 @@
     tools:
       - calculator
       - search_knowledge: {base: product-docs, k: 4}
-      - read_file                    # also list_files, write_file: need `workspace`
-      - run_command: {allow: [ls, grep]}
+      - read_file                    # also list_files, write_file: need `workspace`; {max_bytes: 262144}
+      - run_command: {allow: [ls, grep]}   # in an OS sandbox; see RunCommandOptions for the rest
       - mcp: {command: uvx, args: [mcp-server-time]}   # or {url: http://host/mcp}: an MCP server's tools
     workspace: ./work                # relative to this file; file and command tools stay inside
     output_schema: {type: object, properties: {answer: {type: string}}, required: [answer]}
@@ -32,6 +32,31 @@ from cupola.tools.functions import FunctionTool, function_tool
 
 WORKSPACE_TOOLS = ("list_files", "read_file", "write_file")
 BUILTIN_TOOLS = ("calculator", "search_knowledge", "run_command", "mcp", *WORKSPACE_TOOLS)
+
+
+class RunCommandOptions(BaseModel):
+    """``- run_command: {...}``: which programs, and the sandbox they run in."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    allow: list[str] | dict[str, Any] = Field(
+        ..., description="programs (built-in option allowlists) or program -> {options: [...], runs_code: bool}")
+    timeout: float = Field(20, gt=0, le=3600, description="seconds before the command and all it started are killed")
+    max_output: int = Field(20_000, ge=100, le=10_000_000, description="bytes of stdout and of stderr kept")
+    network: bool = Field(False, description="let commands use the network (off: a private network namespace)")
+    sandbox: bool = Field(True, description="false: run WITHOUT the operating-system sandbox (explicit opt-out)")
+    read_only: list[str] = Field(default_factory=list, description="more host folders visible read-only")
+    cpu_seconds: int = Field(60, ge=1, description="CPU time limit per command")
+    memory_mb: int = Field(1024, ge=16, description="address-space limit per process")
+    file_mb: int = Field(64, ge=1, description="largest file a command may write")
+    processes: int = Field(64, ge=1, description="processes and threads per command")
+    tmp_mb: int = Field(64, ge=1, description="size of the private /tmp (holds HOME and TMPDIR)")
+
+
+class FileToolOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_bytes: int = Field(256 * 1024, ge=1, le=64 << 20, description="largest file read or written")
 
 
 class AgentSpec(BaseModel):
@@ -135,14 +160,36 @@ def _builtin(name: str, options: dict[str, Any], spec: AgentSpec, base_dir: Path
             raise InvalidParameter(f"{source}: tool {name} needs a `workspace:` folder for the agent to work in")
         root = (base_dir / spec.workspace).resolve()
         root.mkdir(parents=True, exist_ok=True)
-        ws = builtins.Workspace(root)
         if name == "run_command":
-            allow = options.get("allow")
-            if not allow:
+            if not options.get("allow"):
                 raise InvalidParameter(f"{source}: run_command needs an allowlist: `- run_command: {{allow: [ls]}}`")
-            return builtins.command_tools(ws, allow, timeout=float(options.get("timeout", 20)))
+            return _run_command(options, builtins.Workspace(root), base_dir, source)
+        try:
+            limit = FileToolOptions.model_validate(options).max_bytes
+        except ValidationError as exc:
+            raise invalid(exc.errors(), prefix=f"{source}: {name}") from None
+        ws = builtins.Workspace(root, max_read_bytes=limit, max_write_bytes=limit)
         return [t for t in builtins.workspace_tools(ws, approve_writes=spec.approve_writes) if t.name == name]
     raise InvalidParameter(f"{source}: unknown tool {name!r}; built-in tools: {', '.join(BUILTIN_TOOLS)}")
+
+
+def _run_command(options: dict[str, Any], ws: Any, base_dir: Path, source: str) -> list[FunctionTool]:
+    from cupola.tools import builtins
+    from cupola.tools.sandbox import Limits
+
+    try:
+        opts = RunCommandOptions.model_validate(options)
+    except ValidationError as exc:
+        raise invalid(exc.errors(), prefix=f"{source}: run_command") from None
+    limits = Limits(cpu_seconds=opts.cpu_seconds, memory_bytes=opts.memory_mb << 20, file_bytes=opts.file_mb << 20,
+                    processes=opts.processes, tmp_bytes=opts.tmp_mb << 20)
+    try:
+        return builtins.command_tools(ws, opts.allow, timeout=opts.timeout, max_output=opts.max_output,
+                                      network=opts.network, limits=limits,
+                                      read_only=[str((base_dir / p).resolve()) for p in opts.read_only],
+                                      sandbox=opts.sandbox)
+    except UsageError as exc:
+        raise type(exc)(f"{source}: run_command: {exc.message}", param=exc.param, hint=exc.hint) from None
 
 
 class AgentRegistry:

@@ -1,26 +1,27 @@
-"""Built-in, sandboxed tools for Cupola agents: files in a workspace, allowlisted commands, a calculator.
-
-Sandbox guarantees (standard library only):
+"""Built-in tools for Cupola agents: files in a workspace, allowlisted commands, a calculator.
 
 * **Paths.** Every path a model gives is relative to the :class:`Workspace` root. Absolute paths,
-  NUL bytes and empty file names are refused. The path is resolved with ``os.path.realpath``
-  (``..`` and every symlink, in any component, followed) and must land inside the real root;
-  otherwise :class:`SandboxError` is raised. A symlink may point elsewhere *inside* the root.
-* **Reads** refuse directories, binary files (a NUL byte in the first 8 KiB) and files larger
-  than ``max_read_bytes``; the final component is opened with ``O_NOFOLLOW``.
-* **Writes** refuse content larger than ``max_write_bytes``, never write through a symlink or
-  into a parent that resolves outside, and are atomic: a temporary file in the same directory
-  is written, flushed and ``os.replace``-d onto the target, so a crash never leaves half a file.
+  NUL bytes and empty file names are refused. The path is resolved one component at a time
+  (``..`` and every symlink followed, at most 40 links, 4096 bytes, 255 per name) and must land
+  inside the real root; a path that cannot be fully resolved (too long, a loop, an I/O error) is
+  refused rather than guessed at. A symlink may point elsewhere *inside* the root.
+* **Reads** accept regular files only: the file is checked with ``lstat``, opened with
+  ``O_NOFOLLOW | O_NONBLOCK`` and checked again with ``fstat``, so a FIFO, socket or device is
+  refused instead of blocking. A file with several hard links is read only when every link is
+  inside the workspace. Directories, binary files (a NUL byte in the first 8 KiB) and files larger
+  than ``max_read_bytes`` (256 KiB by default) are refused.
+* **Writes** refuse content larger than ``max_write_bytes`` (256 KiB), never write through a
+  symlink or into a parent that resolves outside, never replace anything but a regular file, and
+  are atomic: a temporary file in the same directory is written, flushed and ``os.replace``-d onto
+  the target (which also cuts a hard link instead of writing through it).
+* **Errors** name paths relative to the workspace; the host's absolute paths never reach the model.
 * **Listings** never follow a symlink out of the root (such entries are marked, not followed).
-* **Commands** run only programs named in an allowlist (bare names, looked up on an absolute-only
-  PATH, never inside the workspace), with ``shell=False``, ``cwd`` the root, ``stdin`` closed, a
-  minimal environment, a timeout and capped output. Every argument (and the value after ``=``
-  or after a short flag) must resolve inside the root, and per-program forbidden flags are refused.
+* **Commands** (``run_command``) run in an operating-system sandbox, see
+  :mod:`cupola.tools.sandbox`: bubblewrap namespaces, Landlock, resource limits, no network by
+  default, a private ``HOME``/``TMPDIR``, and the whole process tree killed at the end. In front
+  of it, argument checks allow only listed programs and, per program, listed options.
 * **Calculator** evaluates arithmetic by walking the ``ast``; no ``eval``, no names or attributes
   beyond a fixed set of math functions, and no exponent or result large enough to hang a worker.
-
-Not defended: a concurrent process swapping directories for symlinks between check and use, and
-what an allowlisted program does on its own (allow only programs you trust with the workspace).
 """
 
 from __future__ import annotations
@@ -29,47 +30,105 @@ import ast
 import math
 import operator
 import os
-import shutil
-import signal
-import subprocess
+import stat
 import tempfile
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path, PureWindowsPath
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from cupola.errors import InvalidParameter, NotFound, RuntimeFailure, UsageError
+from pydantic import Field
+
+from cupola.errors import CupolaError, InvalidParameter, NotFound, RuntimeFailure
 from cupola.tools.functions import FunctionTool, function_tool
+from cupola.tools.sandbox import CommandPolicy, Limits, Sandbox, SandboxError
+
+__all__ = ["CalculatorError", "CommandTimeout", "SandboxError", "Workspace", "calculate", "calculator",
+           "calculator_tool", "command_tools", "list_directory", "read_text", "workspace_tools", "write_text"]
 
 _SNIFF = 8192
-
-
-class SandboxError(UsageError):
-    """A path, program or argument would leave the sandbox (or is not allowed in it)."""
-
-    code = "sandbox_violation"
+DEFAULT_MAX_BYTES = 256 * 1024
+_MAX_LINKS, _PATH_MAX, _NAME_MAX = 40, 4096, 255
+_MAX_LINK_SCAN = 20_000
+_MAX_ARGS, _MAX_ARG = 16, 2000  # bounded, so a small model's call always closes within max_tokens
 
 
 class CommandTimeout(RuntimeFailure):
-    """An allowlisted command ran past its time limit and was killed."""
+    """An allowlisted command ran past its time limit and was killed (with everything it started)."""
 
     status = 504
     code = "command_timeout"
 
 
+class _Unresolvable(Exception):
+    pass
+
+
+def _check_length(path: str) -> None:
+    if len(os.fsencode(path)) > _PATH_MAX:
+        raise _Unresolvable(f"it is longer than {_PATH_MAX} bytes")
+
+
 class Workspace:
     """A directory that file and command tools are confined to."""
 
-    def __init__(self, root: Path | str, *, max_read_bytes: int = 1_000_000,
-                 max_write_bytes: int = 1_000_000, max_list: int = 1000) -> None:
+    def __init__(self, root: Path | str, *, max_read_bytes: int = DEFAULT_MAX_BYTES,
+                 max_write_bytes: int = DEFAULT_MAX_BYTES, max_list: int = 1000) -> None:
         real = Path(os.path.realpath(root))
         if not real.is_dir():
             raise NotFound(f"workspace root {root} is not an existing directory")
         self.root = real
         self.max_read_bytes, self.max_write_bytes, self.max_list = max_read_bytes, max_write_bytes, max_list
 
+    def _walk(self, path: str) -> tuple[str, bool]:
+        """``(real path, exists)`` for ``path`` (relative to the root, or absolute), resolved one
+        component at a time; :class:`_Unresolvable` when that cannot be done exactly."""
+        _check_length(path)
+        current = "/" if path.startswith("/") else str(self.root)
+        parts, links = deque(path.split("/")), 0
+        while parts:
+            name = parts.popleft()
+            if name in ("", "."):
+                continue
+            if name == "..":
+                current = os.path.dirname(current)
+                continue
+            if len(os.fsencode(name)) > _NAME_MAX:
+                raise _Unresolvable(f"a name in it is longer than {_NAME_MAX} bytes")
+            candidate = os.path.join(current, name)
+            _check_length(candidate)
+            try:
+                info = os.lstat(candidate)
+            except (FileNotFoundError, NotADirectoryError):
+                rest = [p for p in parts if p not in ("", ".")]
+                if ".." in rest:
+                    raise _Unresolvable("'..' follows a name that does not exist") from None
+                if any(len(os.fsencode(p)) > _NAME_MAX for p in rest):
+                    raise _Unresolvable(f"a name in it is longer than {_NAME_MAX} bytes") from None
+                full = os.path.join(candidate, *rest)
+                _check_length(full)
+                return full, False
+            except OSError as exc:
+                raise _Unresolvable(exc.strerror or "it cannot be looked up") from None
+            if stat.S_ISLNK(info.st_mode):
+                links += 1
+                if links > _MAX_LINKS:
+                    raise _Unresolvable(f"it goes through more than {_MAX_LINKS} symbolic links")
+                target = os.readlink(candidate)
+                if target.startswith("/"):
+                    current = "/"
+                parts.extendleft(reversed(target.split("/")))
+                continue
+            current = candidate
+        return current, True
+
     def inside(self, path: str | Path) -> bool:
-        """Whether ``path`` (relative to the root, or absolute) resolves inside the root."""
-        return Path(os.path.realpath(self.root / path)).is_relative_to(self.root)
+        """Whether ``path`` (relative to the root, or absolute) resolves exactly, inside the root."""
+        try:
+            real, _ = self._walk(os.fspath(path))
+        except _Unresolvable:
+            return False
+        return Path(real).is_relative_to(self.root)
 
     def resolve(self, path: str, *, file: bool = False) -> Path:
         """The real path for a model-supplied relative path; :class:`SandboxError` if it escapes.
@@ -83,16 +142,52 @@ class Workspace:
                                "root, e.g. 'notes/todo.txt'")
         if file and not path.strip():
             raise SandboxError("empty path: give the file's path relative to the workspace root")
-        real = Path(os.path.realpath(self.root / path))
-        if not real.is_relative_to(self.root):
+        try:
+            real, _ = self._walk(path)
+        except _Unresolvable as exc:
+            raise SandboxError(f"path {_short(path)} cannot be resolved safely: {exc}") from None
+        if not Path(real).is_relative_to(self.root):
             raise SandboxError(f"path {path!r} leaves the workspace (through '..' or a symlink); "
                                "only files inside the workspace root can be used")
-        if file and real == self.root:
+        if file and Path(real) == self.root:
             raise SandboxError(f"path {path!r} is the workspace root itself; give a file's path")
-        return real
+        return Path(real)
 
     def relative(self, real: Path) -> str:
         return real.relative_to(self.root).as_posix() or "."
+
+    def links_inside(self, info: os.stat_result) -> bool:
+        """Whether every hard link of the file ``info`` describes is inside the workspace."""
+        found, seen = 0, 0
+        for folder, dirs, files in os.walk(self.root):
+            for name in (*dirs, *files):
+                seen += 1
+                if seen > _MAX_LINK_SCAN:
+                    return False
+                try:
+                    other = os.lstat(os.path.join(folder, name))
+                except OSError:
+                    continue
+                if (other.st_ino, other.st_dev) == (info.st_ino, info.st_dev):
+                    found += 1
+        return found >= info.st_nlink
+
+
+def _short(path: str) -> str:
+    return repr(path if len(path) <= 80 else path[:60] + "...")
+
+
+def _os_error(action: str, path: str, exc: OSError) -> CupolaError:
+    """An OS error as a Cupola error that names the workspace-relative path only."""
+    reason = exc.strerror or (str(exc.args[0]) if exc.args and exc.filename is None else type(exc).__name__)
+    if isinstance(exc, PermissionError):
+        return InvalidParameter(f"cannot {action} {_short(path)}: {reason}", param="path")
+    return RuntimeFailure(f"cannot {action} {_short(path)}: {reason}")
+
+
+def _kind(mode: int) -> str:
+    return ("a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")
 
 
 # -- file tools -----------------------------------------------------------------------------
@@ -104,19 +199,24 @@ def _entry_line(ws: Workspace, entry: os.DirEntry[str]) -> str:
         return f"link  -  {entry.name} (broken symlink)"
     if entry.is_dir():
         return f"dir   -  {entry.name}/"
+    if not entry.is_file():
+        return f"other -  {entry.name} ({_kind(entry.stat().st_mode)})"
     return f"file  {entry.stat().st_size}  {entry.name}"
 
 
 def list_directory(ws: Workspace, path: str = ".") -> str:
     real = ws.resolve(path or ".")
-    if not real.exists():
-        raise NotFound(f"{path!r} does not exist in the workspace; list '.' to see what is there")
-    if not real.is_dir():
-        raise InvalidParameter(f"{path!r} is a file, not a directory; use read_file to read it",
-                               param="path")
-    with os.scandir(real) as it:
-        entries = sorted(it, key=lambda e: e.name)
-    shown = [_entry_line(ws, e) for e in entries[:ws.max_list]]
+    try:
+        if not real.exists():
+            raise NotFound(f"{path!r} does not exist in the workspace; list '.' to see what is there")
+        if not real.is_dir():
+            raise InvalidParameter(f"{path!r} is a file, not a directory; use read_file to read it",
+                                   param="path")
+        with os.scandir(real) as it:
+            entries = sorted(it, key=lambda e: e.name)
+        shown = [_entry_line(ws, e) for e in entries[:ws.max_list]]
+    except OSError as exc:
+        raise _os_error("list", path, exc) from None
     head = f"{ws.relative(real)}: {len(entries)} entries (type size name)"
     left = len(entries) - len(shown)
     tail = [f"... {left} more entries left out (limit {ws.max_list}); list a subdirectory"] if left else []
@@ -125,18 +225,30 @@ def list_directory(ws: Workspace, path: str = ".") -> str:
 
 def read_text(ws: Workspace, path: str) -> str:
     real = ws.resolve(path, file=True)
-    if not real.exists():
-        raise NotFound(f"{path!r} does not exist in the workspace; use list_files to see what is there")
-    if real.is_dir():
-        raise InvalidParameter(f"{path!r} is a directory; use list_files to see its contents",
-                               param="path")
-    size = real.stat().st_size
-    if size > ws.max_read_bytes:
-        raise InvalidParameter(f"{path!r} is {size} bytes, larger than the read limit of "
-                               f"{ws.max_read_bytes} bytes; it cannot be read whole", param="path")
-    fd = os.open(real, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    with os.fdopen(fd, "rb") as f:
-        data = f.read(ws.max_read_bytes + 1)
+    try:
+        try:
+            before = os.lstat(real)
+        except FileNotFoundError:
+            raise NotFound(f"{path!r} does not exist in the workspace; use list_files to see what is there") from None
+        if stat.S_ISDIR(before.st_mode):
+            raise InvalidParameter(f"{path!r} is a directory; use list_files to see its contents", param="path")
+        if not stat.S_ISREG(before.st_mode):
+            raise InvalidParameter(f"{path!r} is {_kind(before.st_mode)}; only regular files can be read",
+                                   param="path")
+        fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as f:
+            info = os.fstat(f.fileno())
+            if not stat.S_ISREG(info.st_mode) or (info.st_ino, info.st_dev) != (before.st_ino, before.st_dev):
+                raise SandboxError(f"{path!r} changed while it was opened; try again")
+            if info.st_nlink > 1 and not ws.links_inside(info):
+                raise SandboxError(f"{path!r} has {info.st_nlink} hard links and not all of them are inside the "
+                                   "workspace; it is not read (copy the file to read it)")
+            if info.st_size > ws.max_read_bytes:
+                raise InvalidParameter(f"{path!r} is {info.st_size} bytes, larger than the read limit of "
+                                       f"{ws.max_read_bytes} bytes; it cannot be read whole", param="path")
+            data = f.read(ws.max_read_bytes + 1)
+    except OSError as exc:
+        raise _os_error("read", path, exc) from None
     if len(data) > ws.max_read_bytes:
         raise InvalidParameter(f"{path!r} grew past the read limit of {ws.max_read_bytes} bytes",
                                param="path")
@@ -152,23 +264,34 @@ def write_text(ws: Workspace, path: str, content: str) -> str:
         raise InvalidParameter(f"content is {len(data)} bytes, larger than the write limit of "
                                f"{ws.max_write_bytes} bytes; write a smaller file", param="content")
     real = ws.resolve(path, file=True)
-    if real.is_dir():
-        raise InvalidParameter(f"{path!r} is a directory; give a file path", param="path")
     try:
-        real.parent.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError) as exc:
-        raise InvalidParameter(f"cannot create the folders for {path!r}: a file is in the way",
-                               param="path") from exc
-    fd, tmp = tempfile.mkstemp(dir=real.parent, prefix=f".{real.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, real)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        try:
+            mode = os.lstat(real).st_mode
+        except FileNotFoundError:
+            mode = None
+        if mode is not None and stat.S_ISDIR(mode):
+            raise InvalidParameter(f"{path!r} is a directory; give a file path", param="path")
+        if mode is not None and not stat.S_ISREG(mode):
+            raise InvalidParameter(f"{path!r} is {_kind(mode)}; only regular files can be written", param="path")
+        try:
+            real.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError) as exc:
+            raise InvalidParameter(f"cannot create the folders for {path!r}: a file is in the way",
+                                   param="path") from exc
+        if not ws.inside(real.parent):  # a folder created above cannot have moved, but check again
+            raise SandboxError(f"path {path!r} leaves the workspace")
+        fd, tmp = tempfile.mkstemp(dir=real.parent, prefix=f".{real.name[:100]}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, real)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise _os_error("write", path, exc) from None
     return f"wrote {len(data)} bytes to {ws.relative(real)}"
 
 
@@ -194,95 +317,56 @@ def workspace_tools(ws: Workspace, *, approve_writes: bool = False) -> list[Func
 
 # -- commands -------------------------------------------------------------------------------
 
-class CommandPolicy:
-    """Which programs may run, which of their flags are forbidden, and how arguments are checked."""
-
-    def __init__(self, ws: Workspace, allow: Mapping[str, Iterable[str] | None] | Iterable[str],
-                 *, path: str | None = None) -> None:
-        items = allow.items() if isinstance(allow, Mapping) else ((name, None) for name in allow)
-        self.ws = ws
-        self.forbidden = {name: frozenset(flags or ()) for name, flags in items}
-        dirs = (path if path is not None else os.environ.get("PATH", os.defpath)).split(os.pathsep)
-        self.path = os.pathsep.join(d for d in dirs if os.path.isabs(d) and not ws.inside(d))
-
-    def argv(self, command: str, args: list[str]) -> list[str]:
-        """``[absolute program, *args]`` for an allowed call; :class:`SandboxError` otherwise."""
-        allowed = ", ".join(sorted(self.forbidden)) or "none"
-        if not command or "/" in command or "\\" in command or "\0" in command:
-            raise SandboxError(f"command {command!r} refused: give a bare program name (allowed: {allowed})")
-        if command not in self.forbidden:
-            raise SandboxError(f"command {command!r} is not allowed; allowed commands: {allowed}")
-        for arg in args:
-            self._check_arg(command, arg)
-        found = shutil.which(command, path=self.path)
-        if found is None or self.ws.inside(found):
-            raise NotFound(f"command {command!r} is allowed but not installed (not found on PATH)")
-        return [found, *args]
-
-    def _check_arg(self, command: str, arg: str) -> None:
-        forbidden = self.forbidden[command]
-        if "\0" in arg:
-            raise SandboxError(f"argument {arg!r} contains a NUL byte")
-        flag = arg[:2] if not arg.startswith("--") and arg[:2] in forbidden else arg.split("=", 1)[0]
-        if flag in forbidden:  # -flag, --flag=value, or a short flag with its value attached (-cVALUE)
-            raise SandboxError(f"flag {flag!r} is not allowed for {command}; forbidden: "
-                               f"{', '.join(sorted(forbidden))}")
-        if not all(self.ws.inside(candidate) for candidate in _path_candidates(arg)):
-            raise SandboxError(f"argument {arg!r} points outside the workspace; use paths "
-                               "relative to the workspace root")
+def _cut(text: str, dropped: int, limit: int) -> str:
+    return text + (f"\n[output cut: {dropped} more bytes not shown (limit {limit})]" if dropped else "")
 
 
-def _path_candidates(arg: str) -> list[str]:
-    """The parts of an argument a program might treat as a path: it, its ``=`` value, a short flag's value."""
-    parts = [arg]
-    if "=" in arg:
-        parts.append(arg.split("=", 1)[1])
-    if arg.startswith("-") and not arg.startswith("--") and len(arg) > 2:
-        parts.append(arg[2:])
-    return [p for p in parts if p]
-
-
-def _cut(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    return text[:limit] + f"\n[output cut: {len(text) - limit} more characters not shown (limit {limit})]"
-
-
-def run_allowed(policy: CommandPolicy, command: str, args: list[str], *, timeout: float,
+def run_allowed(policy: CommandPolicy, sandbox: Sandbox, command: str, args: list[str], *, timeout: float,
                 max_output: int) -> str:
+    """Check ``command args`` against ``policy``, run it in ``sandbox``, and describe the result."""
     argv = policy.argv(command, args)
-    env = {"PATH": policy.path, "LANG": "C.UTF-8", "HOME": str(policy.ws.root)}
-    # Its own session (process group), so a timeout kills everything the program started.
-    with subprocess.Popen(argv, shell=False, cwd=policy.ws.root, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, env=env, start_new_session=True) as proc:
-        try:
-            stdout, stderr = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired as exc:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            raise CommandTimeout(f"{command} did not finish within the {timeout:g} s time limit and was "
-                                 "stopped; try a smaller job") from exc
-    done = subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
-    out = done.stdout.decode("utf-8", errors="replace")
-    err = done.stderr.decode("utf-8", errors="replace")
-    return f"exit code: {done.returncode}\nstdout:\n{_cut(out, max_output)}\nstderr:\n{_cut(err, max_output)}"
+    done = sandbox.run(argv, timeout=timeout, max_output=max_output)
+    if done.timed_out:
+        raise CommandTimeout(f"{command} did not finish within the {timeout:g} s time limit and was stopped "
+                             "with everything it started; try a smaller job")
+    return (f"exit code: {done.returncode}\nstdout:\n{_cut(done.stdout, done.stdout_dropped, max_output)}\n"
+            f"stderr:\n{_cut(done.stderr, done.stderr_dropped, max_output)}")
 
 
-def command_tools(ws: Workspace, allow: Mapping[str, Iterable[str] | None] | Iterable[str],
-                  timeout: float = 20, max_output: int = 20_000) -> list[FunctionTool]:
-    """A ``run_command`` tool running allowlisted programs in ``ws`` (``allow`` may map a program
-    to its forbidden flags, e.g. ``{"find": ["-exec", "-delete"], "ls": []}``)."""
-    policy = CommandPolicy(ws, allow)
+def command_tools(ws: Workspace, allow: Mapping[str, Any] | Iterable[str], timeout: float = 20,
+                  max_output: int = 20_000, *, network: bool = False, limits: Limits | None = None,
+                  read_only: Iterable[str] = (), sandbox: bool = True) -> list[FunctionTool]:
+    """A ``run_command`` tool running allowlisted programs in ``ws`` inside the OS sandbox.
+
+    ``allow`` lists programs (``["ls", "grep"]``: built-in option allowlists) or maps them to their
+    allowed options (``{"zip": {"options": ["-r", "-q"]}}``); shells, interpreters and program
+    runners need ``{"python3": {"runs_code": True}}``. ``network`` lets commands use the network,
+    ``limits`` sets resource limits, ``read_only`` shows more host folders read-only. Raises
+    :class:`~cupola.tools.sandbox.SandboxUnavailable` where no sandbox can be made, unless
+    ``sandbox=False`` (an explicit opt-out: commands then run unconfined, interpreters refused).
+    """
+    box = Sandbox(ws.root, network=network, limits=limits, read_only=tuple(read_only), enabled=sandbox)
+    policy = CommandPolicy(ws, allow, path=box.path if sandbox else os.environ.get("PATH", os.defpath))
+    if not sandbox and any(spec.runs_code for spec in policy.specs.values()):
+        raise InvalidParameter("programs that run code (runs_code) are only allowed inside the sandbox; "
+                               "remove `sandbox: false` or the program", param="allow")
 
     def run_command(command: Annotated[str, "Bare program name from the allowed list"],
-                    args: Annotated[list[str], "Arguments, one per item (no shell: quotes, pipes "
-                                               "and $() are passed literally)"] = []) -> str:  # noqa: B006
+                    args: Annotated[list[Annotated[str, Field(max_length=_MAX_ARG)]],
+                                    Field(max_length=_MAX_ARGS, description="Arguments, one per item (no shell: "
+                                          "quotes, pipes and $() are passed literally)")] = []) -> str:  # noqa: B006
         """Run an allowed program in the workspace and return its exit code, stdout and stderr."""
-        return run_allowed(policy, command, args, timeout=timeout, max_output=max_output)
+        return run_allowed(policy, box, command, args, timeout=timeout, max_output=max_output)
 
-    described = (f"{run_command.__doc__} Allowed programs: {', '.join(sorted(policy.forbidden))}. "
-                 "Paths in arguments must stay inside the workspace.")
-    return [function_tool(run_command, description=described)]
+    # The schema names the allowed programs, so a constrained decoder can only pick one of them.
+    run_command.__annotations__["command"] = Annotated[Literal[tuple(policy.programs)],  # type: ignore[misc]
+                                                       "Program to run, one of the allowed ones"]
+    network_note = "The network is available." if network else "There is no network."
+    described = (f"{run_command.__doc__} Allowed programs: {', '.join(policy.programs)}. "
+                 f"Paths in arguments must stay inside the workspace. {network_note}")
+    tool = function_tool(run_command, description=described)
+    tool.metadata["sandbox"] = box.status.describe() if sandbox else "off (opted out)"
+    return [tool]
 
 
 # -- calculator -----------------------------------------------------------------------------
