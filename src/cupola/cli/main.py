@@ -14,6 +14,7 @@ from cupola.cli import models as models_cli
 from cupola.cli import agent as agent_cli
 from cupola.cli import kb as kb_cli
 from cupola.cli import mcp as mcp_cli
+from cupola.cli import transcribe as transcribe_cli
 from cupola.cli import workflow as workflow_cli
 from cupola.cli.common import (LocalOpt, UrlOpt, console, err_console, handle_errors, load_settings, model_client,
                                progress_bars)
@@ -29,6 +30,7 @@ app.add_typer(kb_cli.app, name="kb")
 app.add_typer(agent_cli.app, name="agent")
 app.add_typer(workflow_cli.app, name="workflow")
 app.add_typer(mcp_cli.app, name="mcp")
+app.command("transcribe")(handle_errors(transcribe_cli.transcribe))
 
 
 def _version(value: bool) -> None:

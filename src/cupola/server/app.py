@@ -29,7 +29,8 @@ from cupola.responses.store import ResponseStore
 from cupola.runtime.runtime import Runtime
 from cupola.workflows import WorkflowRunner, WorkflowStore
 from cupola.workflows.loader import WorkflowRegistry
-from cupola.server import kb_routes, native_routes, openai_routes, responses_routes, workflow_routes
+from cupola.server import audio_routes, kb_routes, native_routes, openai_routes, responses_routes, workflow_routes
+from cupola.speech.transcriber import Transcriber
 
 log = logging.getLogger("cupola.server")
 
@@ -81,6 +82,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: l
         finally:
             if task is not None:
                 task.cancel()
+            await app.state.transcriber.close()
             await runtime.close()
             responses.store.close()
             knowledge.store.close()
@@ -102,6 +104,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: l
     app.state.workflows = _served_workflows(settings, runtime, knowledge)
     app.state.settings = settings
     app.state.ready = not to_preload
+    app.state.transcriber = Transcriber(settings, runtime.store, records=runtime.records)  # speech to text
 
     if settings.api_key:
         app.add_middleware(ApiKeyMiddleware, key=settings.api_key)
@@ -135,6 +138,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: l
     app.include_router(native_routes.router)
     app.include_router(kb_routes.router)
     app.include_router(workflow_routes.router)
+    app.include_router(audio_routes.router)
     return app
 
 
