@@ -186,9 +186,14 @@ class Transcriber:
                 put(result)
             put(_DONE)
 
-        def finished(_future: Any) -> None:  # the model is free when the thread really returns
-            loaded.admission.release(time.perf_counter() - started)
-            self._record(record, started, record.status, record.error)
+        released = False
+
+        def finished(_future: Any = None) -> None:  # the model is free when the thread really returns
+            nonlocal released
+            if not released:
+                released = True
+                loaded.admission.release(time.perf_counter() - started)
+                self._record(record, started, record.status, record.error)
 
         try:
             future = loop.run_in_executor(self._executor, run)
@@ -203,14 +208,19 @@ class Transcriber:
                 item = await queue.get()
                 if item is _DONE:
                     complete = True
+                    await future
+                    finished()  # now, not whenever the loop gets to the future's callback
                     return
                 if isinstance(item, _Failure):
                     record.status = "error"
                     record.error = item.exc.message if isinstance(item.exc, CupolaError) else repr(item.exc)
                     complete = True
+                    await future
+                    finished()
                     raise item.exc
-                if "segments" in item:  # the final result
+                if "segments" in item:  # the final result: nothing is lost if the reader leaves now
                     record.finish_reason = "stop"
+                    complete = True
                     yield formats.done_event(item) if stream else item
                     continue
                 delta = item["text"].lstrip() if first else item["text"]
