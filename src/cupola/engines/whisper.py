@@ -17,7 +17,6 @@ client went away).
 
 from __future__ import annotations
 
-import gc
 import io
 import logging
 import os
@@ -59,30 +58,44 @@ def decode_audio(data: bytes) -> np.ndarray:
         raise InvalidParameter(f"the file is not audio Cupola can decode (FFmpeg: {_short(exc)}); {_FORMATS_HINT}",
                                param="file") from exc
     resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+    fifo = av.AudioFifo()  # frames are resampled in large batches: far fewer calls than per frame
     chunks: list[np.ndarray] = []
     good = bad = 0
-    try:
-        with container:
-            if not container.streams.audio:
-                raise InvalidParameter("the file has no audio stream (is it a picture or a silent video?)",
-                                       param="file")
-            stream = container.streams.audio[0]
-            try:
-                for packet in container.demux(stream):
-                    try:
-                        for frame in packet.decode():
-                            frame.pts = None  # resample whatever the timestamps say
-                            chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(frame))
-                        good += 1
-                    except (av.InvalidDataError, ValueError):
-                        bad += 1
-            except av.FFmpegError as exc:  # the container itself breaks off: keep what decoded
-                log.warning("audio stream cut short: %s", exc)
-                bad += 1
-            chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(None))
-    finally:
-        del resampler
-        gc.collect()  # PyAV's resampler frees its buffers only on collection (faster-whisper #390)
+    last_shape: tuple[Any, ...] = ()
+
+    def resample(frame: Any) -> None:
+        chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(frame))
+
+    with container:
+        if not container.streams.audio:
+            raise InvalidParameter("the file has no audio stream (is it a picture or a silent video?)", param="file")
+        stream = container.streams.audio[0]
+        try:
+            for packet in container.demux(stream):
+                try:
+                    frames = packet.decode()
+                except (av.InvalidDataError, ValueError):
+                    bad += 1
+                    continue
+                good += 1
+                for frame in frames:
+                    shape = (frame.sample_rate, frame.format.name, frame.layout.name)
+                    if fifo.samples and shape != last_shape:  # the stream changed format mid-way
+                        resample(fifo.read())
+                        resample(None)
+                        resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+                        fifo = av.AudioFifo()
+                    last_shape = shape
+                    frame.pts = None  # resample whatever the timestamps say
+                    fifo.write(frame)
+                    if fifo.samples >= 500_000:
+                        resample(fifo.read())
+        except av.FFmpegError as exc:  # the container itself breaks off: keep what decoded
+            log.warning("audio stream cut short: %s", exc)
+            bad += 1
+        if fifo.samples:
+            resample(fifo.read())
+        resample(None)
     if bad and bad >= good:
         raise InvalidParameter(f"the audio file is corrupt: {bad} of {good + bad} packets could not be "
                                "decoded", param="file")
