@@ -51,21 +51,26 @@ def say(text: str, path: Path, *, voice: str = "en-us", speed: int = 150) -> Pat
     return path
 
 
-def to_mp3(wav: Path, mp3: Path) -> Path:
-    """Encode a WAV file to MP3 (LAME, inside PyAV's FFmpeg)."""
+def encode(wav: Path, target: Path, container: str, codec: str, rate: int | None = None) -> Path:
+    """Encode a WAV file with PyAV's FFmpeg (``container`` and ``codec`` as FFmpeg names them)."""
     import av
 
     buf = io.BytesIO()
-    with av.open(str(wav)) as src, av.open(buf, "w", format="mp3") as out:
-        stream = out.add_stream("libmp3lame", rate=src.streams.audio[0].rate)
+    with av.open(str(wav)) as src, av.open(buf, "w", format=container) as out:
+        stream = out.add_stream(codec, rate=rate or src.streams.audio[0].rate)
         for frame in src.decode(audio=0):
             frame.pts = None
             for packet in stream.encode(frame):
                 out.mux(packet)
         for packet in stream.encode(None):
             out.mux(packet)
-    mp3.write_bytes(buf.getvalue())
-    return mp3
+    target.write_bytes(buf.getvalue())
+    return target
+
+
+def to_mp3(wav: Path, mp3: Path) -> Path:
+    """Encode a WAV file to MP3 (LAME, inside PyAV's FFmpeg)."""
+    return encode(wav, mp3, "mp3", "libmp3lame")
 
 
 def _frames(path: Path) -> bytes:

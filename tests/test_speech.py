@@ -26,7 +26,7 @@ from cupola.speech.options import TranscriptionOptions, check_size
 from cupola.speech.transcriber import Transcriber
 
 from conftest import FakeFactory, fake_store
-from speech_corpus import to_mp3, write_wav
+from speech_corpus import encode, to_mp3, write_wav
 
 SENTENCES = ("One two three.", "Four five six.", "Seven eight nine.")
 
@@ -209,6 +209,16 @@ def test_decode_wav_and_mp3(tmp_path):
     mp3 = to_mp3(path, tmp_path / "t.mp3").read_bytes()
     samples = decode_audio(mp3)
     assert samples.dtype == np.float32 and abs(samples.size / 16000 - 1.5) < 0.1
+
+
+@pytest.mark.parametrize("name, container, codec, rate", [
+    ("a.m4a", "ipod", "aac", None), ("a.ogg", "ogg", "libopus", 48000), ("a.webm", "webm", "libopus", 48000),
+    ("a.flac", "flac", "flac", None)])
+def test_common_formats_decode(tmp_path, name, container, codec, rate):
+    path = tmp_path / "t.wav"
+    path.write_bytes(tone(2.0))
+    data = encode(path, tmp_path / name, container, codec, rate).read_bytes()
+    assert abs(decode_audio(data).size / 16000 - 2.0) < 0.1
 
 
 def test_bad_audio_is_a_clear_invalid_parameter(tmp_path):

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from cupola.engines.whisper import SAMPLE_RATE, OnInfo, OnSegment, decode_audio, temperatures
-from cupola.engines.whisper_languages import language_code
+from cupola.engines.whisper_languages import require_code
 from cupola.errors import InvalidParameter
 
 
@@ -36,9 +36,7 @@ class FakeSpeechEngine:
                    on_info: OnInfo | None = None) -> dict[str, Any]:
         if task == "translate" and not self.multilingual:
             raise InvalidParameter("this Whisper model is English-only and cannot translate", param="model")
-        code = language_code(language) if language else None
-        if language and code is None:
-            raise InvalidParameter(f"unknown language {language!r}", param="language")
+        code = require_code(language) if language else None
         temperatures(temperature)
         self.requests.append({"task": task, "language": code, "prompt": prompt, "temperature": temperature,
                               "word_timestamps": word_timestamps, "vad_filter": vad_filter, "bytes": len(audio)})

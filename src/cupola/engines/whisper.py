@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from cupola.engines.whisper_languages import language_code
+from cupola.engines.whisper_languages import require_code
 from cupola.errors import EngineError, InvalidParameter
 
 log = logging.getLogger("cupola.engines.whisper")
@@ -156,10 +156,7 @@ class WhisperEngine:
                                    "use a multilingual model such as whisper-base", param="model")
         if language is None or language == "":
             return None
-        code = language_code(language)
-        if code is None:
-            raise InvalidParameter(f"unknown language {language!r}: use an ISO 639-1 code such as en, de, es "
-                                   "or fr", param="language")
+        code = require_code(language)
         if not self.knows_language(code):
             if not self.multilingual:
                 raise InvalidParameter(f"this Whisper model understands only English, not {language!r}; "

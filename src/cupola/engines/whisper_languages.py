@@ -8,6 +8,8 @@ either into the code.
 
 from __future__ import annotations
 
+from cupola.errors import InvalidParameter
+
 LANGUAGES: dict[str, str] = {
     "en": "english", "zh": "chinese", "de": "german", "es": "spanish", "ru": "russian", "ko": "korean",
     "fr": "french", "ja": "japanese", "pt": "portuguese", "tr": "turkish", "pl": "polish", "ca": "catalan",
@@ -50,3 +52,12 @@ def language_code(value: str) -> str | None:
 def language_name(code: str) -> str:
     """OpenAI's name for a language code (``en`` -> ``english``); the code itself when unknown."""
     return LANGUAGES.get(code, code)
+
+
+def require_code(value: str) -> str:
+    """The code for ``value``, or :class:`InvalidParameter` naming the ``language`` parameter."""
+    code = language_code(value)
+    if code is None:
+        raise InvalidParameter(f"unknown language {value!r}: use an ISO 639-1 code such as en, de, es or fr "
+                               "(or a name such as German)", param="language")
+    return code

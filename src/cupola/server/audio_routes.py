@@ -11,19 +11,22 @@ stream's first event is awaited first), so each problem is a 400/404 with an Ope
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
-from cupola.errors import InvalidParameter
+from cupola.errors import Cancelled, InvalidParameter
 from cupola.server.streaming import prefetch, sse
 from cupola.speech import formats
 from cupola.speech.options import MB, TranscriptionOptions, check_size
 from cupola.speech.transcriber import Transcriber
 
 router = APIRouter(prefix="/v1/audio", tags=["OpenAI-compatible"])
+T = TypeVar("T")
 
 _MULTIPART_SLACK = 1 << 16  # form fields and part headers around the file
 
@@ -69,12 +72,28 @@ async def _read(request: Request, task: str) -> tuple[TranscriptionOptions, byte
     return options, audio
 
 
+async def _unless_gone(request: Request, work: Awaitable[T], poll: float = 1.0) -> T:
+    """Await ``work``, cancelling it (which stops the engine at its next segment) if the client
+    disconnects first: a long file is not transcribed for nobody."""
+    task = asyncio.ensure_future(work)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=poll)
+            if done:
+                return task.result()
+            if await request.is_disconnected():
+                raise Cancelled("the client went away")
+    finally:
+        task.cancel()
+
+
 async def _serve(request: Request, task: str) -> Response:
     options, audio = await _read(request, task)
     transcriber = transcriber_of(request)
     if options.stream:
         return sse(await prefetch(transcriber.stream(options.model, audio, task=task, **options.engine_options())))
-    result = await transcriber.transcribe(options.model, audio, task=task, **options.engine_options())
+    result = await _unless_gone(request, transcriber.transcribe(options.model, audio, task=task,
+                                                                 **options.engine_options()))
     body, media_type = formats.render(result, options.response_format, options.timestamp_granularities)
     return Response(body, media_type=media_type)
 

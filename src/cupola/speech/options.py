@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from cupola.engines.whisper_languages import language_code
+from cupola.engines.whisper_languages import require_code
 from cupola.errors import InvalidParameter, invalid
 from cupola.speech.formats import ResponseFormat
 
@@ -38,10 +38,10 @@ class TranscriptionOptions(BaseModel):
     def _language(cls, v: str | None) -> str | None:
         if v is None or not v.strip():
             return None
-        code = language_code(v)
-        if code is None:
-            raise ValueError(f"unknown language {v!r}: use an ISO 639-1 code such as en, de, es or fr")
-        return code
+        try:
+            return require_code(v)
+        except InvalidParameter as exc:
+            raise ValueError(exc.message) from None
 
     @field_validator("prompt")
     @classmethod

@@ -27,7 +27,7 @@ from typing import Any
 
 from cupola.config import Settings
 from cupola.engines.whisper import TASKS, WhisperEngine
-from cupola.engines.whisper_languages import language_code
+from cupola.engines.whisper_languages import require_code
 from cupola.errors import CupolaError, InvalidParameter
 from cupola.models.catalog import CatalogEntry
 from cupola.models.store import ModelInfo, ModelStore
@@ -90,10 +90,7 @@ class Transcriber:
         if task == "translate" and "translation" not in entry.capabilities:
             raise InvalidParameter(f"{model} cannot translate (it is English-only); use a multilingual "
                                    "model such as whisper-base", param="model")
-        code = language_code(language) if language else None
-        if language and code is None:
-            raise InvalidParameter(f"unknown language {language!r}: use an ISO 639-1 code such as en, de, es "
-                                   "or fr", param="language")
+        code = require_code(language) if language else None
         if code and entry.languages is not None and code not in entry.languages:
             raise InvalidParameter(f"{model} understands only {', '.join(entry.languages)}, not {language!r}; "
                                    "use a multilingual model such as whisper-base", param="language")
