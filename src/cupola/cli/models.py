@@ -43,7 +43,11 @@ def list_models(as_json: Annotated[bool, typer.Option("--json", help="Print JSON
     if as_json:
         console.print_json(json.dumps([i.entry.to_dict() | {"pulled": i.pulled} for i in infos]))
         return
-    table = Table("ALIAS", "KIND", "FORMAT", "QUANT", "SIZE", "PULLED", "DESCRIPTION")
+    table = Table()
+    table.add_column("ALIAS", no_wrap=True)  # never cut an alias: users copy them from here
+    for column in ("KIND", "FORMAT", "QUANT", "SIZE", "PULLED"):
+        table.add_column(column)
+    table.add_column("DESCRIPTION", min_width=16)
     for i in infos:
         e = i.entry
         table.add_row(e.alias, e.kind, e.format, e.quantization or "-", _size(e.size),

@@ -233,7 +233,7 @@ WHISPER_TINY_EN = CatalogEntry(
         _hub("Systran/faster-whisper-tiny.en", "0d3d19a32d3338f10357c0889762bd8d64bbdeba"),
     ),
     capabilities=("transcription",),
-    description="Whisper tiny.en: English speech to text, fast on a CPU (75 MB)",
+    description="Whisper tiny.en: English speech to text, fast on a CPU (78 MB)",
     license="MIT",
     attribution=_WHISPER_ATTRIBUTION,
     languages=("en",),
@@ -266,7 +266,7 @@ WHISPER_BASE = CatalogEntry(
     ),
     capabilities=("transcription", "translation"),
     chat_template="none",
-    description="Whisper base: speech to text in 99 languages, and translation into English (145 MB)",
+    description="Whisper base: speech to text in 99 languages, and translation into English (148 MB)",
     license="MIT",
     attribution=_WHISPER_ATTRIBUTION,
 )
@@ -286,7 +286,7 @@ WHISPER_SMALL = CatalogEntry(
     sources=(_hub("Systran/faster-whisper-small", "536b0662742c02347bc0e980a01041f333bce120"),),
     capabilities=("transcription", "translation"),
     chat_template="none",
-    description="Whisper small: more accurate, 99 languages (from the hub: needs the network; 484 MB)",
+    description="Whisper small: more accurate, 99 languages (from the hub: needs the network; 486 MB)",
     license="MIT",
     attribution=_WHISPER_ATTRIBUTION,
 )
