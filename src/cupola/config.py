@@ -144,6 +144,9 @@ class Settings(BaseModel):
     max_queue: int = Field(16, ge=0, description="Requests that may wait per model before 429")
     default_chat_model: str = Field("smollm2-135m", description="Chat model `cupola serve` prepares")
     default_embedding_model: str = Field("minilm-l6", description="Embedding model `cupola serve` prepares")
+    default_speech_model: str = Field("whisper-tiny-en", description="Speech model `cupola transcribe` uses")
+    max_audio_mb: float = Field(100, gt=0, description="Largest audio file /v1/audio/transcriptions and "
+                                "/v1/audio/translations accept, in MB")
     preload: bool = Field(True, description="Load the default chat model when the server starts")
     offline: bool = Field(False, description="Never use the network (hub sources fail fast)")
     tool_route_threshold: float = Field(

@@ -160,6 +160,13 @@ def progress_bars() -> Any:
                  TimeRemainingColumn())
 
 
+def seconds_bars() -> Any:
+    """Bars over seconds of audio (``done`` and ``total`` in seconds), one per file being transcribed."""
+    return _bars(TextColumn("{task.description}"), BarColumn(),
+                 TextColumn("{task.completed:.0f}/{task.total:.0f} s of audio"), TimeElapsedColumn(),
+                 TimeRemainingColumn())
+
+
 def count_bars() -> Any:
     """Counting bars, one per stage (documents, embeddings, queries)."""
     return _bars(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

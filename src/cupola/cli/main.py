@@ -15,6 +15,7 @@ from cupola.cli import agent as agent_cli
 from cupola.cli import kb as kb_cli
 from cupola.cli import keys as keys_cli
 from cupola.cli import mcp as mcp_cli
+from cupola.cli import transcribe as transcribe_cli
 from cupola.cli import workflow as workflow_cli
 from cupola.cli import upstreams as upstreams_cli
 from cupola.cli import router as router_cli
@@ -36,6 +37,7 @@ app.add_typer(mcp_cli.app, name="mcp")
 app.add_typer(upstreams_cli.app, name="upstreams")
 app.add_typer(router_cli.app, name="router")
 app.add_typer(keys_cli.app, name="keys")
+app.command("transcribe")(handle_errors(transcribe_cli.transcribe))
 
 
 def _version(value: bool) -> None:

