@@ -22,7 +22,9 @@ def assemble(chunks: Iterable[dict[str, Any]], endpoint: str = "chat") -> dict[s
     finish, usage, role = None, None, "assistant"
     extra: dict[str, Any] = {}
     logprobs: list[Any] = []
+    timings: dict[str, Any] = {}
     for chunk in chunks:
+        timings.update(chunk.get("timings") or {})
         rid = rid or chunk.get("id")
         model = model or chunk.get("model")
         created = created or chunk.get("created")
@@ -63,6 +65,8 @@ def assemble(chunks: Iterable[dict[str, Any]], endpoint: str = "chat") -> dict[s
            "model": model, "choices": [choice], **extra}
     if usage is not None:
         out["usage"] = usage
+    if timings:
+        out["timings"] = timings
     return out
 
 

@@ -164,6 +164,15 @@ class Settings(BaseModel):
                                   "accepted (413 above)")
     max_messages: int = Field(2048, ge=1, description="Most messages (or input items) in one request")
     max_tools: int = Field(128, ge=0, description="Most tools in one request")
+    tracing: Literal["local", "otlp", "off"] = Field(
+        "local", description="Spans: recorded locally for `cupola trace show` (local), also exported with the "
+        "OTLP exporter configured by the standard OTEL_EXPORTER_OTLP_* variables (otlp), or none (off)")
+    capture_content: bool = Field(False, description="Store messages and outputs with request records and "
+                                  "spans (off: only hashes, counts and settings are stored)")
+    request_retention_days: float = Field(30, gt=0, description="Request records and spans older than this "
+                                          "are pruned")
+    request_retention_count: int = Field(100_000, ge=100, description="At most this many request records are "
+                                         "kept (the oldest are pruned)")
     upstreams: dict[str, UpstreamConfig] = Field(default_factory=dict, description="[upstreams.NAME] tables: "
                                                  "OpenAI-compatible servers and the models served from them")
     fallbacks: dict[str, list[str]] = Field(default_factory=dict, description="[fallbacks] alias = [models to "

@@ -101,9 +101,12 @@ class OpenAIHTTP:
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections))
 
     async def request(self, method: str, path: str, *, json_body: Any = None,
-                      params: Mapping[str, str] | None = None, timeout: float | None = None) -> Any:
+                      params: Mapping[str, str] | None = None, timeout: float | None = None,
+                      headers: Mapping[str, str] | None = None) -> Any:
         """Send one request; return the JSON answer (or text when it is not JSON)."""
-        extra = {"timeout": timeout} if timeout is not None else {}
+        extra: dict[str, Any] = {"timeout": timeout} if timeout is not None else {}
+        if headers:
+            extra["headers"] = dict(headers)
         try:
             resp = await self._http.request(method, path, json=json_body, params=params, **extra)
         except httpx.HTTPError as exc:

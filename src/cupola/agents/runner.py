@@ -18,12 +18,13 @@ import dataclasses
 import json
 import time
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from cupola import tracing
 from cupola.agents.agent import Agent
 from cupola.agents.sessions import SessionStore
 from cupola.naming import new_id
@@ -110,7 +111,7 @@ class Runner:
         system = [{"role": "system", "content": agent.instructions}] if agent.instructions else []
         state = _State(new_id("run"), session_id, system + prior + incoming, list(incoming))
         async with _with_mcp_tools(agent) as live:
-            async for event in self._loop(live, state):
+            async for event in _traced(live, state, self._loop(live, state)):
                 yield event
 
     async def stream_resume(self, agent: Agent, run_id: str,
@@ -129,17 +130,21 @@ class Runner:
         if missing:
             raise UsageError(f"decide every pending call; missing: {', '.join(missing)}", param="approvals")
         async with _with_mcp_tools(agent) as live:
-            for call in state.pending:
-                if approvals[call["call_id"]]:
-                    async for event in self._execute(live, state, call):
-                        yield event
-                else:
-                    self._add_tool_result(state, call, "The user did not approve this call; do not retry it.")
-                    yield _event(live, "tool_result", call_id=call["call_id"], name=call["name"],
-                                 output="denied by the user", is_error=True, ms=0.0)
-            state.pending = []
-            async for event in self._loop(live, state):
+            async for event in _traced(live, state, self._resumed(live, state, approvals)):
                 yield event
+
+    async def _resumed(self, agent: Agent, state: _State, approvals: dict[str, bool]) -> AsyncIterator[dict[str, Any]]:
+        for call in state.pending:
+            if approvals[call["call_id"]]:
+                async for event in self._execute(agent, state, call):
+                    yield event
+            else:
+                self._add_tool_result(state, call, "The user did not approve this call; do not retry it.")
+                yield _event(agent, "tool_result", call_id=call["call_id"], name=call["name"],
+                             output="denied by the user", is_error=True, ms=0.0)
+        state.pending = []
+        async for event in self._loop(agent, state):
+            yield event
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -150,6 +155,7 @@ class Runner:
         stream_text = not (tools and agent.output_type is not None)
         while state.turns < agent.max_turns:
             state.turns += 1
+            tracing.set_scope(turn=state.turns)  # the model calls of this turn say which turn they are
             yield _event(agent, "turn_started", turn=state.turns)
             params = dict(agent.settings)
             if tools:
@@ -241,10 +247,20 @@ class Runner:
         if tool is None:
             output, is_error = f"Error: there is no tool named {call['name']!r}", True
         else:
+            span = tracing.start(f"execute_tool {call['name']}", attributes={
+                "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": call["name"],
+                "gen_ai.tool.call.id": call["call_id"], "gen_ai.tool.type": "function",
+                "gen_ai.tool.description": tool.description[:500] if tool.description else None,
+                "gen_ai.tool.call.arguments": call["arguments"] if tracing.capture_content() else None})
+            token = tracing.activate(span)
             try:
                 output = await tool(call["arguments"])
             except Exception as exc:  # the model sees the failure and can recover
                 output, is_error = f"Error: {type(exc).__name__}: {exc}", True
+                tracing.fail(span, exc)
+            finally:
+                tracing.detach(token)
+                span.end()
         if len(output) > MAX_TOOL_OUTPUT:
             output = output[:MAX_TOOL_OUTPUT] + f"\n[... cut: {len(output) - MAX_TOOL_OUTPUT} more characters]"
         self._add_tool_result(state, call, output)
@@ -258,6 +274,27 @@ class Runner:
     def _save(self, agent: Agent, state: _State, status: str) -> None:
         if self.sessions is not None:
             self.sessions.save_run(state.run_id, state.session_id, agent.name, status, state.dump())
+
+
+async def _traced(agent: Agent, state: _State, events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    """The run's events inside an ``invoke_agent`` span, its model calls marked with the run and turn."""
+    span = tracing.start(f"invoke_agent {agent.name}", attributes={
+        "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": agent.name, "gen_ai.agent.id": state.run_id,
+        "gen_ai.conversation.id": state.session_id, "gen_ai.request.model": agent.model,
+        "gen_ai.agent.description": agent.description or None})
+    token = tracing.activate(span)
+    scope = tracing.set_scope(run_id=state.run_id, agent=agent.name)
+    try:
+        async with aclosing(events):  # type: ignore[type-var]
+            async for event in events:
+                yield event
+    except Exception as exc:
+        tracing.fail(span, exc)
+        raise
+    finally:
+        tracing.reset_scope(scope)
+        tracing.detach(token)
+        span.end()
 
 
 @asynccontextmanager

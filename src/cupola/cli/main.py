@@ -19,6 +19,8 @@ from cupola.cli import transcribe as transcribe_cli
 from cupola.cli import workflow as workflow_cli
 from cupola.cli import upstreams as upstreams_cli
 from cupola.cli import router as router_cli
+from cupola.cli import requests as requests_cli
+from cupola.cli import trace as trace_cli
 from cupola.cli.prompt import PromptCommand, read_prompt
 from cupola.cli.common import (LocalOpt, UrlOpt, console, err_console, handle_errors, load_settings, model_client,
                                progress_bars)
@@ -36,6 +38,8 @@ app.add_typer(workflow_cli.app, name="workflow")
 app.add_typer(mcp_cli.app, name="mcp")
 app.add_typer(upstreams_cli.app, name="upstreams")
 app.add_typer(router_cli.app, name="router")
+app.add_typer(requests_cli.app, name="requests")
+app.add_typer(trace_cli.app, name="trace")
 app.add_typer(keys_cli.app, name="keys")
 app.command("transcribe")(handle_errors(transcribe_cli.transcribe))
 

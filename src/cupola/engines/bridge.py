@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from cupola.completions import collect
+from cupola.digest import prompt_sha256, sha256
 from cupola.engines.base import Capabilities, Endpoint
 
 
@@ -41,6 +42,20 @@ class ThreadedEngine:
         self.admission = admission
         self._executor = executor
 
+    @property
+    def description(self) -> str:
+        return getattr(self.backend, "description", type(self.backend).__name__)
+
+    async def fingerprint(self, request: dict[str, Any], endpoint: Endpoint = "chat") -> dict[str, Any]:
+        """The sha256 of the exact prompt the model saw: the backend's own rendering where it has one
+        (llama.cpp applies the chat template), else of the canonical request."""
+        render = getattr(self.backend, "render", None)
+        if render is None:
+            return {"rendered_sha256": prompt_sha256(request), "rendered_from": "request_json"}
+        text = await asyncio.get_running_loop().run_in_executor(self._executor, render, request, endpoint)
+        return {"rendered_sha256": sha256(text), "rendered_from": "chat_template" if endpoint == "chat" else "prompt",
+                "template_sha256": getattr(self.backend, "template_sha256", None)}
+
     def _release_when_done(self, future: asyncio.Future, started: float) -> None:
         future.add_done_callback(lambda _f: self.admission.release(time.perf_counter() - started))
 
@@ -49,7 +64,9 @@ class ThreadedEngine:
         return await collect(self.stream(request, endpoint), endpoint)
 
     async def stream(self, body: dict[str, Any], endpoint: Endpoint = "chat") -> AsyncIterator[dict[str, Any]]:
+        waited = time.perf_counter()
         await self.admission.acquire()
+        waited = (time.perf_counter() - waited) * 1000
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
         stop = threading.Event()
@@ -79,6 +96,7 @@ class ThreadedEngine:
             self.admission.release()
             raise
         self._release_when_done(future, started)
+        first = True
         try:
             while True:
                 item = await queue.get()
@@ -86,6 +104,9 @@ class ThreadedEngine:
                     return
                 if isinstance(item, _Failure):
                     raise item.exc
+                if first:  # the time spent waiting for a slot, with the engine's own timings
+                    item["timings"] = {**(item.get("timings") or {}), "queue_ms": waited}
+                    first = False
                 yield item
         finally:
             stop.set()

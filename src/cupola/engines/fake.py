@@ -37,6 +37,7 @@ class FakeChatEngine:
         self.stopped = threading.Event()
         self.closed = False
         self.active = 0
+        self.description = "fake chat engine"
 
     def _prompt_words(self, body: dict[str, Any]) -> int:
         if "messages" in body:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cupola.digest import sha256
 from cupola.engines.base import OnChunk
 from cupola.errors import ContextLengthExceeded, EngineError, InvalidParameter
 from cupola.models.gguf import read_gguf
@@ -37,6 +38,9 @@ class LlamaCppEngine:
         self.options = options
         template = read_gguf(model_path).chat_template or ""
         self.native_tools = "tools" in template  # the template renders tool schemas and calls itself
+        self.template_sha256 = sha256(template) if template else None
+        self.description = f"llama.cpp (xllamacpp {_version()})"
+        self._http: Any = None
         threads = options.threads or os.cpu_count() or 2
         params = xlc.CommonParams()
         params.model.path = str(model_path)
@@ -88,15 +92,41 @@ class LlamaCppEngine:
             _raise_for_error(error[0], self.alias)
         return None
 
+    def render(self, body: dict[str, Any], endpoint: str = "chat") -> str:
+        """The exact prompt text the model sees: llama.cpp's chat template applied to the messages
+        (its /apply-template, on the engine's private socket)."""
+        if endpoint != "chat":
+            return str(body.get("prompt", ""))
+        import httpx
+
+        if self._http is None:
+            path = self.address.removeprefix("unix://")
+            self._http = httpx.Client(transport=httpx.HTTPTransport(uds=path), base_url="http://engine", timeout=30)
+        fields = {k: body[k] for k in ("messages", "tools", "tool_choice", "parallel_tool_calls") if k in body}
+        resp = self._http.post("/apply-template", json=fields)
+        resp.raise_for_status()
+        return resp.json()["prompt"]
+
     def metrics(self) -> str:
         return self._server.handle_metrics()
 
     def close(self) -> None:
         with self._lock:
             server, self._server = getattr(self, "_server", None), None
+        if self._http is not None:
+            self._http.close()
         if server is not None:
             del server  # joins llama.cpp's loop thread and frees the model
         shutil.rmtree(self._socket_dir, ignore_errors=True)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("xllamacpp")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def _raise_for_error(result: Any, alias: str) -> None:

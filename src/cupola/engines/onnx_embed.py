@@ -41,6 +41,7 @@ class OnnxEmbeddingEngine:
         self.max_tokens = max_tokens
         self.batch_size = batch_size
         self._lock = threading.Lock()  # one session run at a time: it already uses every core
+        self.description = f"onnxruntime {ort.__version__}"
 
     def count_tokens(self, texts: list[str]) -> list[int]:
         return [len(e.ids) for e in self.tokenizer.encode_batch(texts)]

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -33,7 +34,9 @@ from urllib.parse import urlsplit
 import httpx
 import numpy as np
 
+from cupola import tracing
 from cupola.completions import collect
+from cupola.digest import prompt_sha256, sha256
 from cupola.engines.base import Capabilities, Endpoint
 from cupola.errors import (AuthenticationError, CupolaError, InvalidParameter, Overloaded, Unavailable, UpstreamError,
                            UpstreamTimeout, UsageError)
@@ -192,20 +195,29 @@ class RemoteServer:
     async def call(self, op: Operation, model: str, body: dict[str, Any]) -> Any:
         path, params = self.dialect.route(op, model)
         payload = self.dialect.body(body, model)
+        headers = tracing.inject()
         await self.admission.acquire()
         try:
-            return await self._attempts(lambda: self.http.post(path, payload, params=params))
+            return await self._attempts(lambda: self.http.post(path, payload, params=params, headers=headers))
         finally:
             self.admission.release()
 
+    def payload(self, op: Operation, model: str, body: dict[str, Any]) -> dict[str, Any]:
+        """The JSON body as sent (its canonical form is what the execution contract hashes)."""
+        return {**self.dialect.body(body, model), "stream": True} if op != "embeddings" else \
+            self.dialect.body(body, model)
+
     async def stream(self, op: Operation, model: str, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         path, params = self.dialect.route(op, model)
-        payload = {**self.dialect.body(body, model), "stream": True}
+        payload = self.payload(op, model, body)
+        headers = tracing.inject()  # the caller's trace continues on the upstream
+        waited = time.perf_counter()
         await self.admission.acquire()
+        waited = (time.perf_counter() - waited) * 1000
         events: Any = None
         try:
             async def open_and_first() -> tuple[Any, Any]:
-                it = self.http.events(path, payload, params=params)
+                it = self.http.events(path, payload, params=params, headers=headers or None)
                 try:
                     first = await asyncio.wait_for(it.__anext__(), self.timeout)
                 except asyncio.TimeoutError:
@@ -222,6 +234,7 @@ class RemoteServer:
             if first is None:
                 raise UpstreamError(f"upstream {self.name} answered with an empty stream")
             finished = _finished(first)
+            first["timings"] = {**(first.get("timings") or {}), "queue_ms": waited}
             yield first
             try:
                 async for chunk in events:
@@ -260,6 +273,13 @@ class RemoteEngine:
         self.model = model
         self.capabilities = capabilities
         self.admission = server.admission
+        self.description = f"upstream {server.name} ({server.dialect.kind}, {server.dialect.base_url}, model {model})"
+
+    async def fingerprint(self, request: dict[str, Any], endpoint: Endpoint = "chat") -> dict[str, Any]:
+        """The sha256 of the canonical JSON request sent to the upstream (and of its prompt part)."""
+        sent = self.server.payload(endpoint, self.model, request)
+        return {"rendered_sha256": prompt_sha256(sent), "rendered_from": "request_json",
+                "request_sha256": sha256(sent)}
 
     async def chat(self, body: dict[str, Any], endpoint: Endpoint = "chat") -> dict[str, Any]:
         request = {k: v for k, v in body.items() if k != "stream"}

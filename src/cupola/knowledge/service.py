@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from cupola import tracing
 from cupola.client import ModelClient
 from cupola.errors import CupolaError, InvalidParameter, ModelNotFound, RuntimeFailure
 from cupola.knowledge import documents as docs
@@ -243,6 +244,15 @@ class KnowledgeService:
     async def search(self, name: str, query: str, options: SearchOptions | None = None) -> dict[str, Any]:
         """Ranked chunks for ``query`` with per-signal scores and ranks, the fused score and the mode used."""
         options = options or SearchOptions()
+        with tracing.span(f"search_knowledge {name}", attributes={
+                "cupola.knowledge.base": name, "cupola.knowledge.mode": options.mode, "cupola.knowledge.k": options.k,
+                "cupola.knowledge.query": query[:500] if tracing.capture_content() else None}) as span:
+            found = await self._search(name, query, options)
+            span.set_attribute("cupola.knowledge.results", len(found["results"]))
+            span.set_attribute("cupola.knowledge.mode_used", found["mode"])
+            return found
+
+    async def _search(self, name: str, query: str, options: SearchOptions) -> dict[str, Any]:
         if not query.strip():
             raise InvalidParameter("the query is empty", param="query")
         started = time.perf_counter()
@@ -317,6 +327,10 @@ class KnowledgeService:
                 break
             kept.append({**result, "n": len(kept) + 1})
             used += cost
+        if len(kept) < len(found["results"]):  # never shortened silently: the next request record says so
+            tracing.note_shaping("knowledge sources", f"{len(found['results']) - len(kept)} of "
+                                 f"{len(found['results'])} sources from {name} left out to fit the "
+                                 f"{budget_tokens}-token budget")
         found["results"] = kept
         return found
 

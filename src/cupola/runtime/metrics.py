@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128)
+_TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536)
 
 
 class Metrics:
@@ -24,5 +25,15 @@ class Metrics:
         self.loaded = Gauge("cupola_models_loaded", "Models resident in memory", registry=self.registry)
         self.load_seconds = Histogram("cupola_model_load_seconds", "Time to load a model", ["model"],
                                       buckets=_LATENCY_BUCKETS, registry=self.registry)
+        # The OpenTelemetry GenAI metrics, under their Prometheus names.
+        self.genai_ttft = Histogram("gen_ai_server_time_to_first_token_seconds", "gen_ai.server.time_to_first_token",
+                                    ["gen_ai_operation_name", "gen_ai_request_model"], buckets=_LATENCY_BUCKETS,
+                                    registry=self.registry)
+        self.genai_duration = Histogram("gen_ai_server_request_duration_seconds", "gen_ai.server.request.duration",
+                                        ["gen_ai_operation_name", "gen_ai_request_model"],
+                                        buckets=_LATENCY_BUCKETS, registry=self.registry)
+        self.genai_tokens = Histogram("gen_ai_client_token_usage", "gen_ai.client.token.usage",
+                                      ["gen_ai_operation_name", "gen_ai_request_model", "gen_ai_token_type"],
+                                      buckets=_TOKEN_BUCKETS, registry=self.registry)
         self.routes = Counter("cupola_router_choices", "Models a router chose first", ["router", "model"],
                               registry=self.registry)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -36,7 +37,9 @@ from cupola.errors import (Cancelled, ContextLengthExceeded, CupolaError, Downlo
                            Overloaded, Unavailable, UpstreamError, UpstreamTimeout, UsageError)
 from cupola.models.store import ModelStore
 from cupola.naming import new_id
-from cupola.runtime import tool_calls
+from cupola import tracing
+from cupola.digest import prompt_sha256
+from cupola.runtime import contract, tool_calls
 from cupola.runtime.local import EngineFactory, KeepAlive, LoadedModel, LocalModels
 from cupola.runtime.metrics import Metrics
 from cupola.runtime.records import RequestLog, RequestRecord
@@ -123,6 +126,8 @@ class Runtime:
                                                                            default_max_queue=settings.max_queue)
         self.metrics.registry.register(self.upstreams.collector())
         self._check_names()
+        tracing.configure(settings.home, settings.tracing, capture_content=settings.capture_content)
+        self.prune()
         self.routers = {name: Router(name, cfg, RouterModel.load(self.router_path(name)),
                                      self._costs(cfg.candidates, cfg.costs))
                         for name, cfg in settings.routers.items()}
@@ -218,12 +223,30 @@ class Runtime:
         await self.local.close()
         await self.upstreams.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        tracing.flush()
         self.records.close()
 
     async def _reap_forever(self) -> None:
+        ticks = 0
         while True:
             await asyncio.sleep(1.0)
             await self.local.reap()
+            ticks += 1
+            if ticks % 3600 == 0:
+                await asyncio.get_running_loop().run_in_executor(self._executor, self.prune)
+
+    def prune(self) -> int:
+        """Drop request records (and spans) past the retention age and count."""
+        max_age = self.settings.request_retention_days * 86400
+        try:
+            removed = self.records.prune(max_age_s=max_age, max_count=self.settings.request_retention_count)
+            spans = tracing.store()
+            if spans is not None:
+                spans.prune(int((time.time() - max_age) * 1e9))
+        except Exception:  # never keep the server from starting over housekeeping
+            log.exception("pruning request records failed")
+            return 0
+        return removed
 
     # local models (the server's /api/models routes and tests use these)
     @property
@@ -291,6 +314,9 @@ class Runtime:
                     request[key] = value
         request = {k: v for k, v in request.items() if v is not None}
         request["model"] = alias
+        if "seed" not in request:  # pick one, so that the request can be replayed
+            request["seed"] = secrets.randbelow(2**31 - 1)
+            request[_SEED_PICKED] = True
         if endpoint != "chat":
             return request, None
         return await tool_calls.prepare(request, caps, self._embed_for_routing, self.settings.tool_route_threshold)
@@ -320,50 +346,51 @@ class Runtime:
         failed: list[str] = []
         failed_context: int | None = None
         last: CupolaError = Unavailable(f"no model of {model}'s chain could take this request")
+        shaping = tracing.take_shaping()
         for i, alias in enumerate(targets):
             if i and self._skip(alias, failed_context):
                 continue
-            record = RequestRecord(new_id("req"), endpoint, alias, False, requested=model,
-                                   route=reason if not failed else f"fallback after {failed[-1]}")
-            started = time.perf_counter()
-            loaded = None
+            at = Attempt(RequestRecord(new_id("req"), endpoint, alias, False, requested=model,
+                                       route=reason if not failed else f"fallback after {failed[-1]}"),
+                         body, endpoint, shaping)
             try:
-                engine, loaded, record.location = await self._engine(alias, keep_alive)
-                request, plan = await self._prepare(alias, loaded, engine, body, endpoint)
-                result = await engine.chat(request, endpoint)  # type: ignore[arg-type]
-                if endpoint == "chat":
-                    result = tool_calls.finish(result, plan)
-                    answered = tool_calls.answered_calls(body) if plan is not None else set()
-                    calls = (result.get("choices") or [{}])[0].get("message", {}).get("tool_calls") or []
-                    if answered and tool_calls.repeats(calls, answered):
-                        result = await engine.chat(tool_calls.without_tools(request), endpoint)  # type: ignore[arg-type]
-                        reason = f"{reason}; a repeated tool call was answered from its result"
-                result["model"] = alias
-                result.pop("timings", None)
-                usage = result.get("usage") or {}
-                record.prompt_tokens = usage.get("prompt_tokens")
-                record.completion_tokens = usage.get("completion_tokens")
-                record.ttft_ms = (time.perf_counter() - started) * 1000
-                record.finish_reason = (result.get("choices") or [{}])[0].get("finish_reason")
-                return Completion(result, Route(model, alias, record.location or "local", reason, failed))
+                engine, at.loaded, at.record.location = await self._engine(alias, keep_alive)
+                at.begin(engine)
+                request, plan = await self._prepare(alias, at.loaded, engine, body, endpoint)
+                at.request = request = at.sent(request)
+                at.span = tracing.start(*at.span_name_kind(), attributes=at.span_request_attributes())
+                token = tracing.activate(at.span)
+                try:
+                    at.fingerprint = asyncio.ensure_future(_fingerprint(engine, request, endpoint))
+                    result = await engine.chat(request, endpoint)  # type: ignore[arg-type]
+                    if endpoint == "chat":
+                        result = tool_calls.finish(result, plan)
+                        answered = tool_calls.answered_calls(body) if plan is not None else set()
+                        calls = (result.get("choices") or [{}])[0].get("message", {}).get("tool_calls") or []
+                        if answered and tool_calls.repeats(calls, answered):
+                            at.shaping.append({"what": "tool call", "detail": "the model repeated a call that "
+                                               "already has a result; answered from the result without tools"})
+                            result = await engine.chat(tool_calls.without_tools(request), endpoint)  # type: ignore[arg-type]
+                            reason = f"{reason}; a repeated tool call was answered from its result"
+                    at.finished(result)
+                    result["model"] = alias
+                    return Completion(result, Route(model, alias, at.record.location or "local", reason, failed))
+                finally:
+                    tracing.detach(token)
             except FALLBACK_ERRORS as exc:
-                record.status = "rejected" if isinstance(exc, Overloaded) else "error"
-                record.error = exc.message
+                at.failed(exc)
                 last = exc
                 failed.append(f"{alias}: {exc.message}")
                 if isinstance(exc, ContextLengthExceeded):
                     failed_context = self._context_of(alias)
-            except CupolaError as exc:
-                record.status, record.error = "error", exc.message
-                raise
             except asyncio.CancelledError:
-                record.status, record.error = "cancelled", "client went away"
+                at.record.status, at.record.error = "cancelled", "client went away"
                 raise
             except Exception as exc:
-                record.status, record.error = "error", repr(exc)
+                at.failed(exc)
                 raise
             finally:
-                self._finish(record, started, loaded)
+                self._finish(at)
         raise _with_history(last, failed[:-1])
 
     async def open_stream(self, model: str, body: dict[str, Any], *, endpoint: str = "chat",
@@ -375,12 +402,14 @@ class Runtime:
         failed: list[str] = []
         failed_context: int | None = None
         last: CupolaError = Unavailable(f"no model of {model}'s chain could take this request")
+        shaping = tracing.take_shaping()
         for i, alias in enumerate(targets):
             if i and self._skip(alias, failed_context):
                 continue
-            record = RequestRecord(new_id("req"), endpoint, alias, True, requested=model,
-                                   route=reason if not failed else f"fallback after {failed[-1]}")
-            chunks = self._attempt(alias, body, endpoint, keep_alive, record, want_usage)
+            at = Attempt(RequestRecord(new_id("req"), endpoint, alias, True, requested=model,
+                                       route=reason if not failed else f"fallback after {failed[-1]}"),
+                         body, endpoint, shaping)
+            chunks = self._attempt(at, keep_alive, want_usage)
             try:
                 first = await chunks.__anext__()
             except StopAsyncIteration:
@@ -391,20 +420,24 @@ class Runtime:
                 if isinstance(exc, ContextLengthExceeded):
                     failed_context = self._context_of(alias)
                 continue
-            route = Route(model, alias, record.location or "local", reason, failed)
+            route = Route(model, alias, at.record.location or "local", reason, failed)
             return Streamed(route, _chain(first, chunks))
         raise _with_history(last, failed[:-1])
 
-    async def _attempt(self, alias: str, body: dict[str, Any], endpoint: str, keep_alive: KeepAlive,
-                       record: RequestRecord, want_usage: bool) -> AsyncIterator[dict[str, Any]]:
+    async def _attempt(self, at: Attempt, keep_alive: KeepAlive, want_usage: bool) -> AsyncIterator[dict[str, Any]]:
         """One model's stream, recorded from the first moment (refusals included) to its end."""
-        started = time.perf_counter()
-        loaded = None
         finished = False
+        token = None
         try:
-            engine, loaded, record.location = await self._engine(alias, keep_alive)
-            request, plan = await self._prepare(alias, loaded, engine, body, endpoint)
+            alias, body, endpoint = at.record.model, at.body, at.endpoint
+            engine, at.loaded, at.record.location = await self._engine(alias, keep_alive)
+            at.begin(engine)
+            request, plan = await self._prepare(alias, at.loaded, engine, body, endpoint)
             request["stream_options"] = {"include_usage": True}  # always, for the records
+            at.request = request = at.sent(request)
+            at.span = tracing.start(*at.span_name_kind(), attributes=at.span_request_attributes())
+            token = tracing.activate(at.span)  # current while the engine opens its stream (traceparent)
+            at.fingerprint = asyncio.ensure_future(_fingerprint(engine, request, endpoint))
             chunks = engine.stream(request, endpoint)  # type: ignore[arg-type]
             if endpoint == "chat":
                 chunks = tool_calls.adapt_stream(chunks, plan)
@@ -414,35 +447,27 @@ class Runtime:
                         chunks, answered, lambda: engine.stream(tool_calls.without_tools(request), endpoint))
             async with aclosing(chunks):  # type: ignore[type-var]
                 async for item in chunks:
+                    at.saw(item)
                     item["model"] = alias
-                    item.pop("timings", None)
                     choices = item.get("choices") or []
-                    if record.ttft_ms is None and choices and _has_output(choices[0]):
-                        record.ttft_ms = (time.perf_counter() - started) * 1000
-                    for choice in choices:
-                        if choice.get("finish_reason"):
-                            record.finish_reason = choice["finish_reason"]
-                    usage = item.get("usage")
-                    if usage:
-                        record.prompt_tokens = usage.get("prompt_tokens")
-                        record.completion_tokens = usage.get("completion_tokens")
-                        if not want_usage:
-                            if not choices:
-                                continue
-                            item.pop("usage")
+                    if item.get("usage") and not want_usage:
+                        if not choices:
+                            continue
+                        item.pop("usage")
                     yield item
             finished = True
-        except CupolaError as exc:
-            record.status = "rejected" if isinstance(exc, Overloaded) else "error"
-            record.error = exc.message
+        except asyncio.CancelledError:
+            at.record.status, at.record.error = "cancelled", "client went away"
             raise
         except Exception as exc:
-            record.status, record.error = "error", repr(exc)
+            at.failed(exc)
             raise
         finally:
-            if not finished and record.status == "ok":
-                record.status, record.error = "cancelled", "stream closed before the end"
-            self._finish(record, started, loaded)
+            if token is not None:
+                tracing.detach(token)
+            if not finished and at.record.status == "ok":
+                at.record.status, at.record.error = "cancelled", "stream closed before the end"
+            self._finish(at)
 
     async def embeddings(self, model: str, texts: list[str], *, keep_alive: KeepAlive = None,
                          record: bool = True) -> Embeddings:
@@ -451,48 +476,63 @@ class Runtime:
             raise UsageError(f"{model} is a router of chat models; name an embedding model", param="model")
         if not self._known(model):
             raise self._unknown(model)
-        rec = RequestRecord(new_id("req"), "embeddings", model, False, requested=model)
-        started = time.perf_counter()
-        loaded = None
+        at = Attempt(RequestRecord(new_id("req"), "embeddings", model, False, requested=model),
+                     {"input": texts}, "embeddings", [])
         try:
-            engine, loaded, rec.location = await self._engine(model, keep_alive)
+            engine, at.loaded, at.record.location = await self._engine(model, keep_alive)
+            at.begin(engine)
             if not engine.capabilities.embeddings:
-                kind = loaded.entry.kind if loaded else "remote"
+                kind = at.loaded.entry.kind if at.loaded else "remote"
                 raise UsageError(f"{model} is a {kind} model; use an embedding model such as "
                                  f"{self.settings.default_embedding_model}", param="model")
+            if record:
+                at.span = tracing.start(*at.span_name_kind(), attributes=at.span_request_attributes())
             vectors, tokens = await engine.embed(texts)
-            rec.prompt_tokens = tokens
-            rec.finish_reason = "stop"
+            at.record.prompt_tokens = tokens
+            at.record.finish_reason = "stop"
+            at.usage = {"prompt_tokens": tokens}
             return Embeddings(vectors, tokens, model)
-        except CupolaError as exc:
-            rec.status = "rejected" if isinstance(exc, Overloaded) else "error"
-            rec.error = exc.message
-            raise
         except asyncio.CancelledError:
-            rec.status = "cancelled"
+            at.record.status = "cancelled"
             raise Cancelled("client went away") from None
+        except Exception as exc:
+            at.failed(exc)
+            raise
         finally:
             if record:
-                self._finish(rec, started, loaded)
-            elif loaded is not None:
-                self.local.used(loaded)
+                self._finish(at)
+            elif at.loaded is not None:
+                self.local.used(at.loaded)
 
-    def _finish(self, record: RequestRecord, started: float, loaded: LoadedModel | None) -> None:
-        record.duration_ms = (time.perf_counter() - started) * 1000
+    def _finish(self, at: Attempt) -> None:
+        record = at.record
+        record.duration_ms = (time.perf_counter() - at.started) * 1000
+        loaded = at.loaded
         if loaded is not None:
             self.local.used(loaded)
             admission = loaded.admission
             self.metrics.queue_depth.labels(record.model).set(admission.waiting)
             self.metrics.running.labels(record.model).set(admission.running)
+        fingerprint = _settled(at.fingerprint)
+        record.contract = at.contract(self, fingerprint)
+        if at.span is not None:
+            at.end_span()
+        if self.settings.capture_content:
+            record.content = at.content()
         m = self.metrics
         m.requests.labels(record.model, record.endpoint, record.status).inc()
+        operation = _OPERATION[record.endpoint]
         if record.prompt_tokens:
             m.tokens.labels(record.model, "prompt").inc(record.prompt_tokens)
+            m.genai_tokens.labels(operation, record.model, "input").observe(record.prompt_tokens)
         if record.completion_tokens:
             m.tokens.labels(record.model, "completion").inc(record.completion_tokens)
+            m.genai_tokens.labels(operation, record.model, "output").observe(record.completion_tokens)
         if record.ttft_ms is not None:
             m.ttft.labels(record.model).observe(record.ttft_ms / 1000)
+            m.genai_ttft.labels(operation, record.model).observe(record.ttft_ms / 1000)
         m.latency.labels(record.model, record.endpoint).observe(record.duration_ms / 1000)
+        m.genai_duration.labels(operation, record.model).observe(record.duration_ms / 1000)
         try:
             self.records.add(record)
         except Exception:  # a full disk must not fail the request that already succeeded
@@ -516,6 +556,199 @@ class Runtime:
 
     async def aclose(self) -> None:
         await self.close()
+
+
+_OPERATION = {"chat": "chat", "completion": "text_completion", "embeddings": "embeddings"}
+_SEED_PICKED = "__cupola_seed_picked"
+
+
+class Attempt:
+    """One model's try at one request: its record, span, and what the contract is built from."""
+
+    def __init__(self, record: RequestRecord, body: dict[str, Any], endpoint: str,
+                 shaping: list[dict[str, str]]) -> None:
+        self.record = record
+        self.body = body
+        self.endpoint = endpoint
+        self.shaping = list(shaping)
+        self.started = time.perf_counter()
+        self.loaded: LoadedModel | None = None
+        self.engine: Any = None
+        self.request: dict[str, Any] | None = None
+        self.seed_source: str | None = None
+        self.span: Any = None
+        self.fingerprint: asyncio.Future | None = None
+        self.timings: dict[str, Any] = {}
+        self.usage: dict[str, Any] | None = None
+        self.text: list[str] = []
+        self.concurrent = 0
+        self.queued = 0
+        self.error_type: str | None = None
+        scope = tracing.call_scope()
+        record.run_id = scope.get("run_id")
+        record.step = scope.get("step")
+        record.turn = scope.get("turn")
+        self.scope = scope
+
+    def begin(self, engine: Any) -> None:
+        self.engine = engine
+        self.concurrent = engine.admission.running
+        self.queued = engine.admission.waiting
+
+    def sent(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The request as it goes to the engine (Cupola's private marks taken off)."""
+        picked = request.pop(_SEED_PICKED, False)
+        self.seed_source = "cupola" if picked else ("request" if "seed" in request else None)
+        return request
+
+    @property
+    def location(self) -> str:
+        return self.record.location or "local"
+
+    def span_name_kind(self) -> tuple[str, Any]:
+        from opentelemetry.trace import SpanKind
+
+        kind = SpanKind.INTERNAL if self.location == "local" else SpanKind.CLIENT
+        return f"{_OPERATION[self.endpoint]} {self.record.model}", kind
+
+    def span_request_attributes(self) -> dict[str, Any]:
+        r = self.request or {}
+        stop = r.get("stop")
+        attrs = {"gen_ai.operation.name": _OPERATION[self.endpoint],
+                 "gen_ai.provider.name": "cupola" if self.location == "local" else self.location.split(":", 1)[1],
+                 "gen_ai.request.model": self.record.model, "gen_ai.request.temperature": r.get("temperature"),
+                 "gen_ai.request.top_p": r.get("top_p"), "gen_ai.request.top_k": r.get("top_k"),
+                 "gen_ai.request.max_tokens": r.get("max_tokens"), "gen_ai.request.seed": r.get("seed"),
+                 "gen_ai.request.stop_sequences": [stop] if isinstance(stop, str) else stop,
+                 "cupola.request.id": self.record.id, "cupola.requested_model": self.record.requested,
+                 "cupola.location": self.location}
+        if self.scope.get("agent"):
+            attrs["gen_ai.agent.name"] = self.scope["agent"]
+        if tracing.capture_content() and self.endpoint == "chat":
+            attrs["gen_ai.input.messages"] = contract.canonical(self.body.get("messages"))
+        return attrs
+
+    def saw(self, chunk: dict[str, Any]) -> None:
+        """Bookkeeping for one streamed chunk (its timings are taken off)."""
+        record = self.record
+        timings = chunk.pop("timings", None)
+        if timings:
+            self.timings.update(timings)
+        choices = chunk.get("choices") or []
+        if record.ttft_ms is None and choices and _has_output(choices[0]):
+            record.ttft_ms = (time.perf_counter() - self.started) * 1000
+        for choice in choices:
+            if choice.get("finish_reason"):
+                record.finish_reason = choice["finish_reason"]
+            piece = (choice.get("delta") or {}).get("content") or choice.get("text")
+            if piece:
+                self.text.append(piece)
+        usage = chunk.get("usage")
+        if usage:
+            self.usage = usage
+            record.prompt_tokens = usage.get("prompt_tokens")
+            record.completion_tokens = usage.get("completion_tokens")
+
+    def finished(self, result: dict[str, Any]) -> None:
+        """Bookkeeping for a whole (non-streamed) answer."""
+        self.timings.update(result.pop("timings", None) or {})
+        self.usage = result.get("usage") or {}
+        self.record.prompt_tokens = self.usage.get("prompt_tokens")
+        self.record.completion_tokens = self.usage.get("completion_tokens")
+        self.record.ttft_ms = (time.perf_counter() - self.started) * 1000
+        choice = (result.get("choices") or [{}])[0]
+        self.record.finish_reason = choice.get("finish_reason")
+        message = choice.get("message") or {}
+        self.text = [message.get("content") or choice.get("text") or ""]
+        if message.get("tool_calls"):
+            self.text.append(contract.canonical(message["tool_calls"]))
+
+    def failed(self, exc: BaseException) -> None:
+        self.record.status = "rejected" if isinstance(exc, Overloaded) else "error"
+        self.record.error = exc.message if isinstance(exc, CupolaError) else repr(exc)
+        self.error_type = getattr(exc, "code", None) or type(exc).__name__
+
+    def contract(self, runtime: "Runtime", fingerprint: dict[str, Any] | None) -> dict[str, Any]:
+        record = self.record
+        request = self.request or {}
+        entry = self.loaded.entry if self.loaded is not None else None
+        execution: dict[str, Any] = {
+            "model": record.model, "requested": record.requested, "location": self.location,
+            "route": record.route, "model_sha256": entry.sha256 if entry else None,
+            "engine": getattr(self.engine, "description", None) or type(self.engine).__name__ if self.engine else None,
+            "concurrent": self.concurrent, "queued": self.queued, "finish_reason": record.finish_reason,
+            "ttft_ms": round(record.ttft_ms, 2) if record.ttft_ms is not None else None,
+            "duration_ms": round((time.perf_counter() - self.started) * 1000, 2), "status": record.status,
+            **contract.timing_fields(self.timings, self.usage)}
+        if "tokens_per_s" not in execution and record.completion_tokens and record.ttft_ms is not None:
+            decode_s = max(1e-6, execution["duration_ms"] / 1000 - record.ttft_ms / 1000)
+            execution["tokens_per_s"] = round(record.completion_tokens / decode_s, 2)
+        trace_id, span_id = tracing.ids(self.span) if self.span is not None else (None, None)
+        record.trace_id, record.span_id = trace_id, span_id
+        parent = getattr(self.span, "parent", None) if self.span is not None else None
+        record.parent_span_id = f"{parent.span_id:016x}" if parent is not None else None
+        inputs = contract.inputs(self.body, request, self.endpoint)
+        inputs["prompt_tokens"] = record.prompt_tokens
+        inputs.update(fingerprint or {})
+        return {"request_id": record.id, "created_at": record.created_at, "endpoint": self.endpoint,
+                "input": inputs, "shaping": self.shaping,
+                "decode": contract.decode(request, self.seed_source) if self.endpoint != "embeddings" else {},
+                "execution": execution,
+                "trace": {"trace_id": trace_id, "span_id": span_id, "parent_span_id": record.parent_span_id,
+                          **{k: v for k, v in self.scope.items() if k in ("run_id", "agent", "workflow", "step",
+                                                                          "turn")}}}
+
+    def content(self) -> dict[str, Any]:
+        body = self.body
+        request = {k: v for k, v in (self.request or {}).items() if k not in ("messages", "prompt")}
+        out: dict[str, Any] = {"output": "".join(self.text), "params": request}
+        for key in ("messages", "prompt", "tools", "input"):
+            if body.get(key) is not None:
+                out[key] = body[key]
+        return out
+
+    def end_span(self) -> None:
+        span, record = self.span, self.record
+        span.set_attribute("gen_ai.response.model", record.model)
+        span.set_attribute("gen_ai.response.id", record.id)
+        if record.finish_reason:
+            span.set_attribute("gen_ai.response.finish_reasons", [record.finish_reason])
+        if record.prompt_tokens is not None:
+            span.set_attribute("gen_ai.usage.input_tokens", record.prompt_tokens)
+        if record.completion_tokens is not None:
+            span.set_attribute("gen_ai.usage.output_tokens", record.completion_tokens)
+        if tracing.capture_content() and self.endpoint != "embeddings":
+            span.set_attribute("gen_ai.output.messages", "".join(self.text))
+        if record.status != "ok":
+            from opentelemetry.trace import Status, StatusCode
+
+            span.set_attribute("error.type", self.error_type or record.status)
+            span.set_status(Status(StatusCode.ERROR, (record.error or record.status)[:500]))
+        span.end()
+
+
+async def _fingerprint(engine: Any, request: dict[str, Any], endpoint: str) -> dict[str, Any]:
+    """The rendered prompt's hash (llama.cpp: its chat template's output), off the critical path."""
+    render = getattr(engine, "fingerprint", None)
+    if render is None:
+        return {"rendered_sha256": prompt_sha256(request), "rendered_from": "request_json"}
+    return await render(request, endpoint)
+
+
+def _settled(future: asyncio.Future | None) -> dict[str, Any] | None:
+    """The fingerprint if it is ready (it usually is long before the answer ends); never waits, so a
+    cancelled request is still recorded at once."""
+    if future is None:
+        return None
+    if not future.done():
+        future.cancel()
+        return {"rendered_sha256": None, "rendered_error": "not ready when the request ended"}
+    if future.cancelled():
+        return None
+    exc = future.exception()
+    if exc is not None:  # the contract is best effort: a failed render is said, not raised
+        return {"rendered_sha256": None, "rendered_error": f"{type(exc).__name__}: {exc}"}
+    return future.result()
 
 
 def _has_output(choice: dict[str, Any]) -> bool:

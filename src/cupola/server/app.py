@@ -14,8 +14,11 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from cupola import __version__
+from opentelemetry import context as otel_context
+
+from cupola import __version__, tracing
 from cupola.agents.loader import AgentRegistry, ToolContext
 from cupola.agents.runner import Runner
 from cupola.agents.sessions import SessionStore
@@ -44,6 +47,26 @@ def error_response(status: int, message: str, type_: str, param: str | None = No
                    code: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": {"message": message, "type": type_, "param": param, "code": code}},
                         status_code=status, headers=headers)
+
+
+class TraceContextMiddleware:
+    """A W3C ``traceparent`` on the request continues the caller's trace in Cupola's spans."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]
+                   if k in (b"traceparent", b"tracestate")}
+        if "traceparent" not in headers:
+            return await self.app(scope, receive, send)
+        token = otel_context.attach(tracing.extract(headers))
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            tracing.detach(token)
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: list[str] | None = None,
@@ -95,6 +118,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: l
     app.add_middleware(AuthMiddleware, keys=keys, admin_tokens=[settings.api_key or "", local_token or ""],
                        api_key_set=bool(settings.api_key), always_required=not is_loopback(settings.host),
                        failures=failure_counter(runtime.metrics.registry))
+    app.add_middleware(TraceContextMiddleware)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
                            allow_headers=["*"], expose_headers=["Retry-After"], max_age=600)

@@ -10,7 +10,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from cupola.errors import CupolaError
+from cupola import tracing
+from cupola.errors import CupolaError, NotFound
 from cupola.server.streaming import ndjson
 from cupola.runtime.runtime import Runtime
 from cupola.server.openai_schemas import LoadRequest, ModelRef
@@ -120,9 +121,38 @@ async def ps(request: Request) -> dict[str, Any]:
             "routers": [r.describe() for r in runtime.routers.values()]}
 
 
-@router.get("/api/requests", summary="Recent requests, newest first")
-async def recent_requests(request: Request, limit: int = 50) -> dict[str, Any]:
-    return {"requests": runtime_of(request).records.recent(max(1, min(limit, 1000)))}
+@router.get("/api/requests", summary="Recent requests, newest first (filter by model, status, since)")
+async def recent_requests(request: Request, limit: int = 50, model: str | None = None, status: str | None = None,
+                          since: float | None = None, trace_id: str | None = None) -> dict[str, Any]:
+    return {"requests": runtime_of(request).records.recent(max(1, min(limit, 1000)), model=model, status=status,
+                                                           since=since, trace_id=trace_id)}
+
+
+@router.get("/api/requests/{request_id}", summary="One request with its execution contract")
+async def one_request(request_id: str, request: Request) -> dict[str, Any]:
+    found = runtime_of(request).records.get(request_id)
+    if found is None:
+        raise NotFound(f"no request {request_id!r}", param="request_id",
+                       hint="GET /api/requests lists recent ones; old records are pruned")
+    return found
+
+
+@router.get("/api/traces", summary="Recent traces recorded locally")
+async def recent_traces(request: Request, limit: int = 20) -> dict[str, Any]:
+    spans = tracing.store()
+    return {"traces": spans.recent_traces(max(1, min(limit, 200))) if spans else []}
+
+
+@router.get("/api/traces/{trace_id}", summary="The spans of one trace (locally recorded)")
+async def one_trace(trace_id: str, request: Request) -> dict[str, Any]:
+    spans = tracing.store()
+    if spans is None:
+        raise NotFound("tracing is off on this server", param="trace_id", hint="set tracing = \"local\"")
+    tracing.flush()
+    found = spans.trace(trace_id)
+    if not found:
+        raise NotFound(f"no trace {trace_id!r} recorded here", param="trace_id")
+    return {"trace_id": trace_id, "spans": found}
 
 
 @router.get("/health", summary="503 while models load, 200 when ready")

@@ -45,6 +45,7 @@ from mcp.types import Implementation, PaginatedRequestParams
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cupola import __version__
+from cupola import tracing
 from cupola.naming import tool_name
 from cupola.errors import InvalidParameter, RuntimeFailure, UsageError, invalid
 from cupola.tools.functions import FunctionTool, ToolArgumentsError
@@ -274,8 +275,9 @@ class MCPToolset:
         if session is None:
             raise MCPError(f"{self._who} is not connected (tool {name} called outside "
                            "`async with MCPToolset(...)`)")
+        meta = tracing.inject() or None  # the trace continues on the server (params._meta.traceparent)
         try:
-            result = await session.call_tool(name, arguments, read_timeout_seconds=self.spec.timeout)
+            result = await session.call_tool(name, arguments, read_timeout_seconds=self.spec.timeout, meta=meta)
         except SDKError as exc:
             raise MCPError(f"{self._who}: tool {name} failed: {exc.message}",
                            hint=self._server_hint()) from exc

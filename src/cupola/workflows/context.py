@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+from cupola import tracing
 from cupola.agents.runner import Runner
 from cupola.workflows.store import WorkflowStore
 
@@ -56,7 +57,10 @@ class Context:
         else:
             await self.emit("step_started", path, name=node.name, kind=node.kind)
             began = time.perf_counter()
-            output = _jsonable(await node.execute(self, path))
+            with tracing.span(f"step {path}", attributes={"cupola.workflow.step": path, "cupola.workflow.kind": node.kind,
+                                                          "cupola.workflow.run_id": self.run_id},
+                              expected=(Paused, Rejected)), tracing.scope(step=path):
+                output = _jsonable(await node.execute(self, path))
             ms = round((time.perf_counter() - began) * 1000, 1)
             await asyncio.to_thread(self.store.checkpoint, self.run_id, path, output, ms)
             self.checkpoints[path] = output

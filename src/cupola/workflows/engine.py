@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cupola.agents.runner import Runner
+from cupola import tracing
 from cupola.errors import CupolaError, UsageError
 from cupola.naming import new_id
 from cupola.workflows.context import Context, Paused, Rejected
@@ -75,6 +76,11 @@ class WorkflowRunner:
         await ctx.emit("workflow_started", workflow=workflow.name, input=input, resumed=bool(checkpoints))
 
         async def body() -> None:
+            span = tracing.start(f"invoke_workflow {workflow.name}", attributes={
+                "gen_ai.operation.name": "invoke_workflow", "cupola.workflow.name": workflow.name,
+                "cupola.workflow.run_id": run_id, "cupola.workflow.resumed": bool(checkpoints)})
+            token = tracing.activate(span)  # the body runs in its own task: its steps are children
+            scope = tracing.set_scope(run_id=run_id, workflow=workflow.name)
             try:
                 output = await workflow.root.execute(ctx, workflow.name)
             except Paused as paused:
@@ -87,12 +93,16 @@ class WorkflowRunner:
                                note=rejected.note, ms=_ms(started))
             except Exception as exc:
                 message = exc.message if isinstance(exc, CupolaError) else f"{type(exc).__name__}: {exc}"
+                tracing.fail(span, exc)
                 self.store.set_status(run_id, "failed", result={"error": message})
                 await ctx.emit("workflow_failed", error=message, ms=_ms(started))
             else:
                 self.store.set_status(run_id, "completed", result=output)
                 await ctx.emit("workflow_finished", status="completed", output=output, ms=_ms(started))
             finally:
+                tracing.reset_scope(scope)
+                tracing.detach(token)
+                span.end()
                 await queue.put(None)
 
         task = asyncio.create_task(body())
