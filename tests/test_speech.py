@@ -14,9 +14,8 @@ from fastapi.testclient import TestClient
 from cupola.engines.fake_speech import FakeSpeechEngine
 from cupola.engines.whisper import decode_audio, temperatures
 from cupola.engines.whisper_languages import LANGUAGES, language_code, language_name
-from cupola.errors import InvalidParameter, ModelNotFound, Overloaded
+from cupola.errors import InvalidParameter, ModelNotFound, Overloaded, UsageError
 from cupola.models.catalog import BUILTIN, WHISPER_BASE, WHISPER_TINY_EN
-from cupola.runtime.records import RequestLog
 from cupola.runtime.runtime import Runtime
 from cupola.server.app import create_app
 from cupola.speech import formats
@@ -51,16 +50,25 @@ def speech_store(home):
     return store
 
 
-class FakeSpeechFactory:
-    def __init__(self, delay: float = 0.0):
-        self.delay = delay
-        self.engines: dict[str, FakeSpeechEngine] = {}
+class FakeSpeechFactory(FakeFactory):
+    """The runtime's engine factory with fake speech engines (and conftest's fake chat/embeddings)."""
+
+    def __init__(self, delay: float = 0.0, sentences: tuple[str, ...] = SENTENCES):
+        super().__init__()
+        self.speech_delay = delay
+        self.sentences = sentences
 
     def __call__(self, info):
-        engine = FakeSpeechEngine(SENTENCES, delay=self.delay,
+        if info.entry.kind != "speech":
+            return super().__call__(info)
+        engine = FakeSpeechEngine(self.sentences, delay=self.speech_delay,
                                   multilingual="translation" in info.entry.capabilities)
         self.engines[info.entry.alias] = engine
         return engine
+
+
+def make_transcriber(settings, factory) -> Transcriber:
+    return Transcriber(Runtime(settings, speech_store(settings.home), engine_factory=factory))
 
 
 @pytest.fixture
@@ -70,10 +78,9 @@ def factory():
 
 @pytest.fixture
 def transcriber(settings, factory):
-    t = Transcriber(settings, speech_store(settings.home), engine_factory=factory,
-                    records=RequestLog(settings.db_path("requests")))
+    t = make_transcriber(settings, factory)
     yield t
-    asyncio.run(t.close())
+    asyncio.run(t.runtime.close())
 
 
 # -- catalog, languages, WER ------------------------------------------------------------------
@@ -270,7 +277,7 @@ async def test_transcribe_and_stream(transcriber, factory):
     assert "".join(e["delta"] for e in events[:-1]) == events[-1]["text"] == result["text"]
     assert all(e["duration"] == 3.0 for e in events[:-1]) and events[1]["segment"]["start"] == 1.0
     assert factory.engines["whisper-tiny-en"].requests[0]["temperature"] == 0.2
-    rows = transcriber.records.recent()
+    rows = transcriber.runtime.records.recent()
     assert [(r["endpoint"], r["status"]) for r in rows] == [("transcriptions", "ok")] * 2
 
 
@@ -297,14 +304,13 @@ async def test_bad_audio_fails_the_request_and_the_model_stays_usable(transcribe
         async for _ in transcriber.stream("whisper-tiny-en", b"not audio at all"):
             pass
     assert (await transcriber.transcribe("whisper-tiny-en", tone()))["text"]
-    statuses = [r["status"] for r in transcriber.records.recent()]
+    statuses = [r["status"] for r in transcriber.runtime.records.recent()]
     assert statuses == ["ok", "error", "error"]
 
 
 async def test_closing_a_stream_stops_the_engine_and_frees_the_model(settings):
     factory = FakeSpeechFactory(delay=0.05)
-    transcriber = Transcriber(settings, speech_store(settings.home), engine_factory=factory,
-                              records=RequestLog(settings.db_path("requests")))
+    transcriber = make_transcriber(settings, factory)
     try:
         events = transcriber.stream("whisper-tiny-en", tone(3.0))
         first = await events.__anext__()
@@ -314,15 +320,14 @@ async def test_closing_a_stream_stops_the_engine_and_frees_the_model(settings):
         assert await asyncio.to_thread(engine.stopped.wait, 10)
         result = await transcriber.transcribe("whisper-tiny-en", tone(1.0))  # the model is free again
         assert result["text"]
-        assert [r["status"] for r in transcriber.records.recent()] == ["ok", "cancelled"]
+        assert [r["status"] for r in transcriber.runtime.records.recent()] == ["ok", "cancelled"]
     finally:
-        await transcriber.close()
+        await transcriber.runtime.close()
 
 
 async def test_one_request_at_a_time_per_model_then_429(settings):
     factory = FakeSpeechFactory(delay=0.05)
-    transcriber = Transcriber(settings.model_copy(update={"max_queue": 1}), speech_store(settings.home),
-                              engine_factory=factory)
+    transcriber = make_transcriber(settings.model_copy(update={"max_queue": 1}), factory)
     try:
         running = [asyncio.create_task(transcriber.transcribe("whisper-tiny-en", tone(1.0))) for _ in range(2)]
         await asyncio.sleep(0.05)  # both admitted: one running, one queued
@@ -331,7 +336,7 @@ async def test_one_request_at_a_time_per_model_then_429(settings):
         assert all(result["text"] for result in [await task for task in running])
         assert factory.engines["whisper-tiny-en"].max_active == 1
     finally:
-        await transcriber.close()
+        await transcriber.runtime.close()
 
 
 # -- HTTP ---------------------------------------------------------------------------------------
@@ -340,8 +345,7 @@ async def test_one_request_at_a_time_per_model_then_429(settings):
 def http(settings):
     settings = settings.model_copy(update={"max_audio_mb": 0.05})  # 50 kB: big enough for 1.5 s of tone
     store = speech_store(settings.home)
-    app = create_app(settings, Runtime(settings, store, engine_factory=FakeFactory()))
-    app.state.transcriber = Transcriber(settings, store, engine_factory=FakeSpeechFactory())
+    app = create_app(settings, Runtime(settings, store, engine_factory=FakeSpeechFactory()))
     with TestClient(app) as client:
         yield client
 
@@ -399,3 +403,62 @@ def test_transcription_routes_are_documented(http):
     body = spec["paths"]["/v1/audio/transcriptions"]["post"]["requestBody"]["content"]["multipart/form-data"]
     assert {"file", "model", "language", "prompt", "response_format", "temperature", "timestamp_granularities[]",
             "stream"} <= set(body["schema"]["properties"])
+
+
+# -- speech models are the runtime's ------------------------------------------------------------
+
+async def test_speech_models_are_resident_admitted_and_recorded_by_the_runtime(settings):
+    transcriber = make_transcriber(settings, FakeSpeechFactory())
+    runtime = transcriber.runtime
+    audio = tone(1.0)
+    await transcriber.transcribe("whisper-tiny-en", audio, keep_alive="50ms")
+    assert [m["model"] for m in runtime.ps()] == ["whisper-tiny-en"] and runtime.ps()[0]["kind"] == "speech"
+    row = runtime.records.recent(1, full=True)[0]
+    c = row["contract"]
+    assert row["endpoint"] == "transcriptions" and c["input"]["audio_sha256"] == __import__("hashlib").sha256(
+        audio).hexdigest()
+    assert c["execution"]["audio_s"] == 1.0 and c["execution"]["realtime_factor"] > 0
+    assert c["decode"]["task"] == "transcribe"
+    await asyncio.sleep(0.1)
+    assert await runtime.reap() == ["whisper-tiny-en"]  # keep-alive applies to speech models too
+    with pytest.raises(UsageError, match="speech model"):
+        await runtime.complete("whisper-tiny-en", {"messages": [{"role": "user", "content": "hi"}]})
+    with pytest.raises(UsageError, match="embedding model"):
+        await runtime.embeddings("whisper-tiny-en", ["x"])
+    with pytest.raises(UsageError, match="cannot transcribe"):
+        async for _ in runtime.transcribe("smollm2-135m", audio):
+            pass
+    await runtime.close()
+
+
+# -- audio in knowledge bases -------------------------------------------------------------------
+
+async def test_knowledge_base_ingests_audio_with_timestamps(settings, tmp_path):
+    from cupola.client import LocalClient
+    from cupola.knowledge.retrieval import SearchOptions
+    from cupola.knowledge.service import KnowledgeService
+    from cupola.knowledge.store import KnowledgeStore
+
+    lecture = ("Welcome to the lecture on honey bees.", "Bees live in colonies with one queen.",
+               "Workers gather nectar from many flowers.", "Nectar becomes honey inside the hive.",
+               "Scouts dance to show where flowers are.", "The waggle dance points toward the sun.",
+               "Drones exist only to mate with queens.", "Winter clusters keep the colony warm.")
+    runtime = Runtime(settings, speech_store(settings.home), engine_factory=FakeSpeechFactory(sentences=lecture))
+    service = KnowledgeService(KnowledgeStore(settings.db_path("knowledge")), LocalClient(runtime),
+                               models=runtime.store, speech_model="whisper-tiny-en")
+    service.create("talks", chunk_tokens=24, chunk_overlap=0)
+    (tmp_path / "lecture.wav").write_bytes(tone(60.0))
+    report = await service.ingest_paths("talks", [tmp_path])
+    assert report.added == 1 and not report.failed
+    doc = service.store.documents(service.store.get("talks"))[0]
+    assert doc["metadata"]["media"] == "audio" and doc["metadata"]["duration_s"] == 60.0
+    found = await service.search("talks", "winter clusters warm colony", SearchOptions(k=1, mode="lexical"))
+    hit = found["results"][0]
+    assert "Winter clusters" in hit["text"] and hit["start_s"] >= 30 and hit["timestamp"] == f"{int(hit['start_s']) // 60}:{int(hit['start_s']) % 60:02d}"
+    events = [e async for e in service.ask("talks", "winter clusters warm colony",
+                                           options=SearchOptions(k=1, mode="lexical"))]
+    assert events[0]["sources"][0]["timestamp"] == hit["timestamp"]
+    again = await service.ingest_paths("talks", [tmp_path])  # unchanged recording: not transcribed again
+    assert again.unchanged == 1 and sum(r["endpoint"] == "transcriptions" for r in runtime.records.recent()) == 1
+    service.store.close()
+    await runtime.close()

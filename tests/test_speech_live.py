@@ -207,3 +207,22 @@ def test_cli_through_the_server_and_in_process(live_server, speech_models, corpu
     assert_increasing(cues(text, "."), duration=45)
     result = runner.invoke(app, ["transcribe", str(corpus.german), "--local", "--translate"])
     assert result.exit_code == 2 and "cannot translate" in result.output
+
+
+def test_audio_in_a_knowledge_base_cites_its_time(speech_models, corpus, home_with_models, tmp_path):
+    """`cupola kb ingest` transcribes a recording with the real tiny.en model; search finds the
+    sentence with the time it was said at."""
+    folder = tmp_path / "talk"
+    folder.mkdir()
+    (folder / "lecture.wav").write_bytes(corpus.all.wav.read_bytes())
+    runner = CliRunner()
+    assert runner.invoke(app, ["kb", "create", "talks", "--chunk-tokens", "24", "--chunk-overlap", "0"]).exit_code == 0
+    made = runner.invoke(app, ["kb", "ingest", "talks", str(folder), "--local"])
+    assert made.exit_code == 0, made.output
+    last = corpus.samples[-1]
+    found = runner.invoke(app, ["kb", "search", "talks", last.text, "--mode", "lexical", "-k", "1", "--json",
+                                "--local"])
+    assert found.exit_code == 0, found.output
+    hit = json.loads(found.output)["results"][0]
+    assert hit["doc_id"] == "lecture.wav" and hit["timestamp"] and hit["start_s"] > 10  # the last sentence is late
+    assert hit["metadata"]["media"] == "audio" and hit["metadata"]["transcribed_by"] == TINY

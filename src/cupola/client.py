@@ -43,6 +43,15 @@ class LocalClient:
     async def embed(self, model: str, texts: list[str]) -> np.ndarray:
         return await self.runtime.embed(model, texts)
 
+    async def transcribe(self, model: str, audio: bytes, **options: Any) -> dict[str, Any]:
+        """Speech to text (a speech model): the whole result, in OpenAI's ``verbose_json`` shape."""
+        result: dict[str, Any] = {}
+        async for event in self.runtime.transcribe(model, audio, **options):
+            if event.pop("type") == "result":
+                event.pop("queue_ms", None)
+                result = event
+        return result
+
     async def aclose(self) -> None:
         await self.runtime.close()
 
@@ -69,6 +78,12 @@ class RemoteClient:
         data = await self.http.post("/embeddings", {"model": model, "input": texts})
         rows = sorted(data["data"], key=lambda d: d["index"])
         return np.array([r["embedding"] for r in rows], dtype=np.float32)
+
+    async def transcribe(self, model: str, audio: bytes, *, filename: str = "audio", **options: Any) -> dict[str, Any]:
+        """Speech to text on the server (``/audio/transcriptions``, verbose_json)."""
+        fields = {"model": model, "response_format": "verbose_json",
+                  **{k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in options.items() if v is not None}}
+        return await self.http.upload("/audio/transcriptions", fields, {"file": (filename, audio)})
 
     async def aclose(self) -> None:
         await self.http.aclose()

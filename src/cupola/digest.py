@@ -16,6 +16,8 @@ def sha256(value: Any) -> str | None:
     """The hex sha256 of a string, or of a value's canonical JSON; None for None."""
     if value is None:
         return None
+    if isinstance(value, (bytes, bytearray)):
+        return hashlib.sha256(value).hexdigest()
     text = value if isinstance(value, str) else canonical(value)
     return hashlib.sha256(text.encode()).hexdigest()
 

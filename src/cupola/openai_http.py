@@ -119,6 +119,17 @@ class OpenAIHTTP:
         except ValueError:
             return resp.text
 
+    async def upload(self, path: str, fields: Mapping[str, str], files: Mapping[str, Any]) -> Any:
+        """A multipart form POST (file uploads); the JSON answer."""
+        try:
+            resp = await self._http.post(path, data=dict(fields), files=dict(files))
+        except httpx.HTTPError as exc:
+            raise _transport_error(exc, self.name, self.hint) from exc
+        if resp.status_code >= 400:
+            raise error_from(resp.status_code, resp.content, server=self.name,
+                             retry_after=resp.headers.get("retry-after"))
+        return resp.json()
+
     async def post(self, path: str, body: Any, **kw: Any) -> Any:
         return await self.request("POST", path, json_body=body, **kw)
 

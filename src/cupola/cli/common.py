@@ -105,7 +105,8 @@ def knowledge_service(settings: Settings, client: ModelClient) -> Any:
     return KnowledgeService(KnowledgeStore(settings.db_path("knowledge")), client,
                             models=ModelStore(settings.models_dir, offline=settings.offline),
                             default_embedding_model=settings.default_embedding_model,
-                            default_chat_model=settings.default_chat_model)
+                            default_chat_model=settings.default_chat_model,
+                            speech_model=settings.default_speech_model)
 
 
 UrlOpt = Annotated[Optional[str], typer.Option("--url", help="Server URL (default: the running `cupola serve`)")]

@@ -69,9 +69,12 @@ async def _run(settings: Settings, url: str | None, alias: str, file: Path, audi
         client: Any = RemoteTranscriber(url, settings.api_key)
         options = {**options, "filename": file.name}
     else:
+        from cupola.runtime.runtime import Runtime
         from cupola.speech.transcriber import Transcriber
 
-        client = Transcriber(settings)
+        runtime = Runtime(settings)
+        client = Transcriber(runtime)
+        client.close = runtime.close  # type: ignore[method-assign]  # this process's runtime goes with it
         client.check(alias, options["task"], options["language"])
         if not client.store.info(alias).pulled:
             err_console.print(f"pulling {alias}")

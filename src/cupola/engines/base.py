@@ -32,6 +32,7 @@ class Capabilities:
     chat: bool = False
     completion: bool = False
     embeddings: bool = False
+    speech: bool = False  # transcribes (and perhaps translates) audio
     native_tools: bool = False  # its chat template renders tool schemas and calls itself
     grammar: bool = False  # accepts llama.cpp's `grammar` field (llguidance / GBNF)
     json_schema: bool = False  # enforces response_format json_schema while decoding

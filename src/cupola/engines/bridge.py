@@ -15,6 +15,7 @@ import asyncio
 import threading
 import time
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from concurrent.futures import Executor
 from typing import Any
 
@@ -64,6 +65,34 @@ class ThreadedEngine:
         return await collect(self.stream(request, endpoint), endpoint)
 
     async def stream(self, body: dict[str, Any], endpoint: Endpoint = "chat") -> AsyncIterator[dict[str, Any]]:
+        first = True
+        async with aclosing(self._threaded(lambda emit: self.backend.generate(endpoint, body, emit))) as items:
+            async for waited, item in items:
+                if first:  # the time spent waiting for a slot, with the engine's own timings
+                    item["timings"] = {**(item.get("timings") or {}), "queue_ms": waited}
+                    first = False
+                yield item
+
+    async def transcribe(self, audio: bytes, **options: Any) -> AsyncIterator[dict[str, Any]]:
+        """Speech to text: ``{"type": "info"}`` (language, duration) as soon as it is known, one
+        ``{"type": "segment"}`` per decoded segment, then ``{"type": "result"}`` (verbose_json)."""
+
+        def run(emit: Any) -> None:
+            result = self.backend.transcribe(
+                audio, on_segment=lambda segment: emit({"type": "segment", **segment}),
+                on_info=lambda info: emit({"type": "info", **info}) and False, **options)
+            emit({"type": "result", **result})
+
+        async with aclosing(self._threaded(run)) as items:
+            async for waited, item in items:
+                if item["type"] == "result":
+                    item["queue_ms"] = waited
+                yield item
+
+    async def _threaded(self, work: Any) -> AsyncIterator[tuple[float, dict[str, Any]]]:
+        """Run ``work(emit)`` on a worker thread after taking a slot; yield what it emits (with the
+        time waited for the slot). ``emit`` returns True once the reader has gone: the library
+        stops at its next step. The slot is released when the thread really returns."""
         waited = time.perf_counter()
         await self.admission.acquire()
         waited = (time.perf_counter() - waited) * 1000
@@ -77,13 +106,13 @@ class ThreadedEngine:
             except RuntimeError:  # the loop is gone: nobody is listening any more
                 stop.set()
 
-        def on_chunk(chunk: dict[str, Any]) -> bool:
-            put(chunk)
+        def emit(item: dict[str, Any]) -> bool:
+            put(item)
             return stop.is_set()
 
         def run() -> None:
             try:
-                self.backend.generate(endpoint, body, on_chunk)
+                work(emit)
             except BaseException as exc:  # noqa: BLE001 - handed to the event loop
                 put(_Failure(exc))
             else:
@@ -96,7 +125,6 @@ class ThreadedEngine:
             self.admission.release()
             raise
         self._release_when_done(future, started)
-        first = True
         try:
             while True:
                 item = await queue.get()
@@ -104,10 +132,7 @@ class ThreadedEngine:
                     return
                 if isinstance(item, _Failure):
                     raise item.exc
-                if first:  # the time spent waiting for a slot, with the engine's own timings
-                    item["timings"] = {**(item.get("timings") or {}), "queue_ms": waited}
-                    first = False
-                yield item
+                yield waited, item
         finally:
             stop.set()
 

@@ -33,7 +33,11 @@ MAX_TEXT_CHARS = 10_000_000  # extracted text per PDF (one whose streams expand 
 MAX_PDF_SECONDS = 60.0  # text extraction time per PDF (pypdf reads ~0.5 MB of page content a second here)
 MAX_WARNINGS = 10  # distinct reader warnings kept per file
 SUFFIXES = {".md": "markdown", ".markdown": "markdown", ".txt": "text", ".text": "text", ".rst": "text",
-            ".html": "html", ".htm": "html", ".pdf": "pdf"}
+            ".html": "html", ".htm": "html", ".pdf": "pdf",
+            # audio: transcribed by a speech model (see knowledge.service), chunks keep their times
+            ".wav": "audio", ".mp3": "audio", ".m4a": "audio", ".ogg": "audio", ".oga": "audio", ".opus": "audio",
+            ".flac": "audio", ".webm": "audio"}
+MAX_AUDIO_BYTES = 100 * 1024 * 1024
 
 
 @dataclass
@@ -44,10 +48,15 @@ class Document:
     metadata: dict[str, Any] = field(default_factory=dict)
     source: str | None = None  # absolute path for files; None for uploaded text
     warnings: list[str] = field(default_factory=list)  # what the reader noticed or repaired
+    # audio: (start s, end s, first char, end char) of each transcript segment in ``text``
+    segments: list[tuple[float, float, int, int]] | None = None
 
     @property
     def content_hash(self) -> str:
-        """Changes when anything that ends up in the index changes."""
+        """Changes when anything that ends up in the index changes (for a recording: its bytes and
+        the speech model, so an unchanged file is not transcribed again)."""
+        if "audio_sha256" in self.metadata:
+            return audio_hash(self.metadata["audio_sha256"], self.metadata.get("transcribed_by"))
         payload = json.dumps([self.title, self.text, self.metadata], sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()
 
@@ -56,12 +65,40 @@ def kind_of(name: str) -> str | None:
     return SUFFIXES.get(Path(name).suffix.lower())
 
 
-def parse(data: bytes, name: str, *, doc_id: str | None = None, source: str | None = None) -> Document:
-    """Parse one file's bytes; ``name`` (a file name) picks the format."""
+@dataclass
+class Audio:
+    """An audio file waiting to be transcribed (by the knowledge service, with a speech model)."""
+
+    id: str
+    name: str
+    data: bytes
+    source: str | None = None
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+    def content_hash(self, model: str) -> str:
+        return audio_hash(self.sha256, model)
+
+
+def audio_hash(audio_sha256: str, model: str | None) -> str:
+    return hashlib.sha256(json.dumps(["audio", audio_sha256, model]).encode()).hexdigest()
+
+
+def parse(data: bytes, name: str, *, doc_id: str | None = None, source: str | None = None) -> Document | Audio:
+    """Parse one file's bytes; ``name`` (a file name) picks the format. Audio comes back as
+    :class:`Audio`, to be transcribed."""
     kind = kind_of(name)
     if kind is None:
         raise InvalidParameter(f"{name}: unsupported file type; supported: {', '.join(sorted(SUFFIXES))}",
                                param="file")
+    if kind == "audio":
+        if len(data) > MAX_AUDIO_BYTES:
+            raise InvalidParameter(f"{name} is larger than {MAX_AUDIO_BYTES // 2**20} MiB", param="file")
+        if not data:
+            raise InvalidParameter(f"{name} is empty", param="file")
+        return Audio(doc_id or name, name, data, source)
     if len(data) > MAX_FILE_BYTES:
         raise InvalidParameter(f"{name} is larger than {MAX_FILE_BYTES // 2**20} MiB", param="file")
     title, metadata = "", {}
@@ -80,12 +117,13 @@ def parse(data: bytes, name: str, *, doc_id: str | None = None, source: str | No
                     warnings=warnings)
 
 
-def load_file(path: Path, root: Path | None = None) -> Document:
+def load_file(path: Path, root: Path | None = None) -> Document | Audio:
     path = path.resolve()
     rel = path.relative_to(root.resolve()).as_posix() if root else path.name
+    limit = MAX_AUDIO_BYTES if kind_of(path.name) == "audio" else MAX_FILE_BYTES
     try:
-        if path.stat().st_size > MAX_FILE_BYTES:  # before reading it all into memory
-            raise InvalidParameter(f"{path.name} is larger than {MAX_FILE_BYTES // 2**20} MiB", param="file")
+        if path.stat().st_size > limit:  # before reading it all into memory
+            raise InvalidParameter(f"{path.name} is larger than {limit // 2**20} MiB", param="file")
         data = path.read_bytes()
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
@@ -102,7 +140,7 @@ class Unread:
     skipped: bool = False
 
 
-def read_file(path: Path, root: Path | None = None) -> Document | Unread:
+def read_file(path: Path, root: Path | None = None) -> Document | Audio | Unread:
     """:func:`load_file`, with a file that gives no document returned as an :class:`Unread`."""
     try:
         return load_file(path, root)
@@ -117,7 +155,7 @@ def upload_name(filename: str | None) -> str:
     return name if name not in ("", ".", "..") else "upload.txt"
 
 
-def read_upload(data: bytes, filename: str | None) -> Document | Unread:
+def read_upload(data: bytes, filename: str | None) -> Document | Audio | Unread:
     """An uploaded file's document, its id the file's :func:`upload_name` (a label, never a path)."""
     filename = upload_name(filename)
     try:

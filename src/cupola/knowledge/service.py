@@ -70,12 +70,14 @@ def _no_progress(stage: str, done: int, total: int | None) -> None:
 
 class KnowledgeService:
     def __init__(self, store: KnowledgeStore, client: ModelClient, *, models: ModelStore | None = None,
-                 default_embedding_model: str = "minilm-l6", default_chat_model: str = "smollm2-135m") -> None:
+                 default_embedding_model: str = "minilm-l6", default_chat_model: str = "smollm2-135m",
+                 speech_model: str = "whisper-tiny-en") -> None:
         self.store = store
         self.client = client
         self.models = models
         self.default_embedding_model = default_embedding_model
         self.default_chat_model = default_chat_model
+        self.speech_model = speech_model  # transcribes audio files on ingest
 
     # -- bases -------------------------------------------------------------------------------
 
@@ -108,7 +110,30 @@ class KnowledgeService:
         if max_input:  # leave room for the title and the special tokens in every chunk's vector
             size = min(size, max(16, max_input - 2 - min(len(spans(doc.title)), TITLE_TOKENS)))
         chunks = chunk_text(doc.text, spans, size, min(base.chunk_overlap, size // 2)) if doc.text else []
-        return PreparedDocument(doc, chunks)
+        times = [chunk_times(doc.segments, c.start, c.end) for c in chunks] if doc.segments else None
+        return PreparedDocument(doc, chunks, times=times)
+
+    async def transcribe(self, audio: docs.Audio) -> docs.Document | docs.Unread:
+        """An audio file as a document: its transcript, each segment's time kept for the chunks."""
+        transcribe = getattr(self.client, "transcribe", None)
+        if transcribe is None:
+            return docs.Unread(audio.source or audio.name, "this model client cannot transcribe audio")
+        try:
+            result = await transcribe(self.speech_model, audio.data)
+        except CupolaError as exc:
+            return docs.Unread(audio.source or audio.name, f"could not transcribe it: {exc.message}")
+        text, segments = "", []
+        for seg in result.get("segments") or []:
+            piece = (seg.get("text") or "").strip()
+            if not piece:
+                continue
+            start = len(text) + (1 if text else 0)
+            text = f"{text} {piece}" if text else piece
+            segments.append((float(seg.get("start", 0.0)), float(seg.get("end", 0.0)), start, len(text)))
+        metadata = {"media": "audio", "duration_s": result.get("duration"), "language": result.get("language"),
+                    "transcribed_by": self.speech_model, "audio_sha256": audio.sha256}
+        return docs.Document(id=audio.id, text=text, title=Path(audio.name).name, metadata=metadata,
+                             source=audio.source, segments=segments)
 
     async def ingest_paths(self, name: str, paths: Iterable[Path], *, prune: bool = False,
                            progress: IngestProgress = _no_progress) -> IngestReport:
@@ -178,6 +203,13 @@ class KnowledgeService:
         seen: set[str] = set()
         for doc in documents:
             done += 1
+            if isinstance(doc, docs.Audio):  # speech to text first, unless the recording is unchanged
+                if known.get(doc.id) == doc.content_hash(self.speech_model):
+                    report.unchanged += 1
+                    seen.add(doc.id)
+                    progress("documents", done, total)
+                    continue
+                doc = await self.transcribe(doc)
             if isinstance(doc, docs.Unread):
                 if doc.skipped:
                     report.skipped.append({"source": doc.source, "reason": doc.reason})
@@ -307,9 +339,11 @@ class KnowledgeService:
         out = []
         for cid in chosen:
             r = rows[cid]
+            times = {"start_s": r["start_s"], "end_s": r["end_s"], "timestamp": clock(r["start_s"])} \
+                if r.get("start_s") is not None else {}
             out.append({"chunk_id": cid, "doc_id": r["doc_id"], "title": r["title"], "position": r["position"],
                         "start": r["start_char"], "end": r["end_char"], "text": r["text"], "source": r["source"],
-                        "metadata": r["metadata"], "score": fused[cid], "mode": mode,
+                        **times, "metadata": r["metadata"], "score": fused[cid], "mode": mode,
                         "scores": {name: signals[name].get(cid) for name in signals},
                         "ranks": {name: signal_ranks[name].get(cid) for name in signals}})
         return mode, out, no_vectors
@@ -405,14 +439,32 @@ def _text(content: Any) -> str:
 
 
 def public_source(result: dict[str, Any]) -> dict[str, Any]:
-    return {k: result[k] for k in ("n", "doc_id", "title", "position", "text", "source", "metadata", "score")
-            if k in result}
+    return {k: result[k] for k in ("n", "doc_id", "title", "position", "text", "source", "metadata", "score",
+                                   "start_s", "end_s", "timestamp") if k in result}
 
 
 def format_sources(results: list[dict[str, Any]]) -> str:
     if not results:
         return "(no sources found)"
-    return "\n\n".join(f"[{r['n']}] {r['title']}\n{r['text']}" for r in results)
+    return "\n\n".join(f"[{r['n']}] {r['title']}{' at ' + r['timestamp'] if r.get('timestamp') else ''}\n{r['text']}"
+                       for r in results)
+
+
+def clock(seconds: float | None) -> str | None:
+    """``12:40`` (or ``1:02:03``): where in a recording a chunk starts."""
+    if seconds is None:
+        return None
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def chunk_times(segments: list[tuple[float, float, int, int]], start: int, end: int) -> tuple[float, float]:
+    """The time span of the transcript characters ``start:end``: from the segment holding the first
+    character to the one holding the last."""
+    first = next((s for s in segments if s[3] > start), segments[-1])
+    last = next((s for s in reversed(segments) if s[2] < end), segments[0])
+    return first[0], max(first[0], last[1])
 
 
 _CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
@@ -426,5 +478,6 @@ def citations(answer: str, sources: list[dict[str, Any]]) -> list[dict[str, Any]
         for n in (int(x) for x in match.group(1).split(",")):
             if n in by_n and all(c["n"] != n for c in cited):
                 s = by_n[n]
-                cited.append({"n": n, "doc_id": s["doc_id"], "title": s["title"], "position": s["position"]})
+                cited.append({"n": n, "doc_id": s["doc_id"], "title": s["title"], "position": s["position"],
+                              **({"timestamp": s["timestamp"]} if s.get("timestamp") else {})})
     return cited

@@ -74,6 +74,10 @@ MIGRATIONS = [
         CREATE INDEX chunks_base ON chunks(base_id, id);
         CREATE INDEX documents_source ON documents(base_id, source)
     """),
+    ("0002_chunk_times", """
+        ALTER TABLE chunks ADD COLUMN start_s REAL;
+        ALTER TABLE chunks ADD COLUMN end_s REAL
+    """),
 ]
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -112,6 +116,7 @@ class PreparedDocument:
     document: Document
     chunks: list[Chunk]
     vectors: np.ndarray | None = None
+    times: list[tuple[float, float]] | None = None  # audio: each chunk's start and end in seconds
     content_hash: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -274,10 +279,12 @@ class KnowledgeStore:
                      len(item.chunks), len(doc.text), now))
                 document_id = cur.lastrowid
                 for i, chunk in enumerate(item.chunks):
+                    start_s, end_s = item.times[i] if item.times else (None, None)
                     cur = conn.execute(
-                        "INSERT INTO chunks (base_id, document_id, position, start_char, end_char, tokens, text)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (base.id, document_id, chunk.position, chunk.start, chunk.end, chunk.tokens, chunk.text))
+                        "INSERT INTO chunks (base_id, document_id, position, start_char, end_char, tokens, text,"
+                        " start_s, end_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (base.id, document_id, chunk.position, chunk.start, chunk.end, chunk.tokens, chunk.text,
+                         start_s, end_s))
                     conn.execute(f"INSERT INTO fts_{base.id} (rowid, title, body) VALUES (?, ?, ?)",
                                  (cur.lastrowid, doc.title, chunk.text))
                     if item.vectors is not None:
@@ -382,6 +389,7 @@ class KnowledgeStore:
             return {}
         marks = ",".join("?" * len(ids))
         rows = self.db.query(
-            "SELECT c.id, c.position, c.start_char, c.end_char, c.text, d.doc_id, d.title, d.source, d.metadata"
+            "SELECT c.id, c.position, c.start_char, c.end_char, c.start_s, c.end_s, c.text, d.doc_id, d.title,"
+            " d.source, d.metadata"
             f" FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id IN ({marks})", ids)
         return {r["id"]: {**dict(r), "metadata": json.loads(r["metadata"])} for r in rows}

@@ -37,8 +37,14 @@ def _system(messages: list[dict[str, Any]]) -> str | None:
     return None
 
 
-def decode(request: dict[str, Any], seed_source: str | None) -> dict[str, Any]:
+SPEECH = ("transcriptions", "translations")
+SPEECH_KEYS = ("task", "language", "temperature", "vad_filter", "word_timestamps")
+
+
+def decode(request: dict[str, Any], seed_source: str | None, endpoint: str = "chat") -> dict[str, Any]:
     """The decode configuration the engine received (after defaults, adapters, routers)."""
+    if endpoint in SPEECH:
+        return {k: request[k] for k in SPEECH_KEYS if request.get(k) is not None}
     out = {k: request[k] for k in DECODE_KEYS if request.get(k) is not None}
     if "seed" in out:
         out["seed_source"] = seed_source or "request"
@@ -57,6 +63,10 @@ def inputs(body: dict[str, Any], request: dict[str, Any], endpoint: str) -> dict
     """What went in, as hashes: the caller's body and the engine's request."""
     if endpoint == "embeddings":
         return {"texts": len(body.get("input") or []), "texts_sha256": sha256(body.get("input"))}
+    if endpoint in SPEECH:
+        audio = body.get("audio") or b""
+        return {"audio_bytes": len(audio), "audio_sha256": sha256(bytes(audio)),
+                "prompt_sha256": sha256(body.get("prompt"))}
     if endpoint != "chat":
         return {"prompt_sha256": sha256(body.get("prompt"))}
     messages = body.get("messages") or []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -37,6 +38,11 @@ class EngineFactory:
 
     def __call__(self, info: ModelInfo) -> Any:
         entry = info.entry
+        if entry.format == "ctranslate2":
+            from cupola.engines.whisper import WhisperEngine
+
+            assert info.path is not None
+            return WhisperEngine(info.path, threads=self.settings.threads or os.cpu_count() or 1)
         if entry.format == "onnx":
             from cupola.engines.onnx_embed import OnnxEmbeddingEngine
 
@@ -55,6 +61,8 @@ def capabilities_of(entry: CatalogEntry, backend: Any, settings: Settings) -> Ca
     if entry.kind == "embedding":
         return Capabilities(embeddings=True, context_length=entry.max_input_tokens or entry.context_length,
                             concurrency=1)
+    if entry.kind == "speech":  # one transcription at a time: it already uses every core
+        return Capabilities(speech=True, concurrency=1)
     context = settings.ctx_per_slot if entry.context_length is None else min(settings.ctx_per_slot,
                                                                              entry.context_length)
     return Capabilities(chat=True, completion=True, native_tools=bool(getattr(backend, "native_tools", False)),
@@ -136,7 +144,7 @@ class LocalModels:
         finally:
             self.loading.discard(alias)
         caps = capabilities_of(entry, backend, self.settings)
-        queue = self.settings.max_queue if entry.kind == "chat" else self.settings.max_queue * 4
+        queue = self.settings.max_queue * 4 if entry.kind == "embedding" else self.settings.max_queue
         engine = ThreadedEngine(backend, caps, Admission(alias, caps.concurrency, queue), self.executor)
         model = LoadedModel(entry, engine, keep_alive=self.settings.keep_alive_seconds)
         engine.admission.on_idle = lambda: self._idle(model)

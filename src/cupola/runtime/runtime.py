@@ -504,6 +504,49 @@ class Runtime:
             elif at.loaded is not None:
                 self.local.used(at.loaded)
 
+    async def transcribe(self, model: str, audio: bytes, *, task: str = "transcribe", stream: bool = False,
+                         keep_alive: KeepAlive = None, **options: Any) -> AsyncIterator[dict[str, Any]]:
+        """Speech to text on a speech model (no fallbacks): the engine's events — ``info``, one
+        ``segment`` each as it is decoded, then ``result`` — recorded like every request. Closing
+        the iterator stops the engine at its next segment."""
+        if model in self.routers:
+            raise UsageError(f"{model} is a router of chat models; name a speech model", param="model")
+        if not self._known(model):
+            raise self._unknown(model)
+        endpoint = "translations" if task == "translate" else "transcriptions"
+        at = Attempt(RequestRecord(new_id("req"), endpoint, model, stream, requested=model),
+                     {"audio": audio, "prompt": options.get("prompt")}, endpoint, [])
+        finished = False
+        token = None
+        try:
+            engine, at.loaded, at.record.location = await self._engine(model, keep_alive)
+            at.begin(engine)
+            if not engine.capabilities.speech:
+                kind = at.loaded.entry.kind if at.loaded else "remote"
+                raise UsageError(f"{model} is a{'n' if kind[0] in 'aeiou' else ''} {kind} model and cannot transcribe "
+                                 f"audio; use a speech model such as {self.settings.default_speech_model}",
+                                 param="model")
+            at.request = {"task": task, **options}
+            at.span = tracing.start(*at.span_name_kind(), attributes=at.span_request_attributes())
+            token = tracing.activate(at.span)
+            async with aclosing(engine.transcribe(audio, task=task, **options)) as events:  # type: ignore[attr-defined]
+                async for event in events:
+                    at.heard(event)
+                    yield event
+            finished = True
+        except asyncio.CancelledError:
+            at.record.status, at.record.error = "cancelled", "client went away"
+            raise
+        except Exception as exc:
+            at.failed(exc)
+            raise
+        finally:
+            if token is not None:
+                tracing.detach(token)
+            if not finished and at.record.status == "ok":
+                at.record.status, at.record.error = "cancelled", "closed before the end"
+            self._finish(at)
+
     def _finish(self, at: Attempt) -> None:
         record = at.record
         record.duration_ms = (time.perf_counter() - at.started) * 1000
@@ -558,7 +601,8 @@ class Runtime:
         await self.close()
 
 
-_OPERATION = {"chat": "chat", "completion": "text_completion", "embeddings": "embeddings"}
+_OPERATION = {"chat": "chat", "completion": "text_completion", "embeddings": "embeddings",
+              "transcriptions": "transcription", "translations": "translation"}
 _SEED_PICKED = "__cupola_seed_picked"
 
 
@@ -663,6 +707,22 @@ class Attempt:
         if message.get("tool_calls"):
             self.text.append(contract.canonical(message["tool_calls"]))
 
+    def heard(self, event: dict[str, Any]) -> None:
+        """Bookkeeping for one speech-to-text event."""
+        kind = event.get("type")
+        if kind == "info":
+            self.timings["audio_s"] = event.get("duration")
+            self.timings["language"] = event.get("language")
+        elif kind == "segment":
+            if self.record.ttft_ms is None:
+                self.record.ttft_ms = (time.perf_counter() - self.started) * 1000
+            self.text.append(event.get("text") or "")
+        elif kind == "result":
+            self.record.finish_reason = "stop"
+            self.text = [event.get("text") or ""]
+            self.timings["audio_s"] = event.get("duration")
+            self.timings["queue_ms"] = event.get("queue_ms", self.timings.get("queue_ms"))
+
     def failed(self, exc: BaseException) -> None:
         self.record.status = "rejected" if isinstance(exc, Overloaded) else "error"
         self.record.error = exc.message if isinstance(exc, CupolaError) else repr(exc)
@@ -680,6 +740,10 @@ class Attempt:
             "ttft_ms": round(record.ttft_ms, 2) if record.ttft_ms is not None else None,
             "duration_ms": round((time.perf_counter() - self.started) * 1000, 2), "status": record.status,
             **contract.timing_fields(self.timings, self.usage)}
+        if self.timings.get("audio_s"):
+            execution["audio_s"] = self.timings["audio_s"]
+            execution["language"] = self.timings.get("language")
+            execution["realtime_factor"] = round(self.timings["audio_s"] / max(1e-6, execution["duration_ms"] / 1000), 2)
         if "tokens_per_s" not in execution and record.completion_tokens and record.ttft_ms is not None:
             decode_s = max(1e-6, execution["duration_ms"] / 1000 - record.ttft_ms / 1000)
             execution["tokens_per_s"] = round(record.completion_tokens / decode_s, 2)
@@ -692,7 +756,8 @@ class Attempt:
         inputs.update(fingerprint or {})
         return {"request_id": record.id, "created_at": record.created_at, "endpoint": self.endpoint,
                 "input": inputs, "shaping": self.shaping,
-                "decode": contract.decode(request, self.seed_source) if self.endpoint != "embeddings" else {},
+                "decode": contract.decode(request, self.seed_source, self.endpoint) if self.endpoint != "embeddings"
+                else {},
                 "execution": execution,
                 "trace": {"trace_id": trace_id, "span_id": span_id, "parent_span_id": record.parent_span_id,
                           **{k: v for k, v in self.scope.items() if k in ("run_id", "agent", "workflow", "step",

@@ -103,13 +103,14 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: l
     app.state.responses = responses
     knowledge = KnowledgeService(KnowledgeStore(settings.db_path("knowledge")), LocalClient(runtime),
                                  models=runtime.store, default_embedding_model=settings.default_embedding_model,
-                                 default_chat_model=settings.default_chat_model)
+                                 default_chat_model=settings.default_chat_model,
+                                 speech_model=settings.default_speech_model)
     app.state.knowledge = knowledge
     app.state.hosted = _hosted_agents(settings, runtime, responses, knowledge)
     app.state.workflows = _served_workflows(settings, runtime, knowledge)
     app.state.settings = settings
     app.state.ready = not to_preload
-    app.state.transcriber = Transcriber(settings, runtime.store, records=runtime.records)  # speech to text
+    app.state.transcriber = Transcriber(runtime)  # speech to text, on the runtime's models
 
     keys = KeyStore(settings.db_path("keys"))
     app.state.keys = keys

@@ -67,7 +67,7 @@ async def add_documents(name: str, request: Request) -> dict[str, Any]:
         uploads = [v for v in form.getlist("files") if isinstance(v, UploadFile)]
         if not uploads:
             raise InvalidParameter("upload files as multipart form fields named 'files'", param="files")
-        parsed: list[docs.Document | docs.Unread] = []
+        parsed: list[docs.Document | docs.Audio | docs.Unread] = []
         for upload in uploads:
             data = await upload.read(docs.MAX_FILE_BYTES + 1)
             parsed.append(await asyncio.to_thread(docs.read_upload, data, upload.filename))
