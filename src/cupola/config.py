@@ -78,6 +78,8 @@ class Settings(BaseModel):
                                     "(called through /v1/responses with `agent`)")
     workflows_dir: Path | None = Field(None, description="Folder of workflow files (Python) `cupola serve` runs "
                                        "at /api/workflows")
+    studio: bool = Field(True, description="Serve Cupola Studio, the web UI, at / (static files; it uses the "
+                         "public APIs)")
 
     @field_validator("home", mode="before")
     @classmethod

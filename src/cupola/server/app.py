@@ -29,11 +29,14 @@ from cupola.responses.store import ResponseStore
 from cupola.runtime.runtime import Runtime
 from cupola.workflows import WorkflowRunner, WorkflowStore
 from cupola.workflows.loader import WorkflowRegistry
-from cupola.server import kb_routes, native_routes, openai_routes, responses_routes, workflow_routes
+from cupola.conversations.store import ConversationStore
+from cupola.server import (conversations_routes, kb_routes, native_routes, openai_routes, responses_routes,
+                           studio_routes, workflow_routes)
 
 log = logging.getLogger("cupola.server")
 
-PUBLIC_PATHS = {"/health", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc"}
+PUBLIC_PATHS = {"/health", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc", *studio_routes.PUBLIC_PATHS}
+PUBLIC_PREFIXES = studio_routes.PUBLIC_PREFIXES  # the Studio's static files: the UI asks for the key itself
 
 
 def error_response(status: int, message: str, type_: str, param: str | None = None,
@@ -54,7 +57,7 @@ class ApiKeyMiddleware:
         self.key = key.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
+        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS or scope["path"].startswith(PUBLIC_PREFIXES):
             return await self.app(scope, receive, send)
         headers = dict(scope["headers"])
         auth = headers.get(b"authorization", b"")
@@ -84,8 +87,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: l
             await runtime.close()
             responses.store.close()
             knowledge.store.close()
-            if app.state.hosted is not None:
-                app.state.hosted.runner.sessions.close()
+            app.state.conversations.close()
+            app.state.hosted.runner.sessions.close()
             if app.state.workflows is not None:
                 app.state.workflows.runner.store.close()
 
@@ -99,6 +102,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: l
                                  default_chat_model=settings.default_chat_model)
     app.state.knowledge = knowledge
     app.state.hosted = _hosted_agents(settings, runtime, responses, knowledge)
+    app.state.conversations = ConversationStore(settings.db_path("conversations"))
     app.state.workflows = _served_workflows(settings, runtime, knowledge)
     app.state.settings = settings
     app.state.ready = not to_preload
@@ -135,18 +139,21 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: l
     app.include_router(native_routes.router)
     app.include_router(kb_routes.router)
     app.include_router(workflow_routes.router)
+    app.include_router(conversations_routes.router)
+    if settings.studio:
+        app.include_router(studio_routes.router)
     return app
 
 
 def _hosted_agents(settings: Settings, runtime: Runtime, responses: ResponsesService,
-                   knowledge: KnowledgeService) -> HostedAgents | None:
-    """The agents of ``settings.agents_dir``; a bad agent file stops the server from starting."""
-    if settings.agents_dir is None:
-        return None
-    registry = AgentRegistry.load(settings.agents_dir, ToolContext(knowledge=knowledge))
+                   knowledge: KnowledgeService) -> HostedAgents:
+    """The agents of ``settings.agents_dir`` (a bad agent file stops the server from starting), and
+    the runner of the built-in tools a request may name."""
+    tools = ToolContext(knowledge=knowledge)
+    registry = AgentRegistry.load(settings.agents_dir, tools) if settings.agents_dir else AgentRegistry({})
     runner = Runner(LocalClient(runtime), sessions=SessionStore(settings.db_path("agents")),
                     default_model=settings.default_chat_model)
-    return HostedAgents(responses, registry, runner)
+    return HostedAgents(responses, registry, runner, tools)
 
 
 @dataclass
