@@ -12,7 +12,9 @@ runs on the server and the response reports it as OpenAI reports remote MCP tool
 ``mcp_call`` output item (``server_label: "cupola"``, ``name``, ``arguments``, ``output`` or
 ``error``), streamed with ``response.output_item.added``, ``response.mcp_call_arguments.delta`` /
 ``.done``, ``response.mcp_call.in_progress``, ``response.mcp_call.completed`` / ``.failed`` and
-``response.output_item.done``; text after a call is a new ``message`` item.
+``response.output_item.done``; text after a call is a new ``message`` item. Each model turn after
+the first starts with another ``response.in_progress`` event (the output so far as its snapshot),
+so a client can draw the run's turns.
 
 A call to a tool that needs approval (an agent's ``approve_writes``, or ``require_approval``) ends
 the response with an ``mcp_approval_request`` item (``id``, ``name``, ``arguments``). The client
@@ -308,10 +310,13 @@ def _output_schema(text: Any) -> dict[str, Any] | None:
 
 
 async def _meaningful(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
-    """A run's events without ``turn_started``, so the first one comes from the model (its errors
-    — unknown model, overload, a prompt too long — become HTTP statuses)."""
+    """A run's events from the first one that comes from the model (so that its errors — unknown
+    model, overload, a prompt too long — become HTTP statuses): the first turn's ``turn_started``
+    is dropped, the later ones pass."""
+    started = False
     async for event in events:
-        if event["type"] != "turn_started":
+        if started or event["type"] != "turn_started":
+            started = True
             yield event
 
 
@@ -326,7 +331,10 @@ class RunEventStream(EventStream):
 
     def on_chunk(self, event: dict[str, Any]):
         kind = event["type"]
-        if kind == "text_delta":
+        if kind == "turn_started":  # the model is asked again: a new response.in_progress marks the turn
+            yield from self.end_text()
+            yield self.event("response.in_progress", response=self.snapshot("in_progress"))
+        elif kind == "text_delta":
             yield from self.on_text(event["text"])
         elif kind == "tool_call":
             yield from self.end_text()

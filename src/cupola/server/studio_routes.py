@@ -66,12 +66,17 @@ class Asset:
     etag: str
 
 
-@lru_cache(maxsize=256)
-def _asset(path: str) -> Asset:
+def _file(path: str) -> Path:
     root = static_root().resolve()
     file = (root / path).resolve()
     if not file.is_relative_to(root) or not file.is_file() or file.suffix not in TYPES:
         raise NotFound(f"no Studio file {path!r}", param="path")
+    return file
+
+
+@lru_cache(maxsize=256)
+def _asset(file: Path, mtime_ns: int) -> Asset:
+    """The file's bytes, compressed once (cached by modification time)."""
     body = file.read_bytes()
     packed = gzip.compress(body, 9, mtime=0) if file.suffix != ".png" else None
     return Asset(body, packed if packed and len(packed) < len(body) else None, TYPES[file.suffix],
@@ -79,7 +84,8 @@ def _asset(path: str) -> Asset:
 
 
 def _send(request: Request, path: str) -> Response:
-    asset = _asset(path)
+    file = _file(path)
+    asset = _asset(file, file.stat().st_mtime_ns)
     headers = {**SECURITY_HEADERS, "ETag": asset.etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
     if request.headers.get("if-none-match") == asset.etag:
         return Response(status_code=304, headers=headers)

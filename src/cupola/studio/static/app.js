@@ -57,10 +57,10 @@ function KeyDialog({ onDone }) {
         <label for="api-key">Key</label>
         <input id="api-key" type="password" autocomplete="off" required value=${key} onInput=${(e) => setKey(e.target.value)} />
       </div>
-      <div class="field inline">
+      <p class="check">
         <input id="api-key-remember" type="checkbox" checked=${remember} onChange=${(e) => setRemember(e.target.checked)} />
         <label for="api-key-remember">Remember on this device</label>
-      </div>
+      </p>
       <div class="row end">
         <button type="submit" class="primary">Use this key</button>
       </div>
@@ -142,4 +142,6 @@ function App() {
   `;
 }
 
-render(html`<${App} />`, document.getElementById("app"));
+const root = document.getElementById("app");
+root.textContent = ""; // the "Loading…" placeholder
+render(html`<${App} />`, root);

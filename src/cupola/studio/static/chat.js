@@ -225,11 +225,11 @@ function SettingsPanel({ settings, update, models, bases, streaming }) {
         placeholder="You are a helpful assistant." onInput=${(e) => update({ system: e.target.value })}></textarea>`}</${Field}>
       <div class="grid3">
         <${Field} label="Temperature">${(id) => html`<input id=${id} type="number" min="0" max="2" step="0.1"
-          placeholder="default" value=${settings.temperature} onInput=${(e) => update({ temperature: e.target.value })} />`}</${Field}>
+          placeholder="auto" value=${settings.temperature} onInput=${(e) => update({ temperature: e.target.value })} />`}</${Field}>
         <${Field} label="Top p">${(id) => html`<input id=${id} type="number" min="0" max="1" step="0.05"
-          placeholder="default" value=${settings.top_p} onInput=${(e) => update({ top_p: e.target.value })} />`}</${Field}>
+          placeholder="auto" value=${settings.top_p} onInput=${(e) => update({ top_p: e.target.value })} />`}</${Field}>
         <${Field} label="Max tokens">${(id) => html`<input id=${id} type="number" min="1" step="1"
-          placeholder="default" value=${settings.max_tokens} onInput=${(e) => update({ max_tokens: e.target.value })} />`}</${Field}>
+          placeholder="auto" value=${settings.max_tokens} onInput=${(e) => update({ max_tokens: e.target.value })} />`}</${Field}>
       </div>
     </details>
     <details open class="settings-box">

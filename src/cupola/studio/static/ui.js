@@ -24,7 +24,9 @@ export function fmtTime(seconds) {
 }
 
 export function fmtScore(x) {
-  return x == null ? "—" : Number(x).toFixed(3);
+  if (x == null) return "—";
+  const v = Number(x);
+  return v !== 0 && Math.abs(v) < 0.01 ? v.toPrecision(2) : v.toFixed(3);
 }
 
 export function ErrorBox({ error, onRetry }) {
@@ -43,12 +45,15 @@ export function Progress({ value, max, label }) {
   </div>`;
 }
 
-// The text with every occurrence of the query's words marked (as text nodes: never HTML).
+const STOPWORDS = new Set(("a an and are as at be by for from has have how i in is it its of on or that the this to was " +
+  "what when where which who why will with do does did can you your we our").split(" "));
+
+// The text with the words that start with the query's words marked (as text nodes: never HTML).
 export function Highlight({ text, terms }) {
-  const words = [...new Set((terms || []).map((t) => t.toLowerCase()).filter((t) => t.length > 1))];
+  const words = [...new Set((terms || []).map((t) => t.toLowerCase()).filter((t) => t.length > 1 && !STOPWORDS.has(t)))];
   if (!words.length || !text) return text || "";
   const escaped = words.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
-  const re = new RegExp(`(${escaped.join("|")})`, "gi");
+  const re = new RegExp(`(?<![\\p{L}\\p{N}])((?:${escaped.join("|")})[\\p{L}\\p{N}]*)`, "giu");
   return text.split(re).map((part, i) => (i % 2 ? html`<mark>${part}</mark>` : part));
 }
 
