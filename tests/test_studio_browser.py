@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import LiveServer
+from conftest import LiveServer, new_home
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists() and not os.environ.get("CI"):
@@ -34,7 +34,7 @@ TIMEOUT = 120_000  # ms: model answers on a busy 2-core machine
 
 SCRIBE = """name: scribe
 description: Writes a note into its workspace (each write needs your approval)
-instructions: Save the user's note with write_file as notes.txt, then say it is saved.
+instructions: Call write_file with path "notes.txt" and content the user's note, word for word. Then say that the note is saved.
 tools: [write_file]
 workspace: ./scribe-workspace
 approve_writes: true
@@ -66,19 +66,18 @@ def screenshots_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def studio(models_home, tmp_path_factory):
-    """A live server hosting the calculator agent, a scribe agent that needs approval, and the
-    shipped workflows. Its models folder links each model separately, so the pull test can
-    remove and re-pull one without touching the shared copy."""
+    """A live server hosting the calculator agent, a scribe agent that needs approval, and a
+    workflow with every kind of step (tests/data/release_check.py)."""
     base = tmp_path_factory.mktemp("studio")
-    home = base / "home"
-    (home / "models").mkdir(parents=True)
-    for alias in ("smollm2-135m", "minilm-l6"):
-        (home / "models" / alias).symlink_to(models_home / "models" / alias, target_is_directory=True)
+    home = new_home(base / "home", models_home)
     agents = base / "agents"
     agents.mkdir()
     shutil.copy(ROOT / "examples" / "agents" / "calculator.yaml", agents)
     (agents / "scribe.yaml").write_text(SCRIBE)
-    server = LiveServer(home, "--agents", str(agents), "--workflows", str(ROOT / "examples" / "workflows"),
+    workflows = base / "workflows"
+    workflows.mkdir()
+    shutil.copy(Path(__file__).parent / "data" / "release_check.py", workflows)
+    server = LiveServer(home, "--agents", str(agents), "--workflows", str(workflows),
                         "--parallel", "2", "--ctx-per-slot", "1024")
     server.agents = agents
     server.shots = screenshots_dir(tmp_path_factory)
@@ -193,7 +192,7 @@ def test_chat_streams_an_answer_and_keeps_the_conversation(ui, studio):
     # count the answer's text changes while it streams
     page.evaluate("""() => { window.__updates = 0; new MutationObserver(() => window.__updates++)
         .observe(document.querySelector('.transcript'), {subtree: true, childList: true, characterData: true}); }""")
-    page.get_by_label("Max tokens").fill("48")
+    page.get_by_label("Max tokens").fill("24")
     send(page, "Name three colours of the rainbow.")
     page.wait_for_selector("article.msg.assistant[aria-busy=true]", timeout=TIMEOUT)
     wait_answer_done(page)
@@ -212,7 +211,7 @@ def test_chat_streams_an_answer_and_keeps_the_conversation(ui, studio):
     conv = next(c for c in convs if c["metadata"]["title"] == "Name three colours of the rainbow.")
     items = httpx.get(f"{studio.url}/v1/conversations/{conv['id']}/items", params={"order": "asc"}).json()["data"]
     assert [i["role"] for i in items] == ["user", "assistant"]
-    assert items[1]["usage"]["output_tokens"] <= 48 and items[1]["model"] == "smollm2-135m"
+    assert items[1]["usage"]["output_tokens"] <= 24 and items[1]["model"] == "smollm2-135m"
     # a second turn in the same conversation, then reload: both turns are there
     send(page, "And one more?")
     wait_js(page, "document.querySelectorAll('article.msg.assistant').length === 2", timeout=TIMEOUT)
@@ -255,10 +254,10 @@ def test_stop_a_stream_with_escape_keeps_the_partial_answer(ui, studio):
 
 
 def test_conversations_rename_and_delete(ui, studio):
+    httpx.post(studio.url + "/v1/conversations", json={"metadata": {"title": "Say hello."}, "items": [
+        {"type": "message", "role": "user", "content": "Say hello."},
+        {"type": "message", "role": "assistant", "content": "Hello!"}]}).raise_for_status()
     page = ui.open("chat")
-    page.get_by_label("Max tokens").fill("16")
-    send(page, "Say hello.")
-    wait_answer_done(page)
     page.get_by_role("button", name="Rename Say hello.").click()
     page.get_by_label("New title").fill("Greetings")
     page.get_by_role("button", name="Save").click()
@@ -403,7 +402,7 @@ def test_cited_sources_are_highlighted_and_linked(ui, studio):
 def test_model_output_documents_and_tool_results_render_inert(ui, studio):
     page = ui.open("chat")
     payload = ("Here: <script>window.__xss='script'</script> <img src=x onerror=\"window.__xss='img'\"> "
-               "<a href=\"javascript:window.__xss='link'\">click</a> **bold**")
+               "[click](javascript:window.__xss='link') **bold**")
     page.route("**/v1/chat/completions", fulfill_sse([chunk(payload), chunk(None, "stop")]))
     page.get_by_role("button", name="New chat").click()
     send(page, "Show me HTML")
@@ -411,6 +410,7 @@ def test_model_output_documents_and_tool_results_render_inert(ui, studio):
     md = page.locator("article.msg.assistant .md").last
     assert md.locator("strong").inner_text() == "bold"  # Markdown still renders
     assert md.locator("script, img, [onerror]").count() == 0
+    assert "<script>" in md.inner_text() and "onerror" in md.inner_text()  # raw HTML is shown as text
     assert not (md.locator("a").get_attribute("href") or "").startswith("javascript")
     md.locator("a").click(no_wait_after=True)
     page.unroute("**/v1/chat/completions")
@@ -462,7 +462,7 @@ def test_calculator_agent_timeline(ui, studio):
     call = page.locator(".timeline li.call").first
     assert "calculator" in call.inner_text() and "expression" in call.inner_text()
     assert call.locator(".tool-result").inner_text().strip() == "84"
-    labels = page.locator(".timeline .turn-label").all_inner_texts()
+    labels = page.locator(".timeline .turn-label").all_text_contents()
     assert labels[:3] == ["Input", "Turn 1", "Turn 2"]
     assert page.locator(".timeline li.final .md").inner_text().strip()
     ui.shot("agents")
@@ -473,64 +473,125 @@ def test_agent_approval_buttons_continue_the_run(ui, studio):
     page.get_by_label("Input").fill("Remember to buy milk.")
     page.get_by_role("button", name="Run").click()
     page.wait_for_selector(".approval-box >> text=write_file", timeout=TIMEOUT)
-    assert "notes.txt" in page.locator(".approval-box pre").inner_text()
-    assert not (studio.agents / "scribe-workspace" / "notes.txt").exists()
+    assert '"path"' in page.locator(".approval-box pre").inner_text()
+    workspace = studio.agents / "scribe-workspace"
+    assert not any(workspace.iterdir())  # nothing written before the approval
     ui.shot("agents-approval")
     page.get_by_role("button", name="Approve").click()
-    page.wait_for_selector(".timeline li.call .tool-result", timeout=TIMEOUT)
+    page.wait_for_selector(".approval-box >> text=Approved.")
+    call = page.locator(".timeline li.call")
+    call.locator(".tool-result, .error-text").wait_for(timeout=TIMEOUT)
     page.wait_for_selector(".timeline li.final", timeout=TIMEOUT)
-    assert (studio.agents / "scribe-workspace" / "notes.txt").exists()
-    assert page.locator(".approval-box").inner_text().strip().endswith("Approved.")
+    # the approved call ran: it wrote the file, or (when the 135M model's arguments were cut off
+    # at max_tokens) failed with an error the model saw; either way the run went on to its answer
+    if call.locator(".tool-result").count():
+        assert any(workspace.iterdir()) and "wrote" in call.locator(".tool-result").inner_text().lower()
+    else:
+        assert "arguments" in call.locator(".error-text").inner_text()
 
 
-def test_workflow_run_approved_in_the_page(ui, studio):
-    page = ui.open("workflows/incident_triage")
-    assert page.locator(".g-node").count() == 7  # coordinator, 3 specialists, report, approval, notify
-    page.get_by_label("Input").fill("Checkout requests time out; the database CPU is at 100%.")
+def test_workflow_run_drawn_live_and_approved_in_the_page(ui, studio):
+    page = ui.open("workflows/release_check")
+    assert page.locator(".g-node").count() == 9  # changes, summary, draft, critic, router, 2 teams, publish, announce
+    page.get_by_label("Input").fill("the login page no longer times out")
     page.get_by_role("button", name="Start run").click()
-    page.wait_for_selector("[data-path='incident_triage/dispatch/coordinator'].st-done", timeout=TIMEOUT)
     page.wait_for_selector(".approval-box button:text('Approve')", timeout=TIMEOUT)
-    chosen = page.locator(".route-chosen")
-    assert chosen.count() == 1 and page.locator(".st-skipped").count() == 2
-    assert page.locator("[data-path='incident_triage/report'] .g-out").inner_text().strip()
-    assert re.search(r"\d", page.locator("[data-path='incident_triage/report'] .g-head").inner_text())  # duration
+    assert page.locator("[data-path='release_check/gather/summary'].st-done .g-out").inner_text().strip()
+    assert page.locator("[data-path='release_check/gather/changes'].st-done").count() == 1
+    # the loop ran twice (the critic approved the second draft), its children show the last iteration
+    assert "iteration 2 of at most 3" in page.locator("[data-path='release_check/polish'] .iteration").inner_text()
+    assert "draft 2" in page.locator("[data-path='release_check/polish/2/draft'] .g-out").inner_text()
+    # the route taken is marked, the others skipped
+    assert page.locator(".route-chosen").count() == 1 and "docs_team" in page.locator(".route-chosen").inner_text()
+    assert page.locator(".st-skipped").count() == 1
+    assert re.search(r"\d+(\.\d+)? (ms|s)", page.locator("[data-path='release_check/gather/summary'] .g-head").inner_text())
+    assert page.locator("[data-path='release_check/announce'].st-waiting").count() == 1
     ui.shot("workflows")
-    page.get_by_label("Note (optional)").fill("ok to page")
+    page.get_by_label("Note (optional)").fill("ship it")
     page.get_by_role("button", name="Approve").click()
     page.wait_for_selector(".run-status .status-completed", timeout=TIMEOUT)
-    assert page.locator("[data-path='incident_triage/notify'].st-done").count() == 1
-    assert "paged" in page.locator("section[aria-label='Final output']").inner_text()
+    assert page.locator("[data-path='release_check/announce'].st-done").count() == 1
+    assert '"published": true' in page.locator("section[aria-label='Final output']").inner_text()
     run_id = page.locator(".run-status code").inner_text()
     # past runs: listed, and reopening one draws it from its checkpoints
     page.goto(f"{studio.url}/#/workflows")
     page.locator(f"a[href$='{run_id}']").click()
-    page.wait_for_selector("[data-path='incident_triage/notify'].st-done")
+    page.wait_for_selector("[data-path='release_check/announce'].st-done")
     assert page.locator(".route-chosen").count() == 1
+    assert "iteration 2" in page.locator("[data-path='release_check/polish'] .iteration").inner_text()
 
 
 # -- models, activity, evaluations, access ------------------------------------------------------
 
-def test_models_page_pull_with_progress_load_and_unload(ui, studio):
+class FakeSource:
+    """A stand-in for a model source: streams the pull endpoint's NDJSON progress, slowly, so the
+    page shows the download advancing (a real 23 MB pull through pip takes minutes on a busy CI)."""
+
+    def __init__(self):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"  # the body ends when the connection closes: a stream
+
+            def do_POST(self):
+                model = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))["model"]
+                self.send_response(200)
+                self.send_header("content-type", "application/x-ndjson")
+                self.end_headers()
+                total = 23_000_000
+                events = [{"status": "starting", "model": model}]
+                events += [{"status": "pulling", "file": "model.onnx", "completed": total * i // 4, "total": total}
+                           for i in range(1, 5)]
+                events += [{"status": "success", "model": model, "path": "/models/" + model}]
+                for event in events:
+                    self.wfile.write((json.dumps(event) + "\n").encode())
+                    self.wfile.flush()
+                    time.sleep(0.25)
+
+            def log_message(self, *args):
+                pass
+
+        import threading
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/pull"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_models_page_pull_progress_load_and_unload(ui, studio):
     page = ui.open("models")
+    source = FakeSource()
+    try:
+        page.route("**/api/models/pull", lambda route: route.continue_(url=source.url))
+        row = page.locator("tr[data-model='qwen2.5-0.5b']")
+        row.wait_for()
+        assert "not pulled" in row.inner_text()
+        page.evaluate("""() => { window.__progress = []; new MutationObserver(() => {
+            const p = document.querySelector("tr[data-model='qwen2.5-0.5b'] .pull progress");
+            if (p && window.__progress[window.__progress.length - 1] !== p.value) window.__progress.push(p.value); })
+            .observe(document.body, {subtree: true, childList: true, attributes: true}); }""")
+        row.get_by_role("button", name="Pull qwen2.5-0.5b").click()
+        row.locator(".result-ok, .error-text").wait_for(timeout=20_000)
+        assert row.locator(".result-ok").inner_text() == "pulled"
+        seen = page.evaluate("window.__progress")
+        assert len(seen) >= 3 and seen == sorted(seen) and seen[-1] == 100  # it advanced, step by step
+    finally:
+        source.close()
+    # load and unload for real; the resident table counts down the keep-alive
     row = page.locator("tr[data-model='minilm-l6']")
-    row.wait_for()
-    page.on("dialog", lambda d: d.accept())
-    row.get_by_role("button", name="Remove minilm-l6").click()
-    row.get_by_role("button", name="Pull minilm-l6").wait_for()
-    page.evaluate("""() => { window.__pulling = 0; new MutationObserver(() => {
-        if (document.querySelector("tr[data-model='minilm-l6'] .pull progress")) window.__pulling++; })
-        .observe(document.body, {subtree: true, childList: true, attributes: true}); }""")
-    row.get_by_role("button", name="Pull minilm-l6").click()
-    row.locator(".result-ok, .error-text").wait_for(timeout=TIMEOUT)
-    assert row.locator(".result-ok").count() == 1, row.inner_text()
-    assert page.evaluate("window.__pulling") > 0
-    row.get_by_role("button", name="Load minilm-l6").wait_for()
-    row.get_by_role("button", name="Load minilm-l6").click()
-    page.wait_for_selector("table[aria-label='Loaded models'] td:text('minilm-l6')")
-    assert "unloads in" in page.locator("table[aria-label='Loaded models'] .countdown").last.inner_text()
+    if row.get_by_role("button", name="Unload minilm-l6", exact=True).count():  # the knowledge test loaded it
+        row.get_by_role("button", name="Unload minilm-l6", exact=True).click()
+    row.get_by_role("button", name="Load minilm-l6", exact=True).click()
+    page.wait_for_selector("table[aria-label='Loaded models'] tr:has-text('minilm-l6')", timeout=TIMEOUT)
+    assert "unloads in" in page.locator("table[aria-label='Loaded models'] tr:has-text('minilm-l6') .countdown").inner_text()
     ui.shot("models")
-    row.get_by_role("button", name="Unload minilm-l6").click()
-    row.get_by_role("button", name="Load minilm-l6").wait_for()
+    row.get_by_role("button", name="Unload minilm-l6", exact=True).click()
+    row.get_by_role("button", name="Load minilm-l6", exact=True).wait_for()
+    wait_js(page, "!document.querySelector(\"table[aria-label='Loaded models']\")?.textContent.includes('minilm-l6')")
 
 
 def test_activity_page_charts_and_request_log(ui, studio):
@@ -592,12 +653,13 @@ def test_phone_width_keyboard_and_labels(browser, studio):
         assert page.locator("nav#nav").is_hidden()
         overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert overflow <= 1
-        for hash_ in ("chat", "knowledge/home", "agents/calculator", "workflows/incident_triage", "models", "activity"):
+        for hash_ in ("chat", "knowledge/home", "agents/calculator", "workflows/release_check", "models", "activity"):
             page.goto(f"{studio.url}/#/{hash_}")
             page.wait_for_timeout(400)
             assert unlabeled_controls(page) == [], hash_
             assert page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 1, hash_
         page.goto(f"{studio.url}/#/chat")
+        page.reload()  # focus starts at the top of the document
         page.wait_for_selector("#composer-input")
         ui.shot("phone-chat")
         page.keyboard.press("Tab")  # the skip link first, with a visible focus ring
@@ -613,11 +675,7 @@ def test_phone_width_keyboard_and_labels(browser, studio):
 
 
 def test_api_key_is_asked_once_and_sent_as_a_bearer_token(browser, models_home, tmp_path):
-    home = tmp_path / "home"
-    (home / "models").mkdir(parents=True)
-    for alias in ("smollm2-135m", "minilm-l6"):
-        (home / "models" / alias).symlink_to(models_home / "models" / alias, target_is_directory=True)
-    server = LiveServer(home, "--no-preload", "--api-key", "s3cret-key")
+    server = LiveServer(new_home(tmp_path / "home", models_home), "--no-preload", "--api-key", "s3cret-key")
     ui = Page(browser, server)
     try:
         page = ui.open("chat")  # the page itself is public

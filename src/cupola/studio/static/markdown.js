@@ -1,11 +1,26 @@
-// Markdown for model output, document text and tool results: parsed by marked, then sanitized by
-// DOMPurify into a DOM fragment (never assigned as an HTML string). Scripts, event handlers,
-// styles, images, forms and frames are removed; links open in a new tab without a referrer.
+// Markdown for model output: parsed by marked with raw HTML turned into visible text (a model
+// that writes "<script>" shows "<script>"), then sanitized by DOMPurify into a DOM fragment
+// (never assigned as an HTML string) as a second layer: scripts, event handlers, styles, images,
+// forms and frames are removed, javascript: links lose their target, links open in a new tab
+// without a referrer.
 import { html, useEffect, useRef } from "./lib.js";
 import { marked } from "./vendor/marked.esm.js";
 import DOMPurify from "./vendor/purify.es.mjs";
 
-marked.use({ gfm: true, breaks: false });
+const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+export function escapeHtml(text) {
+  return String(text).replace(/[&<>"']/g, (c) => ESCAPES[c]);
+}
+
+marked.use({
+  gfm: true,
+  breaks: false,
+  renderer: {
+    html(token) {
+      return escapeHtml(token.raw ?? token.text ?? "");
+    },
+  },
+});
 
 DOMPurify.addHook("afterSanitizeAttributes", (node) => {
   if (node.tagName === "A") {
