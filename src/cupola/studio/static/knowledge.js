@@ -103,7 +103,7 @@ function Uploads({ base, onDone }) {
       <p>Drop Markdown, text, HTML or PDF files here, or
         <button type="button" class="small" onClick=${() => inputRef.current.click()}>choose files</button></p>
       <label class="sr-only" for="kb-files">Files to add</label>
-      <input id="kb-files" ref=${inputRef} class="sr-only" type="file" multiple
+      <input id="kb-files" ref=${inputRef} class="sr-only" type="file" multiple tabindex="-1"
         accept=".md,.markdown,.txt,.text,.html,.htm,.pdf" onChange=${(e) => { start(e.target.files); e.target.value = ""; }} />
     </div>
     ${queue.length > 0 && html`<ul class="uploads" aria-label="Uploads">
