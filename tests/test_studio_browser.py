@@ -358,7 +358,7 @@ def test_knowledge_base_upload_search_and_grounded_chat(ui, studio):
     page.get_by_role("button", name="New chat").click()
     page.get_by_label("Knowledge base").select_option("home")
     page.get_by_label("Ground every answer in this base (with a sources panel)").check()
-    page.get_by_label("Max tokens").fill("48")
+    page.get_by_label("Max tokens").fill("32")
     with page.expect_response("**/v1/chat/completions") as answered:
         send(page, "How loud is the heat pump in quiet mode?")
     wait_answer_done(page)
@@ -596,19 +596,20 @@ def test_models_page_pull_progress_load_and_unload(ui, studio):
 
 def test_activity_page_charts_and_request_log(ui, studio):
     page = ui.open("activity")
-    page.wait_for_selector("section[aria-label='Request log'] tbody tr")
     wait_js(page, "document.querySelectorAll('.chart polyline').length === 4", timeout=20_000)
-    for _ in range(2):  # some traffic for the charts to show
-        httpx.post(studio.url + "/v1/chat/completions", timeout=120, json={
-            "model": "smollm2-135m", "max_tokens": 16, "messages": [{"role": "user", "content": "Hi!"}]})
-    # the requests show up in the charts (their peaks rise above zero)
+    httpx.post(studio.url + "/v1/chat/completions", timeout=120, json={  # some traffic to show
+        "model": "smollm2-135m", "max_tokens": 8, "messages": [{"role": "user", "content": "Hi!"}]}).raise_for_status()
+    # the request shows up in the charts (their peaks rise above zero) and in the log
     wait_js(page, r"""() => [...document.querySelectorAll('.chart')].some(c => /peak (0\.\d*[1-9]|[1-9])/.test(c.textContent))""",
             timeout=15_000)
-    page.get_by_label("Status").select_option("cancelled")
+    page.wait_for_selector("section[aria-label='Request log'] tbody tr >> text=smollm2-135m", timeout=15_000)
+    page.get_by_label("Model").select_option("smollm2-135m")
+    page.get_by_label("Status").select_option("ok")
     rows = page.locator("section[aria-label='Request log'] tbody tr")
-    assert rows.count() >= 1 and all("cancelled" in t for t in rows.all_inner_texts())
+    assert rows.count() >= 1 and all("smollm2-135m" in t and "ok" in t for t in rows.all_inner_texts())
     rows.first.click()
-    assert '"status": "cancelled"' in page.locator("section[aria-label='Request details']").inner_text()
+    details = page.locator("section[aria-label='Request details']").inner_text()
+    assert '"status": "ok"' in details and '"model": "smollm2-135m"' in details
     page.get_by_label("Status").select_option("")
     ui.shot("activity")
 
