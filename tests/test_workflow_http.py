@@ -44,8 +44,11 @@ def ndjson(resp):
 
 
 def test_run_streams_events_pauses_and_resumes_over_http(client):
-    assert client.get("/api/workflows").json()["data"][0] == {"name": "shipit", "description": "drafts, asks, "
-                                                              "publishes", "steps": ["draft", "review", "publish"]}
+    described = client.get("/api/workflows").json()["data"][0]
+    assert {k: described[k] for k in ("name", "description", "steps")} == {
+        "name": "shipit", "description": "drafts, asks, publishes", "steps": ["draft", "review", "publish"]}
+    assert [(n["kind"], n["path"]) for n in described["graph"]["children"]] == [
+        ("agent", "shipit/draft"), ("approval", "shipit/review"), ("function", "shipit/publish")]
     with client.stream("POST", "/api/workflows/shipit/runs", json={"input": "v2"}) as resp:
         assert resp.headers["content-type"].startswith("application/x-ndjson")
         events = ndjson(resp)

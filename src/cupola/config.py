@@ -179,6 +179,8 @@ class Settings(BaseModel):
                                             "try next when it is unavailable, busy, too slow or too small]")
     routers: dict[str, RouterConfig] = Field(default_factory=dict, description="[routers.NAME] tables: virtual "
                                              "models that pick a candidate per request")
+    studio: bool = Field(True, description="Serve Cupola Studio, the web UI, at / (static files; it uses the "
+                         "public APIs)")
 
     @field_validator("home", mode="before")
     @classmethod

@@ -72,13 +72,16 @@ def serve(
                                                    "in this folder (call them through /v1/responses)")] = None,
     workflows: Annotated[Optional[Path], typer.Option("--workflows", help="Run the workflows defined by the "
                                                       "Python files in this folder at /api/workflows")] = None,
+    studio: Annotated[Optional[bool], typer.Option("--studio/--no-studio", help="Serve Cupola Studio, the web UI, "
+                                                   "at / (default: on)")] = None,
 ) -> None:
-    """Serve the OpenAI-compatible API, pulling the default models first if they are missing."""
+    """Serve the OpenAI-compatible API and Cupola Studio (the web UI), pulling the default models
+    first if they are missing."""
     from cupola.server.serve import check_exposure, serve as run_server
 
     settings = load_settings(host=host, port=port, parallel=parallel, ctx_per_slot=ctx_per_slot,
                              threads=threads, api_key=api_key, agents_dir=agents,
-                             workflows_dir=workflows)
+                             workflows_dir=workflows, studio=studio)
     check_exposure(settings)
     store = ModelStore(settings.models_dir, offline=settings.offline)
     defaults = [settings.default_chat_model, settings.default_embedding_model]
@@ -93,8 +96,9 @@ def serve(
                     err_console.print(f"[yellow]warning:[/] could not pull {alias}: {exc.message}")
 
     def ready(info: dict[str, Any]) -> None:
+        studio_at = f"Studio at {info['url']}/, " if settings.studio else ""
         err_console.print(f"Cupola {__version__} listening on [bold]{info['url']}[/] "
-                          f"(OpenAI API at {info['url']}/v1, docs at {info['url']}/docs)", highlight=False)
+                          f"({studio_at}OpenAI API at {info['url']}/v1, docs at {info['url']}/docs)", highlight=False)
 
     run_server(settings, preload=[settings.default_chat_model] if preload and settings.preload else [],
                on_ready=ready)

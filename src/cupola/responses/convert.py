@@ -55,6 +55,17 @@ def normalize_input(input_: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
             item["output"] = output if isinstance(output, str) else json.dumps(output)
             item.setdefault("id", new_id("fco"))
             item.setdefault("status", "completed")
+        elif kind == "mcp_call":  # a server-run tool call from an earlier response, with its result
+            for key in ("name", "arguments"):
+                if not isinstance(item.get(key), str):
+                    raise InvalidParameter(f"an mcp_call item needs a string {key}", param=f"input.{i}.{key}")
+            item.setdefault("id", new_id("mcp"))
+            item.setdefault("status", "completed")
+        elif kind in ("mcp_approval_request", "mcp_list_tools"):
+            item.setdefault("id", new_id("mcpr" if kind == "mcp_approval_request" else "mcpl"))
+        elif kind == "mcp_approval_response":
+            raise InvalidParameter("an mcp_approval_response continues a response paused for approval: send it "
+                                   "with that response's previous_response_id", param=f"input.{i}.type")
         elif kind == "item_reference":
             raise InvalidParameter("item_reference items are not supported; use previous_response_id",
                                    param=f"input.{i}.type")
@@ -82,6 +93,24 @@ def items_to_messages(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
         elif kind == "function_call_output":
             messages.append({"role": "tool", "tool_call_id": item["call_id"], "content": item["output"]})
+        elif kind == "mcp_call":  # a server-run call: the call and its result (consecutive ones grouped)
+            call = {"id": item["id"], "type": "function",
+                    "function": {"name": item["name"], "arguments": item["arguments"] or "{}"}}
+            result = {"role": "tool", "tool_call_id": item["id"],
+                      "content": item.get("output") if item.get("output") is not None
+                      else f"Error: {item.get('error') or 'no result'}"}
+            group = messages[-1].get("_mcp") if messages else None
+            if group is not None:
+                group["tool_calls"].append(call)
+                messages.append(result)
+                messages[-1]["_mcp"] = group
+            else:
+                head = {"role": "assistant", "content": None, "tool_calls": [call]}
+                messages += [head, result]
+                messages[-1]["_mcp"] = head
+        # mcp_approval_request / mcp_list_tools: nothing the model needs to see again
+    for message in messages:
+        message.pop("_mcp", None)
     return messages
 
 

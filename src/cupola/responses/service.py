@@ -122,7 +122,13 @@ class ResponsesService:
 
 
 class EventStream:
-    """Turns chat chunks (from a model, or an agent's text deltas) into Responses streaming events."""
+    """Turns chat chunks into Responses streaming events.
+
+    Subclasses feed other sources (a hosted agent's run events) through the same machinery by
+    overriding :meth:`on_chunk`, and add their own output items with :meth:`add_item` /
+    :meth:`item_done`; :meth:`end_text` closes the current message item so that text after a
+    tool call starts a new one.
+    """
 
     def __init__(self, service: ResponsesService, prep: Prepared, chunks: AsyncIterator[dict[str, Any]]) -> None:
         self.service = service
@@ -133,6 +139,9 @@ class EventStream:
         self.text_item: dict[str, Any] | None = None
         self.text = ""
         self.calls: dict[int, dict[str, Any]] = {}  # tool-call index -> function_call item
+        self.usage: dict[str, Any] | None = None
+        self.finish_reason: str | None = None
+        self.error: CupolaError | None = None  # why the response failed, when it did
 
     def event(self, type_: str, **fields: Any) -> dict[str, Any]:
         data = {"type": type_, "sequence_number": self.seq, **fields}
@@ -161,41 +170,66 @@ class EventStream:
         first = await self.first()
         yield self.event("response.created", response=self.snapshot("in_progress"))
         yield self.event("response.in_progress", response=self.snapshot("in_progress"))
-        usage, finish = None, None
         try:
             async for chunk in self._from(first):
-                usage = chunk.get("usage") or usage
-                for choice in chunk.get("choices") or []:
-                    finish = choice.get("finish_reason") or finish
-                    delta = choice.get("delta") or {}
-                    if delta.get("content"):
-                        for ev in self.on_text(delta["content"]):
-                            yield ev
-                    for call in delta.get("tool_calls") or []:
-                        for ev in self.on_tool_call(call):
-                            yield ev
+                for ev in self.on_chunk(chunk):
+                    yield ev
         except CupolaError as exc:
+            self.error = exc
             error = {"code": exc.code or exc.type, "message": exc.message}
             yield self.event("response.failed", response=self.snapshot("failed", error=error))
             return
         for ev in self.close_items():
             yield ev
-        response = self.service.finish(self.prep, self.output, usage, finish)
+        response = self.service.finish(self.prep, self.output, self.usage, self.finish_reason)
         kind = "response.incomplete" if response["status"] == "incomplete" else "response.completed"
         yield self.event(kind, response=response)
+
+    def on_chunk(self, chunk: dict[str, Any]):
+        """Events for one chat chunk: text deltas and tool-call fragments."""
+        self.usage = chunk.get("usage") or self.usage
+        for choice in chunk.get("choices") or []:
+            self.finish_reason = choice.get("finish_reason") or self.finish_reason
+            delta = choice.get("delta") or {}
+            if delta.get("content"):
+                yield from self.on_text(delta["content"])
+            for call in delta.get("tool_calls") or []:
+                yield from self.on_tool_call(call)
+
+    def add_item(self, item: dict[str, Any]):
+        self.output.append(item)
+        yield self.event("response.output_item.added", output_index=len(self.output) - 1, item=dict(item))
+
+    def item_done(self, item: dict[str, Any]):
+        item["status"] = item.get("status") if item.get("status") not in (None, "in_progress") else "completed"
+        yield self.event("response.output_item.done", output_index=self.output.index(item), item=dict(item))
 
     def on_text(self, delta: str):
         if self.text_item is None:
             self.text_item = convert.message_item("", status="in_progress")
             self.text_item["content"] = []
-            self.output.append(self.text_item)
-            index = len(self.output) - 1
-            yield self.event("response.output_item.added", output_index=index, item=dict(self.text_item))
-            yield self.event("response.content_part.added", item_id=self.text_item["id"], output_index=index,
-                             content_index=0, part={"type": "output_text", "text": "", "annotations": []})
+            yield from self.add_item(self.text_item)
+            yield self.event("response.content_part.added", item_id=self.text_item["id"],
+                             output_index=len(self.output) - 1, content_index=0,
+                             part={"type": "output_text", "text": "", "annotations": []})
         self.text += delta
         yield self.event("response.output_text.delta", item_id=self.text_item["id"],
                          output_index=self.output.index(self.text_item), content_index=0, delta=delta, logprobs=[])
+
+    def end_text(self):
+        """Close the open message item (if any): the next text starts a new one."""
+        item = self.text_item
+        if item is None:
+            return
+        index = self.output.index(item)
+        part = {"type": "output_text", "text": self.text, "annotations": [], "logprobs": []}
+        yield self.event("response.output_text.done", item_id=item["id"], output_index=index,
+                         content_index=0, text=self.text, logprobs=[])
+        yield self.event("response.content_part.done", item_id=item["id"], output_index=index,
+                         content_index=0, part=part)
+        item["content"] = [part]
+        self.text_item, self.text = None, ""
+        yield from self.item_done(item)
 
     def on_tool_call(self, call: dict[str, Any]):
         index = call.get("index", 0)
@@ -205,8 +239,7 @@ class EventStream:
             item = convert.function_call_item(call.get("id") or new_id("call"), fn.get("name") or "", "",
                                               status="in_progress")
             self.calls[index] = item
-            self.output.append(item)
-            yield self.event("response.output_item.added", output_index=len(self.output) - 1, item=dict(item))
+            yield from self.add_item(item)
         elif fn.get("name"):
             item["name"] += fn["name"]
         if fn.get("arguments"):
@@ -215,16 +248,8 @@ class EventStream:
                              output_index=self.output.index(item), delta=fn["arguments"])
 
     def close_items(self):
-        for index, item in enumerate(self.output):
-            if item is self.text_item:
-                part = {"type": "output_text", "text": self.text, "annotations": [], "logprobs": []}
-                yield self.event("response.output_text.done", item_id=item["id"], output_index=index,
-                                 content_index=0, text=self.text, logprobs=[])
-                yield self.event("response.content_part.done", item_id=item["id"], output_index=index,
-                                 content_index=0, part=part)
-                item["content"] = [part]
-            else:
-                yield self.event("response.function_call_arguments.done", item_id=item["id"], output_index=index,
-                                 arguments=item["arguments"], name=item["name"])
-            item["status"] = "completed"
-            yield self.event("response.output_item.done", output_index=index, item=dict(item))
+        yield from self.end_text()
+        for item in self.calls.values():
+            yield self.event("response.function_call_arguments.done", item_id=item["id"],
+                             output_index=self.output.index(item), arguments=item["arguments"], name=item["name"])
+            yield from self.item_done(item)

@@ -34,7 +34,9 @@ from cupola.responses.store import ResponseStore
 from cupola.runtime.runtime import Runtime
 from cupola.workflows import WorkflowRunner, WorkflowStore
 from cupola.workflows.loader import WorkflowRegistry
-from cupola.server import audio_routes, docs, kb_routes, native_routes, openai_routes, responses_routes, workflow_routes
+from cupola.conversations.store import ConversationStore
+from cupola.server import (audio_routes, conversations_routes, docs, kb_routes, native_routes, openai_routes,
+                           responses_routes, studio_routes, workflow_routes)
 from cupola.server.auth import AuthMiddleware, failure_counter
 from cupola.server.limits import Limits, LimitsMiddleware, too_large
 from cupola.server.serve import is_loopback
@@ -90,8 +92,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: l
             await runtime.close()
             responses.store.close()
             knowledge.store.close()
-            if app.state.hosted is not None:
-                app.state.hosted.runner.sessions.close()
+            app.state.conversations.close()
+            app.state.hosted.runner.sessions.close()
             if app.state.workflows is not None:
                 app.state.workflows.runner.store.close()
             keys.close()
@@ -107,6 +109,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: l
                                  speech_model=settings.default_speech_model)
     app.state.knowledge = knowledge
     app.state.hosted = _hosted_agents(settings, runtime, responses, knowledge)
+    app.state.conversations = ConversationStore(settings.db_path("conversations"))
     app.state.workflows = _served_workflows(settings, runtime, knowledge)
     app.state.settings = settings
     app.state.ready = not to_preload
@@ -167,6 +170,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: l
     app.include_router(workflow_routes.router)
     docs.install(app)
     app.include_router(audio_routes.router)
+    app.include_router(conversations_routes.router)
+    if settings.studio:
+        app.include_router(studio_routes.router)
     return app
 
 
@@ -184,14 +190,14 @@ def _why_unparsable(cause: BaseException) -> str:
 
 
 def _hosted_agents(settings: Settings, runtime: Runtime, responses: ResponsesService,
-                   knowledge: KnowledgeService) -> HostedAgents | None:
-    """The agents of ``settings.agents_dir``; a bad agent file stops the server from starting."""
-    if settings.agents_dir is None:
-        return None
-    registry = AgentRegistry.load(settings.agents_dir, ToolContext(knowledge=knowledge))
+                   knowledge: KnowledgeService) -> HostedAgents:
+    """The agents of ``settings.agents_dir`` (a bad agent file stops the server from starting), and
+    the runner of the built-in tools a request may name."""
+    tools = ToolContext(knowledge=knowledge)
+    registry = AgentRegistry.load(settings.agents_dir, tools) if settings.agents_dir else AgentRegistry({})
     runner = Runner(LocalClient(runtime), sessions=SessionStore(settings.db_path("agents")),
                     default_model=settings.default_chat_model)
-    return HostedAgents(responses, registry, runner)
+    return HostedAgents(responses, registry, runner, tools)
 
 
 @dataclass

@@ -37,6 +37,8 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
     ("GET", "/docs", PUBLIC),  # the page and its assets hold no data: the API's description only
     ("GET", "/docs/{asset:path}", PUBLIC),
     ("GET", "/openapi.json", PUBLIC),
+    ("GET", "/", PUBLIC),  # Cupola Studio's page and static files: the page asks for the key itself
+    ("GET", "/studio/{path:path}", PUBLIC),
     # inference: models answering, agents and workflows running, knowledge read and searched
     ("GET", "/v1/models", INFERENCE),
     ("GET", "/v1/models/{model}", INFERENCE),
@@ -47,6 +49,10 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
     ("POST", "/v1/responses", INFERENCE),
     ("GET DELETE", "/v1/responses/{response_id}", INFERENCE),
     ("GET", "/v1/responses/{response_id}/input_items", INFERENCE),
+    ("GET POST", "/v1/conversations", INFERENCE),
+    ("GET POST DELETE", "/v1/conversations/{conversation_id}", INFERENCE),
+    ("GET POST", "/v1/conversations/{conversation_id}/items", INFERENCE),
+    ("GET DELETE", "/v1/conversations/{conversation_id}/items/{item_id}", INFERENCE),
     ("GET", "/api/agents", INFERENCE),
     ("GET", "/api/kb", INFERENCE),
     ("GET", "/api/kb/{name}", INFERENCE),
@@ -55,6 +61,7 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
     ("POST", "/api/kb/{name}/ask", INFERENCE),
     ("GET", "/api/workflows", INFERENCE),
     ("POST", "/api/workflows/{name}/runs", INFERENCE),
+    ("GET", "/api/workflows/runs", INFERENCE),
     ("GET", "/api/workflows/runs/{run_id}", INFERENCE),
     ("POST", "/api/workflows/runs/{run_id}/resume", INFERENCE),
     # admin: the model store and runtime, knowledge bases changed, the request log, metrics

@@ -33,8 +33,7 @@ def describe(runtime: Runtime, alias: str) -> dict[str, Any]:
 
 @router.get("/api/agents", summary="The hosted agents (call them through /v1/responses with `agent`)")
 async def list_agents(request: Request) -> dict[str, Any]:
-    hosted = request.app.state.hosted
-    return {"object": "list", "data": hosted.registry.describe() if hosted else []}
+    return {"object": "list", "data": request.app.state.hosted.registry.describe()}
 
 
 @router.get("/api/models", summary="The catalog, with what is pulled and loaded")

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from cupola.errors import InvalidParameter, NotFound
+from cupola.errors import InvalidParameter
 from cupola.responses.service import ResponsesService
 from cupola.server import limits
 from cupola.server.openai_schemas import check_duration
@@ -71,15 +71,12 @@ async def create(body: CreateResponse, request: Request):
     req = body.model_dump(exclude_none=True)
     req.setdefault("agent", (body.model_extra or {}).get("agent_reference"))
     keep_alive = req.pop("keep_alive", None)
-    if req.get("agent"):
-        hosted = request.app.state.hosted
-        if hosted is None:
-            raise NotFound("this server hosts no agents", param="agent",
-                           hint="serve a folder of agent YAML files with `cupola serve --agents DIR`")
-        agent, prep = hosted.prepare(req)
+    hosted = request.app.state.hosted
+    if hosted.wants(req):  # an agent, Cupola's built-in tools, or an approval: tools run on the server
+        plan = hosted.plan(req)
         if not body.stream:
-            return JSONResponse(await hosted.create(agent, prep))
-        events = hosted.stream(agent, prep)
+            return JSONResponse(await hosted.create(plan))
+        events = hosted.stream(plan)
     else:
         req.pop("agent", None)
         if not body.model:

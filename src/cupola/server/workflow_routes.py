@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from cupola.errors import NotFound
+from cupola.errors import InvalidParameter, NotFound
 from cupola.server.streaming import dumps, ndjson, prefetch
 
 router = APIRouter(prefix="/api/workflows", tags=["Workflows"])
@@ -58,6 +58,13 @@ async def start_run(name: str, body: StartRun, request: Request):
     served = _served(request)
     workflow = served.registry.get(name)
     return await _answer(served.runner.run(workflow, body.input), body.stream)
+
+
+@router.get("/runs", summary="Recent runs, newest first")
+async def list_runs(request: Request, limit: int = 50) -> dict[str, Any]:
+    if not 1 <= limit <= 1000:
+        raise InvalidParameter("limit must be between 1 and 1000", param="limit")
+    return {"object": "list", "data": _served(request).runner.store.runs(limit)}
 
 
 @router.get("/runs/{run_id}", summary="A run's status, pending approval, result and finished steps")

@@ -14,6 +14,7 @@ from typing import Any
 from cupola.agents.loader import ToolContext
 from cupola.errors import InvalidParameter, NotFound, UsageError
 from cupola.workflows.engine import Workflow
+from cupola.workflows.nodes import AgentStep, Approval, Concurrent, Loop, Node, Route, Sequential
 
 
 def load_workflow(path: Path, context: ToolContext | None = None) -> Workflow:
@@ -66,5 +67,32 @@ class WorkflowRegistry:
         return self.workflows[name]
 
     def describe(self) -> list[dict[str, Any]]:
-        return [{"name": w.name, "description": w.description, "steps": [s.name for s in w.steps]}
-                for w in self.workflows.values()]
+        """Each workflow's name, description, top-level steps and whole node tree (``graph``)."""
+        return [{"name": w.name, "description": w.description, "steps": [s.name for s in w.steps],
+                 "graph": node_tree(w.root, w.name)} for w in self.workflows.values()]
+
+
+def node_tree(node: Node, path: str) -> dict[str, Any]:
+    """A node and its children as data, for drawing: ``kind``, ``name``, ``path`` (the step path run
+    events carry; a loop's children have ``{i}`` where the iteration number goes) and, by kind,
+    ``children`` (sequential), ``branches`` (concurrent), ``body`` / ``critic`` / ``max_iterations``
+    (loop), ``router`` / ``routes`` / ``default`` (route), ``agent`` / ``model`` / ``tools`` (agent),
+    ``prompt`` (approval, when it is a fixed text)."""
+    out: dict[str, Any] = {"kind": node.kind, "name": node.name, "path": path}
+    if isinstance(node, Sequential):
+        out["children"] = [node_tree(s, f"{path}/{s.name}") for s in node.steps]
+    elif isinstance(node, Concurrent):
+        out["branches"] = [node_tree(b, f"{path}/{b.name}") for b in node.branches]
+    elif isinstance(node, Loop):
+        out["body"] = node_tree(node.body, f"{path}/{{i}}/{node.body.name}")
+        out["critic"] = node_tree(node.critic, f"{path}/{{i}}/{node.critic.name}")
+        out["max_iterations"] = node.max_iterations
+    elif isinstance(node, Route):
+        out["router"] = node_tree(node.router, f"{path}/{node.router.name}")
+        out["routes"] = {key: node_tree(n, f"{path}/{n.name}") for key, n in node.routes.items()}
+        out["default"] = node.default
+    elif isinstance(node, AgentStep):
+        out.update(agent=node.agent.name, model=node.agent.model, tools=[t.name for t in node.agent.function_tools])
+    elif isinstance(node, Approval):
+        out["prompt"] = node.prompt if isinstance(node.prompt, str) else None
+    return out

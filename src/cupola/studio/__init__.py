@@ -1,0 +1,1 @@
+"""Cupola Studio: the web UI's static files (see cupola.server.studio_routes)."""
