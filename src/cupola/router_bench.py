@@ -21,30 +21,19 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from cupola.errors import CupolaError, InvalidParameter, UsageError
+from cupola import jsonl
+from cupola.errors import CupolaError, InvalidParameter
 
 
 def read_prompts(path: Path) -> list[dict[str, Any]]:
-    try:
-        lines = path.read_text().splitlines()
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
-    rows = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InvalidParameter(f"{path}:{number}: not JSON: {exc.msg}") from None
-        if not isinstance(row, dict) or not isinstance(row.get("prompt"), str):
-            raise InvalidParameter(f"{path}:{number}: each row needs a string `prompt`")
+    out = []
+    for number, row in jsonl.rows(path, required="prompt"):
         row.setdefault("id", f"p{number}")
         row.setdefault("category", "general")
-        rows.append(row)
-    if not rows:
+        out.append(row)
+    if not out:
         raise InvalidParameter(f"{path} has no prompts")
-    return rows
+    return out
 
 
 def check(expect: Any, text: str) -> bool:

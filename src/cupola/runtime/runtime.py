@@ -23,9 +23,9 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import aclosing
+from contextlib import aclosing, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -358,8 +358,7 @@ class Runtime:
                 at.begin(engine)
                 request, plan = await self._prepare(alias, at.loaded, engine, body, endpoint)
                 at.request = request = at.sent(request)
-                at.span = tracing.start(*at.span_name_kind(), attributes=at.span_request_attributes())
-                token = tracing.activate(at.span)
+                at.open_span()
                 try:
                     at.fingerprint = asyncio.ensure_future(_fingerprint(engine, request, endpoint))
                     result = await engine.chat(request, endpoint)  # type: ignore[arg-type]
@@ -376,7 +375,7 @@ class Runtime:
                     result["model"] = alias
                     return Completion(result, Route(model, alias, at.record.location or "local", reason, failed))
                 finally:
-                    tracing.detach(token)
+                    at.close_span_context()
             except FALLBACK_ERRORS as exc:
                 at.failed(exc)
                 last = exc
@@ -426,17 +425,14 @@ class Runtime:
 
     async def _attempt(self, at: Attempt, keep_alive: KeepAlive, want_usage: bool) -> AsyncIterator[dict[str, Any]]:
         """One model's stream, recorded from the first moment (refusals included) to its end."""
-        finished = False
-        token = None
-        try:
+        with self._recorded(at, "stream closed before the end"):
             alias, body, endpoint = at.record.model, at.body, at.endpoint
             engine, at.loaded, at.record.location = await self._engine(alias, keep_alive)
             at.begin(engine)
             request, plan = await self._prepare(alias, at.loaded, engine, body, endpoint)
             request["stream_options"] = {"include_usage": True}  # always, for the records
             at.request = request = at.sent(request)
-            at.span = tracing.start(*at.span_name_kind(), attributes=at.span_request_attributes())
-            token = tracing.activate(at.span)  # current while the engine opens its stream (traceparent)
+            at.open_span()  # current while the engine opens its stream (traceparent)
             at.fingerprint = asyncio.ensure_future(_fingerprint(engine, request, endpoint))
             chunks = engine.stream(request, endpoint)  # type: ignore[arg-type]
             if endpoint == "chat":
@@ -455,7 +451,14 @@ class Runtime:
                             continue
                         item.pop("usage")
                     yield item
-            finished = True
+
+    @contextmanager
+    def _recorded(self, at: Attempt, unfinished: str) -> Iterator[None]:
+        """Record an attempt however it ends: done, failed, cancelled, or its reader gone."""
+        done = False
+        try:
+            yield
+            done = True
         except asyncio.CancelledError:
             at.record.status, at.record.error = "cancelled", "client went away"
             raise
@@ -463,10 +466,9 @@ class Runtime:
             at.failed(exc)
             raise
         finally:
-            if token is not None:
-                tracing.detach(token)
-            if not finished and at.record.status == "ok":
-                at.record.status, at.record.error = "cancelled", "stream closed before the end"
+            at.close_span_context()
+            if not done and at.record.status == "ok":
+                at.record.status, at.record.error = "cancelled", unfinished
             self._finish(at)
 
     async def embeddings(self, model: str, texts: list[str], *, keep_alive: KeepAlive = None,
@@ -516,9 +518,7 @@ class Runtime:
         endpoint = "translations" if task == "translate" else "transcriptions"
         at = Attempt(RequestRecord(new_id("req"), endpoint, model, stream, requested=model),
                      {"audio": audio, "prompt": options.get("prompt")}, endpoint, [])
-        finished = False
-        token = None
-        try:
+        with self._recorded(at, "closed before the end"):
             engine, at.loaded, at.record.location = await self._engine(model, keep_alive)
             at.begin(engine)
             if not engine.capabilities.speech:
@@ -527,25 +527,11 @@ class Runtime:
                                  f"audio; use a speech model such as {self.settings.default_speech_model}",
                                  param="model")
             at.request = {"task": task, **options}
-            at.span = tracing.start(*at.span_name_kind(), attributes=at.span_request_attributes())
-            token = tracing.activate(at.span)
+            at.open_span()
             async with aclosing(engine.transcribe(audio, task=task, **options)) as events:  # type: ignore[attr-defined]
                 async for event in events:
                     at.heard(event)
                     yield event
-            finished = True
-        except asyncio.CancelledError:
-            at.record.status, at.record.error = "cancelled", "client went away"
-            raise
-        except Exception as exc:
-            at.failed(exc)
-            raise
-        finally:
-            if token is not None:
-                tracing.detach(token)
-            if not finished and at.record.status == "ok":
-                at.record.status, at.record.error = "cancelled", "closed before the end"
-            self._finish(at)
 
     def _finish(self, at: Attempt) -> None:
         record = at.record
@@ -621,6 +607,7 @@ class Attempt:
         self.request: dict[str, Any] | None = None
         self.seed_source: str | None = None
         self.span: Any = None
+        self.token: object | None = None
         self.fingerprint: asyncio.Future | None = None
         self.timings: dict[str, Any] = {}
         self.usage: dict[str, Any] | None = None
@@ -633,6 +620,17 @@ class Attempt:
         record.step = scope.get("step")
         record.turn = scope.get("turn")
         self.scope = scope
+
+    def open_span(self) -> None:
+        """Start this attempt's span and make it current (a model call's children and the
+        ``traceparent`` sent to upstreams hang from it); it ends with the record."""
+        self.span = tracing.start(*self.span_name_kind(), attributes=self.span_request_attributes())
+        self.token = tracing.activate(self.span)
+
+    def close_span_context(self) -> None:
+        if self.token is not None:
+            tracing.detach(self.token)
+            self.token = None
 
     def begin(self, engine: Any) -> None:
         self.engine = engine
