@@ -78,6 +78,8 @@ class Settings(BaseModel):
                                     "(called through /v1/responses with `agent`)")
     workflows_dir: Path | None = Field(None, description="Folder of workflow files (Python) `cupola serve` runs "
                                        "at /api/workflows")
+    evals_allow_code: bool = Field(False, description="Let evals started over HTTP (/api/evals) run code from "
+                                   "files: `python` assertions and workflow targets")
 
     @field_validator("home", mode="before")
     @classmethod

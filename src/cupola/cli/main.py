@@ -12,6 +12,7 @@ from rich.table import Table
 from cupola import __version__
 from cupola.cli import models as models_cli
 from cupola.cli import agent as agent_cli
+from cupola.cli import eval as eval_cli
 from cupola.cli import kb as kb_cli
 from cupola.cli import mcp as mcp_cli
 from cupola.cli import workflow as workflow_cli
@@ -29,6 +30,7 @@ app.add_typer(kb_cli.app, name="kb")
 app.add_typer(agent_cli.app, name="agent")
 app.add_typer(workflow_cli.app, name="workflow")
 app.add_typer(mcp_cli.app, name="mcp")
+app.add_typer(eval_cli.app, name="eval")
 
 
 def _version(value: bool) -> None:

@@ -21,6 +21,7 @@ from cupola.agents.sessions import SessionStore
 from cupola.client import LocalClient
 from cupola.config import Settings
 from cupola.errors import CupolaError, Overloaded, invalid
+from cupola.evals.service import serve_evals
 from cupola.knowledge.service import KnowledgeService
 from cupola.knowledge.store import KnowledgeStore
 from cupola.responses.hosted import HostedAgents
@@ -29,7 +30,7 @@ from cupola.responses.store import ResponseStore
 from cupola.runtime.runtime import Runtime
 from cupola.workflows import WorkflowRunner, WorkflowStore
 from cupola.workflows.loader import WorkflowRegistry
-from cupola.server import kb_routes, native_routes, openai_routes, responses_routes, workflow_routes
+from cupola.server import eval_routes, kb_routes, native_routes, openai_routes, responses_routes, workflow_routes
 
 log = logging.getLogger("cupola.server")
 
@@ -88,6 +89,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: l
                 app.state.hosted.runner.sessions.close()
             if app.state.workflows is not None:
                 app.state.workflows.runner.store.close()
+            await app.state.evals.close()
 
     app = FastAPI(title="Cupola", version=__version__, lifespan=lifespan,
                   description="A local-first AI foundry: OpenAI-compatible inference on your machine.")
@@ -100,6 +102,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: l
     app.state.knowledge = knowledge
     app.state.hosted = _hosted_agents(settings, runtime, responses, knowledge)
     app.state.workflows = _served_workflows(settings, runtime, knowledge)
+    app.state.evals = serve_evals(settings, runtime, knowledge)
     app.state.settings = settings
     app.state.ready = not to_preload
 
@@ -135,6 +138,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: l
     app.include_router(native_routes.router)
     app.include_router(kb_routes.router)
     app.include_router(workflow_routes.router)
+    app.include_router(eval_routes.router)
     return app
 
 

@@ -1,0 +1,1 @@
+"""Evaluations: golden sets, rule checks and judges over a matrix of variants, with repeats."""
