@@ -26,6 +26,7 @@ class CaseAssertion:
     spec: AssertionSpec  # with the test's vars filled in
     template: AssertionSpec  # as written (identifies the grader for calibrations)
     judge_key: str | None = None  # for model-graded assertions
+    where: str = ""  # file:line
 
 
 @dataclass

@@ -147,6 +147,7 @@ class Eval:
     judge: JudgeSpec | None
     options: dict[str, Any]
     data: dict[str, Any] = field(default_factory=dict)
+    judge_where: str = ""
 
     def select(self, filters: dict[str, str] | None = None, ids: set[str] | None = None,
                targets: list[str] | None = None) -> "Eval":
@@ -160,7 +161,8 @@ class Eval:
                 raise UsageError(f"no target {unknown[0]!r} in {self.source} (targets: "
                                  f"{', '.join(t.id for t in self.targets)})", param="target")
             chosen = [t for t in self.targets if t.id in targets]
-        return Eval(self.description, self.source, self.base_dir, chosen, cases, self.judge, self.options, self.data)
+        return Eval(self.description, self.source, self.base_dir, chosen, cases, self.judge, self.options, self.data,
+                    self.judge_where)
 
 
 def _matches(case: Case, filters: dict[str, str]) -> bool:
@@ -211,7 +213,8 @@ def parse_eval(data: Any, smap: SourceMap, base_dir: Path) -> Eval:
         raise EvalFileError(problems)
     options = {"repeat": spec.repeat, "seed": spec.seed, "concurrency": spec.concurrency,
                "timeout": spec.timeout, "min_pass_rate": spec.min_pass_rate}
-    return Eval(spec.description or smap.label, smap.label, base_dir, targets, cases, spec.judge, options, data)
+    return Eval(spec.description or smap.label, smap.label, base_dir, targets, cases, spec.judge, options, data,
+                smap.where(("judge",)))
 
 
 def _default_id(t: TargetSpec) -> str:
@@ -268,7 +271,7 @@ def _raw_cases(spec: EvalSpec, smap: SourceMap, base: Path,
                 problems.append(f"{smap.where(path)}: tests: dataset {base / ref.file} does not exist")
                 continue
             try:
-                rows += [(r, m, p, ref.metadata) for r, m, p in load_dataset(base / ref.file)]
+                rows += [(r, m, p, ref.metadata) for r, m, p in load_dataset(base / ref.file, problems)]
             except EvalFileError as exc:
                 problems += exc.problems
         elif isinstance(entry, dict):
@@ -278,8 +281,11 @@ def _raw_cases(spec: EvalSpec, smap: SourceMap, base: Path,
     return rows
 
 
-def load_dataset(path: Path) -> list[tuple[dict[str, Any], SourceMap, tuple]]:
-    """The rows of a JSONL, CSV, JSON or YAML golden set, each with where it came from."""
+def load_dataset(path: Path, problems: list[str] | None = None) -> list[tuple[dict[str, Any], SourceMap, tuple]]:
+    """The rows of a JSONL, CSV, JSON or YAML golden set, each with where it came from.
+
+    Problems with rows go into ``problems`` (the good rows are still returned), or are raised."""
+    found: list[str] = []
     label = str(path)
     if path.suffix.lower() not in DATASET_SUFFIXES:
         raise EvalFileError([f"{label}: datasets are {', '.join(DATASET_SUFFIXES)} files"])
@@ -289,7 +295,6 @@ def load_dataset(path: Path) -> list[tuple[dict[str, Any], SourceMap, tuple]]:
         raise EvalFileError([f"{label}: cannot read the dataset: {exc.strerror}"]) from None
     smap = SourceMap(label)
     rows: list[tuple[dict[str, Any], SourceMap, tuple]] = []
-    problems = []
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
         for n, line in enumerate(text.splitlines(), 1):
@@ -299,7 +304,7 @@ def load_dataset(path: Path) -> list[tuple[dict[str, Any], SourceMap, tuple]]:
             try:
                 row = json.loads(line)
             except ValueError as exc:
-                problems.append(f"{label}:{n}: not valid JSON: {exc}")
+                found.append(f"{label}:{n}: not valid JSON: {exc}")
                 continue
             rows.append((row, smap, (n,)))
     elif suffix == ".csv":
@@ -313,12 +318,12 @@ def load_dataset(path: Path) -> list[tuple[dict[str, Any], SourceMap, tuple]]:
         if not isinstance(data, list):
             raise EvalFileError([f"{label}: a dataset file holds a list of tests"])
         rows = [(row, smap, (i,)) for i, row in enumerate(data)]
-    for row, _, where in rows:
-        if not isinstance(row, dict):
-            problems.append(f"{smap.where(where)}: each row is an object")
-    if problems:
-        raise EvalFileError(problems)
-    return rows
+    found += [f"{smap.where(where)}: each row is an object" for row, _, where in rows if not isinstance(row, dict)]
+    if found and problems is None:
+        raise EvalFileError(found)
+    if problems is not None:
+        problems += found
+    return [r for r in rows if isinstance(r[0], dict)]
 
 
 def _csv_row(row: dict[str, str]) -> dict[str, Any]:
@@ -447,4 +452,4 @@ def build_assertion(a: AssertionSpec, values: dict[str, Any], smap: SourceMap, p
         except ValueError as exc:
             problems.append(f"{where}: {a.type}: {exc}")
             return None
-    return CaseAssertion(rendered, a, judge_key(a, a.judge or judge) if kind.model_graded else None)
+    return CaseAssertion(rendered, a, judge_key(a, a.judge or judge) if kind.model_graded else None, smap.where(path))

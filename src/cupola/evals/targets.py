@@ -343,12 +343,12 @@ async def prepare(ev: Eval, env: EvalEnv) -> dict[str, Runnable]:
             spec = item.spec
             judge = spec.judge or ev.judge
             if item.judge_key and judge is not None:
-                await need_model(judge.model, case.where, f"the judge of {spec.type}")
+                await need_model(judge.model, item.where if spec.judge else ev.judge_where, "judge")
             if spec.base_type == "similar":
                 await need_model(str(spec.options.get("embedding_model") or env.settings.default_embedding_model),
-                                 case.where, "the embedding model of similar")
+                                 item.where, "the embedding model of similar")
             if spec.base_type == "python" and not env.allow_code:
-                problems.append(f"{case.where}: python assertions are not allowed here (they run code from files)")
+                problems.append(f"{item.where}: python assertions are not allowed here (they run code from files)")
     if problems:
         await close(built)
         raise EvalFileError(list(dict.fromkeys(problems)))
