@@ -14,7 +14,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from cupola.cli.common import console, err_console, load_settings, server_url
 from cupola.config import Settings
@@ -310,10 +310,12 @@ def list_runs(limit: Annotated[int, typer.Option(help="How many runs")] = 20,
         if as_json:
             console.out(json.dumps({"object": "list", "data": rows}, default=str), highlight=False)
             return
-        table = Table("RUN", "DESCRIPTION", "STATUS", "PASS RATE", "SAMPLES", "ERRORS", "FLAKY", "TARGETS")
+        table = Table(Column("RUN", no_wrap=True, min_width=29), "STATUS", Column("PASS", no_wrap=True, justify="right"),
+                      Column("N", justify="right"), Column("ERR", justify="right"), Column("FLAKY", justify="right"),
+                      "DESCRIPTION")
         for r in rows:
-            table.add_row(r["id"], r["description"], r["status"], _pct(r["pass_rate"]), str(r["samples"] or "–"),
-                          str(r["errors"] or 0), str(r["flaky"] or 0), ", ".join(r["targets"]))
+            table.add_row(r["id"], r["status"], _pct(r["pass_rate"]), str(r["samples"] or "–"), str(r["errors"] or 0),
+                          str(r["flaky"] or 0), r["description"])
         console.print(table)
 
     _guard(go)
