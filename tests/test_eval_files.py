@@ -216,3 +216,14 @@ def test_json_bodies_have_no_lines_but_say_where():
                    SourceMap("request body"), __import__("pathlib").Path("."))
     assert info.value.problems == ["request body: target m uses {q}, which no test sets (the tests set: nothing)"]
     assert info.value.status == 400 and info.value.code == "invalid_eval"
+
+
+def test_readme_documents_every_assertion_type():
+    from pathlib import Path
+
+    from cupola.evals.grading import KINDS
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## Evaluations")[1].split("\n## ")[0]
+    missing = [name for name in KINDS if f"`{name}`" not in section]
+    assert not missing, f"README's Evaluations section does not mention {missing}"

@@ -443,3 +443,20 @@ def test_router_rows(tmp_path):
     store.close()
     json.dumps(rows)
     assert Path(path).exists()
+
+
+def test_overload_is_retried_after_its_retry_after(tmp_path):
+    from cupola.errors import Overloaded
+
+    attempts = []
+
+    def busy(messages, params):
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise Overloaded("queue full", retry_after=0)
+        return "ok"
+
+    path = write(tmp_path, "targets: [{model: m, prompt: '{q}'}]\ntests: [{vars: {q: a}, assert: [{type: equals, "
+                           "value: ok}]}]\n")
+    last = run(env(tmp_path, busy), path)
+    assert last["summary"]["passed"] == 1 and len(attempts) == 3

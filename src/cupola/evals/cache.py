@@ -24,9 +24,11 @@ from typing import Any
 
 import numpy as np
 
+from cupola.errors import Overloaded
 from cupola.storage import Database
 
 TRANSPORT_PARAMS = ("stream", "stream_options")  # how an answer travels, not what it is
+OVERLOAD_RETRIES = 5  # a 429 / full queue is retried after its Retry-After, this many times
 
 MIGRATIONS = [
     ("0001_eval_cache", """
@@ -159,7 +161,14 @@ class CellClient:
 
         async def compute() -> dict[str, Any]:
             started = time.perf_counter()
-            answer = await self.inner.chat(model, messages, **params)
+            for attempt in range(OVERLOAD_RETRIES + 1):
+                try:
+                    answer = await self.inner.chat(model, messages, **params)
+                    break
+                except Overloaded as exc:  # a busy server or queue: wait as told, then ask again
+                    if attempt == OVERLOAD_RETRIES:
+                        raise
+                    await asyncio.sleep(max(0.1, float(exc.retry_after)))
             return {"response": answer, "ms": (time.perf_counter() - started) * 1000}
 
         value, hit = await self.cache.get_or_compute(self._key(cid, "chat"), compute)
@@ -181,11 +190,18 @@ class CellClient:
             started = time.perf_counter()
             chunks, hit = [], False
             asked = {**params, "stream_options": {**(params.get("stream_options") or {}), "include_usage": True}}
-            async for chunk in self.inner.stream(model, messages, **asked):
-                chunks.append(chunk)
-                shown = _for_caller(chunk, wants_usage)
-                if shown is not None:
-                    yield shown
+            for attempt in range(OVERLOAD_RETRIES + 1):
+                try:
+                    async for chunk in self.inner.stream(model, messages, **asked):
+                        chunks.append(chunk)
+                        shown = _for_caller(chunk, wants_usage)
+                        if shown is not None:
+                            yield shown
+                    break
+                except Overloaded as exc:
+                    if chunks or attempt == OVERLOAD_RETRIES:
+                        raise
+                    await asyncio.sleep(max(0.1, float(exc.retry_after)))
             ms = (time.perf_counter() - started) * 1000
             self.cache.put(key, {"chunks": chunks, "ms": ms})
         usage, finish = None, None

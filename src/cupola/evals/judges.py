@@ -34,7 +34,7 @@ from cupola.evals.assertions import Grade, GradeContext, Kind
 from cupola.evals.output import Output
 from cupola.evals.spec import AssertionSpec, JudgeSpec, render_text
 
-MAX_REASON = 300
+MAX_REASON = 200
 JUDGE_MAX_TOKENS = 200
 
 
