@@ -23,6 +23,7 @@ from cupola.runtime.runtime import Runtime
 pytestmark = pytest.mark.real
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "evals"
 runner = CliRunner()
+PATIENT = ["--timeout", "1800"]  # a cell may wait long on a busy machine; a timeout would make it an error
 
 
 def samples(doc):
@@ -59,7 +60,7 @@ def test_the_judge_always_answers_a_parseable_verdict(home_with_models):
 
 
 def test_triage_golden_set(home_with_models, tmp_path):
-    result = runner.invoke(app, ["eval", "run", str(EXAMPLES / "triage.yaml"), "--local", "--json",
+    result = runner.invoke(app, ["eval", "run", str(EXAMPLES / "triage.yaml"), "--local", *PATIENT, "--json",
                                  str(tmp_path / "triage.json"), "--junit", str(tmp_path / "triage.xml")])
     assert result.exit_code == 0, result.output
     doc = json.loads((tmp_path / "triage.json").read_text())
@@ -85,7 +86,7 @@ def test_grounded_answers_with_judges_and_a_calibrated_judge(home_with_models, t
     assert sum(calibration["confusion"].values()) == 16 and len(calibration["judge_keys"]) == 1
 
     html = tmp_path / "grounded.html"
-    result = runner.invoke(app, ["eval", "run", str(EXAMPLES / "grounded.yaml"), "--local", "--json",
+    result = runner.invoke(app, ["eval", "run", str(EXAMPLES / "grounded.yaml"), "--local", *PATIENT, "--json",
                                  str(tmp_path / "grounded.json"), "--html", str(html)])
     assert result.exit_code == 0, result.output
     doc = json.loads((tmp_path / "grounded.json").read_text())
@@ -102,7 +103,7 @@ def test_grounded_answers_with_judges_and_a_calibrated_judge(home_with_models, t
 
 
 def test_prompt_variants_on_the_embedded_model(home_with_models, tmp_path):
-    result = runner.invoke(app, ["eval", "run", str(EXAMPLES / "prompt_variants.yaml"), "--local", "--target",
+    result = runner.invoke(app, ["eval", "run", str(EXAMPLES / "prompt_variants.yaml"), "--local", *PATIENT, "--target",
                                  "terse-smollm", "--target", "expert-smollm", "--json", str(tmp_path / "v.json")])
     assert result.exit_code == 0, result.output
     doc = json.loads((tmp_path / "v.json").read_text())
@@ -116,7 +117,7 @@ def test_prompt_variants_on_the_embedded_model(home_with_models, tmp_path):
 
 
 def test_evals_over_http_on_a_live_server(live_server):
-    body = {"description": "live capitals", "repeat": 2,
+    body = {"description": "live capitals", "repeat": 2, "timeout": 1800,
             "targets": [{"model": "smollm2-135m", "prompt": "Answer in one word. What is the capital of {country}?",
                          "settings": {"max_tokens": 16}}],
             "tests": [{"vars": {"country": "France"}, "assert": [{"type": "icontains", "value": "paris"}]},

@@ -137,7 +137,7 @@ def print_matrix(doc: dict[str, Any], failures: int = 8) -> None:
         table.add_row(f"pass@{n} / pass^{n}", *[f"{_pct(t.get('pass_at_n'))} / {_pct(t.get('pass_hat_n'))}"
                                                 for t in doc["targets"]])
         table.add_row("flaky tests", *[str(t.get("flaky", 0)) for t in doc["targets"]])
-    table.add_row("latency p50", *[f"{(t.get('latency_ms') or {}).get('p50') or 0:.0f} ms" for t in doc["targets"]])
+    table.add_row("latency p50", *[_ms((t.get("latency_ms") or {}).get("p50")) for t in doc["targets"]])
     console.print(table)
     shown = 0
     labels = {t["id"]: t.get("label") or t["id"] for t in doc["tests"]}
@@ -161,6 +161,10 @@ def print_matrix(doc: dict[str, Any], failures: int = 8) -> None:
 
 def _pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.1f}%"
+
+
+def _ms(x: float | None) -> str:
+    return "–" if x is None else f"{x:.0f} ms" if x < 1000 else f"{x / 1000:.1f} s"
 
 
 def _num(x: float | None) -> str:

@@ -124,10 +124,13 @@ class Case:
     metadata: dict[str, Any]
     threshold: float | None
     where: str
+    named: bool = False  # the id was given (not a hash of the vars)
 
     def label(self) -> str:
         if self.description:
             return self.description
+        if self.named:
+            return self.id
         shown = ", ".join(f"{k}={v}" for k, v in self.vars.items() if not isinstance(v, (dict, list)))
         return (shown[:60] + "...") if len(shown) > 63 else (shown or self.id)
 
@@ -396,7 +399,7 @@ def _cases(spec: EvalSpec, raw: list, targets: list[Target], base: Path, eval_ma
         metadata = {**default.metadata, **dataset_meta, **case.metadata}
         threshold = case.threshold if case.threshold is not None else default.threshold
         cases.append(Case(cid, case.description, values, [i for i in items if i is not None], metadata, threshold,
-                          where))
+                          where, named=bool(case.id)))
     known = sorted(set(default.vars).union(*(c.vars for c in cases))) if cases else sorted(default.vars)
     for target in targets:
         if never.get(target.id) and len(unset[target.id]) == len(raw):  # a typo in the template, most likely
