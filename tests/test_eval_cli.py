@@ -204,7 +204,8 @@ def test_calibrate_reports_agreement_and_reports_show_it(tmp_path, fake_models):
     """))
     fake_models["fn"] = lambda m, p: judge(m, p) if "CRITERION" in m[-1]["content"] else "Thank you!"
     html = tmp_path / "r.html"
-    assert runner.invoke(app, ["eval", "run", str(tmp_path / "uses.yaml"), "--html", str(html)]).exit_code == 0
+    used = runner.invoke(app, ["eval", "run", str(tmp_path / "uses.yaml"), "--html", str(html)])
+    assert used.exit_code == 0 and "judge calibration polite judge: agreement with human labels 80.0%" in used.output
     assert "judge vs humans: accuracy 80%" in html.read_text() and "polite judge" in html.read_text()
     no_labels = runner.invoke(app, ["eval", "calibrate", str(tmp_path / "uses.yaml")])
     assert no_labels.exit_code == 2

@@ -121,6 +121,13 @@ def _cell(cell: dict[str, Any] | None) -> str:
     return f"[{color}]{text}[/]{extra}"
 
 
+def print_calibrations(calibrations: dict[str, Any]) -> None:
+    for cal in calibrations.values():
+        console.print(f"[blue]judge calibration[/] {cal.get('description')}: agreement with human labels "
+                      f"{_pct(cal.get('accuracy'))}, Cohen's kappa {_num(cal.get('kappa'))} (n={cal.get('graded')})",
+                      highlight=False)
+
+
 def print_matrix(doc: dict[str, Any], failures: int = 8) -> None:
     n = doc["options"].get("repeat", 1)
     table = Table(title=f"{doc.get('description')}  [dim]{doc['id']}[/]", title_justify="left")
@@ -272,10 +279,12 @@ def run(
         try:
             for file in files:
                 doc = await _run_one(file, env, store, opts, quiet or json_out == "-")
-                write_outputs(doc, _calibrations(store, doc), _out(json_out, file, many, ".json"),
+                calibrations = _calibrations(store, doc)
+                write_outputs(doc, calibrations, _out(json_out, file, many, ".json"),
                               _out(html_out, file, many, ".html"), _out(junit_out, file, many, ".xml"))
                 if not quiet and json_out != "-":
                     print_matrix(doc)
+                    print_calibrations(calibrations)
                 code = max(code, _gate(doc, min_pass_rate, quiet or json_out == "-"))
         finally:
             store.close()
@@ -341,12 +350,14 @@ def show(run_ref: RunArg,
         store = _store(load_settings())
         try:
             doc = _document(store, run_ref)
+            calibrations = _calibrations(store, doc)
         finally:
             store.close()
         if as_json:
             console.out(json.dumps(doc, ensure_ascii=False, default=str), highlight=False)
             return
         print_matrix(doc, failures=10_000 if failures else 8)
+        print_calibrations(calibrations)
 
     _guard(go)
 

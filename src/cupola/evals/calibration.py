@@ -96,7 +96,7 @@ async def calibrate(cal: Calibration, labels: Path, client: Any, *, concurrency:
         raise UsageError(f"labels file {labels} does not exist", param="labels")
     problems: list[str] = []
     rows: list[tuple[LabelRow, str, list[grading.CaseAssertion]]] = []
-    for raw, smap, path in load_dataset(labels):
+    for raw, smap, path in load_dataset(labels, problems):
         try:
             row = LabelRow.model_validate(raw)
         except ValidationError as exc:

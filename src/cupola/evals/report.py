@@ -15,6 +15,7 @@ from typing import Any
 
 from cupola.evals import stats
 
+MAX_OUTPUT = 4000  # characters of each output shown (the JSON has them whole)
 COLORS = ["#2563eb", "#d97706", "#059669", "#dc2626", "#7c3aed", "#0891b2", "#be185d", "#4d7c0f"]
 
 CSS = """
@@ -271,7 +272,9 @@ def _details(doc: dict[str, Any], calibrations: dict[str, dict[str, Any]]) -> st
                 if s.get("error"):
                     body.append(f"<pre class=bad>{escape(str(s['error']))}</pre>")
                 if s.get("output") is not None:
-                    body.append(f"<pre>{escape(str(s['output']))}</pre>")
+                    text = str(s["output"])
+                    cut = f"\n[... {len(text) - MAX_OUTPUT} more characters]" if len(text) > MAX_OUTPUT else ""
+                    body.append(f"<pre>{escape(text[:MAX_OUTPUT] + cut)}</pre>")
                 if s.get("sources"):
                     body.append("<div class=muted>sources: " + "; ".join(
                         f"[{x.get('n')}] {escape(str(x.get('doc_id')))}" for x in s["sources"]) + "</div>")
