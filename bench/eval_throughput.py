@@ -40,6 +40,7 @@ from cupola.client import RemoteClient
 from cupola.config import Settings
 from cupola.evals.loader import SourceMap, parse_eval
 from cupola.evals.runner import EvalRunner
+from cupola.evals.store import EvalStore
 from cupola.evals.targets import EvalEnv
 from cupola.models.store import ModelStore
 
@@ -123,18 +124,21 @@ async def eval_round(url: str, texts: list[str], concurrency: int, max_tokens: i
                                                                            "temperature": 0.2}}],
             "tests": [{"vars": {"prompt": t}, "assert": [{"type": "not-contains", "value": "<error>"}]} for t in texts]}
     ev = parse_eval(spec, SourceMap("bench"), Path.cwd())
+    (home / "eval-side").mkdir(exist_ok=True)
     client = RemoteClient(url)
     env = EvalEnv(client, Settings(home=home / "eval-side"))
+    store = EvalStore(env.settings.db_path("evals"))  # as `cupola eval run` does: every sample stored
     tokens, errors = 0, 0
     began = time.perf_counter()
     try:
-        async for event in EvalRunner(env).run(ev, concurrency=concurrency):
+        async for event in EvalRunner(env, store).run(ev, concurrency=concurrency):
             if event["type"] == "run_finished":
                 target = event["summary"]["targets"][0]
                 tokens = target["completion_tokens"]["total"] or 0
                 errors = target["errors"]
     finally:
         await client.aclose()
+        store.close()
     wall = time.perf_counter() - began
     return {"wall_s": wall, "completion_tokens": tokens, "requests": len(texts) - errors, "errors": errors,
             "tok_per_s": tokens / wall}

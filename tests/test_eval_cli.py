@@ -8,6 +8,7 @@ import textwrap
 import xml.etree.ElementTree as ET
 
 import pytest
+from test_eval_runner import serve_in_thread
 from typer.testing import CliRunner
 
 from cupola.cli import eval as eval_cli
@@ -16,8 +17,6 @@ from cupola.client import FunctionClient
 from cupola.config import Settings
 from cupola.evals.targets import EvalEnv
 from cupola.knowledge.store import KnowledgeStore
-
-from test_eval_runner import serve_in_thread
 
 runner = CliRunner()
 
@@ -213,10 +212,10 @@ def test_calibrate_reports_agreement_and_reports_show_it(tmp_path, fake_models):
 
 def test_cli_against_a_server(tmp_path, monkeypatch):
     """Through --url: the RemoteClient path, with the model checked on the server."""
+    from conftest import FakeFactory, fake_store
+
     from cupola.runtime.runtime import Runtime
     from cupola.server.app import create_app
-
-    from conftest import FakeFactory, fake_store
 
     settings = Settings(home=tmp_path / "srv")
     runtime = Runtime(settings, fake_store(settings.home), engine_factory=FakeFactory(reply="Paris, of course."))

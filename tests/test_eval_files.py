@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from cupola.evals.loader import EvalFileError, load_eval, parse_eval, SourceMap
+from cupola.evals.loader import EvalFileError, SourceMap, load_eval, parse_eval
 from cupola.evals.spec import render, variables
 
 MINIMAL = """\
@@ -147,7 +147,7 @@ def test_targets_that_do_not_exist_and_bad_options(tmp_path):
     """, **{"checks.py": "x = 1\n"})
     text = "\n".join(found)
     assert len(found) == 1  # the structure first: the rest is checked once it is right
-    assert f"eval.yaml:4: targets.2: a model target needs a `prompt` template" in text
+    assert "eval.yaml:4: targets.2: a model target needs a `prompt` template" in text
     fixed = problems(tmp_path, """\
         targets:
           - agent: agents/nope.yaml

@@ -7,13 +7,12 @@ import textwrap
 import time
 
 import pytest
+from conftest import FakeFactory, fake_store
 from fastapi.testclient import TestClient
+from test_http_api import assert_openai_error
 
 from cupola.runtime.runtime import Runtime
 from cupola.server.app import create_app
-
-from conftest import FakeFactory, fake_store
-from test_http_api import assert_openai_error
 
 EVAL = {
     "description": "capitals over http",

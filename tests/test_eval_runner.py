@@ -203,10 +203,10 @@ def test_concurrency_keeps_that_many_cells_in_flight(tmp_path):
 
 
 def test_targets_that_do_not_exist_stop_the_run_before_anything_runs(tmp_path):
+    from conftest import FakeFactory, fake_store
+
     from cupola.client import LocalClient
     from cupola.runtime.runtime import Runtime
-
-    from conftest import FakeFactory, fake_store
 
     settings = Settings(home=tmp_path / "home")
     runtime = Runtime(settings, fake_store(settings.home), engine_factory=FakeFactory())
@@ -363,10 +363,10 @@ def serve_in_thread(app):
 
 
 def test_hosted_agent_target_over_http(tmp_path):
+    from conftest import FakeFactory, fake_store
+
     from cupola.runtime.runtime import Runtime
     from cupola.server.app import create_app
-
-    from conftest import FakeFactory, fake_store
 
     agents = tmp_path / "agents"
     agents.mkdir()

@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Column, Table
 
 from cupola.cli.common import console, err_console, load_settings, server_url
@@ -458,7 +465,8 @@ def calibrate(judge_file: Annotated[Path, typer.Argument(help="A judge file: `ju
     settings = _guard(load_settings)
 
     async def go() -> dict[str, Any]:
-        from cupola.evals.calibration import calibrate as run_calibration, labels_path, load_judge_file
+        from cupola.evals.calibration import calibrate as run_calibration
+        from cupola.evals.calibration import labels_path, load_judge_file
         from cupola.naming import new_id
 
         cal = load_judge_file(judge_file)

@@ -24,13 +24,20 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from cupola.errors import UsageError
 from cupola.evals import grading, stats
 from cupola.evals.assertions import GradeContext
 from cupola.evals.cache import CellClient, ResponseCache
-from cupola.evals.loader import EvalFileError, SourceMap, build_assertion, load_dataset, load_yaml, pydantic_problems
+from cupola.evals.loader import (
+    EvalFileError,
+    SourceMap,
+    build_assertion,
+    load_dataset,
+    load_yaml,
+    pydantic_problems,
+)
 from cupola.evals.output import Output
 from cupola.evals.spec import AssertionSpec, JudgeSpec
-from cupola.errors import UsageError
 from cupola.knowledge.service import citations
 
 

@@ -23,8 +23,17 @@ from pydantic import ValidationError
 from cupola.errors import InvalidParameter, UsageError
 from cupola.evals.grading import KINDS, CaseAssertion
 from cupola.evals.judges import judge_key
-from cupola.evals.spec import (AssertionSpec, CaseSpec, DatasetRef, DefaultSpec, EvalSpec, JudgeSpec, TargetSpec,
-                               render, variables)
+from cupola.evals.spec import (
+    AssertionSpec,
+    CaseSpec,
+    DatasetRef,
+    DefaultSpec,
+    EvalSpec,
+    JudgeSpec,
+    TargetSpec,
+    render,
+    variables,
+)
 
 DATASET_SUFFIXES = (".jsonl", ".csv", ".yaml", ".yml", ".json")
 _CASE_KEYS = {"vars", "assert"}

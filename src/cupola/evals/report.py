@@ -28,7 +28,8 @@ vertical-align:top}th{font-weight:600;color:#374151;background:#f9fafb}td.num,th
 font-variant-numeric:tabular-nums}.cards{display:flex;gap:12px;flex-wrap:wrap;margin-bottom:18px}.card{background:#fff;
 border:1px solid #e5e7eb;border-radius:8px;padding:10px 16px;min-width:130px}.card b{display:block;font-size:22px}
 .card span{color:#6b7280;font-size:12px}.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));
-gap:16px}.chart svg{width:100%;height:auto;max-width:560px}.chart h3{font-size:13px;margin:0 0 6px;color:#374151}svg text{font:11px system-ui,sans-serif;fill:#374151}
+gap:16px}.chart svg{width:100%;height:auto;max-width:560px}.chart h3{font-size:13px;margin:0 0 6px;color:#374151}
+svg text{font:11px system-ui,sans-serif;fill:#374151}
 .cell{display:inline-block;min-width:58px;padding:2px 8px;border-radius:4px;text-align:center;font-weight:600;
 text-decoration:none;color:#111827}.pass{background:#bbf7d0}.fail{background:#fecaca}.part{background:#fde68a}
 .err{background:#e5e7eb;color:#6b7280}.flaky{font-size:11px;color:#92400e;margin-left:4px}details{border-top:1px solid
@@ -121,7 +122,8 @@ def score_histograms(targets: list[dict[str, Any]], bins: int = 10) -> str:
         bw = cw / bins
         for b, n in enumerate(counts):
             bh = ch * n / top
-            parts.append(f'<rect x="{ox + b * bw + 1:.1f}" y="{oy + ch - bh:.1f}" width="{bw - 2:.1f}" height="{bh:.1f}" '
+            parts.append(f'<rect x="{ox + b * bw + 1:.1f}" y="{oy + ch - bh:.1f}" width="{bw - 2:.1f}" '
+                         f'height="{bh:.1f}" '
                          f'fill="{_color(i)}"><title>scores {b / bins:.1f}–{(b + 1) / bins:.1f}: {n}</title></rect>')
         parts.append(f'<text x="{ox}" y="{oy + ch + 14}">0</text>'
                      f'<text x="{ox + cw}" y="{oy + ch + 14}" text-anchor="end">1</text>')
@@ -149,10 +151,12 @@ def latency_chart(targets: list[dict[str, Any]]) -> str:
         q = [stats.percentile(vs, p) or 0.0 for p in (0, 25, 50, 75, 100)]
         xs = [left + v / top * width for v in q]
         parts.append(f'<line x1="{xs[0]:.1f}" y1="{y + 8}" x2="{xs[4]:.1f}" y2="{y + 8}" stroke="#6b7280"/>'
-                     f'<rect x="{xs[1]:.1f}" y="{y}" width="{max(xs[3] - xs[1], 1):.1f}" height="16" fill="{_color(i)}" '
+                     f'<rect x="{xs[1]:.1f}" y="{y}" width="{max(xs[3] - xs[1], 1):.1f}" height="16" '
+                     f'fill="{_color(i)}" '
                      f'fill-opacity="0.35" stroke="{_color(i)}"><title>p25 {q[1]:.0f} ms, median {q[2]:.0f} ms, '
                      f'p75 {q[3]:.0f} ms</title></rect>'
-                     f'<line x1="{xs[2]:.1f}" y1="{y}" x2="{xs[2]:.1f}" y2="{y + 16}" stroke="#111827" stroke-width="2"/>')
+                     f'<line x1="{xs[2]:.1f}" y1="{y}" x2="{xs[2]:.1f}" y2="{y + 16}" stroke="#111827" '
+                     'stroke-width="2"/>')
         for j, v in enumerate(vs[:400]):
             jitter = (j * 7 % 13) - 6
             parts.append(f'<circle cx="{left + v / top * width:.1f}" cy="{y + 8 + jitter * 0.9:.1f}" r="1.8" '
@@ -299,7 +303,8 @@ def html_report(doc: dict[str, Any], calibrations: dict[str, dict[str, Any]] | N
                        f"<td class=num>{c.get('graded')}</td><td>{_when(c.get('created_at'))}</td></tr>"
                        for k in used if (c := calibrations.get(k)))
     cal_section = (f"<section><h2>Judge calibration</h2><table><tr><th>grader</th><th class=num>accuracy</th>"
-                   f"<th class=num>Cohen's κ</th><th class=num>Spearman ρ</th><th class=num>labels</th><th>when</th></tr>"
+                   f"<th class=num>Cohen's κ</th><th class=num>Spearman ρ</th><th class=num>labels</th>"
+                   f"<th>when</th></tr>"
                    f"{cal_rows}</table></section>") if cal_rows else \
         ("<section><h2>Judge calibration</h2><p class=muted>The model-graded results of this run come from judges "
          "without a calibration: run <code>cupola eval calibrate JUDGE_FILE --labels LABELS.jsonl</code> to measure "
@@ -318,7 +323,8 @@ concurrency {options.get('concurrency')}</div></header><main>
 <div class="chart"><h3>Score distribution</h3>{score_histograms(targets)}</div></div></section>
 {cal_section}
 <section><h2>Matrix</h2><div class="controls"><label><input type="checkbox" id="only-failing"> only tests that did not
-pass everywhere</label><input type="search" id="search" placeholder="filter tests"><span id="shown" class="muted"></span>
+pass everywhere</label><input type="search" id="search" placeholder="filter tests">
+<span id="shown" class="muted"></span>
 </div>{_matrix(doc)}</section>
 <section><h2>Tests</h2>{_details(doc, calibrations)}</section>
 </main><script>{JS}</script></body></html>

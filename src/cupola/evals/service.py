@@ -106,7 +106,8 @@ class EvalService:
             raise UsageError("no test matches the filters", param="filter")
         return ev, opts
 
-    async def start(self, body: dict[str, Any], server_url: str | None = None) -> tuple[AsyncIterator[dict[str, Any]], bool]:
+    async def start(self, body: dict[str, Any],
+                    server_url: str | None = None) -> tuple[AsyncIterator[dict[str, Any]], bool]:
         """Start a run; ``(its events, whether to stream them)``. Errors before it starts raise here.
         ``server_url`` (this server) is where hosted-agent targets without a ``url`` are called."""
         ev, opts = self.parse(body)
