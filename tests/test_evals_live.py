@@ -65,7 +65,7 @@ def test_triage_golden_set(home_with_models, tmp_path):
     assert result.exit_code == 0, result.output
     doc = json.loads((tmp_path / "triage.json").read_text())
     found = samples(doc)
-    assert len(found) == 6 * 2 and doc["summary"]["errors"] == 0
+    assert len(found) == 6 * 2 and doc["summary"]["errors"] == 0, [s["error"] for s in found if s["error"]]
     assert sorted({s["seed"] for s in found}) == [1, 2]
     for s in found:  # the agent's output schema is enforced by constrained decoding: always valid JSON
         schema = next(a for a in s["assertions"] if a["type"] == "json-schema")
@@ -91,7 +91,7 @@ def test_grounded_answers_with_judges_and_a_calibrated_judge(home_with_models, t
     assert result.exit_code == 0, result.output
     doc = json.loads((tmp_path / "grounded.json").read_text())
     found = samples(doc)
-    assert len(found) == 3 * 2 and doc["summary"]["errors"] == 0
+    assert len(found) == 3 * 2 and doc["summary"]["errors"] == 0, [s["error"] for s in found if s["error"]]
     for s in found:
         assert s["sources"] and len(s["sources"]) <= 3
         by_type = {a["type"]: a for a in s["assertions"]}
@@ -109,7 +109,7 @@ def test_prompt_variants_on_the_embedded_model(home_with_models, tmp_path):
     doc = json.loads((tmp_path / "v.json").read_text())
     assert [t["id"] for t in doc["targets"]] == ["terse-smollm", "expert-smollm"]
     found = samples(doc)
-    assert len(found) == 2 * 5 * 2 and doc["summary"]["errors"] == 0
+    assert len(found) == 2 * 5 * 2 and doc["summary"]["errors"] == 0, [s["error"] for s in found if s["error"]]
     for s in found:
         assert s["tokens"]["completion"] is not None and s["tokens"]["completion"] <= 24
         assert s["contract_id"] and len(s["contract_id"]) == 64

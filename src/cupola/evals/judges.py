@@ -35,7 +35,7 @@ from cupola.evals.output import Output
 from cupola.evals.spec import AssertionSpec, JudgeSpec, render_text
 
 MAX_REASON = 200
-JUDGE_MAX_TOKENS = 200
+JUDGE_MAX_TOKENS = 320  # room for the longest reason, one token per character, and the JSON around it
 
 
 class JudgeError(RuntimeFailure):
@@ -48,7 +48,7 @@ def verdict_schema(low: int, high: int) -> dict[str, Any]:
     return {"type": "object", "additionalProperties": False, "required": ["score", "pass", "reason"],
             "properties": {"score": {"type": "integer", "minimum": low, "maximum": high},
                            "pass": {"type": "boolean"},
-                           "reason": {"type": "string", "maxLength": MAX_REASON}}}
+                           "reason": {"type": "string", "minLength": 1, "maxLength": MAX_REASON}}}
 
 
 @dataclass

@@ -106,7 +106,12 @@ class EvalRunner:
                     sample = self._error(case, target, repeat, self._seed(target, options, repeat),
                                          f"not run: the target failed its first {errors} cells (last: {last})")
                 else:
-                    sample = await self._cell(ev, built[target.id], case, target, repeat, options, cache)
+                    try:
+                        sample = await self._cell(ev, built[target.id], case, target, repeat, options, cache)
+                    except Exception as exc:  # a bug must not leave the run waiting for this cell forever
+                        sample = self._error(case, target, repeat, self._seed(target, options, repeat),
+                                             f"internal error: {type(exc).__name__}: {exc}")
+                        sample["target_error"] = False
                     if sample["status"] == "error" and sample.get("target_error"):
                         health[target.id][1] += 1
                         health[target.id][2] = sample["error"]
