@@ -460,3 +460,45 @@ def test_overload_is_retried_after_its_retry_after(tmp_path):
                            "value: ok}]}]\n")
     last = run(env(tmp_path, busy), path)
     assert last["summary"]["passed"] == 1 and len(attempts) == 3
+
+
+def test_in_process_models_are_loaded_before_the_first_cell(tmp_path):
+    from cupola.client import LocalClient
+    from cupola.errors import EngineError
+    from cupola.runtime.runtime import Runtime
+
+    from conftest import FakeFactory, fake_store
+
+    class Broken(FakeFactory):
+        def __call__(self, info):
+            if self.engines:  # the first model loads, the second cannot
+                raise EngineError("out of memory")
+            return super().__call__(info)
+
+    settings = Settings(home=tmp_path / "home")
+    factory = FakeFactory()
+    runtime = Runtime(settings, fake_store(settings.home), engine_factory=factory)
+    path = write(tmp_path, "targets: [{model: smollm2-135m, prompt: '{q}'}]\ntests: [{vars: {q: a}}]\n")
+
+    async def go(rt):
+        events = EvalRunner(EvalEnv(LocalClient(rt), settings)).run(load_eval(path))
+        try:
+            await events.__anext__()  # run_started: nothing has been asked yet, the model is resident
+            return list(rt.models)
+        finally:
+            await events.aclose()
+            await rt.close()
+
+    assert asyncio.run(go(runtime)) == ["smollm2-135m"] and factory.engines["smollm2-135m"].requests == []
+    two = write(tmp_path, "judge: minilm-l6\ntargets: [{model: smollm2-135m, prompt: '{q}'}]\n"
+                          "tests: [{vars: {q: a}, assert: [{type: rubric, value: x}]}]\n", "two.yaml")
+    broken = Runtime(settings, fake_store(settings.home), engine_factory=Broken())
+
+    async def fails():
+        try:
+            await EvalRunner(EvalEnv(LocalClient(broken), settings)).run(load_eval(two)).__anext__()
+        finally:
+            await broken.close()
+
+    with pytest.raises(EvalFileError, match="model minilm-l6 could not be loaded: out of memory"):
+        asyncio.run(fails())

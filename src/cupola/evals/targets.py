@@ -349,10 +349,27 @@ async def prepare(ev: Eval, env: EvalEnv) -> dict[str, Runnable]:
                                  item.where, "the embedding model of similar")
             if spec.base_type == "python" and not env.allow_code:
                 problems.append(f"{item.where}: python assertions are not allowed here (they run code from files)")
+    if not problems:
+        problems += await _warm_up(env, [a for a, p in checked.items() if p is None])
     if problems:
         await close(built)
         raise EvalFileError(list(dict.fromkeys(problems)))
     return built
+
+
+async def _warm_up(env: EvalEnv, aliases: list[str]) -> list[str]:
+    """Load the in-process models now, so no cell's latency includes loading a model (and a model
+    that cannot load stops the run before it starts). Skipped when they would not all fit at once."""
+    runtime = getattr(env.client, "runtime", None)
+    if runtime is None or not aliases or len(aliases) > runtime.settings.max_loaded_models:
+        return []
+    problems = []
+    for alias in aliases:
+        try:
+            await runtime.load(alias)
+        except CupolaError as exc:
+            problems.append(f"model {alias} could not be loaded: {exc.message}")
+    return problems
 
 
 async def _build(target: Target, ev: Eval, env: EvalEnv, problems: list[str]) -> Runnable | None:
