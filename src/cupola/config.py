@@ -181,6 +181,8 @@ class Settings(BaseModel):
                                              "models that pick a candidate per request")
     studio: bool = Field(True, description="Serve Cupola Studio, the web UI, at / (static files; it uses the "
                          "public APIs)")
+    evals_allow_code: bool = Field(False, description="Let evals started over HTTP (/api/evals) run code from "
+                                   "files: `python` assertions and workflow targets")
 
     @field_validator("home", mode="before")
     @classmethod

@@ -12,6 +12,7 @@ from rich.table import Table
 from cupola import __version__
 from cupola.cli import models as models_cli
 from cupola.cli import agent as agent_cli
+from cupola.cli import eval as eval_cli
 from cupola.cli import kb as kb_cli
 from cupola.cli import keys as keys_cli
 from cupola.cli import mcp as mcp_cli
@@ -42,6 +43,7 @@ app.add_typer(requests_cli.app, name="requests")
 app.add_typer(trace_cli.app, name="trace")
 app.add_typer(keys_cli.app, name="keys")
 app.command("transcribe")(handle_errors(transcribe_cli.transcribe))
+app.add_typer(eval_cli.app, name="eval")
 
 
 def _version(value: bool) -> None:

@@ -26,6 +26,7 @@ from cupola.client import LocalClient
 from cupola.config import Settings
 from cupola.errors import CupolaError, Overloaded, invalid
 from cupola.keys import KeyStore
+from cupola.evals.service import serve_evals
 from cupola.knowledge.service import KnowledgeService
 from cupola.knowledge.store import KnowledgeStore
 from cupola.responses.hosted import HostedAgents
@@ -35,8 +36,8 @@ from cupola.runtime.runtime import Runtime
 from cupola.workflows import WorkflowRunner, WorkflowStore
 from cupola.workflows.loader import WorkflowRegistry
 from cupola.conversations.store import ConversationStore
-from cupola.server import (audio_routes, conversations_routes, docs, kb_routes, native_routes, openai_routes,
-                           responses_routes, studio_routes, workflow_routes)
+from cupola.server import (audio_routes, conversations_routes, docs, eval_routes, kb_routes, native_routes,
+                           openai_routes, responses_routes, studio_routes, workflow_routes)
 from cupola.server.auth import AuthMiddleware, failure_counter
 from cupola.server.limits import Limits, LimitsMiddleware, too_large
 from cupola.server.serve import is_loopback
@@ -88,6 +89,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: l
         finally:
             if task is not None:
                 task.cancel()
+            await app.state.evals.close()  # cancels running evals before the models they use close
             await app.state.transcriber.close()
             await runtime.close()
             responses.store.close()
@@ -111,6 +113,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: l
     app.state.hosted = _hosted_agents(settings, runtime, responses, knowledge)
     app.state.conversations = ConversationStore(settings.db_path("conversations"))
     app.state.workflows = _served_workflows(settings, runtime, knowledge)
+    app.state.evals = serve_evals(settings, runtime, knowledge)
     app.state.settings = settings
     app.state.ready = not to_preload
     app.state.transcriber = Transcriber(runtime)  # speech to text, on the runtime's models
@@ -173,6 +176,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: l
     app.include_router(conversations_routes.router)
     if settings.studio:
         app.include_router(studio_routes.router)
+    app.include_router(eval_routes.router)
     return app
 
 
