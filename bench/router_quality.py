@@ -447,7 +447,7 @@ async def evaluate(args: argparse.Namespace, rows: list[dict[str, Any]], scores:
             await cache.real([routing.head(r["prompt"], model.head_words)])
             embed_ms.append((time.perf_counter() - t) * 1000)
         variants[name] = {"options": options, "cv": cv, "test": test, "l2": model.l2, "kind": model.kind,
-                          "settings": model.scorer.get("params") if model.kind != "logistic" else {"l2": model.l2},
+                          "settings": model.settings(),
                           "head_words": model.head_words, "embed_p50_ms": pct(embed_ms, 50), "seconds": seconds}
         curves[name] = [round(float(q), 4) for q in quality]
         print(f"  {name}: cv APGR {cv['apgr']:.3f} | test APGR {test['apgr']:.3f}, quality at 50% "

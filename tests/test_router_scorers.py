@@ -54,13 +54,24 @@ def router(model: RouterModel | None) -> Router:
 async def test_neighbours_scorer_routes_by_similar_training_prompts():
     model = await train([SMALL, LARGE], rows(), fake_embed, kind="neighbours")
     assert model.kind == "neighbours" and model.weights == {} and model.l2 is None
-    assert set(model.scorer["params"]) == {"k", "sharpness"} and model.selection  # chosen by CV among settings
+    assert set(model.settings()) == {"k", "sharpness"} and model.selection  # chosen by CV among settings
     r = router(model)
     code = await r.choose(ask("Write a Python parser for log lines"), fake_embed)
     hello = await r.choose(ask("Greet the new interns warmly"), fake_embed)
     assert code.order[0] == LARGE and hello.order[0] == SMALL
     assert code.predicted[SMALL] < 0.5 < hello.predicted[SMALL]
     assert r.describe()["scorer"] == "neighbours" and "neighbours scorer" in r.describe()["policy"]
+
+
+async def test_neighbours_fall_back_to_the_means_for_requests_unlike_any_training_prompt():
+    # Training rows are prompts without tools: a request with tools has no near neighbour, so each
+    # candidate's prediction is about its mean score (not the score of look-alike prompts).
+    model = await train([SMALL, LARGE], rows(), fake_embed, kind="neighbours")
+    body = ask("Greet the new interns warmly") | {"tools": [{"type": "function", "function": {"name": "f"}}]}
+    with_tools = await router(model).choose(body, fake_embed)
+    plain = await router(model).choose(ask("Greet the new interns warmly"), fake_embed)
+    assert abs(with_tools.predicted[SMALL] - model.mean_scores[SMALL]) < 0.05
+    assert plain.predicted[SMALL] > with_tools.predicted[SMALL] + 0.2
 
 
 async def test_auto_picks_the_lowest_cross_validated_loss_among_both_kinds():

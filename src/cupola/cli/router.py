@@ -108,8 +108,7 @@ def train(name: NameArg,
     path = runtime.router_path(name)
     model.save(path)
     ignored = sum(1 for r in rows if r["target"] not in router.config.candidates)
-    settings_text = ", ".join(f"{k}={v:g}" for k, v in
-                              ({"l2": model.l2} if model.kind == "logistic" else model.scorer["params"]).items())
+    settings_text = ", ".join(f"{k}={v:g}" for k, v in model.settings().items())
     console.print(f"trained router {name} on {model.prompts} prompts ({model.rows} rows; {model.kind} scorer, "
                   f"{settings_text}; head of {model.head_words} words) -> {path}")
     if ignored:

@@ -45,6 +45,7 @@ HEAD_WORDS = 12  # the prompt's head that is embedded (about 16 tokens)
 LONG_PROMPT_CHARS = 1600  # the heuristic's "long prompt" (about 400 tokens)
 MARGINS = {"quality": 0.0, "balanced": 0.05, "cost": 0.2, "latency": 0.1}
 FEATURES_VERSION = 1
+EXTRA_FEATURES = ("log length", "tools", "response_format")  # after the embedding, in this order
 
 Embed = Callable[[list[str]], Awaitable[np.ndarray]]
 
@@ -131,6 +132,12 @@ class RouterModel:
                              hint="train it again with `cupola router train`") from exc
         return model if model.features_version == FEATURES_VERSION else None
 
+    def settings(self) -> dict[str, float]:
+        """The scorer's settings that cross-validation chose (``l2``, or ``k`` and ``sharpness``)."""
+        if self.kind == "logistic":
+            return {"l2": self.l2} if self.l2 is not None else {}
+        return {k: v for k, v in self.scorer.get("params", {}).items() if k in ("k", "sharpness")}
+
     def scores(self, x: np.ndarray) -> dict[str, np.ndarray]:
         if self.kind == "logistic":
             return {c: scorers.predict_logistic(np.array(w), x) for c, w in self.weights.items()}
@@ -211,7 +218,7 @@ class Router:
             m = self.model
             out.update(rows=m.rows, prompts=m.prompts, mean_scores=m.mean_scores, threshold=m.threshold,
                        calibrated_share=m.calibrated_share, trained_at=m.trained_at, scorer=m.kind,
-                       scorer_settings=m.scorer.get("params", {}) if m.kind != "logistic" else {"l2": m.l2},
+                       scorer_settings=m.settings(),
                        head_words=m.head_words,
                        policy=f"trained {m.kind} scorer on {m.prompts} prompts; {self.config.mode} mode"
                               + (f", calibrated to send ~{m.calibrated_share:.0%} to {m.strongest}"
@@ -282,7 +289,8 @@ async def train(candidates: list[str], rows: list[dict[str, Any]], embed: Embed,
     kinds = ("logistic",) if l2 is not None else scorers.KINDS if kind == "auto" else (kind,)
     # Small matrices: BLAS threads only add contention (measured: 2.2 s vs 0.08 s per fit on 2 busy cores).
     with threadpool_limits(1):
-        chosen, params, tried = scorers.select(x, labels, scorers.options(kinds, l2))
+        layout = {"columns": x.shape[1] - len(EXTRA_FEATURES), "flags": [x.shape[1] - 2, x.shape[1] - 1]}
+        chosen, params, tried = scorers.select(x, labels, scorers.options(kinds, l2, layout))
         state = scorers.fit(chosen, params, x, labels)
         means = {c: float(lab.scores.mean()) for c, lab in labels.items()}
         strongest = max(candidates, key=lambda c: means[c])

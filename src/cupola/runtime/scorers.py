@@ -69,12 +69,21 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.where(norms > 0, norms, 1.0)
 
 
-def predict_neighbours(train_x: np.ndarray, labels: Labels, x: np.ndarray, k: int, sharpness: float,
+def similarity(a: np.ndarray, b: np.ndarray, columns: int | None = None, flags: list[int] | None = None) -> np.ndarray:
+    """Cosine of the first ``columns`` columns (the embedding), minus 1 for every ``flags`` column
+    (tools present, structured output present) on which the two rows differ."""
+    sims = _unit(a[:, :columns]) @ _unit(b[:, :columns]).T
+    for col in flags or []:
+        sims -= np.abs(a[:, col][:, None] - b[:, col][None, :])
+    return sims
+
+
+def predict_neighbours(train_x: np.ndarray, labels: Labels, x: np.ndarray, params: dict[str, Any],
                        prior: float) -> np.ndarray:
     """Similarity-weighted mean score of the k most similar labelled prompts, shrunk to ``prior``."""
-    known = _unit(train_x[labels.rows])
-    sims = _unit(x) @ known.T  # (requests, labelled prompts)
-    k = min(k, sims.shape[1])
+    sharpness = params["sharpness"]
+    sims = similarity(x, train_x[labels.rows], params.get("columns"), params.get("flags"))
+    k = min(params["k"], sims.shape[1])
     top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
     s = np.take_along_axis(sims, top, axis=1)
     w = np.exp(sharpness * (s - 1.0))  # relative to a perfect match: no overflow
@@ -108,8 +117,7 @@ def predict(state: dict[str, Any], x: np.ndarray) -> dict[str, np.ndarray]:
     out = {}
     for c, lab in state["labels"].items():
         labels = Labels(np.asarray(lab["rows"], dtype=int), np.asarray(lab["scores"], dtype=np.float64))
-        out[c] = predict_neighbours(train_x, labels, x, params["k"], params["sharpness"],
-                                    float(labels.scores.mean()))
+        out[c] = predict_neighbours(train_x, labels, x, params, float(labels.scores.mean()))
     return out
 
 
@@ -167,21 +175,23 @@ def select(x: np.ndarray, labels: dict[str, Labels], options: list[tuple[str, di
     return best[1], best[2], tried
 
 
-def options(kinds: tuple[str, ...] = KINDS, l2: float | None = None) -> list[tuple[str, dict[str, Any]]]:
-    """The settings cross-validation chooses among (a given ``l2`` pins the logistic one)."""
+def options(kinds: tuple[str, ...] = KINDS, l2: float | None = None,
+            layout: dict[str, Any] | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """The settings cross-validation chooses among (a given ``l2`` pins the logistic one).
+    ``layout`` tells neighbours which columns to compare (``columns``, ``flags``: see `similarity`)."""
     out: list[tuple[str, dict[str, Any]]] = []
     for kind in kinds:
         if kind == "logistic":
             out += [("logistic", {"l2": v}) for v in ([l2] if l2 is not None else L2_GRID)]
         elif kind == "neighbours":
-            out += [("neighbours", {"k": k, "sharpness": s}) for k in K_GRID for s in SHARPNESS_GRID]
+            out += [("neighbours", {"k": k, "sharpness": s, **(layout or {})}) for k in K_GRID for s in SHARPNESS_GRID]
         else:
             raise ValueError(f"unknown scorer kind {kind!r}")
     return out
 
 
 def _label(params: dict[str, Any]) -> str:
-    return " ".join(f"{k}={v:g}" for k, v in params.items())
+    return " ".join(f"{k}={v:g}" for k, v in params.items() if isinstance(v, (int, float)) and k != "columns")
 
 
 def _pack(x: np.ndarray) -> dict[str, Any]:
