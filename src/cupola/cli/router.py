@@ -80,8 +80,11 @@ def train(name: NameArg,
                                                "{prompt, scores: {model: score}}), e.g. from `cupola eval export`")],
           calibrate: Annotated[Optional[float], typer.Option(help="Send about this share of traffic (0-1) to the "
                                                              "strongest candidate (RouteLLM calibration)")] = None,
-          l2: Annotated[Optional[float], typer.Option(help="Regularisation (default: chosen by cross-validation)")]
-          = None) -> None:
+          l2: Annotated[Optional[float], typer.Option(help="Use a logistic regression with this regularisation "
+                                                      "(default: the scorer and its settings are chosen by "
+                                                      "cross-validation)")] = None,
+          kind: Annotated[str, typer.Option(help="Scorer: auto (chosen by cross-validation), logistic, or "
+                                            "neighbours (similarity-weighted k nearest neighbours)")] = "auto") -> None:
     """Train a router's classifier on per-prompt, per-candidate results."""
     from cupola.runtime.router import read_rows, train as fit
 
@@ -96,7 +99,7 @@ def train(name: NameArg,
             async def embed(texts: list[str]) -> Any:
                 return (await runtime.embeddings(settings.default_embedding_model, texts, record=False)).vectors
 
-            return await fit(router.config.candidates, rows, embed, calibrate=calibrate, l2=l2,
+            return await fit(router.config.candidates, rows, embed, calibrate=calibrate, l2=l2, kind=kind,
                              embedding_model=settings.default_embedding_model)
         finally:
             await runtime.close()
@@ -105,7 +108,9 @@ def train(name: NameArg,
     path = runtime.router_path(name)
     model.save(path)
     ignored = sum(1 for r in rows if r["target"] not in router.config.candidates)
-    console.print(f"trained router {name} on {model.prompts} prompts ({model.rows} rows; l2={model.l2:g}) -> {path}")
+    settings_text = ", ".join(f"{k}={v:g}" for k, v in model.settings().items())
+    console.print(f"trained router {name} on {model.prompts} prompts ({model.rows} rows; {model.kind} scorer, "
+                  f"{settings_text}; head of {model.head_words} words) -> {path}")
     if ignored:
         err_console.print(f"[dim]{ignored} rows name models that are not candidates and were ignored[/]")
     for c, mean in model.mean_scores.items():

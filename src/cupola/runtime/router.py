@@ -39,11 +39,13 @@ from threadpoolctl import threadpool_limits
 
 from cupola.config import RouterConfig
 from cupola.errors import InvalidParameter, UsageError
+from cupola.runtime import scorers
 
 HEAD_WORDS = 12  # the prompt's head that is embedded (about 16 tokens)
 LONG_PROMPT_CHARS = 1600  # the heuristic's "long prompt" (about 400 tokens)
 MARGINS = {"quality": 0.0, "balanced": 0.05, "cost": 0.2, "latency": 0.1}
 FEATURES_VERSION = 1
+EXTRA_FEATURES = ("log length", "tools", "response_format")  # after the embedding, in this order
 
 Embed = Callable[[list[str]], Awaitable[np.ndarray]]
 
@@ -73,8 +75,8 @@ def _all_text(body: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def head(text: str) -> str:
-    return " ".join(text.split()[:HEAD_WORDS]) or "(empty)"
+def head(text: str, words: int = HEAD_WORDS) -> str:
+    return " ".join(text.split()[:words]) or "(empty)"
 
 
 def extra_features(body: dict[str, Any]) -> np.ndarray:
@@ -84,35 +86,11 @@ def extra_features(body: dict[str, Any]) -> np.ndarray:
                      float(bool(body.get("response_format")))], dtype=np.float32)
 
 
-async def features(bodies: list[dict[str, Any]], embed: Embed) -> np.ndarray:
+async def features(bodies: list[dict[str, Any]], embed: Embed, head_words: int = HEAD_WORDS) -> np.ndarray:
     """The feature rows of requests: head embedding + extra features."""
-    vectors = await embed([head(prompt_text(b)) for b in bodies])
+    vectors = await embed([head(prompt_text(b), head_words) for b in bodies])
     extras = np.stack([extra_features(b) for b in bodies])
     return np.hstack([vectors.astype(np.float32), extras])
-
-
-# -- the classifier ---------------------------------------------------------------------------
-
-def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iterations: int = 25) -> np.ndarray:
-    """Weights (bias last) of an L2-regularised logistic regression with soft labels ``y`` in 0..1,
-    by Newton's method (the problem is small and convex; a few iterations converge)."""
-    xb = np.hstack([x, np.ones((x.shape[0], 1), dtype=x.dtype)]).astype(np.float64)
-    w = np.zeros(xb.shape[1])
-    reg = np.full(xb.shape[1], l2)
-    reg[-1] = 0.0  # the bias is not shrunk
-    for _ in range(iterations):
-        p = 1.0 / (1.0 + np.exp(-np.clip(xb @ w, -30, 30)))
-        grad = xb.T @ (p - y) + reg * w
-        hess = (xb * (p * (1 - p))[:, None]).T @ xb + np.diag(reg) + 1e-9 * np.eye(xb.shape[1])
-        step = np.linalg.solve(hess, grad)
-        w -= step
-        if float(np.max(np.abs(step))) < 1e-6:
-            break
-    return w
-
-
-def predict(w: np.ndarray, x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(x @ w[:-1] + w[-1], -30, 30)))
 
 
 @dataclass
@@ -124,13 +102,17 @@ class RouterModel:
     strongest: str
     threshold: float | None = None  # calibrated: the strongest wins when it leads by this much
     calibrated_share: float | None = None
-    l2: float = 1.0
+    l2: float | None = 1.0
     rows: int = 0
     prompts: int = 0
     mean_scores: dict[str, float] = field(default_factory=dict)
     embedding_model: str = "minilm-l6"
     features_version: int = FEATURES_VERSION
     trained_at: float = field(default_factory=time.time)
+    kind: str = "logistic"  # the scorer: logistic (``weights``) or neighbours (``scorer``)
+    scorer: dict[str, Any] = field(default_factory=dict)
+    head_words: int = 12  # what files trained before this field was stored used
+    selection: dict[str, float] = field(default_factory=dict)  # cross-validated log loss per option tried
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -150,8 +132,16 @@ class RouterModel:
                              hint="train it again with `cupola router train`") from exc
         return model if model.features_version == FEATURES_VERSION else None
 
+    def settings(self) -> dict[str, float]:
+        """The scorer's settings that cross-validation chose (``l2``, or ``k`` and ``sharpness``)."""
+        if self.kind == "logistic":
+            return {"l2": self.l2} if self.l2 is not None else {}
+        return {k: v for k, v in self.scorer.get("params", {}).items() if k in ("k", "sharpness")}
+
     def scores(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        return {c: predict(np.array(w), x) for c, w in self.weights.items()}
+        if self.kind == "logistic":
+            return {c: scorers.predict_logistic(np.array(w), x) for c, w in self.weights.items()}
+        return scorers.predict(self.scorer, x)
 
 
 @dataclass
@@ -208,7 +198,7 @@ class Router:
             reason = f"heuristic (untrained): {why or 'short prompt'} -> {chosen}"
             rest = [c for c in self.cheapest_first(self.config.candidates) if c != chosen]
             return Decision([chosen, *(reversed(rest) if why else rest)], f"router {self.name} {reason}")
-        x = await features([body], embed)
+        x = await features([body], embed, self.model.head_words)
         predicted = {c: float(s[0]) for c, s in self.model.scores(x).items()}
         chosen, reason = self.pick(predicted)
         rest = sorted((c for c in predicted if c != chosen), key=lambda c: -predicted[c])
@@ -227,8 +217,10 @@ class Router:
         else:
             m = self.model
             out.update(rows=m.rows, prompts=m.prompts, mean_scores=m.mean_scores, threshold=m.threshold,
-                       calibrated_share=m.calibrated_share, trained_at=m.trained_at,
-                       policy=f"trained classifier on {m.prompts} prompts; {self.config.mode} mode"
+                       calibrated_share=m.calibrated_share, trained_at=m.trained_at, scorer=m.kind,
+                       scorer_settings=m.settings(),
+                       head_words=m.head_words,
+                       policy=f"trained {m.kind} scorer on {m.prompts} prompts; {self.config.mode} mode"
                               + (f", calibrated to send ~{m.calibrated_share:.0%} to {m.strongest}"
                                  if m.threshold is not None else ""))
         return out
@@ -272,8 +264,15 @@ def _score(value: Any, path: Path, number: int) -> float:
 
 
 async def train(candidates: list[str], rows: list[dict[str, Any]], embed: Embed, *, calibrate: float | None = None,
-                l2: float | None = None, embedding_model: str = "minilm-l6") -> RouterModel:
-    """Fit one classifier per candidate on the rows that name it."""
+                l2: float | None = None, kind: str = "auto", head_words: int = HEAD_WORDS,
+                embedding_model: str = "minilm-l6") -> RouterModel:
+    """Fit the candidates' quality scorer on the rows that name them. ``kind`` "auto" picks the
+    scorer (logistic or neighbours) and its settings by cross-validated log loss; a given ``l2``
+    means a logistic regression with that regularisation."""
+    if kind != "auto" and kind not in scorers.KINDS:
+        raise InvalidParameter(f"unknown scorer kind {kind!r} (auto, {', '.join(scorers.KINDS)})")
+    if calibrate is not None and not 0 < calibrate < 1:
+        raise InvalidParameter("--calibrate is the share of traffic for the strongest model, between 0 and 1")
     used = [r for r in rows if r["target"] in candidates]
     missing = [c for c in candidates if not any(r["target"] == c for r in used)]
     if missing:
@@ -281,56 +280,39 @@ async def train(candidates: list[str], rows: list[dict[str, Any]], embed: Embed,
                                hint="export results for every candidate (e.g. `cupola eval export`)")
     prompts = sorted({r["prompt"] for r in used})
     index = {p: i for i, p in enumerate(prompts)}
-    x = await features([{"messages": [{"role": "user", "content": p}]} for p in prompts], embed)
-    # Small matrices: BLAS threads only add contention (measured: 2.2 s vs 0.08 s per fit on 2 busy cores).
-    with threadpool_limits(1):
-        return _fit_all(candidates, used, prompts, index, x, calibrate, l2, embedding_model)
-
-
-def _fit_all(candidates: list[str], used: list[dict[str, Any]], prompts: list[str], index: dict[str, int],
-             x: np.ndarray, calibrate: float | None, l2: float | None, embedding_model: str) -> RouterModel:
-    if l2 is None:
-        l2 = choose_l2(x, used, index, candidates)
-    weights, means = {}, {}
+    x = await features([{"messages": [{"role": "user", "content": p}]} for p in prompts], embed, head_words)
+    labels = {}
     for c in candidates:
         mine = [r for r in used if r["target"] == c]
-        idx = np.array([index[r["prompt"]] for r in mine])
-        y = np.array([r["score"] for r in mine])
-        weights[c] = fit_logistic(x[idx], y, l2).tolist()
-        means[c] = float(y.mean())
-    strongest = max(candidates, key=lambda c: means[c])
-    model = RouterModel(list(candidates), weights, strongest, l2=l2, rows=len(used), prompts=len(prompts),
-                        mean_scores=means, embedding_model=embedding_model)
-    if calibrate is not None:
-        if not 0 < calibrate < 1:
-            raise InvalidParameter("--calibrate is the share of traffic for the strongest model, between 0 and 1")
-        scores = model.scores(x)
-        lead = scores[strongest] - np.max(np.stack([scores[c] for c in candidates if c != strongest]), axis=0)
-        model.threshold = float(np.quantile(lead, 1 - calibrate))
-        model.calibrated_share = calibrate
+        labels[c] = scorers.Labels(np.array([index[r["prompt"]] for r in mine]),
+                                   np.array([r["score"] for r in mine], dtype=np.float64))
+    kinds = ("logistic",) if l2 is not None else scorers.KINDS if kind == "auto" else (kind,)
+    # Small matrices: BLAS threads only add contention (measured: 2.2 s vs 0.08 s per fit on 2 busy cores).
+    with threadpool_limits(1):
+        layout = {"columns": x.shape[1] - len(EXTRA_FEATURES), "flags": [x.shape[1] - 2, x.shape[1] - 1]}
+        chosen, params, tried = scorers.select(x, labels, scorers.options(kinds, l2, layout))
+        state = scorers.fit(chosen, params, x, labels)
+        means = {c: float(lab.scores.mean()) for c, lab in labels.items()}
+        strongest = max(candidates, key=lambda c: means[c])
+        model = RouterModel(list(candidates), state.get("weights", {}), strongest, l2=params.get("l2"),
+                            rows=len(used), prompts=len(prompts), mean_scores=means, embedding_model=embedding_model,
+                            kind=chosen, scorer=state if chosen != "logistic" else {}, head_words=head_words,
+                            selection=tried)
+        if calibrate is not None and len(candidates) > 1:
+            # Calibrate on out-of-fold predictions: a scorer is over-confident on its own training
+            # prompts (a neighbours scorer finds each of them at cosine 1), new traffic is not.
+            predicted = scorers.out_of_fold(chosen, params, x, labels, scorers.folds(len(prompts)))
+            lead = predicted[strongest] - np.max(np.stack([predicted[c] for c in candidates if c != strongest]),
+                                                 axis=0)
+            lead = lead[~np.isnan(lead)]
+            if not len(lead):
+                lead = model_lead(model, x)
+            model.threshold = float(np.quantile(lead, 1 - calibrate))
+            model.calibrated_share = calibrate
     return model
 
 
-def choose_l2(x: np.ndarray, rows: list[dict[str, Any]], index: dict[str, int], candidates: list[str],
-              grid: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0), folds: int = 4) -> float:
-    """The regularisation with the lowest cross-validated log loss (prompts split into folds)."""
-    rng = np.random.default_rng(0)
-    fold_of = rng.permutation(len(index)) % folds
-    best, best_loss = 1.0, math.inf
-    for l2 in grid:
-        loss, n = 0.0, 0
-        for c in candidates:
-            mine = [r for r in rows if r["target"] == c]
-            idx = np.array([index[r["prompt"]] for r in mine])
-            y = np.array([r["score"] for r in mine])
-            for f in range(folds):
-                test = fold_of[idx] == f
-                if test.all() or not test.any():
-                    continue
-                w = fit_logistic(x[idx[~test]], y[~test], l2)
-                p = np.clip(predict(w, x[idx[test]]), 1e-6, 1 - 1e-6)
-                loss += float(-(y[test] * np.log(p) + (1 - y[test]) * np.log(1 - p)).sum())
-                n += int(test.sum())
-        if n and loss / n < best_loss:
-            best, best_loss = l2, loss / n
-    return best
+def model_lead(model: RouterModel, x: np.ndarray) -> np.ndarray:
+    scores = model.scores(x)
+    others = np.stack([scores[c] for c in model.candidates if c != model.strongest])
+    return scores[model.strongest] - np.max(others, axis=0)

@@ -1,0 +1,192 @@
+"""Router scorers: nearest neighbours vs logistic picked by cross-validation, the stored head length,
+out-of-fold calibration, saved models (fake bag-of-words embeddings), and the CLI on the real
+embedding model."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from cupola.cli.main import app
+from cupola.config import RouterConfig
+from cupola.engines.fake import FakeEmbeddingEngine
+from cupola.errors import InvalidParameter
+from cupola.runtime import scorers
+from cupola.runtime.router import HEAD_WORDS, Router, RouterModel, train
+
+SMALL, LARGE = "small-model", "large-model"
+# Three kinds of request; the small model fails only the middle one, which no single direction in a
+# bag-of-words space separates from both others as well as their neighbourhoods do.
+KINDS = {"easy": (["Say hello to {}", "Greet {} warmly", "Wish {} a good morning"], 1.0),
+         "hard": (["Write a Python parser for {}", "Implement a Python validator of {}",
+                   "Code a Python serializer for {}"], 0.0),
+         "mid": (["Translate a note about {} into French", "Summarise a French note about {}",
+                  "Reply in French to {}"], 1.0)}
+THINGS = ["the team", "dates", "invoices", "Bob", "the students", "CSV files", "our neighbours", "e-mails"]
+
+
+async def fake_embed(texts: list[str]) -> np.ndarray:
+    return FakeEmbeddingEngine(dims=256).embed(texts)[0]
+
+
+def rows() -> list[dict]:
+    out = []
+    for templates, small_score in KINDS.values():
+        for template in templates:
+            for thing in THINGS:
+                p = template.format(thing)
+                out += [{"prompt": p, "target": SMALL, "score": small_score},
+                        {"prompt": p, "target": LARGE, "score": 1.0}]
+    return out
+
+
+def ask(text: str) -> dict:
+    return {"messages": [{"role": "user", "content": text}]}
+
+
+def router(model: RouterModel | None) -> Router:
+    return Router("auto", RouterConfig(candidates=[SMALL, LARGE], mode="balanced"), model, {SMALL: 1.0, LARGE: 5.0})
+
+
+async def test_neighbours_scorer_routes_by_similar_training_prompts():
+    model = await train([SMALL, LARGE], rows(), fake_embed, kind="neighbours")
+    assert model.kind == "neighbours" and model.weights == {} and model.l2 is None
+    assert set(model.settings()) == {"k", "sharpness"} and model.selection  # chosen by CV among settings
+    r = router(model)
+    code = await r.choose(ask("Write a Python parser for log lines"), fake_embed)
+    hello = await r.choose(ask("Greet the new interns warmly"), fake_embed)
+    assert code.order[0] == LARGE and hello.order[0] == SMALL
+    assert code.predicted[SMALL] < 0.5 < hello.predicted[SMALL]
+    assert r.describe()["scorer"] == "neighbours" and "neighbours scorer" in r.describe()["policy"]
+
+
+async def test_neighbours_fall_back_to_the_means_for_requests_unlike_any_training_prompt():
+    # Training rows are prompts without tools: a request with tools has no near neighbour, so each
+    # candidate's prediction is about its mean score (not the score of look-alike prompts).
+    model = await train([SMALL, LARGE], rows(), fake_embed, kind="neighbours")
+    body = ask("Greet the new interns warmly") | {"tools": [{"type": "function", "function": {"name": "f"}}]}
+    with_tools = await router(model).choose(body, fake_embed)
+    plain = await router(model).choose(ask("Greet the new interns warmly"), fake_embed)
+    assert abs(with_tools.predicted[SMALL] - model.mean_scores[SMALL]) < 0.05
+    assert plain.predicted[SMALL] > with_tools.predicted[SMALL] + 0.2
+
+
+async def test_auto_picks_the_lowest_cross_validated_loss_among_both_kinds():
+    model = await train([SMALL, LARGE], rows(), fake_embed)
+    kinds = {label.split()[0] for label in model.selection}
+    assert kinds == {"logistic", "neighbours"}
+    best = min(model.selection, key=model.selection.get)
+    assert best.startswith(model.kind)
+    pinned = await train([SMALL, LARGE], rows(), fake_embed, l2=1.0)  # a given l2 means logistic with it
+    assert pinned.kind == "logistic" and pinned.l2 == 1.0 and pinned.selection == {}
+    with pytest.raises(InvalidParameter, match="unknown scorer kind 'forest'"):
+        await train([SMALL, LARGE], rows(), fake_embed, kind="forest")
+
+
+async def test_the_head_length_is_stored_and_used_when_routing():
+    seen: list[str] = []
+
+    async def recording(texts: list[str]) -> np.ndarray:
+        seen.extend(texts)
+        return await fake_embed(texts)
+
+    model = await train([SMALL, LARGE], rows(), recording, kind="logistic", head_words=3)
+    assert model.head_words == 3 and all(len(t.split()) <= 3 for t in seen)
+    seen.clear()
+    await router(model).choose(ask("one two three four five six"), recording)
+    assert seen == ["one two three"]
+    default = await train([SMALL, LARGE], rows(), fake_embed, kind="logistic")
+    assert default.head_words == HEAD_WORDS
+
+
+async def test_calibration_uses_held_out_predictions_so_new_traffic_gets_about_the_share():
+    # In-sample, every training prompt is its own nearest neighbour (cosine 1): calibrating on those
+    # scores would put the threshold where unseen prompts rarely reach it.
+    model = await train([SMALL, LARGE], rows(), fake_embed, kind="neighbours", calibrate=0.4)
+    r = router(model)
+    unseen = [t.format(x) for templates, _ in KINDS.values() for t in templates
+              for x in ["the board", "pay slips", "Maria", "logs", "the crew", "receipts"]]
+    picks = [(await r.choose(ask(p), fake_embed)).order[0] for p in unseen]
+    assert 0.25 <= picks.count(LARGE) / len(picks) <= 0.55
+    assert "calibrated" in (await r.choose(ask(unseen[0]), fake_embed)).reason or picks[0] == SMALL
+
+
+async def test_saved_neighbours_model_round_trips_and_old_files_still_load(tmp_path):
+    model = await train([SMALL, LARGE], rows(), fake_embed, kind="neighbours")
+    model.save(tmp_path / "auto.json")
+    again = RouterModel.load(tmp_path / "auto.json")
+    assert again is not None and again.kind == "neighbours" and again.head_words == model.head_words
+    x = np.vstack([await fake_embed(["Write a Python parser for logs"]), await fake_embed(["Greet Ana"])])
+    x = np.hstack([x, np.zeros((2, 3), dtype=np.float32)])
+    for c in (SMALL, LARGE):  # stored as float16: scores agree to about 1e-3
+        assert np.allclose(again.scores(x)[c], model.scores(x)[c], atol=5e-3)
+    # A file written before the scorer kinds existed: a logistic model over 12-word heads.
+    legacy = {k: v for k, v in json.loads((tmp_path / "auto.json").read_text()).items()
+              if k not in ("kind", "scorer", "head_words", "selection")}
+    legacy["weights"] = {SMALL: [0.0] * 388, LARGE: [0.0] * 388}
+    (tmp_path / "old.json").write_text(json.dumps(legacy))
+    old = RouterModel.load(tmp_path / "old.json")
+    assert old is not None and old.kind == "logistic" and old.head_words == 12
+
+
+def test_scorer_selection_and_out_of_fold_predictions():
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(4, 16))
+    x = np.vstack([c + 0.05 * rng.normal(size=(30, 16)) for c in centres])
+    # An XOR of clusters: no linear boundary, but each cluster's neighbours agree.
+    y = np.repeat([1.0, 0.0, 0.0, 1.0], 30)
+    labels = {"m": scorers.Labels(np.arange(120), y)}
+    kind, params, tried = scorers.select(x, labels, scorers.options())
+    assert kind == "neighbours" and len(tried) == len(scorers.options())
+    oof = scorers.out_of_fold(kind, params, x, labels, scorers.folds(120))["m"]
+    assert not np.isnan(oof).any() and ((oof > 0.5) == (y > 0.5)).mean() > 0.95
+    only = scorers.select(x, labels, [("logistic", {"l2": 3.0})])
+    assert only == ("logistic", {"l2": 3.0}, {})
+
+
+@pytest.mark.real
+def test_train_a_neighbours_router_with_the_real_embedding_model_and_route(home_with_models, tmp_path):
+    import asyncio
+
+    from cupola.client import LocalClient
+    from cupola.config import Settings
+    from cupola.runtime.runtime import Runtime
+
+    (home_with_models / "config.toml").write_text(
+        '[routers.auto]\ncandidates = ["smollm2-135m", "qwen2.5-coder-0.5b"]\nmode = "balanced"\n')
+    data = tmp_path / "results.jsonl"
+    with data.open("w") as fh:
+        for templates, small_score in KINDS.values():
+            for template in templates:
+                for thing in THINGS[:4]:
+                    fh.write(json.dumps({"prompt": template.format(thing),
+                                         "scores": {"smollm2-135m": small_score, "qwen2.5-coder-0.5b": 1.0}}) + "\n")
+    runner = CliRunner()
+    trained = runner.invoke(app, ["router", "train", "auto", "--from", str(data), "--kind", "neighbours",
+                                  "--calibrate", "0.4"])
+    assert trained.exit_code == 0, trained.output
+    assert "neighbours scorer" in trained.output and "calibrated" in trained.output
+    shown = json.loads(runner.invoke(app, ["router", "show", "auto", "--json"]).output)
+    assert shown["trained"] and shown["scorer"] == "neighbours" and shown["head_words"] == HEAD_WORDS
+    bad = runner.invoke(app, ["router", "train", "auto", "--from", str(data), "--kind", "forest"])
+    assert bad.exit_code != 0 and "unknown scorer kind" in bad.output
+
+    async def go() -> tuple[str, str, dict]:
+        runtime = Runtime(Settings.load({"home": home_with_models}, {}).settings)
+        client = LocalClient(runtime)
+        try:
+            async def embed(texts: list[str]) -> np.ndarray:
+                return (await runtime.embeddings("minilm-l6", texts, record=False)).vectors
+
+            code = await runtime.routers["auto"].choose(ask("Implement a Python validator of postcodes"), embed)
+            answer = await client.chat("auto", [{"role": "user", "content": "Say hello to my sister"}], max_tokens=8)
+            return code.order[0], answer["model"], code.predicted
+        finally:
+            await client.aclose()
+
+    code_model, answered_by, predicted = asyncio.run(go())
+    assert code_model == "qwen2.5-coder-0.5b", predicted
+    assert answered_by == "smollm2-135m"
