@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from cupola import jsonl
 from cupola.config import RouterConfig
 from cupola.errors import InvalidParameter, UsageError
 from cupola.runtime import scorers
@@ -231,19 +232,7 @@ class Router:
 def read_rows(path: Path) -> list[dict[str, Any]]:
     """Training rows as ``{"prompt", "target", "score"}``, from either accepted shape."""
     rows: list[dict[str, Any]] = []
-    try:
-        lines = path.read_text().splitlines()
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InvalidParameter(f"{path}:{number}: not JSON: {exc.msg}") from None
-        if not isinstance(data, dict) or not isinstance(data.get("prompt"), str):
-            raise InvalidParameter(f"{path}:{number}: each row needs a string `prompt`")
+    for number, data in jsonl.rows(path, required="prompt"):
         if isinstance(data.get("scores"), dict):
             for target, score in data["scores"].items():
                 rows.append({"prompt": data["prompt"], "target": str(target), "score": _score(score, path, number)})
