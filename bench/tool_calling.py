@@ -494,7 +494,7 @@ def main() -> None:
     ap.add_argument("--label", default="current adapter", help="name of this run of Cupola's adapter")
     ap.add_argument("--note", default="", help="what to say about the measurement (e.g. the machine was shared)")
     ap.add_argument("--out", help="results file stem in bench/results/ (default tool_calling, or "
-                                  "tool_calling_sample with --limit/--sample)")
+                                  "tool_calling_sample with --limit/--sample), or a path")
     ap.add_argument("--fresh", action="store_true", help="discard earlier runs in the results file")
     ap.add_argument("--rescore", action="store_true", help="re-summarise the saved answers; no servers")
     args = ap.parse_args()
@@ -502,7 +502,7 @@ def main() -> None:
         raise SystemExit(f"--label {BASELINE!r} is reserved for the llama.cpp baseline")
     modes = [Mode.parse(m) for m in args.modes]
     stem = args.out or ("tool_calling_sample" if args.limit or args.sample else "tool_calling")
-    path = RESULTS / f"{stem}.json"
+    path = Path(stem).with_suffix(".json") if "/" in stem else RESULTS / f"{stem}.json"
     results = json.loads(path.read_text()) if path.exists() and not args.fresh else {}
     if results and results.get("model") != args.model:
         raise SystemExit(f"{path} holds results for {results.get('model')}; use --out or --fresh")
@@ -562,7 +562,7 @@ def save(results: dict[str, Any], path: Path, quiet: bool = False) -> None:
     sets = all_sets(results)
     resummarise(results, sets)
     term, md = render(results, sets)
-    RESULTS.mkdir(exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
     path.with_suffix(".md").write_text(md)
     if not quiet:

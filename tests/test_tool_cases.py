@@ -155,3 +155,32 @@ def test_arguments_match_rules():
     assert match({"items": [{"s": "A"}, {"s": "B"}]}, {"items": [{"s": "b"}, {"s": "a"}]},
                  {"items": {"unordered": True}})
     assert match({"p": {"x": 1, "y": 2}}, {"p": {"y": 2, "x": 1}}, {})
+
+
+def _load_bench():
+    spec = importlib.util.spec_from_file_location("tool_calling_bench", CASES.parent / "tool_calling.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_modes_make_the_requests_they_name(sets):
+    bench = _load_bench()
+    case = next(c for c in sets["test"] if c["category"] == "choice_2_4")
+    mode = bench.Mode.parse("required-32-stream")
+    assert (mode.baseline, mode.choice, mode.max_tokens, mode.stream, mode.key) == (False, "required", 32, True,
+                                                                                    "required-32-stream")
+    body = mode.body(case, "smollm2-135m", {"temperature": 0.2})
+    assert body["tool_choice"] == "required" and body["max_tokens"] == 32 and body["stream"] is True
+    assert body["seed"] == bench.Mode.parse("auto").body(case, "m", {})["seed"]  # one seed per case, every mode
+    named = bench.Mode.parse("baseline-named").body(case, "m", {})
+    assert named["tool_choice"] == {"type": "function", "function": {"name": case["expected"]["name"]}}
+    assert bench.Mode.parse("baseline-auto").key == "auto"
+    no_call = next(c for c in sets["test"] if c["category"] == "no_call")
+    assert bench.Mode.parse("auto").applies(no_call) and not bench.Mode.parse("required").applies(no_call)
+    with pytest.raises(SystemExit):
+        bench.Mode.parse("sometimes")
+    picked = bench.subset(sets["dev"], 0, 3, seed=1)
+    assert picked == bench.subset(sets["dev"], 0, 3, seed=1) and len(picked) == 3 * 5
+    assert [c["id"] for c in bench.subset(sets["dev"], 2, 0, 0)][:2] == [c["id"] for c in sets["dev"][:2]]
