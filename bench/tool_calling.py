@@ -407,7 +407,10 @@ def render(results: dict[str, Any], sets: dict[str, list[dict[str, Any]]]) -> tu
         md.append(f"- **{lb}**: {run.get('what', '')} ({run.get('servers', '')}) — measured {run.get('date', '?')}"
                   + (f", {run['note']}" if run.get("note") else ""))
     term = []
+    answered = {s for run in results["runs"].values() for s in run.get("sets", {})}
     for set_name in [s for s in ("test", "dev") if s in sets] + [s for s in sets if s not in ("test", "dev")]:
+        if set_name not in answered:
+            continue
         n = len(sets[set_name])
         md += ["", f"## {set_name} set ({n} cases in the file)", ""]
         for title, mode, metrics in (
