@@ -1,100 +1,161 @@
-"""Tool-calling accuracy on smollm2-135m: Cupola's adapter vs. the same tools sent straight to llama.cpp.
+"""Tool-calling accuracy through a live Cupola server, next to the same tools sent straight to llama.cpp.
 
-Cases live in bench/tool_calling_cases.jsonl (one JSON object a line: id, category, tools in OpenAI
-format, the user message, and the expected calls). Categories: single (one tool, call it), choice
-(3-5 tools, pick the right one), parallel (two calls needed; parallel_tool_calls=true) and no_call
-(tools offered, but the message is small talk: no call expected).
+Case sets (bench/tool_calling/, format in build.py): ``dev`` (tune on this one; includes the first
+bench's 106 cases) and ``test`` (measure generalization: different functions, written separately).
+Any other JSONL file in the same format can be passed by path.
 
-Configurations, on the same cases and the same model/settings, one server at a time:
+Modes (``--modes``; names are ``[baseline-]CHOICE[-MAX_TOKENS][-stream]``):
 
-  cupola           `python -m cupola serve`, tool_choice "auto" (adapter: tools in the system
-                   prompt + llguidance grammar; "auto" routed by embedding relevance)
-  baseline         llama.cpp's own HTTP server embedded in xllamacpp, the same OpenAI request
-                   (tools, tool_choice "auto") with no adapter in between
-  cupola-required  Cupola with tool_choice "required", call cases only
+  required          tool_choice "required", max_tokens 256, call cases only
+  required-32       the same with max_tokens 32 (any budget: required-16, required-64, ...)
+  required-stream   streamed (SSE), tool calls reassembled from the deltas
+  auto              tool_choice "auto", every case (no-call cases included)
+  auto-stream       streamed
+  named             tool_choice naming the expected function (call cases; not run by default)
+  baseline-required / baseline-auto
+                    the same requests to llama.cpp's own server inside xllamacpp, with the same
+                    model file, slots and context: tools straight to the engine, no adapter
 
-Metrics per response: "called" (at least one tool call), "valid" (every call names an offered tool
-and its arguments are a JSON object that validates against that tool's schema; share of responses
-with calls), "right" (exactly the expected function names; for no_call: no call), "exact" (right
-names and arguments equal after normalising: numbers as numbers, strings stripped and
-case-insensitive), "content_call" (no tool_calls, but the content looks like a call).
+Every request carries the model's catalog sampling defaults and a seed derived from the case id,
+so a case gets the same seed in every mode and in every subset. Two requests are in flight.
 
-Run (from the repository root, ~10 minutes on 2 cores):
+Metrics per set, mode, category and tag (see tool_calling/scoring.py): valid (schema-valid call),
+right (right function), exact (right function and arguments), no_call_ok (no-call accuracy),
+length (finish_reason "length"), content_no_call (text and no call on a call case; under required
+this must be 0), missing (no call at all on a call case), budget_400 (a 400 naming max_tokens),
+errors, mean_s (mean latency), and how often streamed and non-streamed answers made the same calls.
 
-    .venv/bin/python bench/tool_calling.py [--configs cupola baseline cupola-required] [--limit N]
+Run from the repository root:
 
-Writes bench/results/tool_calling.{json,md}; server logs go to bench/results/logs/.
+    .venv/bin/python bench/tool_calling.py                      # both sets, default modes (~1-2 h)
+    .venv/bin/python bench/tool_calling.py --sets dev --sample 10 --modes required auto
+    .venv/bin/python bench/tool_calling.py --url http://127.0.0.1:8000 --sets dev --limit 5
+    .venv/bin/python bench/tool_calling.py --rescore            # re-summarise saved answers
+
+Results go to bench/results/tool_calling.{json,md} (runs with --limit/--sample to
+tool_calling_sample.*). Cupola's answers are stored under ``--label`` (default "current adapter");
+runs under other labels already in the file are kept, so a new adapter is shown next to the
+"previous adapter". The baseline is stored under "baseline".
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import json
 import os
+import random
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections import Counter
+import zlib
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
-import jsonschema
 
 BENCH = Path(__file__).resolve().parent
+CASES = BENCH / "tool_calling"
 RESULTS = BENCH / "results"
-MODEL = "smollm2-135m"
-GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-# Cupola runs in its own home (server.json, databases) whose models/ links to bench/.cupola-home's,
-# so that another benchmark using bench/.cupola-home at the same time is not disturbed.
-SHARED_HOME = BENCH / ".cupola-home"
-HOME = BENCH / ".cupola-home-tools"
-CATEGORIES = ("single", "choice", "parallel", "no_call")
-SAMPLING = {"temperature": 0.2, "top_p": 0.95, "top_k": 40, "max_tokens": 128}
+sys.path.insert(0, str(CASES))
+
+import scoring
+
+DEFAULT_MODES = ["required", "required-32", "required-stream", "auto", "auto-stream",
+                 "baseline-required", "baseline-auto"]
+MODE_RE = re.compile(r"^(baseline-)?(required|auto|named)(?:-(\d+))?(-stream)?$")
+BASELINE = "baseline"
+CATEGORY_ORDER = ("single", "choice_2_4", "choice_5plus", "parallel", "no_call")
 RAW_SERVER = """
-import os, sys, threading, xllamacpp as xlc
-p = xlc.CommonParams(); p.model.path = sys.argv[1]; p.n_parallel = 2; p.n_ctx = 4096
-p.cpuparams.n_threads = p.cpuparams_batch.n_threads = os.cpu_count() or 2  # as Cupola (threads 0: all cores)
-p.verbosity = -1; p.hostnames = ["127.0.0.1"]; p.port = int(sys.argv[2])
+import sys, threading, xllamacpp as xlc
+p = xlc.CommonParams(); p.model.path = sys.argv[1]; p.n_parallel = int(sys.argv[3])
+p.n_ctx = int(sys.argv[3]) * 2048  # Cupola's default context per slot
+p.cpuparams.n_threads = p.cpuparams_batch.n_threads = int(sys.argv[4])
+p.cont_batching = True; p.verbosity = -1; p.hostnames = ["127.0.0.1"]; p.port = int(sys.argv[2])
 s = xlc.Server(p); print(s.listening_address, flush=True); threading.Event().wait()
 """
 
 
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    baseline: bool
+    choice: str
+    max_tokens: int
+    stream: bool
+
+    @classmethod
+    def parse(cls, name: str) -> Mode:
+        m = MODE_RE.match(name)
+        if not m:
+            raise SystemExit(f"unknown mode {name!r}: use [baseline-](required|auto|named)[-MAX_TOKENS][-stream]")
+        return cls(name, bool(m.group(1)), m.group(2), int(m.group(3) or 256), bool(m.group(4)))
+
+    @property
+    def key(self) -> str:
+        """The mode's name under its label (baseline modes are stored without the prefix)."""
+        return self.name.removeprefix("baseline-")
+
+    def applies(self, case: dict[str, Any]) -> bool:
+        if self.choice == "auto":
+            return True
+        return case["category"] != "no_call" and not (self.choice == "named" and case["category"] == "parallel")
+
+    def body(self, case: dict[str, Any], model: str, sampling: dict[str, Any]) -> dict[str, Any]:
+        choice: Any = self.choice
+        if choice == "named":
+            choice = {"type": "function", "function": {"name": case["expected"]["name"]}}
+        body = {"model": model, "messages": case["messages"], "tools": case["tools"], "tool_choice": choice,
+                **sampling, "max_tokens": self.max_tokens, "seed": zlib.crc32(case["id"].encode()) & 0x7FFFFFFF}
+        if case["category"] == "parallel":
+            body["parallel_tool_calls"] = True
+        if self.stream:
+            body["stream"] = True
+        return body
+
+
 # -- servers -------------------------------------------------------------------------------------
 
-def start(name: str, cmd: list[str], env: dict | None = None) -> subprocess.Popen:
-    (RESULTS / "logs").mkdir(parents=True, exist_ok=True)
-    with open(RESULTS / "logs" / f"{name}.log", "w") as log:
-        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+class Server:
+    """A server process in its own process group, stopped with SIGTERM then SIGKILL."""
 
+    def __init__(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> None:
+        self.name = name
+        (RESULTS / "logs").mkdir(parents=True, exist_ok=True)
+        self.log_path = RESULTS / "logs" / f"tool_calling-{name}.log"
+        with open(self.log_path, "w") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
-def stop(proc: subprocess.Popen) -> None:
-    """SIGTERM the server's process group, SIGKILL after 15 s."""
-    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
-        if proc.poll() is None:
+    def wait_ready(self, url_of, timeout: float = 300) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"{self.name} exited with {self.proc.returncode}; see {self.log_path}")
+            url = url_of()
             try:
-                os.killpg(proc.pid, sig)
-                proc.wait(wait)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
+                if url and httpx.get(url + "/health", timeout=2, trust_env=False).status_code == 200:
+                    return url
+            except httpx.HTTPError:
                 pass
+            time.sleep(0.3)
+        self.stop()
+        raise SystemExit(f"{self.name} was not ready after {timeout:.0f}s; see {self.log_path}")
 
-
-def wait_ready(name: str, proc: subprocess.Popen, url_of, timeout: float = 180) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{name} exited with {proc.returncode}; see {RESULTS / 'logs' / name}.log")
-        url = url_of()
-        try:
-            if url and httpx.get(url + "/health", timeout=2, trust_env=False).status_code == 200:
-                return url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"{name} was not ready after {timeout:.0f}s")
+    def stop(self) -> None:
+        for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 5)):
+            if self.proc.poll() is None:
+                try:
+                    os.killpg(self.proc.pid, sig)
+                    self.proc.wait(wait)
+                except (ProcessLookupError, subprocess.TimeoutExpired):
+                    pass
 
 
 def free_port() -> int:
@@ -103,215 +164,412 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_cupola() -> tuple[subprocess.Popen, str]:
-    HOME.mkdir(exist_ok=True)
-    if not (HOME / "models").exists():
-        (HOME / "models").symlink_to(SHARED_HOME / "models")
-    env = dict(os.environ, CUPOLA_HOME=str(HOME))
-    py = [sys.executable, "-m", "cupola"]
-    subprocess.run(py + ["models", "pull", MODEL], env=env, check=True, capture_output=True)
-    proc = start("tool_calling-cupola", py + ["serve", "--port", "0", "--parallel", "2", "--no-preload"], env=env)
+def start_cupola(models_dir: Path, parallel: int, threads: int, home: Path) -> tuple[Server, str]:
+    """``cupola serve --port 0`` in a temporary home whose models/ links to the shared model cache."""
+    (home / "models").symlink_to(models_dir, target_is_directory=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CUPOLA_")}
+    env["CUPOLA_HOME"] = str(home)
+    server = Server("cupola", [sys.executable, "-m", "cupola", "serve", "--port", "0", "--parallel", str(parallel),
+                               "--threads", str(threads)], env)
 
-    def url():
+    def url() -> str | None:
         try:
-            info = json.loads((HOME / "server.json").read_text())
+            info = json.loads((home / "server.json").read_text())
         except (OSError, ValueError):
             return None
-        return info["url"] if info.get("pid") == proc.pid else None
-    return proc, wait_ready("tool_calling-cupola", proc, url)
+        return info["url"] if info.get("pid") == server.proc.pid else None
+    return server, server.wait_ready(url)
 
 
-def start_baseline() -> tuple[subprocess.Popen, str]:
+def start_baseline(gguf: Path, parallel: int, threads: int) -> tuple[Server, str]:
     port = free_port()
-    proc = start("tool_calling-baseline", [sys.executable, "-c", RAW_SERVER, str(HOME / "models" / MODEL / GGUF), str(port)])
-    return proc, wait_ready("tool_calling-baseline", proc, lambda: f"http://127.0.0.1:{port}")
+    server = Server(BASELINE, [sys.executable, "-c", RAW_SERVER, str(gguf), str(port), str(parallel),
+                               str(threads or os.cpu_count() or 2)])  # 0: every core, as Cupola
+    return server, server.wait_ready(lambda: f"http://127.0.0.1:{port}")
 
 
-# -- scoring -------------------------------------------------------------------------------------
+def prepare_models(models_dir: Path, model: str, embedder: str) -> tuple[Path, dict[str, Any]]:
+    """Pull the models into the cache; the chat model's file and its catalog sampling defaults."""
+    from cupola.models.store import ModelStore
 
-def norm(value):
-    """Numbers as floats, strings stripped and lower-cased, objects order-free."""
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        return value.strip().lower()
-    if isinstance(value, dict):
-        return tuple(sorted((k, norm(v)) for k, v in value.items()))
-    if isinstance(value, list):
-        return tuple(norm(v) for v in value)
-    return repr(value)
+    store = ModelStore(models_dir)
+    info = store.pull(model)
+    store.pull(embedder)  # Cupola routes tool_choice "auto" with the embedding model
+    return info.file(), dict(info.entry.defaults)
 
 
-def looks_like_call(content: str, names: list[str]) -> bool:
-    """Content that reads as an attempted call: the adapter's tag, JSON naming a tool, or name(...)."""
-    if "<tool_call>" in content or re.search(r'"(arguments|parameters|tool_call)"\s*:', content):
-        return True
-    return any(re.search(rf'"{re.escape(n)}"|\b{re.escape(n)}\s*\(', content) for n in names)
+# -- asking --------------------------------------------------------------------------------------
+
+async def _stream(client: httpx.AsyncClient, url: str, body: dict[str, Any]) -> tuple[dict, str | None, str | None,
+                                                                                        int]:
+    """POST a streamed request; the message reassembled from the chunks, finish reason, error, status."""
+    content, calls, finish = [], {}, None
+    async with client.stream("POST", url, json=body) as r:
+        if r.status_code != 200:
+            return {}, None, (await r.aread()).decode(errors="replace")[:400], r.status_code
+        async for line in r.aiter_lines():
+            if not line.startswith("data:"):
+                continue
+            data = line[5:].strip()
+            if data == "[DONE]":
+                break
+            chunk = json.loads(data)
+            if "error" in chunk:
+                return {}, None, json.dumps(chunk["error"])[:400], r.status_code
+            for choice in chunk.get("choices") or []:
+                delta = choice.get("delta") or {}
+                if delta.get("content"):
+                    content.append(delta["content"])
+                for tc in delta.get("tool_calls") or []:
+                    call = calls.setdefault(tc.get("index", 0), {"name": None, "arguments": ""})
+                    fn = tc.get("function") or {}
+                    call["name"] = fn.get("name") or call["name"]
+                    call["arguments"] += fn.get("arguments") or ""
+                finish = choice.get("finish_reason") or finish
+    message = {"content": "".join(content) or None,
+               "tool_calls": [{"type": "function", "function": calls[i]} for i in sorted(calls)]}
+    return message, finish, None, 200
 
 
-def score(case: dict, resp: dict | None, error: str | None) -> dict:
-    schemas = {t["function"]["name"]: t["function"]["parameters"] for t in case["tools"]}
-    msg = ((resp or {}).get("choices") or [{}])[0].get("message") or {}
-    content = msg.get("content") or ""
-    calls, problems = [], []
-    for call in msg.get("tool_calls") or []:
-        fn = call.get("function") or {}
-        name, args = fn.get("name"), fn.get("arguments")
-        try:
-            args = json.loads(args) if isinstance(args, str) else args
-        except json.JSONDecodeError:
-            problems.append(f"{name}: arguments are not JSON")
-        if not isinstance(args, dict):
-            problems.append(f"{name}: arguments are not an object")
-        elif name not in schemas:
-            problems.append(f"{name}: no such tool")
-        else:
-            err = jsonschema.validators.validator_for(schemas[name])(schemas[name]).iter_errors(args)
-            problems += [f"{name}: {e.message}" for e in err]
-        calls.append({"name": name, "arguments": args})
-    want = case["expected"]
-    right = error is None and sorted(c["name"] or "" for c in calls) == sorted(w["name"] for w in want)
-    exact = right and Counter(norm(c) for c in calls) == Counter(norm(w) for w in want)
-    return {"id": case["id"], "category": case["category"], "error": error, "called": bool(calls),
-            "valid": (not problems) if calls else None, "right": right, "exact": exact,
-            "content_call": not calls and looks_like_call(content, list(schemas)),
-            "calls": calls, "problems": problems, "content": content[:400],
-            "finish_reason": ((resp or {}).get("choices") or [{}])[0].get("finish_reason")}
-
-
-# -- running -------------------------------------------------------------------------------------
-
-async def run_config(url: str, cases: list[dict], choice: str) -> list[dict]:
-    sem = asyncio.Semaphore(2)
-    async with httpx.AsyncClient(timeout=httpx.Timeout(300, connect=10), trust_env=False) as client:
-        async def one(i: int, case: dict) -> dict:
-            body = {"model": MODEL, "messages": [{"role": "user", "content": case["message"]}],
-                    "tools": case["tools"], "tool_choice": choice, "seed": 1000 + i, **SAMPLING}
-            if case["category"] == "parallel":
-                body["parallel_tool_calls"] = True
+async def run_mode(url: str, headers: dict[str, str], mode: Mode, cases: list[dict[str, Any]], model: str,
+                   sampling: dict[str, Any], concurrency: int, progress: str) -> list[dict[str, Any]]:
+    sem = asyncio.Semaphore(concurrency)
+    done = 0
+    endpoint = url.rstrip("/") + "/v1/chat/completions"
+    async with httpx.AsyncClient(timeout=httpx.Timeout(600, connect=10), trust_env=False, headers=headers) as client:
+        async def one(case: dict[str, Any]) -> dict[str, Any]:
+            nonlocal done
+            body = mode.body(case, model, sampling)
             async with sem:
                 began = time.perf_counter()
-                resp, error = None, None
+                message, finish, error, status = {}, None, None, None
                 try:
-                    r = await client.post(url + "/v1/chat/completions", json=body)
-                    if r.status_code == 200:
-                        resp = r.json()
+                    if mode.stream:
+                        message, finish, error, status = await _stream(client, endpoint, body)
                     else:
-                        error = f"HTTP {r.status_code}: {r.text[:300]}"
-                except httpx.HTTPError as exc:
-                    error = repr(exc)[:300]
-                out = score(case, resp, error)
-                out["seconds"] = round(time.perf_counter() - began, 2)
-                return out
-        return await asyncio.gather(*(one(i, c) for i, c in enumerate(cases)))
+                        r = await client.post(endpoint, json=body)
+                        status = r.status_code
+                        if status == 200:
+                            choice = r.json()["choices"][0]
+                            message, finish = choice.get("message") or {}, choice.get("finish_reason")
+                        else:
+                            error = r.text[:400]
+                except (httpx.HTTPError, json.JSONDecodeError) as exc:
+                    error = repr(exc)[:400]
+                row = scoring.score(case, message, finish, error, status)
+                row["seconds"] = round(time.perf_counter() - began, 3)
+            done += 1
+            if done % 25 == 0 or done == len(cases):
+                print(f"  {progress} {mode.name}: {done}/{len(cases)}", flush=True)
+            return row
+        return list(await asyncio.gather(*(one(c) for c in cases)))
 
 
-def summarise(rows: list[dict]) -> dict:
-    def rate(sel, key):
-        vals = [r[key] for r in sel if r[key] is not None]
-        return sum(vals) / len(vals) if vals else None
-    groups = {cat: [r for r in rows if r["category"] == cat] for cat in CATEGORIES}
-    groups["overall"] = rows
-    return {name: {"n": len(sel), "called": rate(sel, "called"), "valid": rate(sel, "valid"),
-                   "right": rate(sel, "right"), "exact": rate(sel, "exact"),
-                   "content_calls": sum(r["content_call"] for r in sel), "errors": sum(bool(r["error"]) for r in sel),
-                   "mean_s": sum(r["seconds"] for r in sel) / len(sel)}
-            for name, sel in groups.items() if sel}
+# -- selecting cases -----------------------------------------------------------------------------
+
+def case_file(name: str) -> Path:
+    path = Path(name) if name.endswith(".jsonl") else CASES / f"{name}.jsonl"
+    if not path.exists():
+        raise SystemExit(f"no case file {path}: name a set (dev, test) or a .jsonl path")
+    return path.resolve()
 
 
-def pct(x) -> str:
-    return "—" if x is None else f"{100 * x:.0f}%"
-
-
-def table(summary: dict) -> str:
-    cols = [c for c in ("cupola", "baseline", "cupola-required") if c in summary]
-    head = ["category", "metric"] + cols + (["cupola/baseline"] if {"cupola", "baseline"} <= set(cols) else [])
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for cat in (*CATEGORIES, "overall"):
-        for metric in ("called", "valid", "right", "exact", "content_calls"):
-            cells = []
-            for c in cols:
-                s = summary[c].get(cat)
-                cells.append("" if s is None else str(s[metric]) if metric == "content_calls" else pct(s[metric]))
-            if len(head) > len(cols) + 2:
-                a, b = summary["cupola"].get(cat, {}).get(metric), summary["baseline"].get(cat, {}).get(metric)
-                cells.append(f"{a / b:.2f}x" if metric == "right" and a is not None and b else
-                             "∞" if metric == "right" and a and b == 0 else "")
-            lines.append(f"| {cat} | {metric} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def verdicts(summary: dict) -> list[str]:
+def subset(cases: list[dict[str, Any]], limit: int, sample: int, seed: int) -> list[dict[str, Any]]:
+    """The first ``limit`` or a seeded random ``sample`` of cases of each category (all when 0)."""
+    if not limit and not sample:
+        return cases
     out = []
-    if "cupola-required" in summary:
-        s = summary["cupola-required"]["overall"]
-        out.append(f"{'PASS' if s['valid'] == 1 else 'FAIL'}: every constrained call valid (cupola-required: "
-                   f"valid {pct(s['valid'])} of responses with calls)")
-        out.append(f"{'PASS' if s['called'] == 1 else 'FAIL'}: every required response carries a call "
-                   f"(called {pct(s['called'])}; a miss is a call cut off by max_tokens)")
-    if {"cupola", "baseline"} <= set(summary):
-        a, b = summary["cupola"]["overall"]["right"], summary["baseline"]["overall"]["right"]
-        ok = a >= 1.5 * b and a - b >= 0.2
-        out.append(f"{'PASS' if ok else 'FAIL'}: cupola right-function rate well above baseline "
-                   f"({pct(a)} vs {pct(b)}; target >= 1.5x and +20 points)")
+    for cat in dict.fromkeys(c["category"] for c in cases):
+        members = [c for c in cases if c["category"] == cat]
+        out += members[:limit] if limit else random.Random(f"{seed}-{cat}").sample(members, min(sample, len(members)))
     return out
 
 
+# -- reporting -----------------------------------------------------------------------------------
+
+def pct(x: float | None) -> str:
+    return "—" if x is None else f"{100 * x:.0f}%"
+
+
+def labels_of(results: dict[str, Any]) -> list[str]:
+    """Baseline first, then adapter runs in the order they were first recorded."""
+    runs = list(results["runs"])
+    return ([BASELINE] if BASELINE in runs else []) + [r for r in runs if r != BASELINE]
+
+
+def _summary(results: dict[str, Any], label: str, set_name: str, mode: str) -> dict[str, Any] | None:
+    return results["runs"].get(label, {}).get("sets", {}).get(set_name, {}).get(mode, {}).get("summary")
+
+
+def headline(results: dict[str, Any], set_name: str, mode: str, metrics: tuple[str, ...]) -> str | None:
+    labels = [lb for lb in labels_of(results) if _summary(results, lb, set_name, mode)]
+    if not labels:
+        return None
+    cats = [c for c in CATEGORY_ORDER
+            if any(c in _summary(results, lb, set_name, mode)["category"] for lb in labels)]
+    head = ["category", "n"] + [f"{lb}: {m}" for lb in labels for m in metrics]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for cat in cats + ["overall"]:
+        cells, n = [], ""
+        for lb in labels:
+            s = _summary(results, lb, set_name, mode)
+            s = s["overall"] if cat == "overall" else s["category"].get(cat)
+            n = n or (str(s["n"]) if s else "")
+            cells += [pct(s[m]) if s else "" for m in metrics]
+        if any(c not in ("", "—") for c in cells):
+            lines.append(f"| {cat} | {n} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) if len(lines) > 2 else None
+
+
+def robustness(results: dict[str, Any], set_name: str) -> str | None:
+    """Budgets and streaming under ``required``: the answers that carry no call, and agreement."""
+    head = ["run", "mode", "n", "valid", "missing call", "text, no call", "finish length", "400 max_tokens",
+            "errors", "mean s"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for lb in labels_of(results):
+        modes = results["runs"][lb].get("sets", {}).get(set_name, {})
+        for mode in sorted(modes, key=lambda m: (not m.startswith("required"), m)):
+            s = modes[mode]["summary"]["overall"]
+            lines.append(f"| {lb} | {mode} | {s['n']} | {pct(s['valid'])} | {s['missing']} | {s['content_no_call']} "
+                         f"| {s['length']} | {s['budget_400']} | {s['errors']} | {s['mean_s']} |")
+    return "\n".join(lines) if len(lines) > 2 else None
+
+
+def agreement_lines(results: dict[str, Any], set_name: str) -> list[str]:
+    out = []
+    for lb in labels_of(results):
+        for pair, a in results["runs"][lb].get("agreement", {}).get(set_name, {}).items():
+            out.append(f"- {lb}, {pair}: the same calls in {pct(a['same_calls'])} of {a['n']} cases (same seed)")
+    return out
+
+
+def detail(summary: dict[str, Any]) -> str:
+    head = ["group", "n", "valid", "right", "exact", "no-call ok", "missing", "text, no call", "length", "400",
+            "errors", "mean s"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    groups = [("**overall**", summary["overall"])]
+    groups += [(f"**{c}**", summary["category"][c]) for c in CATEGORY_ORDER if c in summary["category"]]
+    groups += [(f"tag {t}", s) for t, s in summary["tag"].items()]
+    for name, s in groups:
+        lines.append(f"| {name} | {s['n']} | {pct(s['valid'])} | {pct(s['right'])} | {pct(s['exact'])} | "
+                     f"{pct(s['no_call_ok'])} | {s['missing']} | {s['content_no_call']} | {s['length']} | "
+                     f"{s['budget_400']} | {s['errors']} | {s['mean_s']} |")
+    return "\n".join(lines)
+
+
+def verdicts(results: dict[str, Any], set_name: str = "test") -> list[str]:
+    """The issue's targets on the test set, for each adapter run."""
+    out = []
+    for lb in labels_of(results):
+        if lb == BASELINE:
+            continue
+        modes = results["runs"][lb].get("sets", {}).get(set_name, {})
+        req = modes.get("required", {}).get("summary")
+        if not req:
+            continue
+        valid = {m: modes[m]["summary"]["overall"] for m in modes if m.startswith("required")}
+        checks = [(all(s["valid"] == 1 or s["valid"] is None for s in valid.values())
+                   and all(s["missing"] == 0 and s["errors"] == 0 for s in valid.values()),
+                   "a schema-valid call in every required answer (" +
+                   ", ".join(f"{m}: {pct(s['valid'])}" for m, s in valid.items()) + ")"),
+                  (sum(s["content_no_call"] for s in valid.values()) == 0,
+                   "never text without a call under required (" +
+                   ", ".join(f"{m}: {s['content_no_call']}" for m, s in valid.items()) + ")")]
+        choice = req["category"].get("choice_2_4")
+        if choice:
+            checks.append((choice["right"] >= 0.9,
+                           f"right function >= 90% with 2-4 candidates ({pct(choice['right'])})"))
+        single = req["category"].get("single")
+        if single:
+            checks.append((single["exact"] >= 0.6,
+                           f"exact arguments >= 60% for single functions ({pct(single['exact'])})"))
+        out += [f"{'PASS' if ok else 'FAIL'} ({lb}, {set_name}): {text}" for ok, text in checks]
+    return out
+
+
+def render(results: dict[str, Any], sets: dict[str, list[dict[str, Any]]]) -> tuple[str, str]:
+    """(terminal text, Markdown)."""
+    model = results["model"]
+    md = [f"# Tool calling on {model}: Cupola's adapter next to llama.cpp without one", "",
+          "Written by `bench/tool_calling.py`; cases in `bench/tool_calling/` (the development set `dev` is for "
+          "tuning, the test set `test` measures generalization: its functions were written separately). "
+          f"Sampling: the catalog defaults {results['sampling']}, a seed per case, "
+          f"{results['concurrency']} requests in flight.", "",
+          "- **valid**: the answer has a call that validates against the offered tool's schema (share of the "
+          "cases that expect a call); **right**: the right function; **exact**: right function and arguments "
+          "(numbers as numbers, strings case-insensitive, free text by the case's rule, optional parameters "
+          "left out unless asked for); **no-call ok**: no call when none of the tools fits.",
+          "- **missing call**: no call at all; **text, no call**: content but no call (under `required` this "
+          "must be 0); **finish length**: answers cut by `max_tokens`; **400 max_tokens**: the server refused "
+          "a budget too small for any call.", "", "## Runs", ""]
+    for lb in labels_of(results):
+        run = results["runs"][lb]
+        md.append(f"- **{lb}**: {run.get('what', '')} ({run.get('servers', '')}) — measured {run.get('date', '?')}"
+                  + (f", {run['note']}" if run.get("note") else ""))
+    term = []
+    answered = {s for run in results["runs"].values() for s in run.get("sets", {})}
+    for set_name in [s for s in ("test", "dev") if s in sets] + [s for s in sets if s not in ("test", "dev")]:
+        if set_name not in answered:
+            continue
+        n = len(sets[set_name])
+        md += ["", f"## {set_name} set ({n} cases in the file)", ""]
+        for title, mode, metrics in (
+                ("`tool_choice: required`, `max_tokens: 256`", "required", ("valid", "right", "exact")),
+                ("`tool_choice: auto`, `max_tokens: 256` (no-call cases included)", "auto",
+                 ("right", "exact", "no_call_ok"))):
+            table = headline(results, set_name, mode, metrics)
+            if table:
+                md += [f"### {title}", "", table, ""]
+                term += [f"\n{set_name}: {title}", table]
+        table = robustness(results, set_name)
+        if table:
+            md += ["### Budgets and streaming", "", table, ""] + agreement_lines(results, set_name)
+            term += [f"\n{set_name}: budgets and streaming", table] + agreement_lines(results, set_name)
+    verdict = verdicts(results)
+    if verdict:
+        md += ["", "## The issue's targets (test set)", ""] + [f"- {v}" for v in verdict]
+        term += [""] + verdict
+    md += ["", "## Per category and tag", "",
+           "Tags: `nested`, `array`, `enum`, `units`, `number`, `boolean`; `optional` (an optional parameter "
+           "must be left out), `optional_given` (one was asked for); `free_text` (compared by a rule); "
+           "`near_miss` (another candidate from the same domain); `name_snake` / `name_dotted` / `name_camel`; "
+           "`no_description` / `terse_description`; the request's phrasing: `terse`, `polite`, `indirect`, "
+           "`words` (numbers in words); `system_prompt`, `history`; no-call kinds: `small_talk`, `near_miss`, "
+           "`off_topic`; `legacy` (the first bench's cases)."]
+    for lb in labels_of(results):
+        for set_name, modes in results["runs"][lb].get("sets", {}).items():
+            for mode, data in modes.items():
+                md += ["", f"<details><summary>{lb} — {set_name} — {mode}</summary>", "",
+                       detail(data["summary"]), "", "</details>"]
+    md += ["", "Reproduce: `.venv/bin/python bench/tool_calling.py --label \"current adapter\"` (add `--note` to "
+           "describe the machine; `--sets dev --sample 10` for a quick look).", ""]
+    return "\n".join(term), "\n".join(md)
+
+
+def git_describe() -> str:
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=BENCH, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=BENCH.parent, capture_output=True,
+                               text=True).stdout.strip()
+        return head + (" with uncommitted changes under src/" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def all_sets(results: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Every case set the results file has answers for (paths relative to bench/)."""
+    return {name: scoring.load(BENCH / rel) for name, rel in results.get("case_files", {}).items()}
+
+
+def resummarise(results: dict[str, Any], sets: dict[str, list[dict[str, Any]]]) -> None:
+    for run in results["runs"].values():
+        run["agreement"] = {}
+        for set_name, modes in run.get("sets", {}).items():
+            cases = {c["id"]: c for c in sets[set_name]}
+            for data in modes.values():
+                data["summary"] = scoring.breakdown(data["rows"], cases)
+            for mode in modes:
+                if mode.endswith("-stream") and mode.removesuffix("-stream") in modes:
+                    run["agreement"].setdefault(set_name, {})[f"{mode.removesuffix('-stream')} vs {mode}"] = \
+                        scoring.agreement(modes[mode.removesuffix("-stream")]["rows"], modes[mode]["rows"])
+
+
+# -- main ----------------------------------------------------------------------------------------
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--configs", nargs="+", default=["cupola", "baseline", "cupola-required"])
-    ap.add_argument("--cases", type=Path, default=BENCH / "tool_calling_cases.jsonl")
+    ap.add_argument("--sets", nargs="+", default=["dev", "test"], help="set names (dev, test) or .jsonl paths")
+    ap.add_argument("--modes", nargs="+", default=DEFAULT_MODES, help="see above (default: %(default)s)")
     ap.add_argument("--limit", type=int, default=0, help="only the first N cases of each category")
-    ap.add_argument("--rescore", action="store_true", help="re-summarise results/tool_calling.json, no servers")
+    ap.add_argument("--sample", type=int, default=0, help="a seeded random N cases of each category")
+    ap.add_argument("--seed", type=int, default=0, help="seed of --sample")
+    ap.add_argument("--url", help="a running Cupola server instead of starting one")
+    ap.add_argument("--baseline-url", help="a running llama.cpp server for the baseline modes")
+    ap.add_argument("--api-key", default=os.environ.get("CUPOLA_API_KEY"), help="bearer key for --url")
+    ap.add_argument("--model", default="smollm2-135m", help="catalog alias of the chat model")
+    ap.add_argument("--embedding-model", default="minilm-l6", help="pulled for Cupola's auto routing")
+    ap.add_argument("--models-dir", type=Path, default=BENCH / ".cupola-home" / "models",
+                    help="model cache shared by the benches (default: %(default)s)")
+    ap.add_argument("--parallel", type=int, default=2, help="decoding slots of each server, and requests in flight")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="CPU threads of each server (0: every core; on a busy machine 1 is much faster)")
+    ap.add_argument("--label", default="current adapter", help="name of this run of Cupola's adapter")
+    ap.add_argument("--note", default="", help="what to say about the measurement (e.g. the machine was shared)")
+    ap.add_argument("--out", help="results file stem in bench/results/ (default tool_calling, or "
+                                  "tool_calling_sample with --limit/--sample), or a path")
+    ap.add_argument("--fresh", action="store_true", help="discard earlier runs in the results file")
+    ap.add_argument("--rescore", action="store_true", help="re-summarise the saved answers; no servers")
     args = ap.parse_args()
-    cases = [json.loads(line) for line in args.cases.read_text().splitlines() if line.strip()]
-    if args.limit:
-        cases = [c for cat in CATEGORIES for c in [c for c in cases if c["category"] == cat][:args.limit]]
-    for c in cases:  # the expected calls must themselves be valid
-        for w in c["expected"]:
-            tool = next(t for t in c["tools"] if t["function"]["name"] == w["name"])
-            jsonschema.validate(w["arguments"], tool["function"]["parameters"])
-    print(f"{len(cases)} cases: {dict(Counter(c['category'] for c in cases))}", flush=True)
+    if args.label == BASELINE:
+        raise SystemExit(f"--label {BASELINE!r} is reserved for the llama.cpp baseline")
+    modes = [Mode.parse(m) for m in args.modes]
+    stem = args.out or ("tool_calling_sample" if args.limit or args.sample else "tool_calling")
+    path = Path(stem).with_suffix(".json") if "/" in stem else RESULTS / f"{stem}.json"
+    results = json.loads(path.read_text()) if path.exists() and not args.fresh else {}
+    if results and results.get("model") != args.model:
+        raise SystemExit(f"{path} holds results for {results.get('model')}; use --out or --fresh")
 
-    if args.rescore:  # recompute the summary from the saved per-case outcomes
-        write({k: v for k, v in json.loads((RESULTS / "tool_calling.json").read_text())["cases"].items()}, cases)
-        return
-    results: dict[str, list[dict]] = {}
-    plan = [("cupola", start_cupola, [c for c in args.configs if c.startswith("cupola")]),
-            ("baseline", start_baseline, [c for c in args.configs if c == "baseline"])]
-    for server, starter, configs in plan:
-        if not configs:
-            continue
-        proc, url = starter()
-        try:
-            for config in configs:
-                chosen = cases if config != "cupola-required" else [c for c in cases if c["category"] != "no_call"]
-                began = time.perf_counter()
-                results[config] = asyncio.run(run_config(url, chosen, "required" if config == "cupola-required" else "auto"))
-                print(f"{config}: {len(chosen)} requests in {time.perf_counter() - began:.0f}s", flush=True)
-        finally:
-            stop(proc)
-    write(results, cases)
+    if not args.rescore:
+        files = {case_file(n).stem: case_file(n) for n in args.sets}
+        sets = {name: subset(scoring.load(f), args.limit, args.sample, args.seed) for name, f in files.items()}
+        for name, cases in sets.items():
+            print(f"{name}: {len(cases)} cases", flush=True)
+        results.setdefault("case_files", {}).update(
+            {name: os.path.relpath(f, BENCH) for name, f in files.items()})
+        gguf, sampling = prepare_models(args.models_dir.resolve(), args.model, args.embedding_model)
+        results.update(model=args.model, sampling=sampling, concurrency=args.parallel)
+        results.setdefault("runs", {})
+        date = dt.date.today().isoformat()
+        for baseline in (False, True):
+            chosen = [m for m in modes if m.baseline == baseline]
+            if not chosen:
+                continue
+            label = BASELINE if baseline else args.label
+            run = results["runs"].setdefault(label, {"sets": {}})
+            run.update(date=date, note=args.note, servers=f"{args.parallel} slots, threads {args.threads or 'all'}",
+                       what=(
+                "llama.cpp's server in xllamacpp, tools passed straight through" if baseline
+                else f"Cupola at {git_describe()}" if not args.url else f"Cupola at {args.url}"))
+            url, server, home = (args.baseline_url if baseline else args.url), None, None
+            try:
+                if url is None:
+                    if baseline:
+                        server, url = start_baseline(gguf, args.parallel, args.threads)
+                    else:
+                        home = Path(tempfile.mkdtemp(prefix="cupola-bench-tools-"))
+                        server, url = start_cupola(args.models_dir.resolve(), args.parallel, args.threads, home)
+                headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key and not baseline else {}
+                for set_name, cases in sets.items():
+                    for mode in chosen:
+                        chosen_cases = [c for c in cases if mode.applies(c)]
+                        began = time.perf_counter()
+                        rows = asyncio.run(run_mode(url, headers, mode, chosen_cases, args.model, sampling,
+                                                    args.parallel, set_name))
+                        run["sets"].setdefault(set_name, {})[mode.key] = {"rows": rows}
+                        print(f"{label} / {set_name} / {mode.name}: {len(rows)} requests in "
+                              f"{time.perf_counter() - began:.0f}s", flush=True)
+                        save(results, path, quiet=True)  # an interrupted run keeps the modes it finished
+            finally:
+                if server:
+                    server.stop()
+                if home:
+                    shutil.rmtree(home, ignore_errors=True)
+    elif not results:
+        raise SystemExit(f"nothing to rescore in {path}")
+    save(results, path)
 
 
-def write(results: dict[str, list[dict]], cases: list[dict]) -> None:
-    summary = {name: summarise(rows) for name, rows in results.items()}
-    text = table(summary)
-    verdict = verdicts(summary)
-    print("\n" + text + "\n\n" + "\n".join(verdict))
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "tool_calling.json").write_text(json.dumps(
-        {"model": MODEL, "sampling": SAMPLING, "concurrency": 2, "summary": summary, "verdicts": verdict,
-         "cases": results}, indent=1, ensure_ascii=False))
-    (RESULTS / "tool_calling.md").write_text(
-        f"# Tool calling on {MODEL}: Cupola adapter vs. raw llama.cpp\n\n"
-        f"{len(cases)} cases ({dict(Counter(c['category'] for c in cases))}), sampling {SAMPLING}, "
-        f"seed 1000+case index, 2 requests in flight. `valid` is over responses that made calls; "
-        f"`content_calls` counts responses with no tool_calls whose content looks like a call.\n\n"
-        f"{text}\n\n" + "\n".join(f"- {v}" for v in verdict) + "\n\n"
-        "Reproduce: `.venv/bin/python bench/tool_calling.py`\n")
+def save(results: dict[str, Any], path: Path, quiet: bool = False) -> None:
+    """Summarise every saved answer and write the JSON and Markdown results."""
+    sets = all_sets(results)
+    resummarise(results, sets)
+    term, md = render(results, sets)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
+    path.with_suffix(".md").write_text(md)
+    if not quiet:
+        print(term + f"\n\nwrote {path} and {path.with_suffix('.md')}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,726 @@
+"""The development set: functions and requests written for tuning (see dsl.py for the vocabulary).
+
+Tune only on this set. Its functions are not used by the test set (source_test.py).
+"""
+
+from dsl import A, B, Book, E, I, N, O, S, contains, may_omit, not_with, one_of, unordered
+
+BOOK = Book("dev")
+
+# -- finance: banking and budgets ---------------------------------------------------------------
+d = BOOK.domain("finance")
+transfer = d.fn("bank.transfer_funds", "Move money between two of the customer's own accounts.",
+                from_account=S("Source account id, e.g. CHK-001"), to_account=S("Destination account id"),
+                amount=N("Amount in the account currency", exclusiveMinimum=0),
+                memo=S("Short note shown on both statements", opt=True))
+transfer.ask("Please move 250 dollars from CHK-001 to my savings account SAV-310.",
+             {"from_account": "CHK-001", "to_account": "SAV-310", "amount": 250}, "polite")
+transfer.ask("transfer 1200.50 SAV-310 -> CHK-001, memo 'rent top-up'",
+             {"from_account": "SAV-310", "to_account": "CHK-001", "amount": 1200.5, "memo": "rent top-up"}, "terse")
+transfer.ask("Could you shift two thousand from account CHK-778 into BRK-020?",
+             {"from_account": "CHK-778", "to_account": "BRK-020", "amount": 2000}, "words polite")
+
+balance = d.fn("getAccountBalance", "Returns balance.",
+               accountId=S(), includePending=B("Count pending transactions too", opt=True))
+balance.ask("What's the balance on CHK-001?", {"accountId": "CHK-001"})
+balance.ask("How much is in SAV-310 if you count the pending transactions as well?",
+            {"accountId": "SAV-310", "includePending": True})
+balance.ask("I'm about to pay rent and I'm not sure there's enough in CHK-778. Can you check?",
+            {"accountId": "CHK-778"}, "indirect")
+
+limit = d.fn("budget.set_category_limit", "Set a monthly spending limit for one budget category.",
+             category=E(["groceries", "dining", "transport", "entertainment", "utilities", "shopping"]),
+             limit=N("Monthly limit in the budget's currency", minimum=0),
+             alert_at_percent=I("Warn when spending reaches this share of the limit (1-100)", opt=True,
+                                minimum=1, maximum=100))
+limit.ask("Cap my eating out at 300 a month.", {"category": "dining", "limit": 300}, "terse")
+limit.ask("Set the groceries budget to 650 and warn me when I hit 80 percent.",
+          {"category": "groceries", "limit": 650, "alert_at_percent": 80})
+limit.ask("I spend way too much on entertainment - limit it to one hundred and fifty per month please.",
+          {"category": "entertainment", "limit": 150}, "words polite")
+
+txns = d.fn("list_transactions", "List card and account transactions, newest first.",
+            account_id=S(), start_date=S("YYYY-MM-DD", opt=True), end_date=S("YYYY-MM-DD", opt=True),
+            min_amount=N("Only transactions of at least this amount", opt=True),
+            limit=I("How many to return (default 20)", opt=True, minimum=1))
+txns.ask("Show transactions on CHK-001 from 2025-01-01 to 2025-01-31.",
+         {"account_id": "CHK-001", "start_date": "2025-01-01", "end_date": "2025-01-31"})
+txns.ask("last 5 transactions for SAV-310", {"account_id": "SAV-310", "limit": 5}, "terse")
+txns.ask("Were there any transactions of 500 or more on account CHK-778?",
+         {"account_id": "CHK-778", "min_amount": 500})
+
+loan = d.fn("loan_payment_calculator", "Monthly payment of a fixed-rate loan (annuity formula).",
+            principal=N("Loan amount"), annual_rate_percent=N("Nominal annual interest rate in percent, e.g. 5.5"),
+            years=I("Term in years"))
+loan.ask("What would I pay monthly on a 25,000 loan at 6.9% over 5 years?",
+         {"principal": 25000, "annual_rate_percent": 6.9, "years": 5})
+loan.ask("Mortgage: 320k, 4.25 percent, thirty years. Monthly payment?",
+         {"principal": 320000, "annual_rate_percent": 4.25, "years": 30}, "terse words")
+loan.ask("My bank offers 18000 for a car at 7.5% a year, paid back over 4 years. How much is that each month?",
+         {"principal": 18000, "annual_rate_percent": 7.5, "years": 4}, "indirect")
+
+# -- science: chemistry and physics -------------------------------------------------------------
+d = BOOK.domain("science")
+molar = d.fn("chem.molar_mass", "Molar mass of a chemical formula in g/mol.",
+             formula=S("Chemical formula, e.g. H2SO4"))
+molar.ask("molar mass of C6H12O6?", {"formula": "C6H12O6"}, "terse")
+molar.ask("How heavy is one mole of sodium chloride (NaCl)?", {"formula": "NaCl"}, "indirect")
+molar.ask("Could you work out the molar mass of calcium carbonate, CaCO3?", {"formula": "CaCO3"}, "polite")
+
+dilution = d.fn("chem.dilution_volume", "Volume of stock solution needed for a dilution (C1V1 = C2V2).",
+                stock_molarity=N("Stock concentration in mol/L"), target_molarity=N("Wanted concentration in mol/L"),
+                target_volume_ml=N("Final volume in millilitres"))
+dilution.ask("I need 500 mL of 0.1 M HCl from a 2 M stock. How much stock do I use?",
+             {"stock_molarity": 2, "target_molarity": 0.1, "target_volume_ml": 500}, "units")
+dilution.ask("Dilute 6 molar NaOH down to 0.5 molar, final volume 250 ml.",
+             {"stock_molarity": 6, "target_molarity": 0.5, "target_volume_ml": 250}, "units terse")
+dilution.ask("For the lab tomorrow we need one litre of 0.25 M sulfuric acid and the bottle on the shelf is 5 M. "
+             "How much of the bottle goes in?",
+             {"stock_molarity": 5, "target_molarity": 0.25, "target_volume_ml": 1000}, "units indirect words")
+
+projectile = d.fn("physics.projectile_range", "Horizontal range of a projectile on flat ground, ignoring drag.",
+                  speed_m_s=N("Launch speed in m/s"), angle_deg=N("Launch angle in degrees above the horizontal"),
+                  gravity_m_s2=N("Gravitational acceleration; 9.81 when left out", opt=True))
+projectile.ask("How far does a ball launched at 20 m/s and 45 degrees travel?", {"speed_m_s": 20, "angle_deg": 45})
+projectile.ask("Projectile range on the Moon (g = 1.62 m/s^2): 15 m/s at 30 degrees.",
+               {"speed_m_s": 15, "angle_deg": 30, "gravity_m_s2": 1.62})
+projectile.ask("A cannon fires at sixty degrees with a muzzle speed of 120 m/s. Where does the shell land?",
+               {"speed_m_s": 120, "angle_deg": 60}, "words indirect")
+
+kinetic = d.fn("kinetic_energy", None, mass_kg=N(), velocity_m_s=N())
+kinetic.ask("Kinetic energy of a 1500 kg car at 27 m/s?", {"mass_kg": 1500, "velocity_m_s": 27})
+kinetic.ask("what's the KE of a 0.145 kilogram baseball thrown at 40 metres per second",
+            {"mass_kg": 0.145, "velocity_m_s": 40}, "terse")
+
+element = d.fn("periodicTable.lookup", "Look up a chemical element by symbol or name.",
+               element=S("Symbol or name"),
+               fields=A(E(["atomic_number", "atomic_mass", "electronegativity", "group", "period", "melting_point"]),
+                        "Which properties to return; all when left out", opt=True))
+element.ask("Tell me the atomic number and atomic mass of tungsten.",
+            {"element": one_of("tungsten", "W"), "fields": unordered(["atomic_number", "atomic_mass"])})
+element.ask("Look up Fe.", {"element": one_of("Fe", "iron")}, "terse")
+element.ask("What's the electronegativity of fluorine?",
+            {"element": one_of("fluorine", "F"), "fields": ["electronegativity"]})
+
+# -- travel: hotels, trains, flights ------------------------------------------------------------
+d = BOOK.domain("travel")
+hotels = d.fn("hotels.search", "Search hotels with rooms available in a city for the given dates.",
+              city=S(), check_in=S("YYYY-MM-DD"), check_out=S("YYYY-MM-DD"),
+              guests=I("Number of adults (default 2)", opt=True, minimum=1),
+              max_price_per_night=N("Upper price limit per night, in EUR", opt=True),
+              amenities=A(E(["pool", "gym", "parking", "breakfast", "wifi", "pet_friendly"]), opt=True))
+hotels.ask("Find me a hotel in Lisbon from 2025-06-12 to 2025-06-15.",
+           {"city": "Lisbon", "check_in": "2025-06-12", "check_out": "2025-06-15"})
+hotels.ask("Hotels in Kyoto, check in 2025-10-03, out 2025-10-07, 3 adults, must have breakfast and wifi.",
+           {"city": "Kyoto", "check_in": "2025-10-03", "check_out": "2025-10-07", "guests": 3,
+            "amenities": unordered(["breakfast", "wifi"])}, "terse")
+hotels.ask("We're looking for somewhere in Vienna under 120 euros a night, 2025-12-20 to 2025-12-23, "
+           "and we'll need parking for the car.",
+           {"city": "Vienna", "check_in": "2025-12-20", "check_out": "2025-12-23", "max_price_per_night": 120,
+            "amenities": ["parking"]}, "indirect units")
+
+train = d.fn("book_train_ticket", "Book a rail ticket between two stations.",
+             origin=S(), destination=S(), date=S("YYYY-MM-DD"),
+             departure_time=S("HH:MM, 24-hour clock", opt=True),
+             travel_class=E(["standard", "first"], "Standard unless asked otherwise", opt=True),
+             passengers=O("Who travels", adults=I(minimum=1), children=I("Under 12", opt=True)))
+train.ask("Book a train from Paris to Lyon on 2025-04-18 for 2 adults.",
+          {"origin": "Paris", "destination": "Lyon", "date": "2025-04-18", "passengers": {"adults": 2}})
+train.ask("I need first class tickets Munich to Berlin on 2025-05-02 leaving at 08:30, one adult and two kids.",
+          {"origin": "Munich", "destination": "Berlin", "date": "2025-05-02", "departure_time": "08:30",
+           "travel_class": "first", "passengers": {"adults": 1, "children": 2}})
+train.ask("Zurich to Milan on 2025-07-09, just me.",
+          {"origin": "Zurich", "destination": "Milan", "date": "2025-07-09", "passengers": {"adults": 1}},
+          "terse indirect")
+
+packing = d.fn("trip.packing_list", "Suggest a packing list for a trip.",
+               destination=S(), nights=I(minimum=1),
+               climate=E(["hot", "mild", "cold"], "Expected weather", opt=True))
+packing.ask("Packing list for a week in Dubai in July, it'll be hot.",
+            {"destination": "Dubai", "nights": 7, "climate": "hot"}, "words")
+packing.ask("Three nights in Oslo in January, what do I bring?",
+            {"destination": "Oslo", "nights": 3, "climate": may_omit("cold")}, "words terse")
+
+status = d.fn("flight_status", "Live status of a flight by its number.",
+              flight_number=S("IATA flight number like BA283"),
+              date=S("YYYY-MM-DD; today when left out", opt=True))
+status.ask("Is BA283 on time?", {"flight_number": "BA283"}, "terse")
+status.ask("status of LH 400 on 2025-03-09", {"flight_number": one_of("LH400", "LH 400"), "date": "2025-03-09"},
+           "terse")
+status.ask("My sister is flying in on AF1234 tonight, has it been delayed?", {"flight_number": "AF1234"},
+           "indirect")
+not_with(status, train)
+
+# -- databases ----------------------------------------------------------------------------------
+d = BOOK.domain("databases")
+sql = d.fn("sql.run_query", "Run a read-only SQL query on one of the warehouses and return the rows.",
+           query=S("A single SELECT statement"), database=E(["analytics", "sales", "support"]),
+           max_rows=I("Row limit (default 100)", opt=True, minimum=1))
+sql.ask("Run SELECT count(*) FROM orders on the sales database.",
+        {"query": one_of("SELECT count(*) FROM orders", "SELECT count(*) FROM orders;"), "database": "sales"})
+sql.ask("On analytics, run: SELECT region, SUM(revenue) FROM daily GROUP BY region - only the first 10 rows.",
+        {"query": one_of("SELECT region, SUM(revenue) FROM daily GROUP BY region",
+                         "SELECT region, SUM(revenue) FROM daily GROUP BY region;"),
+         "database": "analytics", "max_rows": 10})
+sql.ask("How many tickets are open? The support db has a tickets table with a status column.",
+        {"query": contains("SELECT COUNT(*) FROM tickets WHERE status = 'open'", "select", "count", "tickets",
+                           "status", "open"),
+         "database": "support"}, "indirect")
+
+index = d.fn("db.create_index", "Create an index on a table.",
+             table=S(), columns=A(S(), "Column names, in index order", minItems=1),
+             unique=B(opt=True), name=S("Index name; generated when left out", opt=True))
+index.ask("Create a unique index on users(email).", {"table": "users", "columns": ["email"], "unique": True})
+index.ask("index the orders table on customer_id and created_at",
+          {"table": "orders", "columns": ["customer_id", "created_at"]}, "terse")
+index.ask("Lookups on shipments by tracking_no are slow, please add an index called idx_tracking for them.",
+          {"table": "shipments", "columns": ["tracking_no"], "name": "idx_tracking"}, "indirect polite")
+
+kvset = d.fn("kv.set", "Store a value under a key in the cache.",
+             key=S(), value=S(), ttl_seconds=I("Expiry in seconds; never expires when left out", opt=True))
+kvset.ask("cache the key session:42 with value 'active' for 30 minutes",
+          {"key": "session:42", "value": "active", "ttl_seconds": 1800}, "units")
+kvset.ask("Set feature_flag.dark_mode to on.", {"key": "feature_flag.dark_mode", "value": "on"})
+kvset.ask("Put 'v2.3.1' under latest_version in the cache, expiring in an hour.",
+          {"key": "latest_version", "value": "v2.3.1", "ttl_seconds": 3600}, "units words")
+
+backup = d.fn("backupDatabase", "Start a backup",
+              dbName=S(), destination=E(["s3", "local", "gcs"]), compress=B(opt=True))
+backup.ask("Back up the inventory db to S3 with compression.",
+           {"dbName": "inventory", "destination": "s3", "compress": True})
+backup.ask("kick off a local backup of billing_prod", {"dbName": "billing_prod", "destination": "local"}, "terse")
+backup.ask("Before the migration tonight, could you snapshot crm_main into Google Cloud Storage?",
+           {"dbName": "crm_main", "destination": "gcs"}, "indirect polite")
+
+describe = d.fn("db.describe_table", "Show a table's columns, types and indexes.",
+                table=S(), schema=S("Schema name (default public)", opt=True))
+describe.ask("What columns does the invoices table have?", {"table": "invoices"})
+describe.ask("Describe the events table in the audit schema.", {"table": "events", "schema": "audit"})
+not_with(sql, describe)
+
+# -- geometry -----------------------------------------------------------------------------------
+d = BOOK.domain("geometry")
+circle = d.fn("geometry.circle_area", "Area of a circle.",
+              radius=N(minimum=0), unit=E(["mm", "cm", "m", "km", "in", "ft"], "Unit of the radius", opt=True))
+circle.ask("Area of a circle with a radius of 7 cm?", {"radius": 7, "unit": "cm"})
+circle.ask("circle r=2.5, area", {"radius": 2.5}, "terse")
+circle.ask("Our round table is 1.2 metres across. How much surface does it have?",
+           {"radius": 0.6, "unit": "m"}, "indirect units")
+
+heron = d.fn("triangle_area_heron", "Area of a triangle from its three side lengths (Heron's formula).",
+             a=N(), b=N(), c=N())
+heron.ask("Triangle with sides 3, 4 and 5: what's its area?", {"a": 3, "b": 4, "c": 5})
+heron.ask("What's the area of a triangle whose sides are seven, eight and nine metres long?",
+          {"a": 7, "b": 8, "c": 9}, "words units")
+heron.ask("sides 10.5 / 6 / 7.25 - area?", {"a": 10.5, "b": 6, "c": 7.25}, "terse")
+
+point = O(x=N(), y=N())
+dist = d.fn("geo.distance_between_points", "Euclidean distance between two points in the plane.",
+            p1=point, p2=point)
+dist.ask("Distance from (1, 2) to (4, 6)?", {"p1": {"x": 1, "y": 2}, "p2": {"x": 4, "y": 6}})
+dist.ask("How far apart are the points (-3, 0) and (0, 4)?", {"p1": {"x": -3, "y": 0}, "p2": {"x": 0, "y": 4}})
+dist.ask("I'm at x=2.5, y=-1 and the target is at x=7, y=3. How far is it?",
+         {"p1": {"x": 2.5, "y": -1}, "p2": {"x": 7, "y": 3}}, "indirect")
+
+perimeter = d.fn("polygonPerimeter", "Perimeter of a polygon given its vertices in order.",
+                 vertices=A(O(x=N(), y=N()), minItems=3),
+                 closed=B("Join the last vertex back to the first (default true)", opt=True))
+perimeter.ask("Perimeter of the polygon with vertices (0,0), (4,0), (4,3), (0,3).",
+              {"vertices": [{"x": 0, "y": 0}, {"x": 4, "y": 0}, {"x": 4, "y": 3}, {"x": 0, "y": 3}]})
+perimeter.ask("Walk the fence along (0,0) -> (10,0) -> (10,5), don't close it: how long is it?",
+              {"vertices": [{"x": 0, "y": 0}, {"x": 10, "y": 0}, {"x": 10, "y": 5}], "closed": False}, "indirect")
+
+scale = d.fn("rectangle.scale", "Scale a rectangle's width and height by a factor.",
+             width=N(), height=N(), factor=N(exclusiveMinimum=0))
+scale.ask("Scale a 12 by 8 rectangle by 1.5.", {"width": 12, "height": 8, "factor": 1.5})
+scale.ask("Shrink a 1920x1080 frame to half size.", {"width": 1920, "height": 1080, "factor": 0.5}, "indirect")
+not_with(heron, circle)
+
+# -- sports -------------------------------------------------------------------------------------
+d = BOOK.domain("sports")
+nba = d.fn("nba.player_stats", "Season averages for an NBA player.",
+           player=S("Full name"), season=S("Season like 2023-24"),
+           per_mode=E(["per_game", "totals", "per_36"], "Default per_game", opt=True))
+nba.ask("How did Nikola Jokic do in the 2022-23 season?",
+        {"player": contains("Nikola Jokic", "jokic"), "season": "2022-23"}, "indirect")
+nba.ask("Give me Stephen Curry's season totals for 2015-16.",
+        {"player": contains("Stephen Curry", "curry"), "season": "2015-16", "per_mode": "totals"})
+nba.ask("per-36 numbers, Alperen Sengun, 2023-24", {"player": contains("Alperen Sengun", "sengun"),
+                                                     "season": "2023-24", "per_mode": "per_36"}, "terse")
+
+standings = d.fn("league.standings", "Current standings of a football league.",
+                 league=E(["premier_league", "la_liga", "bundesliga", "serie_a", "mls"]),
+                 top=I("Only the first N teams", opt=True, minimum=1))
+standings.ask("Show me the Bundesliga table.", {"league": "bundesliga"})
+standings.ask("top 4 in the premier league right now?", {"league": "premier_league", "top": 4}, "terse")
+standings.ask("Who's leading Serie A at the moment?", {"league": "serie_a", "top": may_omit(1)}, "indirect")
+
+h2h = d.fn("tennis.head_to_head", "Head-to-head record between two tennis players.",
+           player_a=S(), player_b=S(), surface=E(["hard", "clay", "grass"], opt=True))
+h2h.ask("What's the head to head between Nadal and Djokovic on clay?",
+        {"player_a": contains("Nadal"), "player_b": contains("Djokovic"), "surface": "clay"})
+h2h.ask("Iga Swiatek vs Aryna Sabalenka record?",
+        {"player_a": contains("Iga Swiatek", "swiatek"), "player_b": contains("Aryna Sabalenka", "sabalenka")},
+        "terse")
+
+match = d.fn("scheduleMatch", "Schedule a match on the club calendar.",
+             homeTeam=S(), awayTeam=S(), kickoff=S("ISO 8601 date-time, e.g. 2025-01-31T19:45"),
+             venue=S(opt=True))
+match.ask("Put Riverside FC vs Oak Hill United on the calendar for 2025-09-14 at 15:00.",
+          {"homeTeam": "Riverside FC", "awayTeam": "Oak Hill United",
+           "kickoff": one_of("2025-09-14T15:00", "2025-09-14T15:00:00")})
+match.ask("We host the Harbour Hawks on 2025-10-02 at 19:30, at Eastfield Park. We're Northgate Rovers.",
+          {"homeTeam": "Northgate Rovers", "awayTeam": "Harbour Hawks",
+           "kickoff": one_of("2025-10-02T19:30", "2025-10-02T19:30:00"), "venue": "Eastfield Park"}, "indirect")
+
+pace = d.fn("marathon_pace", "Pace per kilometre needed to finish a race in a target time.",
+            distance_km=N(), target_time=S("H:MM:SS"))
+pace.ask("What pace do I need for a sub 3:30:00 marathon?",
+         {"distance_km": one_of(42.195, 42.2, 42), "target_time": "3:30:00"}, "indirect")
+pace.ask("10 km in 50 minutes - pace?", {"distance_km": 10, "target_time": one_of("0:50:00", "00:50:00")},
+         "terse units")
+
+# -- law ----------------------------------------------------------------------------------------
+d = BOOK.domain("law")
+clause = d.fn("contracts.find_clause", "Find clauses of a given type in a stored contract.",
+              contract_id=S(), clause_type=E(["termination", "indemnity", "confidentiality", "governing_law",
+                                              "payment_terms"]))
+clause.ask("Pull the termination clause from contract CT-2291.",
+           {"contract_id": "CT-2291", "clause_type": "termination"})
+clause.ask("Which country's law governs agreement CT-0457?",
+           {"contract_id": "CT-0457", "clause_type": "governing_law"}, "indirect")
+clause.ask("What does CT-1180 say about keeping things secret?",
+           {"contract_id": "CT-1180", "clause_type": "confidentiality"}, "indirect")
+
+deadline = d.fn("legal.deadline_calculator", "Compute a filing deadline from a trigger date.",
+                trigger_date=S("YYYY-MM-DD"), days=I(minimum=1),
+                business_days_only=B("Skip weekends and court holidays", opt=True),
+                jurisdiction=S(opt=True))
+deadline.ask("The complaint was served on 2025-02-03. When is 21 days after that?",
+             {"trigger_date": "2025-02-03", "days": 21})
+deadline.ask("30 business days from 2025-06-30", {"trigger_date": "2025-06-30", "days": 30,
+                                                  "business_days_only": True}, "terse")
+deadline.ask("Judgment entered 2025-11-12; we have fourteen days to appeal in Ontario. What's the date?",
+             {"trigger_date": "2025-11-12", "days": 14, "jurisdiction": "Ontario"}, "words")
+
+# -- cooking ------------------------------------------------------------------------------------
+d = BOOK.domain("cooking")
+recipes = d.fn("recipes.search", "Find recipes by ingredients or dish name.",
+               query=S(), diet=E(["vegetarian", "vegan", "gluten_free", "keto"], opt=True),
+               max_minutes=I("Total time limit", opt=True))
+recipes.ask("Find a vegan curry recipe that takes at most 30 minutes.",
+            {"query": contains("curry"), "diet": "vegan", "max_minutes": 30})
+recipes.ask("recipes with chickpeas and spinach", {"query": contains("chickpeas and spinach", "chickpea", "spinach")},
+            "terse")
+recipes.ask("My friend is coeliac and coming for dinner. Any ideas for a risotto?",
+            {"query": contains("risotto"), "diet": "gluten_free"}, "indirect")
+
+cunits = d.fn("convert_cooking_units", "Convert a kitchen quantity between units.",
+              amount=N(), from_unit=E(["cup", "tbsp", "tsp", "ml", "g", "oz", "lb"]),
+              to_unit=E(["cup", "tbsp", "tsp", "ml", "g", "oz", "lb"]),
+              ingredient=S("Needed for volume-to-weight conversions", opt=True))
+cunits.ask("How many ml is 2 cups?", {"amount": 2, "from_unit": "cup", "to_unit": "ml"})
+cunits.ask("Convert 1.5 cups of flour to grams.",
+           {"amount": 1.5, "from_unit": "cup", "to_unit": "g", "ingredient": "flour"})
+cunits.ask("three tablespoons is how many teaspoons?", {"amount": 3, "from_unit": "tbsp", "to_unit": "tsp"},
+           "words terse")
+
+ktimer = d.fn("kitchenTimer.start", "Start a named kitchen timer.", label=S(), minutes=N(exclusiveMinimum=0))
+ktimer.ask("Timer for the eggs, 7 minutes.", {"label": contains("eggs"), "minutes": 7}, "terse")
+ktimer.ask("start a timer called pasta for twelve minutes", {"label": "pasta", "minutes": 12}, "words")
+ktimer.ask("The bread needs to rest for an hour and a half, can you time it?",
+           {"label": contains("bread"), "minutes": 90}, "indirect units")
+
+rscale = d.fn("scale_recipe", "Scale a saved recipe to a different number of servings.",
+              recipe_id=S(), servings=I(minimum=1))
+rscale.ask("Scale recipe R-118 to 10 servings.", {"recipe_id": "R-118", "servings": 10})
+rscale.ask("I'm cooking the lasagne (recipe R-204) for 6 people instead of 4.",
+           {"recipe_id": "R-204", "servings": 6}, "indirect")
+
+# -- devices: smart home ------------------------------------------------------------------------
+d = BOOK.domain("devices")
+blinds = d.fn("home.blinds.set_position", "Open or close motorised blinds.",
+              room=S(), position_percent=I("0 = closed, 100 = fully open", minimum=0, maximum=100))
+blinds.ask("Open the living room blinds halfway.", {"room": "living room", "position_percent": 50})
+blinds.ask("Close the bedroom blinds completely.", {"room": "bedroom", "position_percent": 0})
+blinds.ask("The sun is glaring on my screen in the office, bring the blinds down to a quarter open.",
+           {"room": "office", "position_percent": 25}, "indirect")
+
+vacuum = d.fn("vacuum_start_cleaning", "Send the robot vacuum to clean.",
+              rooms=A(S(), "Rooms to clean; the whole home when left out", opt=True),
+              mode=E(["quiet", "standard", "turbo"], opt=True))
+vacuum.ask("Vacuum the kitchen and the hallway on turbo.",
+           {"rooms": unordered(["kitchen", "hallway"]), "mode": "turbo"})
+vacuum.ask("Start the robot vacuum.", {}, "terse")
+vacuum.ask("Guests are arriving soon, can the robot do the living room quietly? The baby is asleep.",
+           {"rooms": ["living room"], "mode": "quiet"}, "indirect")
+
+volume = d.fn("speaker.setVolume", "Set a smart speaker's volume.",
+              device=S("Speaker name"), level=I(minimum=0, maximum=100))
+volume.ask("Turn the kitchen speaker to 35.", {"device": contains("kitchen"), "level": 35})
+volume.ask("mute the bathroom speaker", {"device": contains("bathroom"), "level": 0}, "terse indirect")
+
+sched = d.fn("thermostat.schedule", "Program the heating schedule for one day of the week.",
+             day=E(["mon", "tue", "wed", "thu", "fri", "sat", "sun"]),
+             periods=A(O(start=S("HH:MM"), end=S("HH:MM"), target_celsius=N())))
+sched.ask("On Saturday heat to 21 C from 07:00 to 10:00 and to 19 C from 18:00 to 23:00.",
+          {"day": "sat", "periods": [{"start": "07:00", "end": "10:00", "target_celsius": 21},
+                                     {"start": "18:00", "end": "23:00", "target_celsius": 19}]}, "units")
+sched.ask("Monday: 20 degrees between 06:30 and 08:30.",
+          {"day": "mon", "periods": [{"start": "06:30", "end": "08:30", "target_celsius": 20}]}, "terse units")
+
+lock = d.fn("lock_door", "Lock or unlock a smart lock.",
+            door=E(["front", "back", "garage"]), action=E(["lock", "unlock"]))
+lock.ask("lock the front door", {"door": "front", "action": "lock"}, "terse")
+lock.ask("Can you let the dog walker in through the back door?", {"door": "back", "action": "unlock"}, "indirect")
+lock.ask("I think I left the garage open when I drove off, please secure it.",
+         {"door": "garage", "action": "lock"}, "indirect polite")
+
+# -- weather ------------------------------------------------------------------------------------
+d = BOOK.domain("weather")
+aqi = d.fn("air_quality.current", "Current air quality index (AQI) and main pollutant for a city.",
+           city=S(), pollutants=A(E(["pm25", "pm10", "o3", "no2", "so2", "co"]),
+                                  "Also return these concentrations", opt=True))
+aqi.ask("How's the air in Delhi today?", {"city": "Delhi"}, "indirect")
+aqi.ask("PM2.5 and ozone levels in Los Angeles right now?",
+        {"city": "Los Angeles", "pollutants": unordered(["pm25", "o3"])})
+aqi.ask("Is it safe to go jogging in Beijing this morning or is the air bad?", {"city": "Beijing"}, "indirect")
+
+pollen = d.fn("pollenForecast", "Pollen forecast.",
+              location=S(), days=I(opt=True, minimum=1, maximum=5),
+              types=A(E(["tree", "grass", "weed"]), opt=True))
+pollen.ask("Pollen for the next 3 days in Denver", {"location": "Denver", "days": 3}, "terse")
+pollen.ask("Is grass pollen high in Leeds?", {"location": "Leeds", "types": ["grass"]})
+pollen.ask("My hay fever is killing me. What's the pollen like in Toronto for the next five days?",
+           {"location": "Toronto", "days": 5}, "words indirect")
+
+tides = d.fn("tides.get_times", "High and low tide times for a coastal station.",
+             station=S(), date=S("YYYY-MM-DD"))
+tides.ask("When is high tide at Brighton on 2025-08-02?", {"station": "Brighton", "date": "2025-08-02"})
+tides.ask("tide times, St Ives, 2025-07-19", {"station": "St Ives", "date": "2025-07-19"}, "terse")
+
+hourly = d.fn("weather.forecast_hourly", "Hourly forecast for a pair of coordinates.",
+              lat=N(minimum=-90, maximum=90), lon=N(minimum=-180, maximum=180),
+              hours=I("Default 24", opt=True, minimum=1, maximum=72),
+              units=E(["metric", "imperial"], opt=True))
+hourly.ask("Hourly forecast for 48.85, 2.35 for the next 12 hours in imperial units.",
+           {"lat": 48.85, "lon": 2.35, "hours": 12, "units": "imperial"})
+hourly.ask("I'm camping at latitude 46.55, longitude 7.98. What will the weather do hour by hour?",
+           {"lat": 46.55, "lon": 7.98}, "indirect")
+hourly.ask("forecast lat -33.87 lon 151.21, next two days, metric",
+           {"lat": -33.87, "lon": 151.21, "hours": 48, "units": "metric"}, "terse words")
+
+# -- messaging ----------------------------------------------------------------------------------
+d = BOOK.domain("messaging")
+slack = d.fn("slack.post_message", "Post a message to a Slack channel.",
+             channel=S("Channel name without the #"), text=S(),
+             thread_ts=S("Reply in this thread", opt=True))
+slack.ask("Post 'deploy finished' in #releases.", {"channel": "releases", "text": contains("deploy finished")})
+slack.ask("Tell the random channel that lunch is here.", {"channel": "random", "text": contains("lunch")},
+          "indirect")
+slack.ask("Reply in thread 1712345678.000100 on #incidents: 'rollback complete'",
+          {"channel": "incidents", "text": contains("rollback complete"), "thread_ts": "1712345678.000100"})
+
+sms = d.fn("sms.send", "Send a text message.", to=S("E.164 phone number"), body=S())
+sms.ask("Text +14155550123: running 10 minutes late",
+        {"to": "+14155550123", "body": contains("running 10 minutes late")}, "terse")
+sms.ask("Please send a message to +447700900123 saying the keys are under the mat.",
+        {"to": "+447700900123", "body": contains("keys are under the mat")}, "polite")
+
+msearch = d.fn("messages.search", "Search the user's messages.",
+               query=S(), sender=S(opt=True), after=S("YYYY-MM-DD", opt=True), has_attachment=B(opt=True))
+msearch.ask("Find messages from Priya about the budget.", {"query": contains("budget"), "sender": "Priya"})
+msearch.ask("search my messages for invoices with attachments since 2025-01-15",
+            {"query": contains("invoice"), "after": "2025-01-15", "has_attachment": True}, "terse")
+msearch.ask("Somebody sent me a link to a hiking map, I can't remember who. Can you dig it up?",
+            {"query": contains("hiking map", "hiking")}, "indirect")
+
+group = d.fn("createGroupChat", "Create a group conversation.", title=S(), members=A(S(), minItems=2))
+group.ask("Make a group chat called Book Club with ana@x.io, ben@x.io and chen@x.io.",
+          {"title": "Book Club", "members": unordered(["ana@x.io", "ben@x.io", "chen@x.io"])})
+group.ask("new group 'Ski trip 2026' - me@x.io, jo@x.io",
+          {"title": "Ski trip 2026", "members": unordered(["me@x.io", "jo@x.io"])}, "terse")
+not_with(slack, sms)
+
+# -- e-commerce ---------------------------------------------------------------------------------
+d = BOOK.domain("ecommerce")
+cart = d.fn("cart.add_item", "Add a product to the shopping cart.",
+            sku=S(), quantity=I(minimum=1), gift_wrap=B(opt=True))
+cart.ask("Add two of SKU 88-4410 to my cart.", {"sku": "88-4410", "quantity": 2}, "words")
+cart.ask("put one TX-55 in the cart, gift wrapped", {"sku": "TX-55", "quantity": 1, "gift_wrap": True},
+         "terse")
+cart.ask("I'll take 3 of the KB-900 keyboards.", {"sku": "KB-900", "quantity": 3}, "indirect")
+
+track = d.fn("orders.track", "Track an order's shipping status.", order_id=S())
+track.ask("Where's my order #A10492?", {"order_id": one_of("A10492", "#A10492")})
+track.ask("It's been 2 weeks and order B-77120 still hasn't arrived!", {"order_id": "B-77120"}, "indirect")
+
+psearch = d.fn("product_search", "Search the catalog.",
+               query=S(), category=E(["electronics", "home", "clothing", "toys", "books", "sports"]),
+               price_range=O(opt=True, min=N(opt=True), max=N(opt=True)),
+               sort=E(["relevance", "price_asc", "price_desc", "rating"], opt=True))
+psearch.ask("Find wireless earbuds under $80, cheapest first.",
+            {"query": contains("wireless earbuds", "earbuds"), "category": "electronics",
+             "price_range": {"max": 80}, "sort": "price_asc"})
+psearch.ask("Show me board games between 20 and 40 dollars.",
+            {"query": contains("board games", "board game"), "category": "toys",
+             "price_range": {"min": 20, "max": 40}})
+psearch.ask("best rated yoga mats", {"query": contains("yoga mat"), "category": "sports", "sort": "rating"},
+            "terse")
+
+coupon = d.fn("applyCoupon", "Apply a promotion code to the cart.", code=S())
+coupon.ask("Use coupon SPRING25.", {"code": "SPRING25"}, "terse")
+coupon.ask("My friend gave me the code WELCOME-10, does it work on this order?", {"code": "WELCOME-10"},
+           "indirect")
+
+returns = d.fn("returns.create", "Start a return for items of an order.",
+               order_id=S(), items=A(O(sku=S(), quantity=I(minimum=1)), minItems=1),
+               reason=E(["damaged", "wrong_item", "not_as_described", "changed_mind"]))
+returns.ask("I want to return 1 of BL-200 from order A10492, it arrived broken.",
+            {"order_id": "A10492", "items": [{"sku": "BL-200", "quantity": 1}], "reason": "damaged"})
+returns.ask("Order C-3001: send back two SH-41 and one SH-42, I just don't want them anymore.",
+            {"order_id": "C-3001", "items": unordered([{"sku": "SH-41", "quantity": 2},
+                                                       {"sku": "SH-42", "quantity": 1}]),
+             "reason": "changed_mind"}, "words")
+not_with(track, returns)
+
+# -- HR -----------------------------------------------------------------------------------------
+d = BOOK.domain("hr")
+leave = d.fn("hr.request_leave", "Request time off for an employee.",
+             employee_id=S(), start_date=S("YYYY-MM-DD"), end_date=S("YYYY-MM-DD"),
+             type=E(["vacation", "sick", "parental", "unpaid"]), note=S(opt=True))
+leave.ask("Book vacation for E-1042 from 2025-08-11 to 2025-08-22.",
+          {"employee_id": "E-1042", "start_date": "2025-08-11", "end_date": "2025-08-22", "type": "vacation"})
+leave.ask("E-2210 is out sick 2025-02-17 through 2025-02-18.",
+          {"employee_id": "E-2210", "start_date": "2025-02-17", "end_date": "2025-02-18", "type": "sick"}, "terse")
+
+payslip = d.fn("getPayslip", "Fetch an employee's payslip for one month.",
+               employeeId=S(), month=S("YYYY-MM"))
+payslip.ask("Get me the payslip of E-1042 for March 2025.", {"employeeId": "E-1042", "month": "2025-03"})
+payslip.ask("I need my November 2024 pay slip for the mortgage application, I'm E-3307.",
+            {"employeeId": "E-3307", "month": "2024-11"}, "indirect")
+
+manager = d.fn("org.find_manager", "Who an employee reports to.", employee_name=S())
+manager.ask("Who is Dana Whitfield's manager?", {"employee_name": "Dana Whitfield"})
+manager.ask("who does raj patel report to", {"employee_name": "Raj Patel"}, "terse")
+
+# -- media --------------------------------------------------------------------------------------
+d = BOOK.domain("media")
+podcasts = d.fn("podcasts.search_episodes", "Search podcast episodes.",
+                query=S(), max_duration_min=I(opt=True), language=S("ISO 639-1 code", opt=True))
+podcasts.ask("Find podcast episodes about sleep science shorter than 30 minutes.",
+             {"query": contains("sleep"), "max_duration_min": 30})
+podcasts.ask("Spanish-language podcast episodes on personal finance, please.",
+             {"query": contains("personal finance", "finance"), "language": "es"}, "polite")
+
+playlist = d.fn("playlist.create", "Create a playlist with tracks in the given order.",
+                name=S(), track_ids=A(S()), public=B("Default false", opt=True))
+playlist.ask("Make a public playlist 'Road Trip' with tracks t-101, t-205 and t-309.",
+             {"name": "Road Trip", "track_ids": ["t-101", "t-205", "t-309"], "public": True})
+playlist.ask("new playlist Focus: t-9, t-12", {"name": "Focus", "track_ids": ["t-9", "t-12"]}, "terse")
+
+# -- productivity -------------------------------------------------------------------------------
+d = BOOK.domain("productivity")
+task = d.fn("tasks.create", "Create a to-do item.",
+            title=S(), due=S("YYYY-MM-DD", opt=True), priority=E(["low", "normal", "high", "urgent"], opt=True),
+            labels=A(S(), opt=True))
+task.ask("Add a task: renew passport, due 2025-05-30, high priority.",
+         {"title": contains("renew passport"), "due": "2025-05-30", "priority": "high"})
+task.ask("todo: water the plants", {"title": contains("water the plants")}, "terse")
+task.ask("Remind me with a task to file the expense report, label it work and finance.",
+         {"title": contains("expense report"), "labels": unordered(["work", "finance"])}, "indirect")
+
+note = d.fn("notes.append", "Append text to an existing note.", note_title=S(), text=S())
+note.ask("Add 'buy batteries' to my Shopping note.", {"note_title": "Shopping", "text": contains("buy batteries")})
+note.ask("In the note called Ideas, jot down: podcast about local history",
+         {"note_title": "Ideas", "text": contains("podcast about local history")})
+
+slot = d.fn("calendar.find_free_slot", "Find a time when all attendees are free.",
+            attendees=A(S("Email address")), duration_minutes=I(minimum=5),
+            window=O("Search between these ISO 8601 date-times", start=S(), end=S()))
+slot.ask("Find a 45 minute slot when lea@corp.com and sam@corp.com are both free between 2025-03-10T09:00 "
+         "and 2025-03-10T17:00.",
+         {"attendees": unordered(["lea@corp.com", "sam@corp.com"]), "duration_minutes": 45,
+          "window": {"start": one_of("2025-03-10T09:00", "2025-03-10T09:00:00"),
+                     "end": one_of("2025-03-10T17:00", "2025-03-10T17:00:00")}})
+slot.ask("I need an hour with kim@corp.com sometime between 2025-04-02T13:00 and 2025-04-04T18:00.",
+         {"attendees": ["kim@corp.com"], "duration_minutes": 60,
+          "window": {"start": one_of("2025-04-02T13:00", "2025-04-02T13:00:00"),
+                     "end": one_of("2025-04-04T18:00", "2025-04-04T18:00:00")}}, "units indirect")
+
+# -- maps and transit ---------------------------------------------------------------------------
+d = BOOK.domain("maps")
+departures = d.fn("transit.next_departures", "Next departures from a public-transport stop.",
+                  stop=S(), line=S(opt=True), limit=I(opt=True))
+departures.ask("When's the next 14 bus from Market Street?", {"stop": "Market Street", "line": "14"})
+departures.ask("next three departures from Central Station", {"stop": "Central Station", "limit": 3},
+               "terse words")
+
+geocode = d.fn("geocode", "Turn an address into coordinates.", address=S())
+geocode.ask("Coordinates of 1600 Amphitheatre Parkway, Mountain View?",
+            {"address": contains("1600 Amphitheatre Parkway, Mountain View", "1600 amphitheatre parkway")})
+geocode.ask("Where exactly on the map is 221B Baker Street, London?",
+            {"address": contains("221B Baker Street, London", "221b baker street")}, "indirect")
+
+# -- IT operations ------------------------------------------------------------------------------
+d = BOOK.domain("itops")
+restart = d.fn("servers.restart", "Restart a service on a host.",
+               host=S(), service=S(), graceful=B("Drain connections first", opt=True))
+restart.ask("restart nginx on web-03", {"host": "web-03", "service": "nginx"}, "terse")
+restart.ask("Gracefully restart the api service on app-eu-1, we can't drop connections.",
+            {"host": "app-eu-1", "service": "api", "graceful": True})
+
+dns = d.fn("dns.lookup", "Resolve DNS records of a domain.",
+           domain=S(), record_type=E(["A", "AAAA", "MX", "TXT", "CNAME", "NS"]))
+dns.ask("What are the MX records for example.org?", {"domain": "example.org", "record_type": "MX"})
+dns.ask("check the TXT record of mail.acme.io", {"domain": "mail.acme.io", "record_type": "TXT"}, "terse")
+dns.ask("Which IPv6 address does cupola.dev resolve to?", {"domain": "cupola.dev", "record_type": "AAAA"},
+        "indirect")
+
+alert = d.fn("createAlertRule", "Alert when a metric crosses a threshold.",
+             metric=S(), comparator=E([">", "<", ">=", "<="]), threshold=N(),
+             duration_minutes=I("How long the condition must hold", opt=True),
+             notify=A(S("Email address"), opt=True))
+alert.ask("Alert me if cpu_usage goes above 90 for 5 minutes.",
+          {"metric": "cpu_usage", "comparator": ">", "threshold": 90, "duration_minutes": 5})
+alert.ask("Create an alert: disk_free_gb < 10, notify ops@corp.com and sre@corp.com",
+          {"metric": "disk_free_gb", "comparator": "<", "threshold": 10,
+           "notify": unordered(["ops@corp.com", "sre@corp.com"])}, "terse")
+
+logs = d.fn("logs.query", "Search application logs.",
+            service=S(), level=E(["debug", "info", "warning", "error"], "Minimum level", opt=True),
+            since_minutes=I(opt=True), text=S("Substring to look for", opt=True))
+logs.ask("Show me errors from the checkout service in the last 15 minutes.",
+         {"service": "checkout", "level": "error", "since_minutes": 15})
+logs.ask("grep the payment logs for 'timeout'", {"service": "payment", "text": "timeout"}, "terse")
+logs.ask("Something broke in auth about two hours ago. Pull its warnings and worse from the last 180 minutes.",
+         {"service": "auth", "level": "warning", "since_minutes": 180}, "indirect")
+
+# -- files --------------------------------------------------------------------------------------
+d = BOOK.domain("files")
+share = d.fn("files.share", "Share a file with people.",
+             path=S(), emails=A(S(), minItems=1), permission=E(["view", "comment", "edit"]))
+share.ask("Share /reports/q3.pdf with dan@x.io, view only.",
+          {"path": "/reports/q3.pdf", "emails": ["dan@x.io"], "permission": "view"})
+share.ask("Let mia@x.io and lou@x.io edit /docs/plan.docx.",
+          {"path": "/docs/plan.docx", "emails": unordered(["mia@x.io", "lou@x.io"]), "permission": "edit"})
+share.ask("The designers need to leave notes on /design/logo-v4.png - that's ivy@x.io.",
+          {"path": "/design/logo-v4.png", "emails": ["ivy@x.io"], "permission": "comment"}, "indirect")
+
+compress = d.fn("compressFolder", None, folderPath=S(), format=E(["zip", "tar.gz"], opt=True))
+compress.ask("Zip up the folder /home/ana/photos.", {"folderPath": "/home/ana/photos", "format": may_omit("zip")})
+compress.ask("make a tar.gz of ~/projects/site", {"folderPath": "~/projects/site", "format": "tar.gz"}, "terse")
+
+# -- gardening ----------------------------------------------------------------------------------
+d = BOOK.domain("gardening")
+water = d.fn("garden.watering_schedule", "Suggest how often to water a plant.",
+             plant=S(), climate=E(["arid", "temperate", "tropical"]), container=B("Grown in a pot", opt=True))
+water.ask("How often should I water tomatoes in a temperate climate?",
+          {"plant": contains("tomato"), "climate": "temperate"})
+water.ask("I've got a potted fig tree and I live somewhere very dry. Watering schedule?",
+          {"plant": contains("fig"), "climate": "arid", "container": True}, "indirect")
+
+ph = d.fn("soil_ph_advice", "What to add to soil to reach a target pH.",
+          current_ph=N(minimum=0, maximum=14), target_ph=N(minimum=0, maximum=14),
+          soil_type=E(["clay", "sandy", "loam"], opt=True))
+ph.ask("My soil is pH 7.8 and blueberries want 5.0. What should I add?", {"current_ph": 7.8, "target_ph": 5})
+ph.ask("Clay soil, pH 5.5, want 6.5.", {"current_ph": 5.5, "target_ph": 6.5, "soil_type": "clay"}, "terse")
+
+# -- fitness ------------------------------------------------------------------------------------
+d = BOOK.domain("fitness")
+workout = d.fn("fitness.log_workout", "Log a workout session.",
+               activity=E(["run", "cycle", "swim", "walk", "strength", "yoga"]), duration_min=N(),
+               distance_km=N(opt=True), calories=I(opt=True))
+workout.ask("Log a 45-minute run, 8.2 km.", {"activity": "run", "duration_min": 45, "distance_km": 8.2}, "units")
+workout.ask("I swam for half an hour today, log it.", {"activity": "swim", "duration_min": 30}, "words units")
+workout.ask("record yoga 60 min 250 kcal", {"activity": "yoga", "duration_min": 60, "calories": 250}, "terse units")
+
+zones = d.fn("heartRateZones", "Training heart-rate zones from age and resting heart rate.",
+             age=I(minimum=10, maximum=100), resting_bpm=I(opt=True))
+zones.ask("What are my heart rate zones? I'm 34.", {"age": 34})
+zones.ask("Zones for a 52 year old with a resting heart rate of 58 bpm.", {"age": 52, "resting_bpm": 58},
+          "units")
+
+# -- automotive ---------------------------------------------------------------------------------
+d = BOOK.domain("automotive")
+fuel = d.fn("car.fuel_cost", "Fuel cost of a trip.",
+            distance_km=N(), consumption_l_per_100km=N(), price_per_liter=N())
+fuel.ask("How much fuel money for 420 km at 6.5 L/100km with petrol at 1.89 a litre?",
+         {"distance_km": 420, "consumption_l_per_100km": 6.5, "price_per_liter": 1.89}, "units")
+fuel.ask("Road trip of 1,150 km, my car does 7.2 litres per hundred km and fuel is 1.75. What will it cost?",
+         {"distance_km": 1150, "consumption_l_per_100km": 7.2, "price_per_liter": 1.75}, "units words")
+
+chargers = d.fn("ev.find_chargers", "Find EV charging stations near a point.",
+                lat=N(), lon=N(), radius_km=N("Default 5", opt=True),
+                connector=E(["ccs", "chademo", "type2", "nacs"], opt=True), min_power_kw=N(opt=True))
+chargers.ask("Find CCS chargers of at least 150 kW within 10 km of 52.52, 13.40.",
+             {"lat": 52.52, "lon": 13.4, "radius_km": 10, "connector": "ccs", "min_power_kw": 150}, "units")
+chargers.ask("any chargers around 40.71, -74.01?", {"lat": 40.71, "lon": -74.01}, "terse")
+
+# -- requests that need the conversation --------------------------------------------------------
+balance.ask("what's in my checking? it's CHK-5521", {"accountId": "CHK-5521"}, "terse",
+            system="You are the assistant of Harbor Bank. Be brief and precise.")
+hotels.ask("OK, find me a hotel there from 2025-05-01 to 2025-05-04.",
+           {"city": "Porto", "check_in": "2025-05-01", "check_out": "2025-05-04"},
+           history=[{"role": "user", "content": "I'm thinking about a long weekend in Porto."},
+                    {"role": "assistant", "content": "Porto is lovely in spring: the Ribeira, port cellars, "
+                                                     "and the Livraria Lello."}])
+task.ask("Yes, add that as a task for 2025-06-01.", {"title": contains("dentist"), "due": "2025-06-01"},
+         history=[{"role": "user", "content": "I keep forgetting to book the dentist."},
+                  {"role": "assistant", "content": "Want me to add 'book the dentist' to your to-do list?"}])
+cunits.ask("And in grams, for sugar?", {"amount": 2, "from_unit": "cup", "to_unit": "g", "ingredient": "sugar"},
+           history=[{"role": "user", "content": "The recipe says 2 cups of sugar, that's a lot."},
+                    {"role": "assistant", "content": "It is quite sweet; you could reduce it a little."}])
+logs.ask("check the search service logs for 'OOM'", {"service": "search", "text": "OOM"}, "terse",
+         system="You are an on-call assistant for the platform team. Use the tools when they help.")
+dns.ask("Same thing for the NS records please.", {"domain": "example.org", "record_type": "NS"}, "polite",
+        history=[{"role": "user", "content": "I'm moving example.org to a new registrar."},
+                 {"role": "assistant", "content": "Good idea to note the current records first."}])
+
+# -- no call: small talk and questions none of the tools answers --------------------------------
+nc = BOOK.no_call
+nc("hey, what's up?", tags="small_talk")
+nc("thanks so much, that's all for now", tags="small_talk")
+nc("Good evening! Hope your day went well.", tags="small_talk")
+nc("You're surprisingly helpful for a computer.", tags="small_talk")
+nc("lol ok", tags="small_talk terse")
+nc("Who made you?", tags="small_talk")
+nc("Can you tell me a joke about programmers?", tags="small_talk")
+nc("I'm nervous about my job interview tomorrow.", tags="small_talk")
+nc("Sorry, I typed that wrong. Ignore my last message.", tags="small_talk")
+nc("Please answer in French from now on.", tags="small_talk")
+nc("What can you do?", tags="small_talk")
+nc("brb", tags="small_talk terse")
+nc("Can you explain what compound interest is?", [loan, balance], "near_miss")
+nc("Is it better to pay off debt or save first? Just your general opinion.", [transfer, limit, txns], "near_miss")
+nc("Why do onions make you cry?", [recipes, cunits], "near_miss")
+nc("What's the difference between baking soda and baking powder?", [cunits, rscale, ktimer], "near_miss")
+nc("Who won the 2010 World Cup?", [standings, nba], "near_miss")
+nc("How long is a tennis match usually?", [h2h, match], "near_miss")
+nc("What's the difference between a hotel and a hostel?", [hotels], "near_miss")
+nc("Any tips for beating jet lag?", [status, packing, hotels], "near_miss")
+nc("Write a haiku about autumn rain.", [hourly, pollen], "near_miss")
+nc("Why is the sky blue?", [aqi, tides], "near_miss")
+nc("What is a primary key in a database?", [describe, sql], "near_miss")
+nc("Explain the difference between SQL and NoSQL in two sentences.", [sql, kvset, index], "near_miss")
+nc("How does a heat pump work?", [sched], "near_miss")
+nc("What is the Pythagorean theorem?", [heron, dist], "near_miss")
+nc("Why is pi irrational?", [circle, scale], "near_miss")
+nc("What does a paralegal do?", [clause, deadline], "near_miss")
+nc("Explain Newton's second law simply.", [projectile, kinetic], "near_miss")
+nc("What's the most abundant element in the universe?", [molar, dilution], "near_miss")
+nc("What does HR stand for?", [manager, payslip], "near_miss")
+nc("How do I write a polite out-of-office reply?", [leave, manager], "near_miss")
+nc("What's a good name for a cat?", [cart, track, coupon], "off_topic")
+nc("Recommend a podcast genre for a long drive - just talk me through it.", [playlist], "near_miss")
+nc("How do I become more productive in the mornings?", [task, note], "near_miss")
+nc("What's the capital of Australia?", [departures, sms], "off_topic")
+nc("Translate 'good luck' into Italian.", [slack, group], "off_topic")
+nc("What is 15 percent of 80?", [circle, payslip], "off_topic")
+nc("Summarize the plot of Hamlet in one sentence.", [recipes, hotels, sms], "off_topic")
+nc("How many legs does a spider have?", [vacuum, volume], "off_topic")
+nc("Good morning! Before we start: how are you?", tags="small_talk",
+   system="You are the assistant of Harbor Bank. Help customers with their accounts.")
+nc("Thanks, that's perfect.", tags="small_talk history",
+   history=[{"role": "user", "content": "What's a good way to keep basil fresh?"},
+            {"role": "assistant", "content": "Keep it like cut flowers: stems in a glass of water, on the counter."}])
