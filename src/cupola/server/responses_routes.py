@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cupola.errors import InvalidParameter, NotFound
 from cupola.responses.service import ResponsesService
-from cupola.server import limits
-from cupola.server.openai_schemas import check_duration
+from cupola.server import limits, schema_checks
+from cupola.server.openai_schemas import check_tools, check_duration
 from cupola.server.streaming import prefetch, sse
 
 router = APIRouter(prefix="/v1/responses", tags=["OpenAI Responses"])
@@ -51,7 +51,17 @@ class CreateResponse(BaseModel):
     @field_validator("tools", mode="before")
     @classmethod
     def _tools_limit(cls, v: Any) -> Any:
-        return limits.check_count(v, "tools", limits.current().max_tools)
+        return check_tools(limits.check_depth(limits.check_count(v, "tools", limits.current().max_tools),
+                                               "a tool's schema"))
+
+    @field_validator("text", mode="before")
+    @classmethod
+    def _text_schema(cls, v: Any) -> Any:
+        limits.check_depth(v, "text.format's JSON schema")
+        fmt = v.get("format") if isinstance(v, dict) else None
+        if isinstance(fmt, dict) and isinstance(fmt.get("schema"), dict):
+            schema_checks.check(fmt["schema"], "text.format's JSON schema")
+        return v
 
     @field_validator("metadata")
     @classmethod
