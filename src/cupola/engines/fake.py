@@ -8,15 +8,18 @@ has tests against the real embedded models.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from cupola.engines.base import OnChunk, input_too_long
 from cupola.errors import ContextLengthExceeded, EngineError
+from cupola.models.store import ModelStore
 from cupola.naming import new_id
 
 
@@ -112,3 +115,30 @@ class FakeEmbeddingEngine:
 
     def close(self) -> None:
         self.closed = True
+
+
+class FakeFactory:
+    """An engine factory (``Runtime(engine_factory=...)``) handing out fake engines, remembering them per alias."""
+
+    def __init__(self, reply: str = "Hello from the fake model.", delay: float = 0.0, context: int = 10_000,
+                 fail_after: int | None = None) -> None:
+        self.reply, self.delay, self.context, self.fail_after = reply, delay, context, fail_after
+        self.engines: dict[str, Any] = {}
+
+    def __call__(self, info: Any) -> Any:
+        if info.entry.kind == "embedding":
+            engine: Any = FakeEmbeddingEngine()
+        else:
+            engine = FakeChatEngine(self.reply, delay=self.delay, context=self.context, fail_after=self.fail_after)
+        self.engines[info.entry.alias] = engine
+        return engine
+
+
+def fake_store(home: Path) -> ModelStore:
+    """A model store where both embedded models look pulled (empty files, no downloads)."""
+    store = ModelStore(home / "models")
+    for alias in ("smollm2-135m", "minilm-l6"):
+        d = home / "models" / alias
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "manifest.json").write_text(json.dumps({"alias": alias, "source": "test", "pulled_at": 0}))
+    return store

@@ -33,6 +33,7 @@ from cupola.workflows import WorkflowRunner, WorkflowStore
 from cupola.workflows.loader import WorkflowRegistry
 from cupola.server import docs, kb_routes, native_routes, openai_routes, responses_routes, workflow_routes
 from cupola.server.auth import AuthMiddleware, failure_counter
+from cupola.server.disconnect import CancelOnDisconnect
 from cupola.server.limits import Limits, LimitsMiddleware, too_large
 from cupola.server.serve import is_loopback
 
@@ -87,7 +88,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: l
 
     keys = KeyStore(settings.db_path("keys"))
     app.state.keys = keys
-    # Outermost last: CORS answers preflights, then the key is checked, then the body is limited.
+    # Outermost last: CORS answers preflights, then the key is checked, then the body is limited; innermost,
+    # a request whose client goes away before its answer starts is cancelled.
+    app.add_middleware(CancelOnDisconnect)
     app.add_middleware(LimitsMiddleware, limits=Limits.of(settings))
     app.add_middleware(AuthMiddleware, keys=keys, admin_tokens=[settings.api_key or "", local_token or ""],
                        api_key_set=bool(settings.api_key), always_required=not is_loopback(settings.host),
