@@ -14,15 +14,14 @@ import pytest
 from cupola.server.testing import FakeServer
 
 
-def send_and_leave(url: str, path: str, body: dict, wait: float = 0.0) -> None:
-    """POST ``body`` on a raw socket and close it (after ``wait`` seconds) without reading the answer."""
+def send(url: str, path: str, body: dict) -> socket.socket:
+    """POST ``body`` on a raw socket; the caller closes it without reading the answer (the client leaves)."""
     parts = urlsplit(url)
     data = json.dumps(body).encode()
     sock = socket.create_connection((parts.hostname, parts.port))
     sock.sendall(f"POST {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Type: application/json\r\n"
                  f"Content-Length: {len(data)}\r\n\r\n".encode() + data)
-    time.sleep(wait)
-    sock.close()
+    return sock
 
 
 def wait_for(check, timeout: float = 30.0):
@@ -60,9 +59,9 @@ CHAT = {"model": "smollm2-135m", "messages": [{"role": "user", "content": "tell 
 
 def test_a_running_non_streaming_request_is_cancelled_when_its_client_leaves(slow_server):
     url = slow_server.url
-    send_and_leave(url, "/v1/chat/completions", CHAT)
+    client = send(url, "/v1/chat/completions", CHAT)
     assert wait_for(lambda: busy(url) == (1, 0)), "the request never started"
-    # now gone: the socket was closed right after sending
+    client.close()  # the client leaves while its answer is being generated
     assert wait_for(lambda: busy(url) == (0, 0)), "the slot stayed busy after the client left"
     rec = wait_for(lambda: [r for r in records(url) if r["endpoint"] == "chat"])
     assert rec[0]["status"] == "cancelled"
@@ -78,7 +77,9 @@ def test_a_queued_request_leaves_the_queue_when_its_client_leaves(slow_server):
     url = slow_server.url
     with httpx.stream("POST", url + "/v1/chat/completions", json={**CHAT, "stream": True}, timeout=30) as first:
         assert first.status_code == 200
-        send_and_leave(url, "/v1/chat/completions", CHAT, wait=0.5)  # waits for the one slot, then goes
+        client = send(url, "/v1/chat/completions", CHAT)  # waits for the one slot...
+        assert wait_for(lambda: busy(url) == (1, 1)), "the second request did not queue"
+        client.close()  # ...and goes
         assert wait_for(lambda: busy(url) == (1, 0)), "the abandoned request stayed in the queue"
     assert wait_for(lambda: busy(url) == (0, 0))
     statuses = [r["status"] for r in records(url) if r["endpoint"] == "chat"]
@@ -91,7 +92,15 @@ def test_real_model_non_streaming_request_cancelled_on_disconnect(live_server):
     headers = {"Authorization": f"Bearer {live_server.token}"}
     body = {"model": "smollm2-135m", "max_tokens": 900, "ignore_eos": True, "temperature": 0.2,
             "messages": [{"role": "user", "content": "Write a very long story about a lighthouse keeper."}]}
-    send_and_leave(url, "/v1/chat/completions", body, wait=1.5)
+    client = send(url, "/v1/chat/completions", body)
+
+    def generating():
+        models = httpx.get(url + "/api/ps", headers=headers).json()["models"]
+        return any(m["model"] == "smollm2-135m" and m["running"] for m in models)
+
+    assert wait_for(generating, 60)
+    time.sleep(0.5)
+    client.close()
 
     def cancelled():
         rows = httpx.get(url + "/api/requests", params={"limit": 50}, headers=headers).json()["requests"]

@@ -31,7 +31,7 @@ from cupola.responses.store import ResponseStore
 from cupola.runtime.runtime import Runtime
 from cupola.workflows import WorkflowRunner, WorkflowStore
 from cupola.workflows.loader import WorkflowRegistry
-from cupola.server import docs, kb_routes, native_routes, openai_routes, responses_routes, workflow_routes
+from cupola.server import contract, docs, kb_routes, native_routes, openai_routes, responses_routes, workflow_routes
 from cupola.server.auth import AuthMiddleware, failure_counter
 from cupola.server.disconnect import CancelOnDisconnect
 from cupola.server.limits import Limits, LimitsMiddleware, too_large
@@ -115,7 +115,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: l
             got = f"Content-Type {content_type!r}" if content_type else "no Content-Type"
             return error_response(400, f"the request body must be JSON, sent with 'Content-Type: application/json' "
                                   f"(this request has {got})", "invalid_request_error", code="invalid_content_type")
-        problem = invalid(exc.errors())
+        where = ("body", "query", "path", "header", "cookie")  # the parameter's name, not where it was sent
+        problem = invalid([{**e, "loc": tuple(e.get("loc", ()))[1:]} if tuple(e.get("loc", ()))[:1] in
+                           [(w,) for w in where] else e for e in exc.errors()])
         return JSONResponse(problem.to_openai(), status_code=problem.status)
 
     @app.exception_handler(StarletteHTTPException)
@@ -128,7 +130,11 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: l
             return error_response(400, f"the request body is not valid JSON: {_why_unparsable(exc.__cause__)}",
                                   "invalid_request_error", code="invalid_json")
         message = f"no route {request.method} {request.url.path}" if exc.status_code in (404, 405) else str(exc.detail)
-        return error_response(exc.status_code, message, "invalid_request_error", code=str(exc.status_code))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every method of the path, not only the first route's
+            headers["Allow"] = ", ".join(contract.allowed_methods(request.app, request.url.path))
+        return error_response(exc.status_code, message, "invalid_request_error", code=str(exc.status_code),
+                              headers=headers or None)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -141,6 +147,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: l
     app.include_router(kb_routes.router)
     app.include_router(workflow_routes.router)
     docs.install(app)
+    contract.install(app)
     return app
 
 

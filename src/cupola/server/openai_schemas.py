@@ -7,9 +7,9 @@ request into what the engine receives.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from cupola.config import parse_duration
 from cupola.server import limits, schema_checks
@@ -19,11 +19,20 @@ from cupola.server.kb_schemas import KnowledgeOption
 _ENGINE_EXTRAS = ("top_k", "min_p", "repeat_penalty", "logit_bias", "logprobs", "top_logprobs", "ignore_eos")
 
 
+# Unions are validated by the validators below (one clear message and parameter name each); these say the
+# same in the OpenAPI document, so clients and fuzzers know what is accepted.
+DURATION_PATTERN = r"^\s*-?(\d+(\.\d*)?|\.\d+)\s*([mM][sS]|[sSmMhH])?\s*$"
+Duration = Annotated[str | int | float, BeforeValidator(lambda v: check_duration(v)), WithJsonSchema(
+    {"anyOf": [{"type": "string", "pattern": DURATION_PATTERN}, {"type": "number"}]})]
+"""A keep-alive: ``5m``, ``30s``, ``1h``, ``250ms`` or seconds (0: unload at once, negative: never)."""
+_STRINGS = {"type": "array", "items": {"type": "string", "minLength": 1}}
+
+
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False, strict=True)
 
     model: str = Field(..., min_length=1, description="A model alias, e.g. smollm2-135m")
-    keep_alive: str | int | float | None = Field(
+    keep_alive: Duration | None = Field(
         None, description="How long the model stays loaded after this request (e.g. 5m, 0, -1)")
 
     @field_validator("keep_alive", mode="before")
@@ -42,23 +51,25 @@ def check_duration(value: Any) -> Any:
 
 
 class _Sampling(_Request):
-    temperature: float | None = Field(None, ge=0, le=2)
-    top_p: float | None = Field(None, ge=0, le=1)
-    max_tokens: int | None = Field(None, ge=1)
-    stop: str | list[str] | None = None
-    seed: int | None = None
-    presence_penalty: float | None = Field(None, ge=-2, le=2)
-    frequency_penalty: float | None = Field(None, ge=-2, le=2)
-    n: int | None = Field(None, ge=1, le=1, description="Only 1 choice is supported")
-    stream: bool = False
-    stream_options: StreamOptions | None = None
-
     @field_validator("stop")
     @classmethod
     def _stops(cls, v: str | list[str] | None) -> str | list[str] | None:
         if isinstance(v, list) and len(v) > 4:
             raise ValueError("at most 4 stop sequences")
         return v
+
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, ge=0, le=1)
+    max_tokens: int | None = Field(None, ge=1)
+    stop: Annotated[str | list[str] | None, WithJsonSchema(
+        {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "maxItems": 4},
+                   {"type": "null"}]})] = Field(None, description="Up to 4 stop sequences")
+    seed: int | None = None
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    n: int | None = Field(None, ge=1, le=1, description="Only 1 choice is supported")
+    stream: bool = False
+    stream_options: StreamOptions | None = None
 
     def engine_body(self, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
         body = self.model_dump(exclude_none=True, exclude={"keep_alive", "n", *exclude})
@@ -70,14 +81,21 @@ class _Sampling(_Request):
 
 
 class StreamOptions(BaseModel):
+    model_config = ConfigDict(strict=True)
+
     include_usage: bool = False
 
 
 class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True, json_schema_extra={
+        # what the validator below checks, said in the schema: content, unless the message carries tool calls
+        "anyOf": [{"required": ["content"], "properties": {"content": {"not": {"type": "null"}}}},
+                  {"required": ["tool_calls"], "properties": {"tool_calls": {"type": "array", "minItems": 1}}}]})
 
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[dict[str, Any]] | None = None
+    content: Annotated[str | list[dict[str, Any]] | None, WithJsonSchema({"anyOf": [
+        {"type": "string"}, {"type": "array", "items": {"$ref": "#/components/schemas/TextPart"}},
+        {"type": "null"}]})] = None
     name: str | None = None
     tool_calls: list[dict[str, Any]] | None = None
     tool_call_id: str | None = None
@@ -91,7 +109,18 @@ class ChatMessage(BaseModel):
                 if part.get("type") != "text":
                     raise ValueError(f"content part type {part.get('type')!r} is not supported; "
                                      "only text parts are")
+                if not isinstance(part.get("text", ""), str):
+                    raise ValueError("a text part's text must be a string")
         return self
+
+
+class TextPart(BaseModel):
+    """A content part of a message (documented; messages check their parts themselves)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["text"] = Field(..., description="Only text parts are supported")
+    text: str = ""
 
 
 class JSONSchemaFormat(BaseModel):
@@ -100,7 +129,7 @@ class JSONSchemaFormat(BaseModel):
     strict: bool | None = None
     description: str | None = None
 
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True, strict=True)
 
     @field_validator("schema_", mode="before")
     @classmethod
@@ -109,6 +138,8 @@ class JSONSchemaFormat(BaseModel):
 
 
 class ResponseFormat(BaseModel):
+    model_config = ConfigDict(strict=True)
+
     type: Literal["text", "json_object", "json_schema"]
     json_schema: JSONSchemaFormat | None = None
 
@@ -173,9 +204,12 @@ def _engine_message(message: ChatMessage) -> dict[str, Any]:
 
 
 class CompletionRequest(_Sampling):
-    prompt: str | list[str]
+    prompt: Annotated[str | list[str], WithJsonSchema({"anyOf": [
+        {"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 1}]})] = Field(
+        ..., description="One prompt (a string, or a list of exactly one)")
     echo: bool | None = None
-    suffix: str | None = None
+    suffix: Annotated[str | None, WithJsonSchema({"anyOf": [{"type": "string", "maxLength": 0}, {"type": "null"}]})] \
+        = Field(None, description="Not supported (fill-in-the-middle): leave it out")
 
     @field_validator("prompt")
     @classmethod
@@ -199,12 +233,16 @@ class CompletionRequest(_Sampling):
 
 
 class EmbeddingRequest(_Request):
-    input: str | list[str]
+    input: Annotated[str | list[str], WithJsonSchema({"anyOf": [
+        {"type": "string", "minLength": 1}, {**_STRINGS, "minItems": 1, "maxItems": 2048}]})] = Field(
+        ..., description="A non-empty string, or a list of 1 to 2,048 of them")
     encoding_format: Literal["float", "base64"] = "float"
     dimensions: int | None = Field(None, ge=1)
     truncate: bool = Field(False, description="Cupola extension: embed only the first tokens of an input longer "
                            "than the model takes (its limit). Without it such an input is a 400 naming the limit "
                            "and the input's token count; nothing is cut silently")
+
+
 
     @field_validator("input")
     @classmethod
@@ -220,12 +258,16 @@ class EmbeddingRequest(_Request):
 
 
 class ModelRef(BaseModel):
+    model_config = ConfigDict(strict=True)
+
     model: str = Field(..., min_length=1)
-    keep_alive: str | int | float | None = None
+    keep_alive: Duration | None = None
 
 
 class LoadRequest(BaseModel):
-    keep_alive: str | int | float | None = None
+    model_config = ConfigDict(strict=True)
+
+    keep_alive: Duration | None = Field(None, description="How long it stays loaded when idle (e.g. 5m, 0, -1)")
 
 
 _Sampling.model_rebuild()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -11,14 +11,16 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from cupola.errors import InvalidParameter, NotFound
 from cupola.responses.service import ResponsesService
 from cupola.server import limits, schema_checks
-from cupola.server.openai_schemas import check_tools, check_duration
+from cupola.server.openai_schemas import Duration, check_duration, check_tools
 from cupola.server.streaming import prefetch, sse
 
 router = APIRouter(prefix="/v1/responses", tags=["OpenAI Responses"])
 
 
 class CreateResponse(BaseModel):
-    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False, strict=True, json_schema_extra={
+        "anyOf": [{"required": ["model"], "properties": {"model": {"type": "string"}}},  # a model,
+                  {"required": ["agent"], "properties": {"agent": {"not": {"type": "null"}}}}]})  # or an agent
 
     model: str | None = Field(None, min_length=1, description="Required unless `agent` names a hosted agent")
     agent: str | dict[str, Any] | None = Field(
@@ -34,9 +36,11 @@ class CreateResponse(BaseModel):
     max_output_tokens: int | None = Field(None, ge=1)
     store: bool = True
     previous_response_id: str | None = None
-    metadata: dict[str, str] | None = None
+    metadata: Annotated[dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=512)]],
+                        Field(max_length=16)] | None = Field(None, description="Up to 16 pairs: keys up to 64, "
+                                                             "values up to 512 characters")
     stream: bool = False
-    keep_alive: str | int | float | None = None
+    keep_alive: Duration | None = None
 
     @field_validator("keep_alive", mode="before")
     @classmethod
@@ -63,12 +67,6 @@ class CreateResponse(BaseModel):
             schema_checks.check(fmt["schema"], "text.format's JSON schema")
         return v
 
-    @field_validator("metadata")
-    @classmethod
-    def _metadata(cls, v: dict[str, str] | None) -> dict[str, str] | None:
-        if v and (len(v) > 16 or any(len(k) > 64 or len(val) > 512 for k, val in v.items())):
-            raise ValueError("at most 16 pairs, keys up to 64 and values up to 512 characters")
-        return v
 
 
 def service_of(request: Request) -> ResponsesService:
