@@ -7,9 +7,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from cupola.knowledge.retrieval import SearchOptions
+from cupola.server.json_types import StrictJSON
 
 
-class CreateBase(BaseModel):
+class CreateBase(StrictJSON):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str = Field(..., description="Letters, digits, '.', '_' and '-' (up to 64, starting with a letter or digit)",
@@ -21,25 +22,21 @@ class CreateBase(BaseModel):
     description: str = ""
 
 
-class DocumentIn(BaseModel):
-    model_config = ConfigDict(strict=True)
-
+class DocumentIn(StrictJSON):
     id: str = Field(..., min_length=1)
     text: str
     title: str = ""
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
-class DocumentsIn(BaseModel):
-    model_config = ConfigDict(strict=True)
-
+class DocumentsIn(StrictJSON):
     documents: list[DocumentIn] = Field(..., min_length=1)
 
 
 Scalar = str | bool | int | float | None  # what a metadata filter compares with
 
 
-class FilterOps(BaseModel):
+class FilterOps(StrictJSON):
     """Comparisons on one metadata key (any subset; all must hold)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, populate_by_name=True)
@@ -50,8 +47,10 @@ class FilterOps(BaseModel):
     gte: Scalar = Field(None, alias="$gte")
     lt: Scalar = Field(None, alias="$lt")
     lte: Scalar = Field(None, alias="$lte")
-    in_: list[Scalar] | None = Field(None, alias="$in", min_length=1)
-    exists: bool | None = Field(None, alias="$exists")
+    in_: Annotated[list[Scalar] | None, WithJsonSchema({"type": "array", "minItems": 1, "items": {
+        "anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}, {"type": "null"}]}})] = Field(
+        None, alias="$in")
+    exists: Annotated[bool | None, WithJsonSchema({"type": "boolean"})] = Field(None, alias="$exists")
 
 
 # Filters are checked where they become SQL (knowledge.store.compile_filter, with clear messages); this is
@@ -62,14 +61,14 @@ FILTERS_SCHEMA = {"anyOf": [{"type": "object", "propertyNames": {"minLength": 1,
                             {"type": "null"}]}
 
 
-class Weights(BaseModel):
+class Weights(StrictJSON):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
     lexical: float | None = Field(None, ge=0, description="Weight of BM25 (default 1)")
     semantic: float | None = Field(None, ge=0, description="Weight of vector similarity (default 1)")
 
 
-class Retrieval(BaseModel):
+class Retrieval(StrictJSON):
     """How to search; the same fields in search, ask, and the chat-completions option."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)

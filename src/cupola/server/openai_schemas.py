@@ -12,7 +12,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from cupola.config import parse_duration
+from cupola.naming import TOOL_NAME
 from cupola.server import limits, schema_checks
+from cupola.server.json_types import StrictJSON
 from cupola.server.kb_schemas import KnowledgeOption
 
 # Fields passed to llama.cpp as they are, beyond the declared OpenAI ones.
@@ -28,7 +30,7 @@ Duration = Annotated[str | int | float, BeforeValidator(lambda v: check_duration
 _STRINGS = {"type": "array", "items": {"type": "string", "minLength": 1}}
 
 
-class _Request(BaseModel):
+class _Request(StrictJSON):
     model_config = ConfigDict(extra="allow", allow_inf_nan=False, strict=True)
 
     model: str = Field(..., min_length=1, description="A model alias, e.g. smollm2-135m")
@@ -80,13 +82,20 @@ class _Sampling(_Request):
         return body
 
 
-class StreamOptions(BaseModel):
-    model_config = ConfigDict(strict=True)
-
+class StreamOptions(StrictJSON):
     include_usage: bool = False
 
 
-class ChatMessage(BaseModel):
+class TextPart(BaseModel):
+    """A content part of a message (documented; messages check their parts themselves)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["text"] = Field(..., description="Only text parts are supported")
+    text: str = ""
+
+
+class ChatMessage(StrictJSON):
     model_config = ConfigDict(extra="allow", strict=True, json_schema_extra={
         # what the validator below checks, said in the schema: content, unless the message carries tool calls
         "anyOf": [{"required": ["content"], "properties": {"content": {"not": {"type": "null"}}}},
@@ -94,8 +103,7 @@ class ChatMessage(BaseModel):
 
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: Annotated[str | list[dict[str, Any]] | None, WithJsonSchema({"anyOf": [
-        {"type": "string"}, {"type": "array", "items": {"$ref": "#/components/schemas/TextPart"}},
-        {"type": "null"}]})] = None
+        {"type": "string"}, {"type": "array", "items": TextPart.model_json_schema()}, {"type": "null"}]})] = None
     name: str | None = None
     tool_calls: list[dict[str, Any]] | None = None
     tool_call_id: str | None = None
@@ -114,16 +122,7 @@ class ChatMessage(BaseModel):
         return self
 
 
-class TextPart(BaseModel):
-    """A content part of a message (documented; messages check their parts themselves)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    type: Literal["text"] = Field(..., description="Only text parts are supported")
-    text: str = ""
-
-
-class JSONSchemaFormat(BaseModel):
+class JSONSchemaFormat(StrictJSON):
     name: str = Field(..., min_length=1, max_length=64)
     schema_: dict[str, Any] = Field(..., alias="schema")
     strict: bool | None = None
@@ -137,9 +136,7 @@ class JSONSchemaFormat(BaseModel):
         return schema_checks.check(limits.check_depth(v, "the JSON schema"), "the JSON schema")
 
 
-class ResponseFormat(BaseModel):
-    model_config = ConfigDict(strict=True)
-
+class ResponseFormat(StrictJSON):
     type: Literal["text", "json_object", "json_schema"]
     json_schema: JSONSchemaFormat | None = None
 
@@ -150,11 +147,23 @@ class ResponseFormat(BaseModel):
         return self
 
 
+_PARAMETERS = {"type": "object", "description": "A JSON Schema object"}
+FUNCTION = {"type": "object", "required": ["name"], "properties": {
+    "name": {"type": "string", "pattern": TOOL_NAME.pattern}, "description": {"type": "string"},
+    "parameters": _PARAMETERS, "strict": {"type": "boolean"}}}
+CHAT_TOOL = {"type": "object", "required": ["type", "function"],
+             "properties": {"type": {"const": "function"}, "function": FUNCTION}}
+RESPONSES_TOOL = {"type": "object", "required": ["type", "name"],
+                  "properties": {"type": {"const": "function"}, **FUNCTION["properties"]}}
+"""The tool shapes the runtime checks (``runtime.tool_adapter``, ``responses.convert``), for the document."""
+
+
 class ChatCompletionRequest(_Sampling):
     messages: list[ChatMessage] = Field(..., min_length=1)
     max_completion_tokens: int | None = Field(None, ge=1)
     response_format: ResponseFormat | None = None
-    tools: list[dict[str, Any]] | None = None
+    tools: Annotated[list[dict[str, Any]] | None, WithJsonSchema(
+        {"anyOf": [{"type": "array", "items": CHAT_TOOL}, {"type": "null"}]})] = None
     tool_choice: Literal["auto", "none", "required"] | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
     knowledge: KnowledgeOption | None = Field(
@@ -257,16 +266,12 @@ class EmbeddingRequest(_Request):
         return v
 
 
-class ModelRef(BaseModel):
-    model_config = ConfigDict(strict=True)
-
+class ModelRef(StrictJSON):
     model: str = Field(..., min_length=1)
     keep_alive: Duration | None = None
 
 
-class LoadRequest(BaseModel):
-    model_config = ConfigDict(strict=True)
-
+class LoadRequest(StrictJSON):
     keep_alive: Duration | None = Field(None, description="How long it stays loaded when idle (e.g. 5m, 0, -1)")
 
 

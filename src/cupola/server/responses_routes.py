@@ -6,28 +6,47 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, WithJsonSchema, field_validator
 
 from cupola.errors import InvalidParameter, NotFound
 from cupola.responses.service import ResponsesService
 from cupola.server import limits, schema_checks
-from cupola.server.openai_schemas import Duration, check_duration, check_tools
+from cupola.server.json_types import StrictJSON
+from cupola.server.openai_schemas import RESPONSES_TOOL, Duration, check_duration, check_tools
 from cupola.server.streaming import prefetch, sse
 
 router = APIRouter(prefix="/v1/responses", tags=["OpenAI Responses"])
 
 
-class CreateResponse(BaseModel):
+_TEXT = {"anyOf": [{"type": "string"}, {"type": "array", "items": {
+    "type": "object", "required": ["type"], "properties": {
+        "type": {"enum": ["input_text", "output_text", "text"]}, "text": {"type": "string"}}}}]}
+INPUT_ITEM = {"anyOf": [
+    {"type": "object", "required": ["role", "content"], "properties": {
+        "type": {"const": "message"}, "role": {"enum": ["user", "assistant", "system", "developer"]},
+        "content": _TEXT}},
+    {"type": "object", "required": ["type", "call_id", "name", "arguments"], "properties": {
+        "type": {"const": "function_call"}, "call_id": {"type": "string"}, "name": {"type": "string"},
+        "arguments": {"type": "string"}}},
+    {"type": "object", "required": ["type", "call_id"], "properties": {
+        "type": {"const": "function_call_output"}, "call_id": {"type": "string"}}}]}
+"""The input items ``responses.convert.normalize_input`` accepts, for the document."""
+
+
+class CreateResponse(StrictJSON):
     model_config = ConfigDict(extra="allow", allow_inf_nan=False, strict=True, json_schema_extra={
         "anyOf": [{"required": ["model"], "properties": {"model": {"type": "string"}}},  # a model,
-                  {"required": ["agent"], "properties": {"agent": {"not": {"type": "null"}}}}]})  # or an agent
+                  {"required": ["agent"], "properties": {"agent": {"anyOf": [  # or a hosted agent
+                      {"type": "string", "minLength": 1}, {"type": "object", "required": ["name"]}]}}}]})
 
     model: str | None = Field(None, min_length=1, description="Required unless `agent` names a hosted agent")
     agent: str | dict[str, Any] | None = Field(
         None, description="A hosted agent: its name or {\"name\": ..., \"type\": \"agent_reference\"}")
-    input: str | list[dict[str, Any]]
+    input: Annotated[str | list[dict[str, Any]], WithJsonSchema(
+        {"anyOf": [{"type": "string"}, {"type": "array", "items": INPUT_ITEM}]})]
     instructions: str | None = None
-    tools: list[dict[str, Any]] | None = None
+    tools: Annotated[list[dict[str, Any]] | None, WithJsonSchema(
+        {"anyOf": [{"type": "array", "items": RESPONSES_TOOL}, {"type": "null"}]})] = None
     tool_choice: Literal["auto", "none", "required"] | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
     text: dict[str, Any] | None = None
