@@ -28,3 +28,14 @@ def openai_error_body(ctx, response, case):
         if error[key] is not None and not isinstance(error[key], str):
             raise AssertionError(f"error.{key} must be a string or null: {error!r:.300}")
     return None
+
+
+@schemathesis.hook
+def after_call(ctx, case, response):
+    """Count every request and its status (bench/fuzz_api.py reads the log named by $CUPOLA_FUZZ_LOG)."""
+    import os
+
+    path = os.environ.get("CUPOLA_FUZZ_LOG")
+    if path:
+        with open(path, "a") as fh:
+            fh.write(f"{case.method} {case.path} {response.status_code}\n")

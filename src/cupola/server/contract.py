@@ -20,6 +20,7 @@ bug (``tests/test_contract.py`` and ``bench/fuzz_api.py`` check it with schemath
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import FastAPI
@@ -178,12 +179,26 @@ def install(app: FastAPI) -> None:
 
 
 def allowed_methods(app: FastAPI, path: str) -> list[str]:
-    """The methods some route of ``app`` answers at ``path`` (for a 405's ``Allow``)."""
-    methods: set[str] = set()
-    for route in app.routes:
-        regex = getattr(route, "path_regex", None)
-        if regex is not None and regex.match(path):
-            methods |= set(getattr(route, "methods", None) or ())
-    if "GET" in methods:
-        methods.add("HEAD")
-    return sorted(methods)
+    """The methods the document lists for ``path`` (a 405's ``Allow``): every route of that path. A parameter
+    is one segment; only when no template matches so may the last one span several (``{doc_id:path}``)."""
+    paths = app.openapi()["paths"]
+    for spans in (False, True):
+        matching = [t for t in paths if _pattern(t, spans).match(path)]
+        fewest = min((t.count("{") for t in matching), default=0)  # /api/models/pull, not /api/models/{alias}
+        methods = {m.upper() for t in matching if t.count("{") == fewest for m in paths[t]}
+        if methods:
+            if "GET" in methods:
+                methods.add("HEAD")
+            return sorted(methods)
+    return []
+
+
+def _pattern(template: str, last_spans: bool) -> re.Pattern[str]:
+    parts = re.split(r"({\w+})", template)
+    out = ""
+    for i, part in enumerate(parts):
+        if part.startswith("{"):
+            out += ".+" if last_spans and i == len(parts) - 2 and parts[-1] == "" else "[^/]+"
+        else:
+            out += re.escape(part)
+    return re.compile(f"^{out}$")

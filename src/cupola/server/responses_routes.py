@@ -33,14 +33,17 @@ INPUT_ITEM = {"anyOf": [
 """The input items ``responses.convert.normalize_input`` accepts, for the document."""
 
 
+AGENT = {"anyOf": [{"type": "string", "minLength": 1}, {"type": "object", "required": ["name"], "properties": {
+    "name": {"type": "string", "minLength": 1}, "type": {"const": "agent_reference"}}}]}
+
+
 class CreateResponse(StrictJSON):
     model_config = ConfigDict(extra="allow", allow_inf_nan=False, strict=True, json_schema_extra={
         "anyOf": [{"required": ["model"], "properties": {"model": {"type": "string"}}},  # a model,
-                  {"required": ["agent"], "properties": {"agent": {"anyOf": [  # or a hosted agent
-                      {"type": "string", "minLength": 1}, {"type": "object", "required": ["name"]}]}}}]})
+                  {"required": ["agent"], "properties": {"agent": AGENT}}]})  # or a hosted agent
 
     model: str | None = Field(None, min_length=1, description="Required unless `agent` names a hosted agent")
-    agent: str | dict[str, Any] | None = Field(
+    agent: Annotated[str | dict[str, Any] | None, WithJsonSchema({"anyOf": [AGENT, {"type": "null"}]})] = Field(
         None, description="A hosted agent: its name or {\"name\": ..., \"type\": \"agent_reference\"}")
     input: Annotated[str | list[dict[str, Any]], WithJsonSchema(
         {"anyOf": [{"type": "string"}, {"type": "array", "items": INPUT_ITEM}]})]
