@@ -38,6 +38,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "reliability.md"
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 # Refusals of schema-valid bodies by rules over several fields (each a 400 naming the rule).
 CROSS_FIELD = {
@@ -104,49 +105,15 @@ def fake_run(examples: int, seed: int, workdir: Path) -> dict:
 
 
 def real_run(examples: int, seed: int, workdir: Path) -> dict:
-    from cupola.models.store import ModelStore
+    from live import Served
 
-    models = Path(os.environ.get("CUPOLA_BENCH_MODELS", Path(tempfile.gettempdir()) / "cupola-bench-models"))
-    store = ModelStore(models)
-    for alias in ("smollm2-135m", "minilm-l6"):
-        store.pull(alias)
-    home = workdir / "home"
-    home.mkdir(parents=True)
-    (home / "models").symlink_to(models, target_is_directory=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CUPOLA_")}
-    env["CUPOLA_HOME"] = str(home)
-    log = open(home / "serve.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "cupola", "serve", "--port", "0", "--ctx-per-slot", "512",
-                             "--agents", str(ROOT / "examples" / "agents")], env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
+    server = Served(workdir / "home", "--ctx-per-slot", "512", "--agents", str(ROOT / "examples" / "agents"))
     try:
-        url = wait_ready(home, proc)
-        result = schemathesis(url, examples, seed, workdir, ["--workers", "1"])
-        result.update(after(url, proc.poll() is None, home / "serve.log"))
+        result = schemathesis(server.url, examples, seed, workdir, ["--workers", "1"])
+        result.update(after(server.url, server.alive(), server.log_path))
     finally:
-        proc.send_signal(2)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        server.stop()
     return result
-
-
-def wait_ready(home: Path, proc: subprocess.Popen, timeout: float = 300) -> str:
-    deadline = time.monotonic() + timeout
-    entry = home / "servers" / f"{proc.pid}.json"
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"cupola serve exited: {(home / 'serve.log').read_text()[-2000:]}")
-        try:
-            url = json.loads(entry.read_text())["url"]
-            if httpx.get(url + "/health", timeout=2).status_code == 200:
-                return url
-        except (OSError, ValueError, KeyError, httpx.HTTPError):
-            pass
-        time.sleep(0.5)
-    raise SystemExit("cupola serve did not become ready")
 
 
 def after(url: str, alive: bool, log: Path) -> dict:

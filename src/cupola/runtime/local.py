@@ -157,6 +157,9 @@ class LocalModels:
         engine = ThreadedEngine(backend, caps, admission, self.executor)
         model = LoadedModel(entry, engine, keep_alive=self.settings.keep_alive_seconds)
         engine.admission.on_idle = lambda: self._idle(model)
+        # the gauges read the admission when scraped: a slot shows free the moment its engine thread returns
+        self.metrics.running.labels(alias).set_function(lambda: admission.running)
+        self.metrics.queue_depth.labels(alias).set_function(lambda: admission.waiting)
         self.models[alias] = model
         self.metrics.load_seconds.labels(alias).observe(time.perf_counter() - started)
         self.metrics.loaded.set(len(self.models))
@@ -192,6 +195,8 @@ class LocalModels:
             return False
         del self.models[alias]
         self.metrics.loaded.set(len(self.models))
+        self.metrics.running.labels(alias).set_function(lambda: 0)
+        self.metrics.queue_depth.labels(alias).set_function(lambda: 0)
         await model.engine.close()
         return True
 

@@ -483,10 +483,7 @@ class Runtime:
     def _finish(self, record: RequestRecord, started: float, loaded: LoadedModel | None) -> None:
         record.duration_ms = (time.perf_counter() - started) * 1000
         if loaded is not None:
-            self.local.used(loaded)
-            admission = loaded.admission
-            self.metrics.queue_depth.labels(record.model).set(admission.waiting)
-            self.metrics.running.labels(record.model).set(admission.running)
+            self.local.used(loaded)  # (the running and queued gauges read the admission when scraped)
         m = self.metrics
         m.requests.labels(record.model, record.endpoint, record.status).inc()
         if record.prompt_tokens:
