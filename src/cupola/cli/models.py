@@ -117,11 +117,19 @@ def remove(alias: str) -> None:
 @app.command("import")
 @handle_errors
 def import_model(path: Annotated[Path, typer.Argument(help="A GGUF file")],
-                 alias: Annotated[str, typer.Option("--alias", help="Name to serve it under")]) -> None:
-    """Add a local GGUF file to the store; its architecture, context and chat template come from its metadata."""
+                 alias: Annotated[str, typer.Option("--alias", help="Name to serve it under")],
+                 kind: Annotated[Optional[str], typer.Option(
+                     "--kind", help="chat or embedding (default: from the file's metadata: encoder models such as "
+                     "BERT, and models with a pooling type, are embedding models)")] = None) -> None:
+    """Add a local GGUF file to the store; its kind, architecture, context and chat template come from its
+    metadata. Embedding models are served at /v1/embeddings by llama.cpp's embedding mode."""
     with progress_bars() as progress:
-        info = _store().import_gguf(path, alias, progress)
+        info = _store().import_gguf(path, alias, progress, kind=kind)
     e = info.entry
+    if e.kind == "embedding":
+        console.print(f"imported {alias}: embedding model, {e.architecture}, at most {e.max_input_tokens} tokens "
+                      f"per input, {e.quantization or 'unknown quantization'}")
+        return
     console.print(f"imported {alias}: {e.architecture}, context {e.context_length}, "
                   f"{e.quantization or 'unknown quantization'}, chat template: {e.chat_template}")
 

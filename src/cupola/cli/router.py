@@ -97,7 +97,8 @@ def train(name: NameArg,
     async def go() -> Any:
         try:
             async def embed(texts: list[str]) -> Any:
-                return (await runtime.embeddings(settings.default_embedding_model, texts, record=False)).vectors
+                return (await runtime.embeddings(settings.default_embedding_model, texts, record=False,
+                                                 truncate=True)).vectors
 
             return await fit(router.config.candidates, rows, embed, calibrate=calibrate, l2=l2, kind=kind,
                              embedding_model=settings.default_embedding_model)

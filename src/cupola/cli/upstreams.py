@@ -184,7 +184,8 @@ def test(name: NameArg,
 async def _probe(settings: Settings, name: str, model: str | None) -> dict[str, Any]:
     from cupola.runtime.upstreams import Upstreams
 
-    upstreams = Upstreams({name: settings.upstreams[name]}, default_max_queue=settings.max_queue)
+    upstreams = Upstreams({name: settings.upstreams[name]}, default_max_queue=settings.max_queue,
+                          default_max_wait=settings.max_queue_wait)
     server = upstreams.servers[name]
     cfg = settings.upstreams[name]
     steps: list[dict[str, Any]] = []

@@ -22,6 +22,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from cupola.errors import ContextLengthExceeded
+
 Endpoint = Literal["chat", "completion"]
 
 
@@ -60,8 +62,10 @@ class Engine(Protocol):
 
     def stream(self, body: dict[str, Any], endpoint: Endpoint = "chat") -> AsyncIterator[dict[str, Any]]: ...
 
-    async def embed(self, texts: list[str]) -> tuple[np.ndarray, int]:
-        """One float32 row per text, and the number of input tokens."""
+    async def embed(self, texts: list[str], truncate: bool = False) -> tuple[np.ndarray, int]:
+        """One float32 row per text, and the number of input tokens. A text longer than the model
+        takes raises :class:`~cupola.errors.ContextLengthExceeded` (naming the limit and its token
+        count) unless ``truncate``, which cuts it to the limit."""
         ...
 
     async def close(self) -> None: ...
@@ -89,6 +93,14 @@ class ChatBackend(Protocol):
 class EmbeddingBackend(Protocol):
     """A blocking embedding library (ONNX Runtime)."""
 
-    def embed(self, texts: list[str]) -> tuple[np.ndarray, int]: ...
+    def embed(self, texts: list[str], truncate: bool = False) -> tuple[np.ndarray, int]: ...
 
     def close(self) -> None: ...
+
+
+def input_too_long(model: str, index: int, count: int, limit: int) -> ContextLengthExceeded:
+    """The one error for an embedding input longer than its model takes (no silent truncation)."""
+    return ContextLengthExceeded(
+        f"input {index} is {count:,} tokens but {model} embeds at most {limit:,} tokens per input; shorten or split "
+        f"it, or send \"truncate\": true to embed only its first {limit:,} tokens", param="input",
+        hint="split long texts into chunks (knowledge bases do this for you)")

@@ -136,11 +136,11 @@ class ThreadedEngine:
         finally:
             stop.set()
 
-    async def embed(self, texts: list[str]) -> tuple[np.ndarray, int]:
+    async def embed(self, texts: list[str], truncate: bool = False) -> tuple[np.ndarray, int]:
         await self.admission.acquire()
         started = time.perf_counter()
         try:
-            future = asyncio.get_running_loop().run_in_executor(self._executor, self.backend.embed, texts)
+            future = asyncio.get_running_loop().run_in_executor(self._executor, self.backend.embed, texts, truncate)
         except BaseException:
             self.admission.release()
             raise

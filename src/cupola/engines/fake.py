@@ -8,15 +8,18 @@ has tests against the real embedded models.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cupola.engines.base import OnChunk
+from cupola.engines.base import OnChunk, input_too_long
 from cupola.errors import ContextLengthExceeded, EngineError
+from cupola.models.store import ModelStore
 from cupola.naming import new_id
 
 
@@ -86,17 +89,23 @@ class FakeChatEngine:
 
 
 class FakeEmbeddingEngine:
-    """Bag-of-words vectors: texts sharing words are similar; deterministic across runs."""
+    """Bag-of-words vectors: texts sharing words are similar; deterministic across runs.
 
-    def __init__(self, dims: int = 64) -> None:
+    A token is a word; a text of more than ``max_tokens`` words is refused unless ``truncate``."""
+
+    def __init__(self, dims: int = 64, max_tokens: int = 100_000) -> None:
         self.dims = dims
+        self.max_tokens = max_tokens
         self.closed = False
 
-    def embed(self, texts: list[str]) -> tuple[np.ndarray, int]:
+    def embed(self, texts: list[str], truncate: bool = False) -> tuple[np.ndarray, int]:
         out = np.zeros((len(texts), self.dims), dtype=np.float32)
         tokens = 0
         for row, text in enumerate(texts):
-            for word in re.findall(r"\w+", text.lower()):
+            words = re.findall(r"\w+", text.lower())
+            if len(words) > self.max_tokens and not truncate:
+                raise input_too_long("the fake model", row, len(words), self.max_tokens)
+            for word in words[:self.max_tokens]:
                 tokens += 1
                 h = int.from_bytes(hashlib.sha256(word.encode()).digest()[:4], "little")
                 out[row, h % self.dims] += 1.0
@@ -107,3 +116,30 @@ class FakeEmbeddingEngine:
 
     def close(self) -> None:
         self.closed = True
+
+
+class FakeFactory:
+    """An engine factory (``Runtime(engine_factory=...)``) handing out fake engines, remembering them per alias."""
+
+    def __init__(self, reply: str = "Hello from the fake model.", delay: float = 0.0, context: int = 10_000,
+                 fail_after: int | None = None) -> None:
+        self.reply, self.delay, self.context, self.fail_after = reply, delay, context, fail_after
+        self.engines: dict[str, Any] = {}
+
+    def __call__(self, info: Any) -> Any:
+        if info.entry.kind == "embedding":
+            engine: Any = FakeEmbeddingEngine()
+        else:
+            engine = FakeChatEngine(self.reply, delay=self.delay, context=self.context, fail_after=self.fail_after)
+        self.engines[info.entry.alias] = engine
+        return engine
+
+
+def fake_store(home: Path) -> ModelStore:
+    """A model store where both embedded models look pulled (empty files, no downloads)."""
+    store = ModelStore(home / "models")
+    for alias in ("smollm2-135m", "minilm-l6"):
+        d = home / "models" / alias
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "manifest.json").write_text(json.dumps({"alias": alias, "source": "test", "pulled_at": 0}))
+    return store

@@ -73,7 +73,7 @@ class LlamaCppEngine:
                 result = handler(dict(body, stream=False))
             except ValueError as exc:
                 raise InvalidParameter(str(exc)) from exc
-            _raise_for_error(result, self.alias)
+            _raise_for_error(result, self.alias, body)
             return result
 
         error: list[dict[str, Any]] = []
@@ -89,7 +89,7 @@ class LlamaCppEngine:
         except ValueError as exc:
             raise InvalidParameter(str(exc)) from exc
         if error:
-            _raise_for_error(error[0], self.alias)
+            _raise_for_error(error[0], self.alias, body)
         return None
 
     def render(self, body: dict[str, Any], endpoint: str = "chat") -> str:
@@ -129,7 +129,7 @@ def _version() -> str:
         return "unknown"
 
 
-def _raise_for_error(result: Any, alias: str) -> None:
+def _raise_for_error(result: Any, alias: str, body: dict[str, Any] | None = None) -> None:
     if not isinstance(result, dict):
         raise EngineError(f"llama.cpp returned an unexpected value: {result!r:.200}")
     err = result.get("error")
@@ -147,6 +147,11 @@ def _raise_for_error(result: Any, alias: str) -> None:
             f"the prompt is {err.get('n_prompt_tokens')} tokens but {alias} has a context of "
             f"{err.get('n_ctx')} tokens per request; shorten the prompt or start the server with "
             f"a larger --ctx-per-slot", param="messages")
+    if "empty grammar stack" in message:  # the constraint allows nothing the model can say next
+        param = "response_format" if (body or {}).get("response_format") else "tools"
+        raise InvalidParameter(f"the {param.replace('_', ' ')} constraint allows no output here: its JSON schema "
+                               f"(or the grammar built from it) cannot be satisfied ({message})", param=param,
+                               hint="check the schema's ranges and enums (e.g. minimum above maximum)")
     if 400 <= code < 500:
         raise InvalidParameter(message)
     raise EngineError(f"llama.cpp failed: {message}")

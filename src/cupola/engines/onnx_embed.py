@@ -3,6 +3,9 @@
 Texts are tokenized in one batch call, sorted by length so each ONNX batch pads little, run
 through the encoder, pooled (mean over the attention mask, or CLS) and L2-normalised when the
 model asks for it. ONNX Runtime releases the GIL, so batches can run on worker threads.
+
+A text longer than the model's ``max_tokens`` (special tokens included) is refused with its token
+count, never cut silently; ``truncate=True`` embeds its first ``max_tokens`` tokens.
 """
 
 from __future__ import annotations
@@ -13,13 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
+from cupola.engines.base import input_too_long
 from cupola.errors import EngineError
 
 
 class OnnxEmbeddingEngine:
     def __init__(self, model_path: Path, tokenizer_path: Path, *, pooling: str = "mean",
                  normalize: bool = True, max_tokens: int = 256, threads: int = 0,
-                 batch_size: int = 32) -> None:
+                 batch_size: int = 32, name: str = "this model") -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -33,8 +37,11 @@ class OnnxEmbeddingEngine:
             self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:
             raise EngineError(f"could not load the embedding model {model_path}: {exc}") from exc
-        self.tokenizer.enable_truncation(max_length=max_tokens)
+        self.tokenizer.no_truncation()
         self.tokenizer.no_padding()
+        self._truncating = Tokenizer.from_str(self.tokenizer.to_str())
+        self._truncating.enable_truncation(max_length=max_tokens)
+        self.name = name
         self.input_names = {i.name for i in self.session.get_inputs()}
         self.pooling = pooling
         self.normalize = normalize
@@ -46,8 +53,11 @@ class OnnxEmbeddingEngine:
     def count_tokens(self, texts: list[str]) -> list[int]:
         return [len(e.ids) for e in self.tokenizer.encode_batch(texts)]
 
-    def embed(self, texts: list[str]) -> tuple[np.ndarray, int]:
-        encodings = self.tokenizer.encode_batch(texts)
+    def embed(self, texts: list[str], truncate: bool = False) -> tuple[np.ndarray, int]:
+        encodings = (self._truncating if truncate else self.tokenizer).encode_batch(texts)
+        for index, encoding in enumerate(encodings):
+            if len(encoding.ids) > self.max_tokens:
+                raise input_too_long(self.name, index, len(encoding.ids), self.max_tokens)
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
         dims = self.session.get_outputs()[0].shape[-1]
         out = np.zeros((len(texts), dims if isinstance(dims, int) else 0), dtype=np.float32)

@@ -197,10 +197,11 @@ class RemoteServer:
         payload = self.dialect.body(body, model)
         headers = tracing.inject()
         await self.admission.acquire()
+        started = time.perf_counter()
         try:
             return await self._attempts(lambda: self.http.post(path, payload, params=params, headers=headers))
         finally:
-            self.admission.release()
+            self.admission.release(time.perf_counter() - started)
 
     def payload(self, op: Operation, model: str, body: dict[str, Any]) -> dict[str, Any]:
         """The JSON body as sent (its canonical form is what the execution contract hashes)."""
@@ -213,7 +214,8 @@ class RemoteServer:
         headers = tracing.inject()  # the caller's trace continues on the upstream
         waited = time.perf_counter()
         await self.admission.acquire()
-        waited = (time.perf_counter() - waited) * 1000
+        started = time.perf_counter()
+        waited = (started - waited) * 1000
         events: Any = None
         try:
             async def open_and_first() -> tuple[Any, Any]:
@@ -249,7 +251,7 @@ class RemoteServer:
         finally:
             if events is not None:
                 await events.aclose()
-            self.admission.release()
+            self.admission.release(time.perf_counter() - started)
 
     async def models(self) -> list[str]:
         if not self.dialect.models_path:
@@ -289,7 +291,8 @@ class RemoteEngine:
     def stream(self, body: dict[str, Any], endpoint: Endpoint = "chat") -> AsyncIterator[dict[str, Any]]:
         return self.server.stream(endpoint, self.model, body)
 
-    async def embed(self, texts: list[str]) -> tuple[np.ndarray, int]:
+    async def embed(self, texts: list[str], truncate: bool = False) -> tuple[np.ndarray, int]:
+        # ``truncate`` is not forwarded: OpenAI's API has no such field; the upstream's own rule applies.
         data = await self.server.call("embeddings", self.model, {"input": texts})
         try:
             rows = sorted(data["data"], key=lambda d: d["index"])

@@ -174,12 +174,14 @@ def compile_filter(filters: dict[str, Any] | None) -> tuple[str, list[Any]]:
                 clauses.append(f"json_extract(d.metadata, ?) {_OPS[op]} ?")
                 args += [path, _sql_value(value, key)]
             elif op == "$exists":
+                if not isinstance(value, bool):
+                    raise InvalidParameter(f"filter {key}: $exists takes true or false", param="filters")
                 clauses.append(f"json_type(d.metadata, ?) IS {'NOT ' if value else ''}NULL")
                 args.append(path)
             else:
                 raise InvalidParameter(f"filter {key}: unknown operator {op}; use $eq, $ne, $in, $gt, $gte, "
                                        "$lt, $lte or $exists", param="filters")
-    return " AND ".join(clauses), args
+    return " AND ".join(clauses) or "1", args  # {"key": {}} compares nothing: every row
 
 
 def _sql_value(value: Any, key: str) -> Any:

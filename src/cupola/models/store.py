@@ -191,8 +191,11 @@ class ModelStore:
 
     # -- import / remove ------------------------------------------------------------------
 
-    def import_gguf(self, path: Path, alias: str, progress: Progress = _no_progress) -> ModelInfo:
-        """Add a local GGUF file to the store under ``alias``, reading its metadata."""
+    def import_gguf(self, path: Path, alias: str, progress: Progress = _no_progress,
+                    kind: str | None = None) -> ModelInfo:
+        """Add a local GGUF file to the store under ``alias``, reading its metadata. ``kind`` (``chat`` or
+        ``embedding``) defaults to what the metadata says: encoder architectures (BERT, ...) and models
+        with a pooling type are embedding models, served by llama.cpp's embedding mode."""
         if not ALIAS_RE.match(alias):
             raise UsageError(f"invalid alias {alias!r}: use lower-case letters, digits, '.', '_' and '-'",
                              param="alias")
@@ -203,13 +206,21 @@ class ModelStore:
         if not path.is_file():
             raise InvalidModelFile(f"{path} does not exist or is not a file")
         meta = read_gguf(path)
+        if kind not in (None, "chat", "embedding"):
+            raise UsageError(f"unknown kind {kind!r}: use chat or embedding", param="kind")
+        if kind == "chat" and meta.embedding_only:
+            raise InvalidModelFile(f"{path.name} is an embedding model ({meta.architecture}"
+                                   f"{', pooling ' + meta.pooling if meta.pooling else ''}); it cannot generate text",
+                                   hint="import it with --kind embedding (or without --kind)")
+        embedding = meta.embedding_only if kind is None else kind == "embedding"
         entry = CatalogEntry(
-            alias=alias, kind="embedding" if meta.embedding_only else "chat", format="gguf",
+            alias=alias, kind="embedding" if embedding else "chat", format="gguf",
             artifacts=(Artifact(path.name, path.stat().st_size),),
             quantization=meta.quantization, architecture=meta.architecture,
             context_length=meta.context_length,
             chat_template="gguf" if meta.chat_template else "none",
-            capabilities=("embedding",) if meta.embedding_only else ("chat", "completion", "json_schema"),
+            capabilities=("embedding",) if embedding else ("chat", "completion", "json_schema"),
+            max_input_tokens=min(meta.context_length or 512, 2048) if embedding else None,
             description=f"imported from {path}" + (f" ({meta.name})" if meta.name else ""),
         )
         with self._lock(alias):

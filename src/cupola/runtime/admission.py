@@ -1,9 +1,19 @@
-"""Admission control in front of every engine: a bounded queue, and a circuit breaker for upstreams.
+"""Admission control in front of every engine: admission by expected wait, and a circuit breaker.
 
 :class:`Admission`: at most ``capacity`` requests run at once (the engine's slots, or an
-upstream's ``max_concurrency``); up to ``max_queue`` more wait in arrival order; past that a
-request is refused at once with :class:`Overloaded` (HTTP 429 with ``Retry-After``) instead of
-waiting without end.
+upstream's ``max_concurrency``); the others wait in arrival order. A request is refused at once
+with :class:`Overloaded` (HTTP 429) only when
+
+* its **expected wait** would exceed ``max_wait`` seconds (the setting ``max_queue_wait``, default
+  60 s): with every slot busy and ``w`` requests already waiting, it waits about
+  ``(w + 1) × avg / capacity``, where ``avg`` is the moving average of how long requests held a
+  slot (2 s until the first one finished). ``Retry-After`` is the time until that wait would be
+  back under the limit: ``expected wait − max_wait``, at least 1 s;
+* or ``max_queue`` requests already wait: a hard cap that bounds memory whatever the estimate
+  (``Retry-After``: the time the queue needs to make room).
+
+So a burst the hardware can serve within a minute is queued, not turned away; a server that is
+really overloaded says so at once, with a useful ``Retry-After``.
 
 :class:`Breaker`: after ``failures`` consecutive failures (connection refused, 5xx, time-outs)
 an upstream is skipped for ``cooldown`` seconds (requests fail over at once instead of waiting
@@ -19,23 +29,51 @@ from collections.abc import Callable
 
 from cupola.errors import Overloaded, Unavailable
 
+INITIAL_AVG_SECONDS = 2.0  # a request's time in a slot until one has been measured
+DEFAULT_MAX_WAIT = 60.0
+DEFAULT_MAX_QUEUE = 512
+
 
 class Admission:
-    def __init__(self, name: str, capacity: int, max_queue: int) -> None:
+    def __init__(self, name: str, capacity: int, max_queue: int = DEFAULT_MAX_QUEUE,
+                 max_wait: float = DEFAULT_MAX_WAIT) -> None:
         self.name = name
         self.capacity = capacity
         self.max_queue = max_queue
+        self.max_wait = max_wait
         self.running = 0
         self.waiting = 0
+        self.refused = 0
         self._slots = asyncio.Semaphore(capacity)
-        self.avg_seconds = 2.0  # moving average of request time, for Retry-After
+        self.avg_seconds = INITIAL_AVG_SECONDS  # moving average of the time a request holds a slot
         self.on_idle: Callable[[], None] | None = None  # called when the last request is released
 
+    def expected_wait(self) -> float:
+        """Seconds a request arriving now would wait for a slot (0 while one is free)."""
+        if self.running + self.waiting < self.capacity:
+            return 0.0
+        return (self.waiting + 1) * self.avg_seconds / self.capacity
+
+    def check(self) -> None:
+        """Raise :class:`Overloaded` if a request arriving now must be refused."""
+        if self.running + self.waiting < self.capacity:
+            return  # a slot is free
+        wait = self.expected_wait()
+        if self.waiting >= self.max_queue:
+            retry = max(1, math.ceil((self.waiting + 1 - self.max_queue) * self.avg_seconds / self.capacity))
+            self.refused += 1
+            raise Overloaded(f"{self.name} is busy: {self.running} requests running and {self.waiting} waiting, "
+                             f"the most that may wait (max_queue={self.max_queue}); retry in {retry}s",
+                             retry_after=retry)
+        if wait > self.max_wait:
+            retry = max(1, math.ceil(wait - self.max_wait))
+            self.refused += 1
+            raise Overloaded(f"{self.name} is busy: a request now would wait about {wait:.0f}s for one of its "
+                             f"{self.capacity} slots ({self.running} running, {self.waiting} waiting), more than "
+                             f"max_queue_wait={self.max_wait:g}s; retry in {retry}s", retry_after=retry)
+
     async def acquire(self) -> None:
-        if self.running + self.waiting >= self.capacity + self.max_queue:
-            retry = max(1, math.ceil(self.avg_seconds * (self.waiting + 1) / self.capacity))
-            raise Overloaded(f"{self.name} is busy: {self.running} requests running and {self.waiting} "
-                             f"queued (limit {self.max_queue}); retry in {retry}s", retry_after=retry)
+        self.check()
         self.waiting += 1
         try:
             await self._slots.acquire()
@@ -55,9 +93,11 @@ class Admission:
     def busy(self) -> bool:
         return self.running + self.waiting > 0
 
-    def describe(self) -> dict[str, int]:
+    def describe(self) -> dict[str, float | int]:
         return {"running": self.running, "queued": self.waiting, "capacity": self.capacity,
-                "max_queue": self.max_queue}
+                "max_queue": self.max_queue, "max_queue_wait": self.max_wait,
+                "expected_wait": round(self.expected_wait(), 1), "avg_seconds": round(self.avg_seconds, 2),
+                "refused": self.refused}
 
 
 class Breaker:

@@ -22,12 +22,15 @@ from cupola.engines.bridge import ThreadedEngine
 from cupola.errors import InvalidParameter, Overloaded
 from cupola.models.catalog import CatalogEntry
 from cupola.models.store import ModelInfo, ModelStore
+from cupola.models.gguf import read_gguf
+from cupola.runtime import slots
 from cupola.runtime.admission import Admission
 from cupola.runtime.metrics import Metrics
 
 log = logging.getLogger("cupola.runtime")
 
 KeepAlive = str | int | float | None  # None: not given (the model keeps its keep-alive)
+DEFAULT_SLOTS = 4  # backends that do not say how many requests they decode at once (test fakes)
 
 
 class EngineFactory:
@@ -48,10 +51,21 @@ class EngineFactory:
 
             return OnnxEmbeddingEngine(info.file("model.onnx"), info.file("tokenizer.json"),
                                        pooling=entry.pooling or "mean", normalize=entry.normalize,
-                                       max_tokens=entry.max_input_tokens or 512, threads=self.settings.threads)
+                                       max_tokens=entry.max_input_tokens or 512, threads=self.settings.threads,
+                                       name=entry.alias)
+        meta = read_gguf(info.file())
+        if entry.kind == "embedding":
+            from cupola.engines.llamacpp_embed import LlamaCppEmbeddingEngine
+
+            return LlamaCppEmbeddingEngine(info.file(), entry.alias,
+                                           max_tokens=entry.max_input_tokens or meta.context_length or 512,
+                                           threads=self.settings.threads, pooling=None if meta.pooling else "mean")
         from cupola.engines.llamacpp import LlamaCppEngine, LlamaCppOptions
 
-        opts = LlamaCppOptions(parallel=self.settings.parallel, ctx_per_slot=self.settings.ctx_per_slot,
+        sized = slots.plan(info.file().stat().st_size, self.settings.ctx_per_slot, meta.kv_bytes_per_token,
+                           slots.available_memory(), configured=self.settings.parallel)
+        log.info("%s: %d slots (%s)", entry.alias, sized.slots, sized.reason)
+        opts = LlamaCppOptions(parallel=sized.slots, ctx_per_slot=self.settings.ctx_per_slot,
                                threads=self.settings.threads)
         return LlamaCppEngine(info.file(), entry.alias, opts)
 
@@ -59,15 +73,17 @@ class EngineFactory:
 def capabilities_of(entry: CatalogEntry, backend: Any, settings: Settings) -> Capabilities:
     """What an in-process model can do: from its catalog entry, its backend and the settings."""
     if entry.kind == "embedding":
-        return Capabilities(embeddings=True, context_length=entry.max_input_tokens or entry.context_length,
-                            concurrency=1)
+        limit = getattr(backend, "max_tokens", None) or entry.max_input_tokens or entry.context_length
+        return Capabilities(embeddings=True, context_length=limit, concurrency=1)
     if entry.kind == "speech":  # one transcription at a time: it already uses every core
         return Capabilities(speech=True, concurrency=1)
     context = settings.ctx_per_slot if entry.context_length is None else min(settings.ctx_per_slot,
                                                                              entry.context_length)
+    options = getattr(backend, "options", None)  # llama.cpp: the slots it was started with
+    concurrency = getattr(options, "parallel", None) or settings.parallel or DEFAULT_SLOTS
     return Capabilities(chat=True, completion=True, native_tools=bool(getattr(backend, "native_tools", False)),
                         grammar=bool(getattr(backend, "grammar", True)), json_schema=True,
-                        context_length=context, concurrency=settings.parallel)
+                        context_length=context, concurrency=concurrency)
 
 
 @dataclass
@@ -90,7 +106,8 @@ class LoadedModel:
         return {"model": self.entry.alias, "kind": self.entry.kind, "location": "local",
                 "loaded_at": self.loaded_at, "last_used": self.last_used, "expires_at": self.expires_at,
                 "running": self.admission.running, "queued": self.admission.waiting,
-                "slots": self.admission.capacity, "size": self.entry.size}
+                "slots": self.admission.capacity, "expected_wait": round(self.admission.expected_wait(), 1),
+                "size": self.entry.size}
 
 
 class LocalModels:
@@ -144,10 +161,13 @@ class LocalModels:
         finally:
             self.loading.discard(alias)
         caps = capabilities_of(entry, backend, self.settings)
-        queue = self.settings.max_queue * 4 if entry.kind == "embedding" else self.settings.max_queue
-        engine = ThreadedEngine(backend, caps, Admission(alias, caps.concurrency, queue), self.executor)
+        admission = Admission(alias, caps.concurrency, self.settings.max_queue, self.settings.max_queue_wait)
+        engine = ThreadedEngine(backend, caps, admission, self.executor)
         model = LoadedModel(entry, engine, keep_alive=self.settings.keep_alive_seconds)
         engine.admission.on_idle = lambda: self._idle(model)
+        # the gauges read the admission when scraped: a slot shows free the moment its engine thread returns
+        self.metrics.running.labels(alias).set_function(lambda: admission.running)
+        self.metrics.queue_depth.labels(alias).set_function(lambda: admission.waiting)
         self.models[alias] = model
         self.metrics.load_seconds.labels(alias).observe(time.perf_counter() - started)
         self.metrics.loaded.set(len(self.models))
@@ -183,6 +203,8 @@ class LocalModels:
             return False
         del self.models[alias]
         self.metrics.loaded.set(len(self.models))
+        self.metrics.running.labels(alias).set_function(lambda: 0)
+        self.metrics.queue_depth.labels(alias).set_function(lambda: 0)
         await model.engine.close()
         return True
 

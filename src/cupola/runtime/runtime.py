@@ -122,8 +122,8 @@ class Runtime:
         self._executor = ThreadPoolExecutor(max_workers=64, thread_name_prefix="cupola-engine")
         self.local = LocalModels(settings, self.store, engine_factory or EngineFactory(settings), self.metrics,
                                  self._executor)
-        self.upstreams = upstreams if upstreams is not None else Upstreams(settings.upstreams,
-                                                                           default_max_queue=settings.max_queue)
+        self.upstreams = upstreams if upstreams is not None else Upstreams(
+            settings.upstreams, default_max_queue=settings.max_queue, default_max_wait=settings.max_queue_wait)
         self.metrics.registry.register(self.upstreams.collector())
         self._check_names()
         tracing.configure(settings.home, settings.tracing, capture_content=settings.capture_content)
@@ -298,7 +298,8 @@ class Runtime:
         return loaded.engine, loaded, "local"
 
     async def _embed_for_routing(self, texts: list[str]) -> np.ndarray:
-        return (await self.embeddings(self.settings.default_embedding_model, texts, record=False)).vectors
+        return (await self.embeddings(self.settings.default_embedding_model, texts, record=False,
+                                      truncate=True)).vectors
 
     async def _prepare(self, alias: str, loaded: LoadedModel | None, engine: Engine, body: dict[str, Any],
                        endpoint: str) -> tuple[dict[str, Any], Any]:
@@ -314,6 +315,7 @@ class Runtime:
                     request[key] = value
         request = {k: v for k, v in request.items() if v is not None}
         request["model"] = alias
+        _check_max_tokens(alias, request.get("max_tokens"), caps.context_length)
         if "seed" not in request:  # pick one, so that the request can be replayed
             request["seed"] = secrets.randbelow(2**31 - 1)
             request[_SEED_PICKED] = True
@@ -472,8 +474,9 @@ class Runtime:
             self._finish(at)
 
     async def embeddings(self, model: str, texts: list[str], *, keep_alive: KeepAlive = None,
-                         record: bool = True) -> Embeddings:
-        """Embed ``texts`` with ``model`` (no fallbacks: another model's vectors are not comparable)."""
+                         record: bool = True, truncate: bool = False) -> Embeddings:
+        """Embed ``texts`` with ``model`` (no fallbacks: another model's vectors are not comparable).
+        A text longer than the model takes is a 400 naming both lengths, unless ``truncate``."""
         if model in self.routers:
             raise UsageError(f"{model} is a router of chat models; name an embedding model", param="model")
         if not self._known(model):
@@ -489,7 +492,7 @@ class Runtime:
                                  f"{self.settings.default_embedding_model}", param="model")
             if record:
                 at.span = tracing.start(*at.span_name_kind(), attributes=at.span_request_attributes())
-            vectors, tokens = await engine.embed(texts)
+            vectors, tokens = await engine.embed(texts, truncate)
             at.record.prompt_tokens = tokens
             at.record.finish_reason = "stop"
             at.usage = {"prompt_tokens": tokens}
@@ -538,10 +541,7 @@ class Runtime:
         record.duration_ms = (time.perf_counter() - at.started) * 1000
         loaded = at.loaded
         if loaded is not None:
-            self.local.used(loaded)
-            admission = loaded.admission
-            self.metrics.queue_depth.labels(record.model).set(admission.waiting)
-            self.metrics.running.labels(record.model).set(admission.running)
+            self.local.used(loaded)  # (the running and queued gauges read the admission when scraped)
         fingerprint = _settled(at.fingerprint)
         record.contract = at.contract(self, fingerprint)
         if at.span is not None:
@@ -581,7 +581,9 @@ class Runtime:
                 yield chunk
 
     async def embed(self, model: str, texts: list[str]) -> np.ndarray:
-        return (await self.embeddings(model, texts)).vectors
+        # Capabilities (knowledge chunks and queries, routing) size their texts by the model's tokenizer;
+        # the special tokens the model adds may still pass its limit by a few: those are cut.
+        return (await self.embeddings(model, texts, truncate=True)).vectors
 
     async def aclose(self) -> None:
         await self.close()
@@ -812,6 +814,13 @@ def _settled(future: asyncio.Future | None) -> dict[str, Any] | None:
     if exc is not None:  # the contract is best effort: a failed render is said, not raised
         return {"rendered_sha256": None, "rendered_error": f"{type(exc).__name__}: {exc}"}
     return future.result()
+def _check_max_tokens(alias: str, wanted: Any, context: int | None) -> None:
+    """``max_tokens`` above the model's context per request is refused (400; a model with a larger
+    context in the fallback chain is tried), never accepted silently: the answer could not be that long."""
+    if context and isinstance(wanted, int) and wanted > context:
+        raise ContextLengthExceeded(f"max_tokens is {wanted:,} but {alias} has a context of {context:,} tokens per "
+                                    f"request (prompt and answer together); ask for at most {context:,}",
+                                    param="max_tokens")
 
 
 def _has_output(choice: dict[str, Any]) -> bool:

@@ -20,7 +20,7 @@ from cupola.config import UpstreamConfig
 from cupola.engines.base import Capabilities
 from cupola.engines.remote import RemoteEngine, RemoteServer, dialect
 from cupola.errors import Unavailable
-from cupola.runtime.admission import Admission, Breaker
+from cupola.runtime.admission import DEFAULT_MAX_QUEUE, DEFAULT_MAX_WAIT, Admission, Breaker
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,8 @@ def capabilities_of(config: UpstreamConfig) -> Capabilities:
 
 
 class Upstreams:
-    def __init__(self, configs: Mapping[str, UpstreamConfig], *, default_max_queue: int = 16,
+    def __init__(self, configs: Mapping[str, UpstreamConfig], *, default_max_queue: int = DEFAULT_MAX_QUEUE,
+                 default_max_wait: float = DEFAULT_MAX_WAIT,
                  transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
                  environ: Mapping[str, str] | None = None) -> None:
         self.configs = dict(configs)
@@ -50,9 +51,10 @@ class Upstreams:
         for name, cfg in self.configs.items():
             key = self._env.get(cfg.api_key_env) if cfg.api_key_env else None
             queue = cfg.max_queue if cfg.max_queue is not None else default_max_queue
+            wait = cfg.max_queue_wait if cfg.max_queue_wait is not None else default_max_wait
             self.servers[name] = RemoteServer(
                 name, dialect(cfg.kind, cfg.url, cfg.api_version), api_key=key,
-                admission=Admission(f"upstream {name}", cfg.max_concurrency, queue),
+                admission=Admission(f"upstream {name}", cfg.max_concurrency, queue, wait),
                 breaker=Breaker(f"upstream {name}", cfg.breaker_failures, cfg.breaker_cooldown),
                 timeout=cfg.timeout, retries=cfg.retries, transport=(transports or {}).get(name))
             for alias, model in cfg.models.items():

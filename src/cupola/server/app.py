@@ -36,9 +36,10 @@ from cupola.runtime.runtime import Runtime
 from cupola.workflows import WorkflowRunner, WorkflowStore
 from cupola.workflows.loader import WorkflowRegistry
 from cupola.conversations.store import ConversationStore
-from cupola.server import (audio_routes, conversations_routes, docs, eval_routes, kb_routes, native_routes,
+from cupola.server import (audio_routes, contract, conversations_routes, docs, eval_routes, kb_routes, native_routes,
                            openai_routes, responses_routes, studio_routes, workflow_routes)
 from cupola.server.auth import AuthMiddleware, failure_counter
+from cupola.server.disconnect import CancelOnDisconnect
 from cupola.server.limits import Limits, LimitsMiddleware, too_large
 from cupola.server.serve import is_loopback
 from cupola.speech.transcriber import Transcriber
@@ -120,7 +121,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: l
 
     keys = KeyStore(settings.db_path("keys"))
     app.state.keys = keys
-    # Outermost last: CORS answers preflights, then the key is checked, then the body is limited.
+    # Outermost last: CORS answers preflights, then the key is checked, then the body is limited; innermost,
+    # a request whose client goes away before its answer starts is cancelled.
+    app.add_middleware(CancelOnDisconnect)
     app.add_middleware(LimitsMiddleware, limits=Limits.of(settings))
     app.add_middleware(AuthMiddleware, keys=keys, admin_tokens=[settings.api_key or "", local_token or ""],
                        api_key_set=bool(settings.api_key), always_required=not is_loopback(settings.host),
@@ -146,7 +149,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: l
             got = f"Content-Type {content_type!r}" if content_type else "no Content-Type"
             return error_response(400, f"the request body must be JSON, sent with 'Content-Type: application/json' "
                                   f"(this request has {got})", "invalid_request_error", code="invalid_content_type")
-        problem = invalid(exc.errors())
+        where = ("body", "query", "path", "header", "cookie")  # the parameter's name, not where it was sent
+        problem = invalid([{**e, "loc": tuple(e.get("loc", ()))[1:]} if tuple(e.get("loc", ()))[:1] in
+                           [(w,) for w in where] else e for e in exc.errors()])
         return JSONResponse(problem.to_openai(), status_code=problem.status)
 
     @app.exception_handler(StarletteHTTPException)
@@ -159,7 +164,11 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: l
             return error_response(400, f"the request body is not valid JSON: {_why_unparsable(exc.__cause__)}",
                                   "invalid_request_error", code="invalid_json")
         message = f"no route {request.method} {request.url.path}" if exc.status_code in (404, 405) else str(exc.detail)
-        return error_response(exc.status_code, message, "invalid_request_error", code=str(exc.status_code))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every method of the path, not only the first route's
+            headers["Allow"] = ", ".join(contract.allowed_methods(request.app, request.url.path))
+        return error_response(exc.status_code, message, "invalid_request_error", code=str(exc.status_code),
+                              headers=headers or None)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -177,6 +186,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, preload: l
     if settings.studio:
         app.include_router(studio_routes.router)
     app.include_router(eval_routes.router)
+    contract.install(app)
     return app
 
 

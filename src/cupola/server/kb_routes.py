@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
@@ -47,14 +47,20 @@ async def delete_base(name: str, request: Request) -> dict[str, Any]:
 
 
 @router.get("/{name}/documents", summary="List the documents of a knowledge base")
-async def list_documents(name: str, request: Request, limit: int = 100, offset: int = 0) -> dict[str, Any]:
-    if not 1 <= limit <= 1000 or offset < 0:
-        raise InvalidParameter("limit must be 1..1000 and offset >= 0", param="limit")
+async def list_documents(name: str, request: Request, limit: int = Query(100, ge=1, le=1000),
+                         offset: int = Query(0, ge=0, le=2**62)) -> dict[str, Any]:
     store = service_of(request).store
     return {"object": "list", "data": store.documents(store.get(name), limit=limit, offset=offset)}
 
 
+_DOCUMENTS_BODY = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": DocumentsIn.model_json_schema(ref_template="#/components/schemas/{model}")},
+    "multipart/form-data": {"schema": {"type": "object", "required": ["files"], "properties": {
+        "files": {"type": "array", "items": {"type": "string", "format": "binary"}, "minItems": 1}}}}}}}
+
+
 @router.post("/{name}/documents", summary="Add or replace documents (JSON body or multipart file upload)",
+             openapi_extra=_DOCUMENTS_BODY,
              description="Send `{\"documents\": [{\"id\", \"text\", \"title\", \"metadata\"}]}` as JSON, or "
                          "upload files (Markdown, text, HTML, PDF) as multipart form fields named `files`. "
                          "Unchanged documents are skipped; changed ones replace their chunks atomically.")

@@ -56,6 +56,32 @@ def check_count(value: Any, what: str, limit: int) -> Any:
     return value
 
 
+MAX_SCHEMA_DEPTH = 64
+"""How deeply a tool's or a response format's JSON schema may nest (JSON levels: a schema of 20 nested
+objects is about 60). Deeper ones are refused before anything renders them into a prompt or a grammar."""
+
+
+def depth(value: Any, limit: int) -> int:
+    """The nesting depth of a JSON value, counting no further than ``limit + 1`` (no recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, level)
+            if deepest > limit:
+                return deepest
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, level + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
+
+
+def check_depth(value: Any, what: str, limit: int = MAX_SCHEMA_DEPTH) -> Any:
+    """For validators: refuse a JSON schema (or list of tools) nested deeper than ``limit`` levels."""
+    if depth(value, limit) > limit:
+        raise ValueError(f"{what} nests deeper than {limit} levels; flatten the schema")
+    return value
+
+
 def too_large(limit: int, setting: str) -> PayloadTooLarge:
     return PayloadTooLarge(f"the request body is larger than this server accepts ({limit:,} bytes, the setting "
                            f"{setting})", param=None)

@@ -83,7 +83,8 @@ async def completions(body: CompletionRequest, request: Request):
 @router.post("/embeddings", summary="Embed one string or a list of strings")
 async def embeddings(body: EmbeddingRequest, request: Request) -> dict[str, Any]:
     texts = [body.input] if isinstance(body.input, str) else list(body.input)
-    result = await runtime_of(request).embeddings(body.model, texts, keep_alive=body.keep_alive)
+    result = await runtime_of(request).embeddings(body.model, texts, keep_alive=body.keep_alive,
+                                                  truncate=body.truncate)
     vectors = result.vectors
     if body.dimensions is not None and body.dimensions != vectors.shape[1]:
         raise InvalidParameter(f"{body.model} returns {vectors.shape[1]} dimensions; it cannot "

@@ -7,23 +7,34 @@ request into what the engine receives.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from cupola.config import parse_duration
-from cupola.server import limits
+from cupola.naming import TOOL_NAME
+from cupola.server import limits, schema_checks
+from cupola.server.json_types import StrictJSON
 from cupola.server.kb_schemas import KnowledgeOption
 
 # Fields passed to llama.cpp as they are, beyond the declared OpenAI ones.
 _ENGINE_EXTRAS = ("top_k", "min_p", "repeat_penalty", "logit_bias", "logprobs", "top_logprobs", "ignore_eos")
 
 
-class _Request(BaseModel):
-    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+# Unions are validated by the validators below (one clear message and parameter name each); these say the
+# same in the OpenAPI document, so clients and fuzzers know what is accepted.
+DURATION_PATTERN = r"^\s*-?(\d+(\.\d*)?|\.\d+)\s*([mM][sS]|[sSmMhH])?\s*$"
+Duration = Annotated[str | int | float, BeforeValidator(lambda v: check_duration(v)), WithJsonSchema(
+    {"anyOf": [{"type": "string", "pattern": DURATION_PATTERN}, {"type": "number"}]})]
+"""A keep-alive: ``5m``, ``30s``, ``1h``, ``250ms`` or seconds (0: unload at once, negative: never)."""
+_STRINGS = {"type": "array", "items": {"type": "string", "minLength": 1}}
+
+
+class _Request(StrictJSON):
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False, strict=True)
 
     model: str = Field(..., min_length=1, description="A model alias, e.g. smollm2-135m")
-    keep_alive: str | int | float | None = Field(
+    keep_alive: Duration | None = Field(
         None, description="How long the model stays loaded after this request (e.g. 5m, 0, -1)")
 
     @field_validator("keep_alive", mode="before")
@@ -42,23 +53,25 @@ def check_duration(value: Any) -> Any:
 
 
 class _Sampling(_Request):
-    temperature: float | None = Field(None, ge=0, le=2)
-    top_p: float | None = Field(None, ge=0, le=1)
-    max_tokens: int | None = Field(None, ge=1)
-    stop: str | list[str] | None = None
-    seed: int | None = None
-    presence_penalty: float | None = Field(None, ge=-2, le=2)
-    frequency_penalty: float | None = Field(None, ge=-2, le=2)
-    n: int | None = Field(None, ge=1, le=1, description="Only 1 choice is supported")
-    stream: bool = False
-    stream_options: StreamOptions | None = None
-
     @field_validator("stop")
     @classmethod
     def _stops(cls, v: str | list[str] | None) -> str | list[str] | None:
         if isinstance(v, list) and len(v) > 4:
             raise ValueError("at most 4 stop sequences")
         return v
+
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, ge=0, le=1)
+    max_tokens: int | None = Field(None, ge=1)
+    stop: Annotated[str | list[str] | None, WithJsonSchema(
+        {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "maxItems": 4},
+                   {"type": "null"}]})] = Field(None, description="Up to 4 stop sequences")
+    seed: int | None = None
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    n: int | None = Field(None, ge=1, le=1, description="Only 1 choice is supported")
+    stream: bool = False
+    stream_options: StreamOptions | None = None
 
     def engine_body(self, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
         body = self.model_dump(exclude_none=True, exclude={"keep_alive", "n", *exclude})
@@ -69,15 +82,28 @@ class _Sampling(_Request):
         return body
 
 
-class StreamOptions(BaseModel):
+class StreamOptions(StrictJSON):
     include_usage: bool = False
 
 
-class ChatMessage(BaseModel):
+class TextPart(BaseModel):
+    """A content part of a message (documented; messages check their parts themselves)."""
+
     model_config = ConfigDict(extra="allow")
 
+    type: Literal["text"] = Field(..., description="Only text parts are supported")
+    text: str = ""
+
+
+class ChatMessage(StrictJSON):
+    model_config = ConfigDict(extra="allow", strict=True, json_schema_extra={
+        # what the validator below checks, said in the schema: content, unless the message carries tool calls
+        "anyOf": [{"required": ["content"], "properties": {"content": {"not": {"type": "null"}}}},
+                  {"required": ["tool_calls"], "properties": {"tool_calls": {"type": "array", "minItems": 1}}}]})
+
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[dict[str, Any]] | None = None
+    content: Annotated[str | list[dict[str, Any]] | None, WithJsonSchema({"anyOf": [
+        {"type": "string"}, {"type": "array", "items": TextPart.model_json_schema()}, {"type": "null"}]})] = None
     name: str | None = None
     tool_calls: list[dict[str, Any]] | None = None
     tool_call_id: str | None = None
@@ -91,19 +117,26 @@ class ChatMessage(BaseModel):
                 if part.get("type") != "text":
                     raise ValueError(f"content part type {part.get('type')!r} is not supported; "
                                      "only text parts are")
+                if not isinstance(part.get("text", ""), str):
+                    raise ValueError("a text part's text must be a string")
         return self
 
 
-class JSONSchemaFormat(BaseModel):
+class JSONSchemaFormat(StrictJSON):
     name: str = Field(..., min_length=1, max_length=64)
     schema_: dict[str, Any] = Field(..., alias="schema")
     strict: bool | None = None
     description: str | None = None
 
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True, strict=True)
+
+    @field_validator("schema_", mode="before")
+    @classmethod
+    def _depth(cls, v: Any) -> Any:
+        return schema_checks.check(limits.check_depth(v, "the JSON schema"), "the JSON schema")
 
 
-class ResponseFormat(BaseModel):
+class ResponseFormat(StrictJSON):
     type: Literal["text", "json_object", "json_schema"]
     json_schema: JSONSchemaFormat | None = None
 
@@ -114,11 +147,23 @@ class ResponseFormat(BaseModel):
         return self
 
 
+_PARAMETERS = {"type": "object", "description": "A JSON Schema object"}
+FUNCTION = {"type": "object", "required": ["name"], "properties": {
+    "name": {"type": "string", "pattern": TOOL_NAME.pattern}, "description": {"type": "string"},
+    "parameters": _PARAMETERS, "strict": {"type": "boolean"}}}
+CHAT_TOOL = {"type": "object", "required": ["type", "function"],
+             "properties": {"type": {"const": "function"}, "function": FUNCTION}}
+RESPONSES_TOOL = {"type": "object", "required": ["type", "name"],
+                  "properties": {"type": {"const": "function"}, **FUNCTION["properties"]}}
+"""The tool shapes the runtime checks (``runtime.tool_adapter``, ``responses.convert``), for the document."""
+
+
 class ChatCompletionRequest(_Sampling):
     messages: list[ChatMessage] = Field(..., min_length=1)
     max_completion_tokens: int | None = Field(None, ge=1)
     response_format: ResponseFormat | None = None
-    tools: list[dict[str, Any]] | None = None
+    tools: Annotated[list[dict[str, Any]] | None, WithJsonSchema(
+        {"anyOf": [{"type": "array", "items": CHAT_TOOL}, {"type": "null"}]})] = None
     tool_choice: Literal["auto", "none", "required"] | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
     knowledge: KnowledgeOption | None = Field(
@@ -132,7 +177,8 @@ class ChatCompletionRequest(_Sampling):
     @field_validator("tools", mode="before")
     @classmethod
     def _tools_limit(cls, v: Any) -> Any:
-        return limits.check_count(v, "tools", limits.current().max_tools)
+        return check_tools(limits.check_depth(limits.check_count(v, "tools", limits.current().max_tools),
+                                               "a tool's schema"))
 
     def engine_body(self, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
         body = super().engine_body(exclude=("messages", "response_format", "max_completion_tokens", "knowledge",
@@ -145,6 +191,18 @@ class ChatCompletionRequest(_Sampling):
         return body
 
 
+def check_tools(tools: Any) -> Any:
+    """Tools whose parameters can match nothing are refused (their calls would be impossible)."""
+    for tool in tools if isinstance(tools, list) else []:
+        fn = tool.get("function") if isinstance(tool, dict) else None
+        params = fn.get("parameters") if isinstance(fn, dict) else (tool.get("parameters") if isinstance(tool, dict)
+                                                                   else None)
+        if params is not None:
+            name = (fn or tool).get("name", "?")
+            schema_checks.check(params, f"the parameters of tool {name!r}")
+    return tools
+
+
 def _engine_message(message: ChatMessage) -> dict[str, Any]:
     data = message.model_dump(exclude_none=True)
     if data["role"] == "developer":  # chat templates know "system"
@@ -155,9 +213,12 @@ def _engine_message(message: ChatMessage) -> dict[str, Any]:
 
 
 class CompletionRequest(_Sampling):
-    prompt: str | list[str]
+    prompt: Annotated[str | list[str], WithJsonSchema({"anyOf": [
+        {"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 1}]})] = Field(
+        ..., description="One prompt (a string, or a list of exactly one)")
     echo: bool | None = None
-    suffix: str | None = None
+    suffix: Annotated[str | None, WithJsonSchema({"anyOf": [{"type": "string", "maxLength": 0}, {"type": "null"}]})] \
+        = Field(None, description="Not supported (fill-in-the-middle): leave it out")
 
     @field_validator("prompt")
     @classmethod
@@ -181,9 +242,16 @@ class CompletionRequest(_Sampling):
 
 
 class EmbeddingRequest(_Request):
-    input: str | list[str]
+    input: Annotated[str | list[str], WithJsonSchema({"anyOf": [
+        {"type": "string", "minLength": 1}, {**_STRINGS, "minItems": 1, "maxItems": 2048}]})] = Field(
+        ..., description="A non-empty string, or a list of 1 to 2,048 of them")
     encoding_format: Literal["float", "base64"] = "float"
     dimensions: int | None = Field(None, ge=1)
+    truncate: bool = Field(False, description="Cupola extension: embed only the first tokens of an input longer "
+                           "than the model takes (its limit). Without it such an input is a 400 naming the limit "
+                           "and the input's token count; nothing is cut silently")
+
+
 
     @field_validator("input")
     @classmethod
@@ -198,13 +266,13 @@ class EmbeddingRequest(_Request):
         return v
 
 
-class ModelRef(BaseModel):
+class ModelRef(StrictJSON):
     model: str = Field(..., min_length=1)
-    keep_alive: str | int | float | None = None
+    keep_alive: Duration | None = None
 
 
-class LoadRequest(BaseModel):
-    keep_alive: str | int | float | None = None
+class LoadRequest(StrictJSON):
+    keep_alive: Duration | None = Field(None, description="How long it stays loaded when idle (e.g. 5m, 0, -1)")
 
 
 _Sampling.model_rebuild()

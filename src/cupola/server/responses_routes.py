@@ -2,30 +2,54 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, WithJsonSchema, field_validator
 
 from cupola.errors import InvalidParameter
 from cupola.responses.service import ResponsesService
-from cupola.server import limits
-from cupola.server.openai_schemas import check_duration
+from cupola.server import limits, schema_checks
+from cupola.server.json_types import StrictJSON
+from cupola.server.openai_schemas import RESPONSES_TOOL, Duration, check_duration, check_tools
 from cupola.server.streaming import prefetch, sse
 
 router = APIRouter(prefix="/v1/responses", tags=["OpenAI Responses"])
 
 
-class CreateResponse(BaseModel):
-    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+_TEXT = {"anyOf": [{"type": "string"}, {"type": "array", "items": {
+    "type": "object", "required": ["type"], "properties": {
+        "type": {"enum": ["input_text", "output_text", "text"]}, "text": {"type": "string"}}}}]}
+INPUT_ITEM = {"anyOf": [
+    {"type": "object", "required": ["role", "content"], "properties": {
+        "type": {"const": "message"}, "role": {"enum": ["user", "assistant", "system", "developer"]},
+        "content": _TEXT}},
+    {"type": "object", "required": ["type", "call_id", "name", "arguments"], "properties": {
+        "type": {"const": "function_call"}, "call_id": {"type": "string"}, "name": {"type": "string"},
+        "arguments": {"type": "string"}}},
+    {"type": "object", "required": ["type", "call_id"], "properties": {
+        "type": {"const": "function_call_output"}, "call_id": {"type": "string"}}}]}
+"""The input items ``responses.convert.normalize_input`` accepts, for the document."""
+
+
+AGENT = {"anyOf": [{"type": "string", "minLength": 1}, {"type": "object", "required": ["name"], "properties": {
+    "name": {"type": "string", "minLength": 1}, "type": {"const": "agent_reference"}}}]}
+
+
+class CreateResponse(StrictJSON):
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False, strict=True, json_schema_extra={
+        "anyOf": [{"required": ["model"], "properties": {"model": {"type": "string"}}},  # a model,
+                  {"required": ["agent"], "properties": {"agent": AGENT}}]})  # or a hosted agent
 
     model: str | None = Field(None, min_length=1, description="Required unless `agent` names a hosted agent")
-    agent: str | dict[str, Any] | None = Field(
+    agent: Annotated[str | dict[str, Any] | None, WithJsonSchema({"anyOf": [AGENT, {"type": "null"}]})] = Field(
         None, description="A hosted agent: its name or {\"name\": ..., \"type\": \"agent_reference\"}")
-    input: str | list[dict[str, Any]]
+    input: Annotated[str | list[dict[str, Any]], WithJsonSchema(
+        {"anyOf": [{"type": "string"}, {"type": "array", "items": INPUT_ITEM}]})]
     instructions: str | None = None
-    tools: list[dict[str, Any]] | None = None
+    tools: Annotated[list[dict[str, Any]] | None, WithJsonSchema(
+        {"anyOf": [{"type": "array", "items": RESPONSES_TOOL}, {"type": "null"}]})] = None
     tool_choice: Literal["auto", "none", "required"] | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
     text: dict[str, Any] | None = None
@@ -34,9 +58,11 @@ class CreateResponse(BaseModel):
     max_output_tokens: int | None = Field(None, ge=1)
     store: bool = True
     previous_response_id: str | None = None
-    metadata: dict[str, str] | None = None
+    metadata: Annotated[dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=512)]],
+                        Field(max_length=16)] | None = Field(None, description="Up to 16 pairs: keys up to 64, "
+                                                             "values up to 512 characters")
     stream: bool = False
-    keep_alive: str | int | float | None = None
+    keep_alive: Duration | None = None
 
     @field_validator("keep_alive", mode="before")
     @classmethod
@@ -51,14 +77,18 @@ class CreateResponse(BaseModel):
     @field_validator("tools", mode="before")
     @classmethod
     def _tools_limit(cls, v: Any) -> Any:
-        return limits.check_count(v, "tools", limits.current().max_tools)
+        return check_tools(limits.check_depth(limits.check_count(v, "tools", limits.current().max_tools),
+                                               "a tool's schema"))
 
-    @field_validator("metadata")
+    @field_validator("text", mode="before")
     @classmethod
-    def _metadata(cls, v: dict[str, str] | None) -> dict[str, str] | None:
-        if v and (len(v) > 16 or any(len(k) > 64 or len(val) > 512 for k, val in v.items())):
-            raise ValueError("at most 16 pairs, keys up to 64 and values up to 512 characters")
+    def _text_schema(cls, v: Any) -> Any:
+        limits.check_depth(v, "text.format's JSON schema")
+        fmt = v.get("format") if isinstance(v, dict) else None
+        if isinstance(fmt, dict) and isinstance(fmt.get("schema"), dict):
+            schema_checks.check(fmt["schema"], "text.format's JSON schema")
         return v
+
 
 
 def service_of(request: Request) -> ResponsesService:

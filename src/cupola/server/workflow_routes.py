@@ -8,20 +8,21 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from cupola.errors import InvalidParameter, NotFound
+from cupola.server.json_types import StrictJSON
 from cupola.server.streaming import dumps, ndjson, prefetch
 
 router = APIRouter(prefix="/api/workflows", tags=["Workflows"])
 
 
-class StartRun(BaseModel):
+class StartRun(StrictJSON):
     input: Any = Field(..., description="The workflow's input (usually a string)")
     stream: bool = Field(True, description="Stream NDJSON events; false waits and returns the last event")
 
 
-class ResumeRun(BaseModel):
+class ResumeRun(StrictJSON):
     approve: bool | None = Field(None, description="The decision for a run paused at an approval step")
     note: str = ""
     stream: bool = True

@@ -41,6 +41,7 @@ from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError as SDKError
+from mcp_types import REQUEST_TIMEOUT
 from mcp.types import Implementation, PaginatedRequestParams
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -279,6 +280,9 @@ class MCPToolset:
         try:
             result = await session.call_tool(name, arguments, read_timeout_seconds=self.spec.timeout, meta=meta)
         except SDKError as exc:
+            if getattr(exc, "code", None) == REQUEST_TIMEOUT:  # the SDK's own read timeout
+                raise MCPError(f"{self._who}: tool {name} did not answer within {self.spec.timeout:g} s",
+                               hint="raise the server's `timeout`") from exc
             raise MCPError(f"{self._who}: tool {name} failed: {exc.message}",
                            hint=self._server_hint()) from exc
         except TimeoutError as exc:
