@@ -252,7 +252,7 @@ def run(
                                                   "independently (seeds varied and recorded)")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Base seed (repeat i uses seed + i); default: the file's, or 0")] = None,
     concurrency: Annotated[Optional[int], typer.Option("--concurrency", "-c", min=1, help="Cells in flight "
-                                                       "(default: the parallel slots)")] = None,
+                                                       "(default: the parallel setting, else 8)")] = None,
     timeout: Annotated[Optional[float], typer.Option(help="Seconds per cell before it counts as an error")] = None,
     cache: Annotated[bool, typer.Option("--cache", help="Reuse answers from earlier runs with the same execution "
                                         "contract (never across repeats)")] = False,

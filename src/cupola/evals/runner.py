@@ -45,6 +45,8 @@ def plan_of(ev: Eval, built: dict[str, Runnable], options: dict[str, Any]) -> di
             "targets": [target(t) for t in ev.targets], "tests": [c.plan() for c in ev.cases]}
 
 
+DEFAULT_CONCURRENCY = 8  # cells in flight when neither the file nor `parallel` says: keeps a small model's slots busy
+
 class EvalRunner:
     def __init__(self, env: EvalEnv, store: EvalStore | None = None, *, cache_path: Path | None = None) -> None:
         self.env = env
@@ -53,7 +55,7 @@ class EvalRunner:
 
     def options(self, ev: Eval, **overrides: Any) -> dict[str, Any]:
         opts = {**ev.options, **{k: v for k, v in overrides.items() if v is not None}}
-        opts["concurrency"] = opts.get("concurrency") or self.env.settings.parallel
+        opts["concurrency"] = opts.get("concurrency") or self.env.settings.parallel or DEFAULT_CONCURRENCY
         opts["cache"] = bool(overrides.get("cache"))
         return opts
 

@@ -64,6 +64,9 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
     ("GET", "/api/workflows/runs", INFERENCE),
     ("GET", "/api/workflows/runs/{run_id}", INFERENCE),
     ("POST", "/api/workflows/runs/{run_id}/resume", INFERENCE),
+    ("GET POST", "/api/evals", INFERENCE),  # evals call models like any client; code in files needs evals_allow_code
+    ("GET", "/api/evals/{run_id}", INFERENCE),
+    ("GET", "/api/evals/{run_id}/report", INFERENCE),
     # admin: the model store and runtime, knowledge bases changed, the request log, metrics
     ("GET", "/metrics", ADMIN),
     ("GET", "/api/ps", ADMIN),
@@ -80,6 +83,7 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
     ("DELETE", "/api/kb/{name}", ADMIN),
     ("POST", "/api/kb/{name}/documents", ADMIN),
     ("DELETE", "/api/kb/{name}/documents/{doc_id:path}", ADMIN),
+    ("DELETE", "/api/evals/{run_id}", ADMIN),
 )
 
 
