@@ -508,8 +508,19 @@ def _acks(lines: list[str], scenario: Scenario) -> list[Any]:
     return [json.loads(line[4:]) for line in lines if line.startswith("ACK ")]
 
 
+def _wait_for_acks(proc: subprocess.Popen, lines: list[str], scenario: Scenario, wanted: int, limit: float) -> None:
+    """Until the child has acknowledged ``wanted`` operations, exited, or ``limit`` seconds passed."""
+    deadline = time.monotonic() + limit
+    while proc.poll() is None and time.monotonic() < deadline and len(_acks(lines, scenario)) < wanted:
+        time.sleep(0.005)
+
+
 def run_scenario(scenario: Scenario, points: int, home: Path, rng: random.Random, log: Any = print,
-                 calibrate: bool = True) -> Outcome:
+                 calibrate: bool = True, by_acks: bool = False) -> Outcome:
+    """Kill the child ``points`` times mid-work, check after each kill, then resume it to the end.
+    The kill comes a random delay within the scenario's window after READY, or with ``by_acks``
+    (not for pulls) right after a random number of acknowledged operations, up to half the job: the
+    kill then lands mid-work however fast the machine is."""
     outcome = Outcome(scenario.name)
     started = time.monotonic()
     home.mkdir(parents=True, exist_ok=True)
@@ -528,8 +539,14 @@ def run_scenario(scenario: Scenario, points: int, home: Path, rng: random.Random
         proc, lines, is_ready = _spawn(scenario.command(home, False), home)
         if not isinstance(scenario, Pulls):
             is_ready.wait(180)
-        delay = rng.uniform(0.3 if isinstance(scenario, Pulls) else 0.0, window)
-        time.sleep(delay)
+        if by_acks and not isinstance(scenario, Pulls):
+            began = time.monotonic()
+            left = max(1, (scenario.size - len(acked)) // 2)  # this child acknowledges only its own work
+            _wait_for_acks(proc, lines, scenario, rng.randint(1, left), window * 60)
+            delay = time.monotonic() - began
+        else:
+            delay = rng.uniform(0.3 if isinstance(scenario, Pulls) else 0.0, window)
+            time.sleep(delay)
         working = proc.poll() is None
         if working:
             os.killpg(proc.pid, signal.SIGKILL)
