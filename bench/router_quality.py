@@ -255,12 +255,15 @@ def curve(lead: np.ndarray, weak: np.ndarray, strong: np.ndarray) -> tuple[np.nd
     return np.arange(n + 1) / n, (weak.sum() + gain) / n
 
 
+_trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy 2 renamed it
+
+
 def curve_metrics(share: np.ndarray, quality: np.ndarray, q_weak: float, q_strong: float) -> dict[str, Any]:
     gap = q_strong - q_weak
     pgr = (quality - q_weak) / gap if gap > 0 else np.zeros_like(quality)
     half = int(round(0.5 * (len(share) - 1)))
     reach = np.nonzero(pgr >= 0.8 - 1e-9)[0]
-    return {"apgr": round(float(np.trapz(pgr, share)), 4),
+    return {"apgr": round(float(_trapezoid(pgr, share)), 4),
             "apgr_10pt": round(float(np.mean([pgr[int(round(f * (len(share) - 1)))] for f in np.arange(1, 11) / 10])), 4),
             "cpt80": round(float(share[reach[0]]), 4) if len(reach) else None,
             "quality_at_50": round(float(quality[half]), 4),
