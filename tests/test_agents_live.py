@@ -87,7 +87,7 @@ def agent_server(models_home, tmp_path_factory):
 
 def test_hosted_agent_through_the_openai_client(agent_server, monkeypatch):
     openai = pytest.importorskip("openai")
-    client = openai.OpenAI(base_url=agent_server.url + "/v1", api_key="unused", max_retries=0, timeout=120)
+    client = openai.OpenAI(base_url=agent_server.url + "/v1", api_key="unused", max_retries=0, timeout=300)
     agent = {"agent": {"name": "calculator", "type": "agent_reference"}}
     first = client.responses.create(input="What is 12 * 7?", extra_body=agent)
     assert first.status == "completed" and first.output_text.strip()
