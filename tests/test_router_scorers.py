@@ -77,7 +77,7 @@ async def test_neighbours_fall_back_to_the_means_for_requests_unlike_any_trainin
 async def test_auto_picks_the_lowest_cross_validated_loss_among_kinds_and_head_lengths():
     model = await train([SMALL, LARGE], rows(), fake_embed)
     heads = {label.split(":")[0] for label in model.selection}
-    assert heads == {f"head {w}" for w in HEAD_CHOICES}
+    assert heads == {"head 12"}  # every prompt fits 12 words: longer heads would embed the same text
     kinds = {label.split(": ")[1].split()[0] for label in model.selection}
     assert kinds == {"logistic", "neighbours", "ensemble"}
     best = min(model.selection, key=model.selection.get)
@@ -175,13 +175,22 @@ def test_train_a_neighbours_router_with_the_real_embedding_model_and_route(home_
                                   "--calibrate", "0.4"])
     assert trained.exit_code == 0, trained.output
     assert "neighbours scorer" in trained.output and "calibrated" in trained.output
+    assert "cross-validation: head 12: neighbours" in trained.output and "log loss" in trained.output
     shown = json.loads(runner.invoke(app, ["router", "show", "auto", "--json"]).output)
     assert shown["trained"] and shown["scorer"] == "neighbours" and shown["head_words"] in HEAD_CHOICES
+    assert "±" in shown["cross_validation"]
+    pinned = runner.invoke(app, ["router", "train", "auto", "--from", str(data), "--kind", "ensemble",
+                                 "--head-words", "4"])
+    assert pinned.exit_code == 0 and "ensemble scorer" in pinned.output and "head of 4 words" in pinned.output
+    shown = json.loads(runner.invoke(app, ["router", "show", "auto", "--json"]).output)
+    assert shown["scorer"] == "ensemble" and shown["head_words"] == 4
+    assert set(shown["scorer_settings"]) == {"l2", "k", "sharpness"}
     bad = runner.invoke(app, ["router", "train", "auto", "--from", str(data), "--kind", "forest"])
     assert bad.exit_code != 0 and "unknown scorer kind" in bad.output
 
     async def go() -> tuple[str, str, dict]:
-        runtime = Runtime(Settings.load({"home": home_with_models}, {}).settings)
+        # the config file is found through CUPOLA_HOME (the "home" override alone does not read it)
+        runtime = Runtime(Settings.load({"home": home_with_models}, {"CUPOLA_HOME": str(home_with_models)}).settings)
         client = LocalClient(runtime)
         try:
             async def embed(texts: list[str]) -> np.ndarray:
@@ -217,7 +226,9 @@ def late_rows() -> list[dict]:
 async def test_cross_validation_chooses_a_head_long_enough_to_see_what_matters():
     assert len(PREFIX.split()) > 12
     model = await train([SMALL, LARGE], late_rows(), fake_embed, kind="logistic")
-    assert model.head_words > 12
+    assert {k.split(":")[0] for k in model.selection} == {"head 12", "head 24"}  # 24 covers every prompt
+    assert model.head_words == 24 and model.chosen.startswith("head 24: logistic")
+    assert "log loss" in model.cv_summary() and "±" in model.cv_summary()
     assert model.selection[f"head {model.head_words}: logistic l2={model.l2:g}"] < min(
         v for k, v in model.selection.items() if k.startswith("head 12:"))
     r = router(model)

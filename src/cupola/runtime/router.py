@@ -6,10 +6,13 @@ evidence.
 
 * **Features**: the embedded embedding model's vector of the head of the prompt (its first
   words: that is what says "write code" or "say hello", and it keeps routing under ~10 ms on a
-  CPU), plus the prompt's length, and whether tools or a ``response_format`` are present.
-* **Classifier**: per candidate, a logistic regression (L2, fitted by Newton's method in numpy:
-  ~40 lines, no library needed for a 388-feature linear model) predicting the probability that
-  the candidate's answer is acceptable.
+  CPU), plus the prompt's length, and whether tools or a ``response_format`` are present. How many
+  words (12, 24, 48 or 256, i.e. all the embedder reads) is chosen when training.
+* **Classifier** (`cupola.runtime.scorers`): per candidate, the probability that its answer is
+  acceptable, from a logistic regression (L2, Newton's method in numpy), a similarity-weighted
+  k-nearest-neighbours scorer, or the mean of both. Training picks the kind, its settings and the
+  head length by cross-validated log loss on the training prompts (5 folds stratified by which
+  candidates passed, repeated with 3 seeds; every option's mean and spread are kept in the file).
 * **Modes**: ``quality`` takes the best predicted quality; ``balanced`` the cheapest candidate
   within a small margin (0.05) of the best; ``cost`` within a wide margin (0.2); ``latency`` the
   fastest within 0.1. Costs come from ``costs`` (per 1M tokens), else the model's size on disk,
@@ -117,6 +120,11 @@ class RouterModel:
     selection: dict[str, float] = field(default_factory=dict)  # cross-validated log loss per option tried
     selection_spread: dict[str, float] = field(default_factory=dict)  # its std over the CV repeats
 
+    @property
+    def chosen(self) -> str | None:
+        """The label of the option cross-validation chose (a key of ``selection``), if it chose."""
+        return min(self.selection, key=self.selection.__getitem__) if self.selection else None
+
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
@@ -144,6 +152,14 @@ class RouterModel:
         if self.kind == "ensemble":
             params = {**params.get("logistic", {}), **params.get("neighbours", {})}
         return {k: v for k, v in params.items() if k in ("l2", "k", "sharpness")}
+
+    def cv_summary(self) -> str:
+        """What cross-validation chose and its held-out log loss (mean ± spread over the repeats)."""
+        if self.chosen is None:
+            return "not run (settings given)"
+        spread = self.selection_spread.get(self.chosen)
+        return (f"{self.chosen}: log loss {self.selection[self.chosen]:.4f}"
+                + (f" ± {spread:.4f}" if spread is not None else "") + f" (best of {len(self.selection)} options)")
 
     def scores(self, x: np.ndarray) -> dict[str, np.ndarray]:
         if self.kind == "logistic":
@@ -226,7 +242,7 @@ class Router:
             out.update(rows=m.rows, prompts=m.prompts, mean_scores=m.mean_scores, threshold=m.threshold,
                        calibrated_share=m.calibrated_share, trained_at=m.trained_at, scorer=m.kind,
                        scorer_settings=m.settings(),
-                       head_words=m.head_words,
+                       head_words=m.head_words, cross_validation=m.cv_summary(),
                        policy=f"trained {m.kind} scorer on {m.prompts} prompts; {self.config.mode} mode"
                               + (f", calibrated to send ~{m.calibrated_share:.0%} to {m.strongest}"
                                  if m.threshold is not None else ""))
@@ -265,7 +281,8 @@ async def train(candidates: list[str], rows: list[dict[str, Any]], embed: Embed,
     scorer (logistic, neighbours, or their ensemble) and its settings by cross-validated log loss
     (5 stratified folds, ``repeats`` seeds); a given ``l2`` means a logistic regression with that
     regularisation. ``head_words`` None chooses the embedded head's length among `HEAD_CHOICES`
-    by the same cross-validation."""
+    by the same cross-validation (heads longer than every training prompt are not tried: they embed
+    the same text as the shorter one)."""
     if kind != "auto" and kind not in scorers.KINDS:
         raise InvalidParameter(f"unknown scorer kind {kind!r} (auto, {', '.join(scorers.KINDS)})")
     if calibrate is not None and not 0 < calibrate < 1:
@@ -292,7 +309,10 @@ async def train(candidates: list[str], rows: list[dict[str, Any]], embed: Embed,
         best: tuple[scorers.Selection, int, np.ndarray] | None = None
         tried: dict[str, float] = {}
         spread: dict[str, float] = {}
-        for words in heads:
+        longest = max(len(p.split()) for p in prompts)
+        for i, words in enumerate(heads):
+            if i and heads[i - 1] >= longest:
+                break  # every prompt fits a shorter head: a longer one embeds the same text
             x = await features(bodies, embed, words)
             layout = {"columns": x.shape[1] - len(EXTRA_FEATURES), "flags": [x.shape[1] - 2, x.shape[1] - 1]}
             found = scorers.select(x, labels, scorers.options(kinds, l2, layout), repeats=repeats,
@@ -300,7 +320,7 @@ async def train(candidates: list[str], rows: list[dict[str, Any]], embed: Embed,
             prefix = f"head {words}: " if len(heads) > 1 else ""
             tried.update({prefix + k: v for k, v in found.tried.items()})
             spread.update({prefix + k: v for k, v in found.spread.items()})
-            if best is None or found.loss < best[0].loss:  # ties keep the shorter head (faster to embed)
+            if best is None or found.loss < best[0].loss - 1e-12:  # ties keep the shorter head (faster to embed)
                 best = (found, words, x)
         assert best is not None
         found, words, x = best
