@@ -21,6 +21,7 @@ A fitted scorer is a JSON-able ``state`` dict (stored in the trained router's fi
 from __future__ import annotations
 
 import base64
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -111,10 +112,14 @@ def similarity(a: np.ndarray, b: np.ndarray, columns: int | None = None, flags: 
 
 
 def predict_neighbours(train_x: np.ndarray, labels: Labels, x: np.ndarray, params: dict[str, Any],
-                       prior: float) -> np.ndarray:
-    """Similarity-weighted mean score of the k most similar labelled prompts, shrunk to ``prior``."""
+                       prior: float, sims: np.ndarray | None = None) -> np.ndarray:
+    """Similarity-weighted mean score of the k most similar labelled prompts, shrunk to ``prior``.
+    ``sims``: the similarities of ``x`` to every row of ``train_x``, if already computed."""
     sharpness = params["sharpness"]
-    sims = similarity(x, train_x[labels.rows], params.get("columns"), params.get("flags"))
+    if sims is None:
+        sims = similarity(x, train_x[labels.rows], params.get("columns"), params.get("flags"))
+    else:
+        sims = sims[:, labels.rows]
     k = min(params["k"], sims.shape[1])
     top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
     s = np.take_along_axis(sims, top, axis=1)
@@ -152,10 +157,11 @@ def predict(state: dict[str, Any], x: np.ndarray) -> dict[str, np.ndarray]:
         return {c: np.mean([p[c] for p in parts], axis=0) for c in parts[0]}
     train_x = _unpack(state["x"])
     params = state["params"]
+    sims = similarity(x, train_x, params.get("columns"), params.get("flags"))  # once for every candidate
     out = {}
     for c, lab in state["labels"].items():
         labels = Labels(np.asarray(lab["rows"], dtype=int), np.asarray(lab["scores"], dtype=np.float64))
-        out[c] = predict_neighbours(train_x, labels, x, params, float(labels.scores.mean()))
+        out[c] = predict_neighbours(train_x, labels, x, params, float(labels.scores.mean()), sims)
     return out
 
 
@@ -295,5 +301,13 @@ def _pack(x: np.ndarray) -> dict[str, Any]:
 
 
 def _unpack(packed: dict[str, Any]) -> np.ndarray:
-    data = np.frombuffer(base64.b64decode(packed["f16"]), dtype="<f2")
-    return data.reshape(packed["shape"]).astype(np.float32)
+    return _decode(packed["f16"], tuple(packed["shape"]))
+
+
+@functools.lru_cache(maxsize=32)
+def _decode(f16: str, shape: tuple[int, ...]) -> np.ndarray:
+    """Decoded once per stored matrix (routing decodes on every request otherwise: a Python string
+    keeps its hash, so the lookup is cheap). Read-only: callers share it."""
+    data = np.frombuffer(base64.b64decode(f16), dtype="<f2").reshape(shape).astype(np.float32)
+    data.flags.writeable = False
+    return data
