@@ -15,7 +15,7 @@ from cupola.config import RouterConfig
 from cupola.engines.fake import FakeEmbeddingEngine
 from cupola.errors import InvalidParameter
 from cupola.runtime import scorers
-from cupola.runtime.router import HEAD_WORDS, Router, RouterModel, train
+from cupola.runtime.router import HEAD_CHOICES, Router, RouterModel, train
 
 SMALL, LARGE = "small-model", "large-model"
 # Three kinds of request; the small model fails only the middle one, which no single direction in a
@@ -74,12 +74,18 @@ async def test_neighbours_fall_back_to_the_means_for_requests_unlike_any_trainin
     assert plain.predicted[SMALL] > with_tools.predicted[SMALL] + 0.2
 
 
-async def test_auto_picks_the_lowest_cross_validated_loss_among_both_kinds():
+async def test_auto_picks_the_lowest_cross_validated_loss_among_kinds_and_head_lengths():
     model = await train([SMALL, LARGE], rows(), fake_embed)
-    kinds = {label.split()[0] for label in model.selection}
-    assert kinds == {"logistic", "neighbours"}
+    heads = {label.split(":")[0] for label in model.selection}
+    assert heads == {"head 12"}  # every prompt fits 12 words: longer heads would embed the same text
+    kinds = {label.split(": ")[1].split()[0] for label in model.selection}
+    assert kinds == {"logistic", "neighbours", "ensemble"}
     best = min(model.selection, key=model.selection.get)
-    assert best.startswith(model.kind)
+    assert best.startswith(f"head {model.head_words}: {model.kind}")
+    # every option's spread over the repeated cross-validation is kept next to its mean loss
+    assert model.selection_spread.keys() == model.selection.keys()
+    assert all(v >= 0 for v in model.selection_spread.values())
+    assert any(v > 0 for v in model.selection_spread.values())  # the repeats use other folds
     pinned = await train([SMALL, LARGE], rows(), fake_embed, l2=1.0)  # a given l2 means logistic with it
     assert pinned.kind == "logistic" and pinned.l2 == 1.0 and pinned.selection == {}
     with pytest.raises(InvalidParameter, match="unknown scorer kind 'forest'"):
@@ -99,7 +105,7 @@ async def test_the_head_length_is_stored_and_used_when_routing():
     await router(model).choose(ask("one two three four five six"), recording)
     assert seen == ["one two three"]
     default = await train([SMALL, LARGE], rows(), fake_embed, kind="logistic")
-    assert default.head_words == HEAD_WORDS
+    assert default.head_words in HEAD_CHOICES  # chosen by cross-validation
 
 
 async def test_calibration_uses_held_out_predictions_so_new_traffic_gets_about_the_share():
@@ -139,12 +145,12 @@ def test_scorer_selection_and_out_of_fold_predictions():
     # An XOR of clusters: no linear boundary, but each cluster's neighbours agree.
     y = np.repeat([1.0, 0.0, 0.0, 1.0], 30)
     labels = {"m": scorers.Labels(np.arange(120), y)}
-    kind, params, tried = scorers.select(x, labels, scorers.options())
-    assert kind == "neighbours" and len(tried) == len(scorers.options())
-    oof = scorers.out_of_fold(kind, params, x, labels, scorers.folds(120))["m"]
+    found = scorers.select(x, labels, scorers.options(), ensemble=False)
+    assert found.kind == "neighbours" and len(found.tried) == len(scorers.options())
+    oof = scorers.out_of_fold(found.kind, found.params, x, labels, scorers.folds(120))["m"]
     assert not np.isnan(oof).any() and ((oof > 0.5) == (y > 0.5)).mean() > 0.95
     only = scorers.select(x, labels, [("logistic", {"l2": 3.0})])
-    assert only == ("logistic", {"l2": 3.0}, {})
+    assert (only.kind, only.params, only.tried) == ("logistic", {"l2": 3.0}, {})
 
 
 @pytest.mark.real
@@ -169,13 +175,22 @@ def test_train_a_neighbours_router_with_the_real_embedding_model_and_route(home_
                                   "--calibrate", "0.4"])
     assert trained.exit_code == 0, trained.output
     assert "neighbours scorer" in trained.output and "calibrated" in trained.output
+    assert "cross-validation: head 12: neighbours" in trained.output and "log loss" in trained.output
     shown = json.loads(runner.invoke(app, ["router", "show", "auto", "--json"]).output)
-    assert shown["trained"] and shown["scorer"] == "neighbours" and shown["head_words"] == HEAD_WORDS
+    assert shown["trained"] and shown["scorer"] == "neighbours" and shown["head_words"] in HEAD_CHOICES
+    assert "±" in shown["cross_validation"]
+    pinned = runner.invoke(app, ["router", "train", "auto", "--from", str(data), "--kind", "ensemble",
+                                 "--head-words", "4"])
+    assert pinned.exit_code == 0 and "ensemble scorer" in pinned.output and "head of 4 words" in pinned.output
+    shown = json.loads(runner.invoke(app, ["router", "show", "auto", "--json"]).output)
+    assert shown["scorer"] == "ensemble" and shown["head_words"] == 4
+    assert set(shown["scorer_settings"]) == {"l2", "k", "sharpness"}
     bad = runner.invoke(app, ["router", "train", "auto", "--from", str(data), "--kind", "forest"])
     assert bad.exit_code != 0 and "unknown scorer kind" in bad.output
 
     async def go() -> tuple[str, str, dict]:
-        runtime = Runtime(Settings.load({"home": home_with_models}, {}).settings)
+        # the config file is found through CUPOLA_HOME (the "home" override alone does not read it)
+        runtime = Runtime(Settings.load({"home": home_with_models}, {"CUPOLA_HOME": str(home_with_models)}).settings)
         client = LocalClient(runtime)
         try:
             async def embed(texts: list[str]) -> np.ndarray:
@@ -190,3 +205,89 @@ def test_train_a_neighbours_router_with_the_real_embedding_model_and_route(home_
     code_model, answered_by, predicted = asyncio.run(go())
     assert code_model == "qwen2.5-coder-0.5b", predicted
     assert answered_by == "smollm2-135m"
+
+
+# -- what cross-validation chooses: head length, ensemble; stratified, repeated folds; the dual fit ------
+
+PREFIX = "please read the following request carefully and then answer it as well as you possibly can:"
+
+
+def late_rows() -> list[dict]:
+    """Prompts whose first 14 words are the same: only the words after them say which model passes."""
+    out = []
+    for (task, small_score) in (("write a Python function that parses {}", 0.0), ("say hello to {}", 1.0)):
+        for thing in THINGS + ["the cat", "Lisbon", "the printer", "our guests"]:
+            p = f"{PREFIX} {task.format(thing)}"
+            out += [{"prompt": p, "target": SMALL, "score": small_score},
+                    {"prompt": p, "target": LARGE, "score": 1.0}]
+    return out
+
+
+async def test_cross_validation_chooses_a_head_long_enough_to_see_what_matters():
+    assert len(PREFIX.split()) > 12
+    model = await train([SMALL, LARGE], late_rows(), fake_embed, kind="logistic")
+    assert {k.split(":")[0] for k in model.selection} == {"head 12", "head 24"}  # 24 covers every prompt
+    assert model.head_words == 24 and model.chosen.startswith("head 24: logistic")
+    assert "log loss" in model.cv_summary() and "±" in model.cv_summary()
+    assert model.selection[f"head {model.head_words}: logistic l2={model.l2:g}"] < min(
+        v for k, v in model.selection.items() if k.startswith("head 12:"))
+    r = router(model)
+    code = await r.choose(ask(f"{PREFIX} write a Python function that parses postcodes"), fake_embed)
+    hello = await r.choose(ask(f"{PREFIX} say hello to the new interns"), fake_embed)
+    assert code.order[0] == LARGE and code.predicted[SMALL] < 0.5 < hello.predicted[SMALL]
+    pinned = await train([SMALL, LARGE], late_rows(), fake_embed, kind="logistic", head_words=12)
+    assert pinned.head_words == 12 and all(k.startswith("logistic") for k in pinned.selection)
+
+
+async def test_ensemble_averages_the_two_scorers_and_round_trips(tmp_path):
+    model = await train([SMALL, LARGE], rows(), fake_embed, kind="ensemble", head_words=12)
+    assert model.kind == "ensemble" and {"l2", "k", "sharpness"} <= set(model.settings())
+    x = np.hstack([await fake_embed(["Write a Python parser for logs", "Greet Ana"]), np.zeros((2, 3), np.float32)])
+    parts = [scorers.predict(part, x) for part in model.scorer["parts"]]
+    assert [p["kind"] for p in model.scorer["parts"]] == ["logistic", "neighbours"]
+    for c in (SMALL, LARGE):
+        assert np.allclose(model.scores(x)[c], (parts[0][c] + parts[1][c]) / 2)
+    model.save(tmp_path / "auto.json")
+    again = RouterModel.load(tmp_path / "auto.json")
+    assert again is not None and again.kind == "ensemble"
+    assert np.allclose(again.scores(x)[SMALL], model.scores(x)[SMALL], atol=5e-3)
+    code = await router(again).choose(ask("Write a Python parser for log lines"), fake_embed)
+    assert code.order[0] == LARGE and "ensemble" in router(again).describe()["policy"]
+
+
+def test_folds_are_stratified_by_which_candidates_passed_and_repeats_differ():
+    rng = np.random.default_rng(3)
+    small = (rng.random(100) < 0.2).astype(float)  # few prompts that the small model passes
+    large = np.ones(100)
+    labels = {SMALL: scorers.Labels(np.arange(100), small), LARGE: scorers.Labels(np.arange(100), large)}
+    key = scorers.strata(100, labels)
+    assert len(np.unique(key)) == 2
+    a = scorers.folds(100, 5, seed=0, strata=key)
+    b = scorers.folds(100, 5, seed=1, strata=key)
+    assert not np.array_equal(a, b)
+    for fold_of in (a, b):
+        assert np.bincount(fold_of).min() >= 19  # about equal folds
+        passed = np.bincount(fold_of[small == 1], minlength=5)
+        assert passed.max() - passed.min() <= 1  # each fold gets its share of the rare stratum
+    # A prompt without a label for a candidate is its own stratum value (not counted as a fail).
+    partial = {SMALL: scorers.Labels(np.arange(50), small[:50]), LARGE: labels[LARGE]}
+    assert len(np.unique(scorers.strata(100, partial))) == 3
+
+
+def test_logistic_dual_fit_equals_the_primal_one():
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(30, 60))  # fewer rows than features: the dual path
+    y = (x[:, 0] + 0.5 * rng.normal(size=30) > 0).astype(float)
+    dual = scorers.fit_logistic(x, y, 1.0)
+    # the same problem solved in the features' (primal) space by Newton's method
+    xb = np.hstack([x, np.ones((30, 1))])
+    w = np.zeros(61)
+    reg = np.full(61, 1.0)
+    reg[-1] = 0.0
+    for _ in range(30):
+        p = 1 / (1 + np.exp(-(xb @ w)))
+        w -= np.linalg.solve((xb * (p * (1 - p))[:, None]).T @ xb + np.diag(reg), xb.T @ (p - y) + reg * w)
+    assert np.allclose(dual, w, atol=1e-6)
+    tall = rng.normal(size=(200, 5))  # more rows than features: the primal path still works
+    w_tall = scorers.fit_logistic(tall, (tall[:, 1] > 0).astype(float), 0.1)
+    assert w_tall.shape == (6,) and w_tall[1] > 1

@@ -6,10 +6,13 @@ evidence.
 
 * **Features**: the embedded embedding model's vector of the head of the prompt (its first
   words: that is what says "write code" or "say hello", and it keeps routing under ~10 ms on a
-  CPU), plus the prompt's length, and whether tools or a ``response_format`` are present.
-* **Classifier**: per candidate, a logistic regression (L2, fitted by Newton's method in numpy:
-  ~40 lines, no library needed for a 388-feature linear model) predicting the probability that
-  the candidate's answer is acceptable.
+  CPU), plus the prompt's length, and whether tools or a ``response_format`` are present. How many
+  words (12, 24, 48 or 256, i.e. all the embedder reads) is chosen when training.
+* **Classifier** (`cupola.runtime.scorers`): per candidate, the probability that its answer is
+  acceptable, from a logistic regression (L2, Newton's method in numpy), a similarity-weighted
+  k-nearest-neighbours scorer, or the mean of both. Training picks the kind, its settings and the
+  head length by cross-validated log loss on the training prompts (5 folds stratified by which
+  candidates passed, repeated with 3 seeds; every option's mean and spread are kept in the file).
 * **Modes**: ``quality`` takes the best predicted quality; ``balanced`` the cheapest candidate
   within a small margin (0.05) of the best; ``cost`` within a wide margin (0.2); ``latency`` the
   fastest within 0.1. Costs come from ``costs`` (per 1M tokens), else the model's size on disk,
@@ -42,7 +45,8 @@ from cupola.config import RouterConfig
 from cupola.errors import InvalidParameter, UsageError
 from cupola.runtime import scorers
 
-HEAD_WORDS = 12  # the prompt's head that is embedded (about 16 tokens)
+HEAD_WORDS = 12  # the prompt's head that is embedded (about 16 tokens) when it is not chosen by CV
+HEAD_CHOICES = (12, 24, 48, 256)  # what `train` chooses among (256 words: the embedder's whole context)
 LONG_PROMPT_CHARS = 1600  # the heuristic's "long prompt" (about 400 tokens)
 MARGINS = {"quality": 0.0, "balanced": 0.05, "cost": 0.2, "latency": 0.1}
 FEATURES_VERSION = 1
@@ -114,6 +118,12 @@ class RouterModel:
     scorer: dict[str, Any] = field(default_factory=dict)
     head_words: int = 12  # what files trained before this field was stored used
     selection: dict[str, float] = field(default_factory=dict)  # cross-validated log loss per option tried
+    selection_spread: dict[str, float] = field(default_factory=dict)  # its std over the CV repeats
+
+    @property
+    def chosen(self) -> str | None:
+        """The label of the option cross-validation chose (a key of ``selection``), if it chose."""
+        return min(self.selection, key=self.selection.__getitem__) if self.selection else None
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -134,10 +144,22 @@ class RouterModel:
         return model if model.features_version == FEATURES_VERSION else None
 
     def settings(self) -> dict[str, float]:
-        """The scorer's settings that cross-validation chose (``l2``, or ``k`` and ``sharpness``)."""
+        """The scorer's settings that cross-validation chose (``l2``, or ``k`` and ``sharpness``, or
+        all three for an ensemble)."""
         if self.kind == "logistic":
             return {"l2": self.l2} if self.l2 is not None else {}
-        return {k: v for k, v in self.scorer.get("params", {}).items() if k in ("k", "sharpness")}
+        params = self.scorer.get("params", {})
+        if self.kind == "ensemble":
+            params = {**params.get("logistic", {}), **params.get("neighbours", {})}
+        return {k: v for k, v in params.items() if k in ("l2", "k", "sharpness")}
+
+    def cv_summary(self) -> str:
+        """What cross-validation chose and its held-out log loss (mean ± spread over the repeats)."""
+        if self.chosen is None:
+            return "not run (settings given)"
+        spread = self.selection_spread.get(self.chosen)
+        return (f"{self.chosen}: log loss {self.selection[self.chosen]:.4f}"
+                + (f" ± {spread:.4f}" if spread is not None else "") + f" (best of {len(self.selection)} options)")
 
     def scores(self, x: np.ndarray) -> dict[str, np.ndarray]:
         if self.kind == "logistic":
@@ -220,7 +242,7 @@ class Router:
             out.update(rows=m.rows, prompts=m.prompts, mean_scores=m.mean_scores, threshold=m.threshold,
                        calibrated_share=m.calibrated_share, trained_at=m.trained_at, scorer=m.kind,
                        scorer_settings=m.settings(),
-                       head_words=m.head_words,
+                       head_words=m.head_words, cross_validation=m.cv_summary(),
                        policy=f"trained {m.kind} scorer on {m.prompts} prompts; {self.config.mode} mode"
                               + (f", calibrated to send ~{m.calibrated_share:.0%} to {m.strongest}"
                                  if m.threshold is not None else ""))
@@ -253,11 +275,14 @@ def _score(value: Any, path: Path, number: int) -> float:
 
 
 async def train(candidates: list[str], rows: list[dict[str, Any]], embed: Embed, *, calibrate: float | None = None,
-                l2: float | None = None, kind: str = "auto", head_words: int = HEAD_WORDS,
-                embedding_model: str = "minilm-l6") -> RouterModel:
+                l2: float | None = None, kind: str = "auto", head_words: int | None = None,
+                embedding_model: str = "minilm-l6", repeats: int = 3) -> RouterModel:
     """Fit the candidates' quality scorer on the rows that name them. ``kind`` "auto" picks the
-    scorer (logistic or neighbours) and its settings by cross-validated log loss; a given ``l2``
-    means a logistic regression with that regularisation."""
+    scorer (logistic, neighbours, or their ensemble) and its settings by cross-validated log loss
+    (5 stratified folds, ``repeats`` seeds); a given ``l2`` means a logistic regression with that
+    regularisation. ``head_words`` None chooses the embedded head's length among `HEAD_CHOICES`
+    by the same cross-validation (heads longer than every training prompt are not tried: they embed
+    the same text as the shorter one)."""
     if kind != "auto" and kind not in scorers.KINDS:
         raise InvalidParameter(f"unknown scorer kind {kind!r} (auto, {', '.join(scorers.KINDS)})")
     if calibrate is not None and not 0 < calibrate < 1:
@@ -269,28 +294,49 @@ async def train(candidates: list[str], rows: list[dict[str, Any]], embed: Embed,
                                hint="export results for every candidate (e.g. `cupola eval export`)")
     prompts = sorted({r["prompt"] for r in used})
     index = {p: i for i, p in enumerate(prompts)}
-    x = await features([{"messages": [{"role": "user", "content": p}]} for p in prompts], embed, head_words)
     labels = {}
     for c in candidates:
         mine = [r for r in used if r["target"] == c]
         labels[c] = scorers.Labels(np.array([index[r["prompt"]] for r in mine]),
                                    np.array([r["score"] for r in mine], dtype=np.float64))
     kinds = ("logistic",) if l2 is not None else scorers.KINDS if kind == "auto" else (kind,)
+    if kind == "ensemble" and l2 is None:
+        kinds = scorers.ENSEMBLE_PARTS
+    bodies = [{"messages": [{"role": "user", "content": p}]} for p in prompts]
+    heads = (head_words,) if head_words is not None else HEAD_CHOICES
     # Small matrices: BLAS threads only add contention (measured: 2.2 s vs 0.08 s per fit on 2 busy cores).
     with threadpool_limits(1):
-        layout = {"columns": x.shape[1] - len(EXTRA_FEATURES), "flags": [x.shape[1] - 2, x.shape[1] - 1]}
-        chosen, params, tried = scorers.select(x, labels, scorers.options(kinds, l2, layout))
+        best: tuple[scorers.Selection, int, np.ndarray] | None = None
+        tried: dict[str, float] = {}
+        spread: dict[str, float] = {}
+        longest = max(len(p.split()) for p in prompts)
+        for i, words in enumerate(heads):
+            if i and heads[i - 1] >= longest:
+                break  # every prompt fits a shorter head: a longer one embeds the same text
+            x = await features(bodies, embed, words)
+            layout = {"columns": x.shape[1] - len(EXTRA_FEATURES), "flags": [x.shape[1] - 2, x.shape[1] - 1]}
+            found = scorers.select(x, labels, scorers.options(kinds, l2, layout), repeats=repeats,
+                                   require="ensemble" if kind == "ensemble" else None)
+            prefix = f"head {words}: " if len(heads) > 1 else ""
+            tried.update({prefix + k: v for k, v in found.tried.items()})
+            spread.update({prefix + k: v for k, v in found.spread.items()})
+            if best is None or found.loss < best[0].loss - 1e-12:  # ties keep the shorter head (faster to embed)
+                best = (found, words, x)
+        assert best is not None
+        found, words, x = best
+        chosen, params = found.kind, found.params
         state = scorers.fit(chosen, params, x, labels)
         means = {c: float(lab.scores.mean()) for c, lab in labels.items()}
         strongest = max(candidates, key=lambda c: means[c])
         model = RouterModel(list(candidates), state.get("weights", {}), strongest, l2=params.get("l2"),
                             rows=len(used), prompts=len(prompts), mean_scores=means, embedding_model=embedding_model,
-                            kind=chosen, scorer=state if chosen != "logistic" else {}, head_words=head_words,
-                            selection=tried)
+                            kind=chosen, scorer=state if chosen != "logistic" else {}, head_words=words,
+                            selection=tried, selection_spread=spread)
         if calibrate is not None and len(candidates) > 1:
             # Calibrate on out-of-fold predictions: a scorer is over-confident on its own training
             # prompts (a neighbours scorer finds each of them at cosine 1), new traffic is not.
-            predicted = scorers.out_of_fold(chosen, params, x, labels, scorers.folds(len(prompts)))
+            fold_of = scorers.folds(len(prompts), strata=scorers.strata(len(prompts), labels))
+            predicted = scorers.out_of_fold(chosen, params, x, labels, fold_of)
             lead = predicted[strongest] - np.max(np.stack([predicted[c] for c in candidates if c != strongest]),
                                                  axis=0)
             lead = lead[~np.isnan(lead)]

@@ -1,7 +1,7 @@
 """Quality scorers for routers: from a request's features, the probability that each candidate
 answers it acceptably.
 
-Two kinds, each a few dozen lines of numpy (small data: hundreds to thousands of prompts):
+Three kinds, each a few dozen lines of numpy (small data: hundreds to thousands of prompts):
 
 * ``logistic``: one L2-regularised logistic regression per candidate, fitted by Newton's method
   with soft labels (scores 0..1).
@@ -9,23 +9,28 @@ Two kinds, each a few dozen lines of numpy (small data: hundreds to thousands of
   ranking: a request's score for a candidate is the candidate's score on the ``k`` most similar
   training prompts (cosine of their embeddings), weighted by ``exp(sharpness * cosine)`` and shrunk
   towards the candidate's mean by one pseudo-prompt.
+* ``ensemble``: the mean of the two above (each with its own cross-validated settings).
 
 `select` picks the kind and its settings (``l2``; ``k`` and ``sharpness``) with the lowest
-cross-validated log loss on the training data, so nothing is tuned by hand on an evaluation set.
+cross-validated log loss on the training data (5 folds stratified by which candidates passed,
+repeated with 3 seeds; the spread over the repeats is kept), so nothing is tuned by hand on an
+evaluation set.
 A fitted scorer is a JSON-able ``state`` dict (stored in the trained router's file).
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-KINDS = ("logistic", "neighbours")
-L2_GRID = (0.1, 1.0, 10.0, 100.0)
+KINDS = ("logistic", "neighbours", "ensemble")
+ENSEMBLE_PARTS = ("logistic", "neighbours")
+L2_GRID = (0.1, 0.3, 1.0, 3.0, 10.0)
 K_GRID = (5, 10, 20, 40)
 SHARPNESS_GRID = (5.0, 20.0)
 
@@ -42,7 +47,11 @@ class Labels:
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iterations: int = 25) -> np.ndarray:
     """Weights (bias last) of an L2-regularised logistic regression with soft labels ``y`` in 0..1,
-    by Newton's method (the problem is small and convex; a few iterations converge)."""
+    by Newton's method (the problem is small and convex; a few iterations converge). With fewer
+    rows than features (a few hundred prompts, 388 features) the steps are taken in the rows' dual
+    space (w = x.T @ a): the same solution, a (rows+1)-sized system instead of a (features+1)-sized one."""
+    if 0 < l2 and x.shape[0] < x.shape[1]:
+        return _fit_logistic_dual(x.astype(np.float64), y, l2, iterations)
     xb = np.hstack([x, np.ones((x.shape[0], 1), dtype=x.dtype)]).astype(np.float64)
     w = np.zeros(xb.shape[1])
     reg = np.full(xb.shape[1], l2)
@@ -56,6 +65,30 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iterations: int 
         if float(np.max(np.abs(step))) < 1e-6:
             break
     return w
+
+
+def _fit_logistic_dual(x: np.ndarray, y: np.ndarray, l2: float, iterations: int) -> np.ndarray:
+    """Newton's method on (a, b) with w = x.T @ a (the representer theorem: the optimum lies in the
+    rows' span); the bias b is not shrunk."""
+    n = x.shape[0]
+    gram = x @ x.T
+    a, b = np.zeros(n), 0.0
+    for _ in range(iterations):
+        f = gram @ a + b
+        p = 1.0 / (1.0 + np.exp(-np.clip(f, -30, 30)))
+        d = p * (1 - p) + 1e-9
+        system = np.empty((n + 1, n + 1))
+        system[:n, :n] = d[:, None] * gram + l2 * np.eye(n)
+        system[:n, n] = d
+        system[n, :n] = d @ gram
+        system[n, n] = d.sum()
+        rhs = np.concatenate([p - y + l2 * a, [float((p - y).sum())]])
+        step = np.linalg.solve(system, rhs)
+        a -= step[:n]
+        b -= float(step[n])
+        if float(np.max(np.abs(step))) < 1e-7:
+            break
+    return np.concatenate([x.T @ a, [b]])
 
 
 def predict_logistic(w: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -79,10 +112,14 @@ def similarity(a: np.ndarray, b: np.ndarray, columns: int | None = None, flags: 
 
 
 def predict_neighbours(train_x: np.ndarray, labels: Labels, x: np.ndarray, params: dict[str, Any],
-                       prior: float) -> np.ndarray:
-    """Similarity-weighted mean score of the k most similar labelled prompts, shrunk to ``prior``."""
+                       prior: float, sims: np.ndarray | None = None) -> np.ndarray:
+    """Similarity-weighted mean score of the k most similar labelled prompts, shrunk to ``prior``.
+    ``sims``: the similarities of ``x`` to every row of ``train_x``, if already computed."""
     sharpness = params["sharpness"]
-    sims = similarity(x, train_x[labels.rows], params.get("columns"), params.get("flags"))
+    if sims is None:
+        sims = similarity(x, train_x[labels.rows], params.get("columns"), params.get("flags"))
+    else:
+        sims = sims[:, labels.rows]
     k = min(params["k"], sims.shape[1])
     top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
     s = np.take_along_axis(sims, top, axis=1)
@@ -105,6 +142,9 @@ def fit(kind: str, params: dict[str, Any], x: np.ndarray, labels: dict[str, Labe
         return {"kind": kind, "params": params, "x": _pack(x[used]),
                 "labels": {c: {"rows": [remap[int(r)] for r in lab.rows], "scores": lab.scores.tolist()}
                            for c, lab in labels.items()}}
+    if kind == "ensemble":
+        return {"kind": kind, "params": params,
+                "parts": [fit(part, params[part], x, labels) for part in ENSEMBLE_PARTS]}
     raise ValueError(f"unknown scorer kind {kind!r}")
 
 
@@ -112,12 +152,16 @@ def predict(state: dict[str, Any], x: np.ndarray) -> dict[str, np.ndarray]:
     """Predicted quality per candidate for the feature rows ``x``."""
     if state["kind"] == "logistic":
         return {c: predict_logistic(np.asarray(w), x) for c, w in state["weights"].items()}
+    if state["kind"] == "ensemble":
+        parts = [predict(part, x) for part in state["parts"]]
+        return {c: np.mean([p[c] for p in parts], axis=0) for c in parts[0]}
     train_x = _unpack(state["x"])
     params = state["params"]
+    sims = similarity(x, train_x, params.get("columns"), params.get("flags"))  # once for every candidate
     out = {}
     for c, lab in state["labels"].items():
         labels = Labels(np.asarray(lab["rows"], dtype=int), np.asarray(lab["scores"], dtype=np.float64))
-        out[c] = predict_neighbours(train_x, labels, x, params, float(labels.scores.mean()))
+        out[c] = predict_neighbours(train_x, labels, x, params, float(labels.scores.mean()), sims)
     return out
 
 
@@ -139,10 +183,8 @@ def out_of_fold(kind: str, params: dict[str, Any], x: np.ndarray, labels: dict[s
     return out
 
 
-def cv_loss(kind: str, params: dict[str, Any], x: np.ndarray, labels: dict[str, Labels],
-            fold_of: np.ndarray) -> float:
-    """Mean held-out log loss over every candidate's labelled rows (prompts split into folds)."""
-    predicted = out_of_fold(kind, params, x, labels, fold_of)
+def log_loss(predicted: dict[str, np.ndarray], labels: dict[str, Labels]) -> float:
+    """Mean log loss of out-of-fold predictions over every candidate's labelled rows."""
     total, n = 0.0, 0
     for c, lab in labels.items():
         p = predicted[c][lab.rows]
@@ -154,43 +196,101 @@ def cv_loss(kind: str, params: dict[str, Any], x: np.ndarray, labels: dict[str, 
     return total / n if n else math.inf
 
 
-def folds(prompts: int, count: int = 4, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).permutation(prompts) % count
+def cv_loss(kind: str, params: dict[str, Any], x: np.ndarray, labels: dict[str, Labels],
+            fold_of: np.ndarray) -> float:
+    """Mean held-out log loss over every candidate's labelled rows (prompts split into folds)."""
+    return log_loss(out_of_fold(kind, params, x, labels, fold_of), labels)
+
+
+def strata(prompts: int, labels: dict[str, Labels]) -> np.ndarray:
+    """A stratum per prompt: which candidates passed it (scores rounded; -1 where unlabelled), so
+    that every fold gets its share of "only the strong one passes", "both pass", ... prompts."""
+    key = np.zeros(prompts, dtype=np.int64)
+    for c in sorted(labels):
+        lab = labels[c]
+        passed = np.full(prompts, 2)  # unlabelled
+        passed[lab.rows] = np.round(lab.scores).astype(int)
+        key = key * 3 + passed
+    return key
+
+
+def folds(prompts: int, count: int = 5, seed: int = 0, strata: np.ndarray | None = None) -> np.ndarray:
+    """A fold per prompt, random (seeded) and, given ``strata``, balanced within each stratum."""
+    rng = np.random.default_rng(seed)
+    if strata is None:
+        return rng.permutation(prompts) % count
+    fold_of = np.zeros(prompts, dtype=int)
+    offset = int(rng.integers(count))
+    for value in np.unique(strata):
+        members = rng.permutation(np.nonzero(strata == value)[0])
+        fold_of[members] = (np.arange(len(members)) + offset) % count
+        offset += len(members)
+    return fold_of
+
+
+@dataclass
+class Selection:
+    """What cross-validation chose, and every option's mean held-out loss and its spread (the
+    standard deviation over the repeats with other folds)."""
+
+    kind: str
+    params: dict[str, Any]
+    loss: float
+    tried: dict[str, float]
+    spread: dict[str, float]
 
 
 def select(x: np.ndarray, labels: dict[str, Labels], options: list[tuple[str, dict[str, Any]]],
-           count: int = 4) -> tuple[str, dict[str, Any], dict[str, float]]:
-    """Among ``options`` (kind, settings), the one with the lowest cross-validated log loss, and
-    every tried loss. A single option is returned without cross-validation."""
+           count: int = 5, repeats: int = 3, ensemble: bool = True, require: str | None = None) -> Selection:
+    """Among ``options`` (kind, settings), the one with the lowest cross-validated log loss
+    (``count`` folds stratified by which candidates passed, repeated with ``repeats`` seeds, losses
+    averaged). With ``ensemble`` and both kinds among the options, the average of the best logistic
+    and the best neighbours scorer is an option too (scored from their out-of-fold predictions).
+    ``require`` restricts the choice to one kind (e.g. "ensemble"). A single option is returned
+    without cross-validation."""
     if len(options) == 1:
-        return options[0][0], options[0][1], {}
-    fold_of = folds(x.shape[0], count)
-    tried: dict[str, float] = {}
-    best: tuple[float, str, dict[str, Any]] = (math.inf, *options[0])
+        return Selection(options[0][0], options[0][1], math.nan, {}, {})
+    n = x.shape[0]
+    splits = [folds(n, min(count, n), seed, strata(n, labels)) for seed in range(repeats)]
+    results: list[tuple[str, dict[str, Any], list[dict[str, np.ndarray]], list[float]]] = []
     for kind, params in options:
-        loss = cv_loss(kind, params, x, labels, fold_of)
-        tried[f"{kind} {_label(params)}"] = round(loss, 5)
-        if loss < best[0]:
-            best = (loss, kind, params)
-    return best[1], best[2], tried
+        oof = [out_of_fold(kind, params, x, labels, fold_of) for fold_of in splits]
+        results.append((kind, params, oof, [log_loss(o, labels) for o in oof]))
+    best_of = {k: min((r for r in results if r[0] == k), key=lambda r: np.mean(r[3]), default=None)
+               for k in ENSEMBLE_PARTS}
+    if ensemble and all(best_of.values()):
+        parts = [best_of[k] for k in ENSEMBLE_PARTS]
+        oof = [{c: np.mean([p[2][i][c] for p in parts], axis=0) for c in labels} for i in range(len(splits))]
+        results.append(("ensemble", {k: p[1] for k, p in zip(ENSEMBLE_PARTS, parts)}, oof,
+                        [log_loss(o, labels) for o in oof]))
+    tried = {f"{kind} {_label(params)}": round(float(np.mean(losses)), 5) for kind, params, _, losses in results}
+    spread = {f"{kind} {_label(params)}": round(float(np.std(losses)), 5) for kind, params, _, losses in results}
+    eligible = [r for r in results if require is None or r[0] == require]
+    if not eligible:
+        raise ValueError(f"no {require} option among {[r[0] for r in results]}")
+    kind, params, _, losses = min(eligible, key=lambda r: np.mean(r[3]))
+    return Selection(kind, params, float(np.mean(losses)), tried, spread)
 
 
 def options(kinds: tuple[str, ...] = KINDS, l2: float | None = None,
             layout: dict[str, Any] | None = None) -> list[tuple[str, dict[str, Any]]]:
     """The settings cross-validation chooses among (a given ``l2`` pins the logistic one).
-    ``layout`` tells neighbours which columns to compare (``columns``, ``flags``: see `similarity`)."""
+    ``layout`` tells neighbours which columns to compare (``columns``, ``flags``: see `similarity`).
+    The ensemble is not listed: `select` builds it from the best of each kind."""
     out: list[tuple[str, dict[str, Any]]] = []
     for kind in kinds:
         if kind == "logistic":
             out += [("logistic", {"l2": v}) for v in ([l2] if l2 is not None else L2_GRID)]
         elif kind == "neighbours":
             out += [("neighbours", {"k": k, "sharpness": s, **(layout or {})}) for k in K_GRID for s in SHARPNESS_GRID]
-        else:
+        elif kind != "ensemble":
             raise ValueError(f"unknown scorer kind {kind!r}")
     return out
 
 
 def _label(params: dict[str, Any]) -> str:
+    if all(k in params for k in ENSEMBLE_PARTS):  # an ensemble's settings: its parts'
+        return " + ".join(_label(params[k]) for k in ENSEMBLE_PARTS)
     return " ".join(f"{k}={v:g}" for k, v in params.items() if isinstance(v, (int, float)) and k != "columns")
 
 
@@ -201,5 +301,13 @@ def _pack(x: np.ndarray) -> dict[str, Any]:
 
 
 def _unpack(packed: dict[str, Any]) -> np.ndarray:
-    data = np.frombuffer(base64.b64decode(packed["f16"]), dtype="<f2")
-    return data.reshape(packed["shape"]).astype(np.float32)
+    return _decode(packed["f16"], tuple(packed["shape"]))
+
+
+@functools.lru_cache(maxsize=32)
+def _decode(f16: str, shape: tuple[int, ...]) -> np.ndarray:
+    """Decoded once per stored matrix (routing decodes on every request otherwise: a Python string
+    keeps its hash, so the lookup is cheap). Read-only: callers share it."""
+    data = np.frombuffer(base64.b64decode(f16), dtype="<f2").reshape(shape).astype(np.float32)
+    data.flags.writeable = False
+    return data
