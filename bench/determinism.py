@@ -44,15 +44,26 @@ async def answer(http: httpx.AsyncClient, url: str, prompt: str, seed: int, max_
                  temperature: float) -> list[str]:
     body = {"model": "smollm2-135m", "messages": [{"role": "user", "content": prompt}], "seed": seed,
             "max_tokens": max_tokens, "temperature": temperature, "stream": True}
-    deltas: list[str] = []
-    async with http.stream("POST", url + "/v1/chat/completions", json=body) as resp:
-        async for line in resp.aiter_lines():
-            if line.startswith("data:") and line[5:].strip() != "[DONE]":
-                for choice in json.loads(line[5:]).get("choices") or []:
-                    text = (choice.get("delta") or {}).get("content")
-                    if text:
-                        deltas.append(text)
-    return deltas
+    for _ in range(60):  # a busy server may refuse with 429: wait as told and ask again
+        deltas: list[str] = []
+        async with http.stream("POST", url + "/v1/chat/completions", json=body) as resp:
+            if resp.status_code == 429:
+                await asyncio.sleep(min(float(resp.headers.get("retry-after", 1)), 5.0))
+                continue
+            if resp.status_code != 200:
+                raise RuntimeError(f"{resp.status_code}: {(await resp.aread())[:300]!r}")
+            await _read(resp, deltas)
+            return deltas
+    raise RuntimeError("still refused with 429 after 60 tries")
+
+
+async def _read(resp: httpx.Response, deltas: list[str]) -> None:
+    async for line in resp.aiter_lines():
+        if line.startswith("data:") and line[5:].strip() != "[DONE]":
+            for choice in json.loads(line[5:]).get("choices") or []:
+                text = (choice.get("delta") or {}).get("content")
+                if text:
+                    deltas.append(text)
 
 
 def first_divergence(a: list[str], b: list[str]) -> int | None:
