@@ -20,6 +20,7 @@ FLAG = "stop_loops"  # the request option (a Cupola extension of chat completion
 _BOUNDARY = re.compile(r"(?<=[.!?])\s+|\n+")
 _MARKER = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
 _NON_WORD = re.compile(r"[^\w]+")
+_LAST_WORD = re.compile(r"[\w\[\]]*$")
 NOTE = {"what": "repetition", "detail": ""}
 
 
@@ -40,6 +41,7 @@ class LoopGuard:
         self.pending = ""  # the sentence being written (not passed on yet if it may be a repeat)
         self.shown = 0  # characters of ``pending`` already passed on
         self.reason: str | None = None
+        self.tail = ""  # the end of the text passed on that may be an unfinished word
 
     def feed(self, piece: str) -> tuple[str, bool]:
         """``(text to pass on now, stop)``."""
@@ -70,7 +72,10 @@ class LoopGuard:
     def _looping(self, out: list[str], text: str, sentence: str | None) -> bool:
         """Pass ``text`` on; True when the words passed on now end in a run said too often."""
         out.append(text)
-        self.words += normalize(text).split()
+        self.tail += text
+        m = _LAST_WORD.search(self.tail)  # a word cut at the end of a piece waits for its rest
+        complete, self.tail = self.tail[:m.start()], self.tail[m.start():]
+        self.words += normalize(complete).split()
         n = self.ngram
         if len(self.words) < n * self.ngram_repeats:
             return False
