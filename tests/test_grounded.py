@@ -221,5 +221,33 @@ def test_grounded_chat_gets_the_default_length_and_the_loop_guard(settings):
         assert events[-1]["type"] == "done" and events[-1]["finish_reason"] == "stop"
 
 
-if __name__ == "__main__":
-    pytest.main([__file__])
+
+def test_responses_api_knowledge_gives_file_citation_annotations(settings):
+    from test_kb_http import DOCS, make_client
+
+    factory = FakeFactory(reply="Solar panels turn sunlight into electricity [2]. Bananas are yellow [1].")
+    with make_client(settings, factory) as client:
+        client.post("/api/kb", json={"name": "notes"})
+        client.post("/api/kb/notes/documents", json=DOCS)
+        body = {"model": "smollm2-135m", "input": "what do solar panels do", "knowledge": {"base": "notes", "k": 2}}
+        resp = client.post("/v1/responses", json=body).json()
+        part = resp["output"][0]["content"][0]
+        first = part["text"].index(".") + 1
+        assert part["annotations"] == [{"type": "file_citation", "file_id": "solar", "filename": "Solar",
+                                        "index": first}]
+        assert resp["knowledge"]["sources"][0]["doc_id"] == "solar"
+        assert [c["doc_id"] for c in resp["knowledge"]["citations"]] == ["solar"]
+        assert factory.engines["smollm2-135m"].requests[-1]["max_tokens"] == 256
+        stored = client.get(f"/v1/responses/{resp['id']}").json()
+        assert stored["output"][0]["content"][0]["annotations"] == part["annotations"]
+
+        with client.stream("POST", "/v1/responses", json={**body, "stream": True}) as stream:
+            events = [json.loads(line[6:]) for line in stream.iter_lines() if line.startswith("data: ")]
+        assert [e["sequence_number"] for e in events] == list(range(len(events)))
+        added = [e for e in events if e["type"] == "response.output_text.annotation.added"]
+        assert [a["annotation"]["file_id"] for a in added] == ["solar"]
+        done = events[-1]["response"]
+        assert done["output"][0]["content"][0]["annotations"] == [added[0]["annotation"]]
+        hosted = {**body, "tools": [{"type": "mcp", "server_label": "cupola", "allowed_tools": ["calculator"]}]}
+        error = client.post("/v1/responses", json=hosted)
+        assert error.status_code == 400 and error.json()["error"]["param"] == "knowledge"
