@@ -251,3 +251,58 @@ def test_responses_api_knowledge_gives_file_citation_annotations(settings):
         hosted = {**body, "tools": [{"type": "mcp", "server_label": "cupola", "allowed_tools": ["calculator"]}]}
         error = client.post("/v1/responses", json=hosted)
         assert error.status_code == 400 and error.json()["error"]["param"] == "knowledge"
+
+
+# -- the research desk ---------------------------------------------------------------------------------
+
+async def test_research_desk_critic_rejects_a_draft_citing_an_absent_document(tmp_path, fake_runtime, settings):
+    from pathlib import Path
+
+    from cupola.agents import Runner
+    from cupola.agents.loader import ToolContext
+    from cupola.client import FunctionClient, LocalClient
+    from cupola.knowledge.service import KnowledgeService
+    from cupola.knowledge.store import KnowledgeStore
+    from cupola.workflows import WorkflowRunner, WorkflowStore
+    from cupola.workflows.loader import load_workflow
+    from test_knowledge import ENERGY
+
+    kb = KnowledgeService(KnowledgeStore(settings.db_path("knowledge")), LocalClient(fake_runtime),
+                          models=fake_runtime.store)
+    kb.create("docs")
+    await kb.ingest("docs", ENERGY)
+    drafts = iter(["Solar panels turn sunlight into electricity [facebook.com].",
+                   "Solar panels turn sunlight into electricity [solar]."])
+
+    def model(messages, params):
+        system = messages[0]["content"]
+        if system.startswith("You plan"):
+            return "What do solar panels do?"
+        if system.startswith("Search"):
+            return [("search_knowledge", {"query": "solar panels"})] if len(messages) < 3 else "Panels: sunlight."
+        if system.startswith("You write"):
+            return next(drafts)
+        if system.startswith("You review"):
+            return '{"approved": true, "feedback": "supported"}'
+        return "Solar panels turn sunlight into electricity on the roof [solar] [ghost]."
+
+    flow = load_workflow(Path(__file__).resolve().parent.parent / "examples" / "workflows" / "research_desk.py",
+                         ToolContext(knowledge=kb))
+    store = WorkflowStore(tmp_path / "workflows.db")
+    try:
+        events = [e async for e in WorkflowRunner(Runner(FunctionClient(model)), store).run(
+            flow, "How do solar panels help?")]
+    finally:
+        store.close()
+    finished = {e["step"]: e.get("output") for e in events if e["type"] == "step_finished"}
+    retrieved = [s["doc_id"] for s in finished["research_desk/gather/retriever"]["sources"]]
+    assert "solar" in retrieved and "facebook.com" not in retrieved
+    first = finished["research_desk/review/1/critic"]
+    assert first["route"] == "reject" and first["output"]["approved"] is False
+    assert "facebook.com" in first["output"]["feedback"] and "research_desk/review/1/critic/judge" not in finished
+    second = finished["research_desk/review/2/critic"]
+    assert second["route"] == "review" and second["output"]["approved"] is True
+    result = events[-1]["output"]
+    assert events[-1]["status"] == "completed" and "[ghost]" not in result["answer"]
+    assert [c["doc_id"] for c in result["citations"]] == ["solar"]
+    assert set(result["retrieved"]) == set(retrieved)

@@ -147,6 +147,24 @@ async def cite(embed: Embed | None, answer: str, sources: list[dict[str, Any]],
     return _collect(links, sources)
 
 
+_LABEL = re.compile(r"\[([^\[\]\n]{1,120})\]")
+
+
+def cited_labels(text: str) -> list[str]:
+    """The labels a text cites in square brackets (``[noise]``, ``[a, b]``, ``[1]``), in order, once each."""
+    out: list[str] = []
+    for group in _LABEL.findall(text):
+        for label in (x.strip() for x in group.split(",")):
+            if label and label not in out:
+                out.append(label)
+    return out
+
+
+def absent(text: str, retrieved: list[str]) -> list[str]:
+    """The labels ``text`` cites that are not among the ``retrieved`` document ids."""
+    return [label for label in cited_labels(text) if label not in retrieved]
+
+
 def annotations(cited: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Responses API ``output_text`` annotations: a ``file_citation`` at the end of each cited sentence."""
     out = [{"type": "file_citation", "file_id": c["doc_id"], "filename": c["title"] or c["doc_id"],
