@@ -418,7 +418,7 @@ async def test_grounding_joins_the_callers_system_message(kb):
         "energy", [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "solar panels?"}],
         SearchOptions(k=2))
     assert [m["role"] for m in messages] == ["system", "user"]
-    assert messages[0]["content"].startswith("Be brief.\n\nAnswer the question using only the numbered sources")
+    assert messages[0]["content"].startswith("Be brief.\n\nAnswer the question")
     assert "[1] Solar" in messages[0]["content"] and found["results"][0]["n"] == 1
 
 
