@@ -135,9 +135,12 @@ async def run_worker(args: argparse.Namespace) -> None:
             started = time.perf_counter()
             sources: list[dict[str, Any]] = []
             done: dict[str, Any] = {}
+            deltas = 0
             async for event in service.ask("aurora", q["question"], options=SearchOptions(k=4), **params):
                 if event["type"] == "sources":
                     sources = event["sources"]
+                elif event["type"] == "delta":
+                    deltas += 1
                 elif event["type"] == "done":
                     done = event
             seconds = time.perf_counter() - started
@@ -146,13 +149,16 @@ async def run_worker(args: argparse.Namespace) -> None:
                   "retrieved": [s["doc_id"] for s in sources],
                   "citations": [c["doc_id"] for c in done.get("citations", [])],
                   "finish_reason": done.get("finish_reason") or client.finish.get(str(params["seed"])),
-                  "completion_tokens": (done.get("usage") or {}).get("completion_tokens"),
+                  # a stream stopped at a loop has no usage: its chunks (one token each) are counted
+                  "completion_tokens": (done.get("usage") or {}).get("completion_tokens") or deltas,
                   "note": done.get("note")}
         if citing is not None:  # each way of citing, on the same answer
             methods = await citing.compare_methods(service, "aurora", answer, sources)
             record["methods"] = {m: [c["doc_id"] for c in cited] for m, cited in methods.items()}
         print(f"{record['id']}: {record['finish_reason']} {record['completion_tokens']} tok, "
               f"cites {record['citations']}", file=sys.stderr, flush=True)
+        with args.raw.with_suffix(".partial.jsonl").open("a") as f:  # what a stopped run got done
+            f.write(json.dumps(record) + "\n")
         return record
 
     rows = questions(args.split, args.limit)
