@@ -55,6 +55,8 @@ def parse_args() -> argparse.Namespace:
                    help="a models folder holding smollm2-135m and minilm-l6 (pulled into a temp home if absent)")
     p.add_argument("--split", choices=["dev", "test", "all"], default="all")
     p.add_argument("--limit", type=int, default=None, help="only the first N questions of the split")
+    p.add_argument("--per-doc", type=int, default=None, help="only the first N questions per document (a "
+                   "stratified subset for a busy machine)")
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--variant", default="after", help="(worker) the variant's name")
     p.add_argument("--out", type=Path, default=RESULTS / "grounded_answers")
@@ -65,9 +67,11 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
-def questions(split: str, limit: int | None) -> list[dict[str, Any]]:
+def questions(split: str, limit: int | None, per_doc: int | None = None) -> list[dict[str, Any]]:
     rows = [json.loads(line) for line in QUESTIONS.read_text().splitlines() if line.strip()]
     rows = [r for r in rows if split == "all" or r["split"] == split]
+    if per_doc:
+        rows = [r for r in rows if [x["id"] for x in rows if x["doc"] == r["doc"]].index(r["id"]) < per_doc]
     return rows[:limit] if limit else rows
 
 
@@ -161,7 +165,7 @@ async def run_worker(args: argparse.Namespace) -> None:
             f.write(json.dumps(record) + "\n")
         return record
 
-    rows = questions(args.split, args.limit)
+    rows = questions(args.split, args.limit, args.per_doc)
     try:
         records = await asyncio.gather(*(one(i, q) for i, q in enumerate(rows)))
     finally:
@@ -217,7 +221,8 @@ def markdown(results: dict[str, Any], args: argparse.Namespace) -> str:
              "**Measured while the machine was shared** (2 cores, other engineers' jobs running): lengths, "
              "citations and finish reasons do not depend on load, seconds do.", "",
              f"Run: `PYTHONPATH=src python bench/grounded_answers.py --before-src DIR` (split {args.split}"
-             f"{f', first {args.limit}' if args.limit else ''}); questions in `bench/grounded/questions.jsonl` "
+             f"{f', first {args.limit}' if args.limit else ''}{f', {args.per_doc} per document' if args.per_doc else ''}"
+             "); questions in `bench/grounded/questions.jsonl` "
              "(48 over examples/docs, dev and test halves; only dev was used for tuning). smollm2-135m answers, "
              "minilm-l6 embeds, k=4 hybrid search, seed 1000+i per question in both variants.", ""]
     variants = list(results)
@@ -285,6 +290,8 @@ def run_variant(name: str, src: Path, args: argparse.Namespace, models: Path, wo
            "--split", args.split, "--concurrency", str(args.concurrency)]
     if args.limit:
         cmd += ["--limit", str(args.limit)]
+    if args.per_doc:
+        cmd += ["--per-doc", str(args.per_doc)]
     print(f"== {name} ({src})", file=sys.stderr, flush=True)
     subprocess.run(cmd, env=env, check=True)
     return json.loads(raw.read_text())
