@@ -108,7 +108,6 @@ class Recorder:
 async def run_worker(args: argparse.Namespace) -> None:
     from cupola.client import LocalClient
     from cupola.config import Settings
-    from cupola.knowledge import documents as docs
     from cupola.knowledge.retrieval import SearchOptions
     from cupola.knowledge.service import KnowledgeService
     from cupola.knowledge.store import KnowledgeStore
