@@ -62,6 +62,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=RESULTS / "grounded_answers")
     p.add_argument("--raw", type=Path, help="(worker) where to write the records")
     p.add_argument("--variants", default="before,after", help="which variants to run (comma-separated)")
+    p.add_argument("--partial", action="store_true", help="with --reuse: report the records a stopped run kept "
+                   "(<variant>.partial.jsonl) instead of running the variant")
     p.add_argument("--reuse", type=Path, help="a folder of earlier raw records (<variant>.json): reuse them "
                    "instead of running those variants again; new raw records are kept there too")
     return p.parse_args()
@@ -283,6 +285,11 @@ def run_variant(name: str, src: Path, args: argparse.Namespace, models: Path, wo
     if args.reuse and raw.exists():
         print(f"== {name}: reusing {raw}", file=sys.stderr, flush=True)
         return json.loads(raw.read_text())
+    partial = raw.with_suffix(".partial.jsonl")
+    if args.reuse and args.partial and partial.exists():
+        records = [json.loads(line) for line in partial.read_text().splitlines() if line.strip()]
+        print(f"== {name}: {len(records)} records of a stopped run ({partial})", file=sys.stderr, flush=True)
+        return {"variant": name, "max_tokens": None, "partial": True, "records": records}
     env = {k: v for k, v in os.environ.items() if not k.startswith("CUPOLA_")}
     env.update({"CUPOLA_HOME": str(home), "PYTHONPATH": str(src), "CUPOLA_OFFLINE": "1"})
     cmd = [sys.executable, str(Path(__file__).resolve()), "worker", "--variant", name, "--raw", str(raw),
