@@ -116,7 +116,8 @@ async def run_worker(args: argparse.Namespace) -> None:
     from cupola.models.store import ModelStore
     from cupola.runtime.runtime import Runtime
 
-    settings = Settings.load().settings.model_copy(update={"parallel": args.concurrency})
+    # a busy machine: wait for a slot rather than be refused by admission (max_queue_wait)
+    settings = Settings.load().settings.model_copy(update={"parallel": args.concurrency, "max_queue_wait": 3600.0})
     client = Recorder(LocalClient(Runtime(settings)))
     service = KnowledgeService(KnowledgeStore(settings.db_path("knowledge")), client,
                                models=ModelStore(settings.models_dir, offline=True))
