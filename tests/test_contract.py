@@ -100,7 +100,8 @@ async def test_knowledge_budget_cuts_are_recorded_as_shaping(settings):
                                 for i in range(6)])
     events = [e async for e in service.ask("kb", "secret word", options=SearchOptions(k=6), budget_tokens=200)]
     assert events[0]["type"] == "sources"
-    shaping = runtime.records.recent(1, full=True)[0]["contract"]["shaping"]
+    chat = next(r for r in runtime.records.recent(5, full=True) if r["endpoint"] == "chat")  # then citing embeds
+    shaping = chat["contract"]["shaping"]
     assert shaping and shaping[0]["what"] == "knowledge sources" and "200-token budget" in shaping[0]["detail"]
     service.store.close()
     await runtime.close()

@@ -92,7 +92,7 @@ def test_ask_streams_ndjson_and_answers_json(settings):
 def test_chat_completions_knowledge_option(settings):
     from conftest import FakeFactory
 
-    factory = FakeFactory(reply="It makes electricity [1].")
+    factory = FakeFactory(reply="Solar panels make electricity from sunlight [1].")
     with make_client(settings, factory) as client:
         client.post("/api/kb", json={"name": "notes"})
         client.post("/api/kb/notes/documents", json=DOCS)

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cupola.cli.main import app
+from cupola.knowledge import citing
 
 from conftest import LiveServer, events_of, new_home
 from test_kb_live import write_notes
@@ -29,17 +30,27 @@ def test_research_desk_runs_every_stage(home_with_models, tmp_path):
     finished = [e["step"] for e in events if e["type"] == "step_finished"]
     for step in ("research_desk/plan", "research_desk/gather/retriever", "research_desk/gather/researcher",
                  "research_desk/gather", "research_desk/review/1/draft", "research_desk/review/1/critic",
-                 "research_desk/review", "research_desk/final"):
+                 "research_desk/review", "research_desk/final", "research_desk/cite"):
         assert step in finished, (step, finished)
     order = [(e["type"], e.get("step")) for e in events]
     # both branches start before either finishes: they run concurrently
     assert order.index(("step_started", "research_desk/gather/researcher")) < \
         order.index(("step_finished", "research_desk/gather/retriever"))
-    retrieved = next(e for e in events if e["type"] == "step_finished" and e["step"].endswith("retriever"))
-    assert "document bees.txt" in retrieved["output"]
+    retriever = next(e for e in events if e["type"] == "step_finished" and e["step"].endswith("retriever"))
+    retrieved = [s["doc_id"] for s in retriever["output"]["sources"]]
+    assert "bees.txt" in retrieved
     assert any(e["type"] == "tool_call" and e["name"] == "search_knowledge" for e in events)
+    # every draft that cites something not retrieved is rejected without asking the model critic
+    finished = {e["step"]: e.get("output") for e in events if e["type"] == "step_finished"}
+    for i in (1, 2):
+        draft = finished.get(f"research_desk/review/{i}/draft")
+        if draft is not None:
+            cites_absent = bool(citing.absent(draft, retrieved))
+            assert (finished[f"research_desk/review/{i}/critic"]["route"] == "reject") == cites_absent
     assert events[-1]["type"] == "workflow_finished" and events[-1]["status"] == "completed"
-    assert events[-1]["output"].strip()
+    result = events[-1]["output"]
+    assert result["answer"].strip() and not citing.absent(result["answer"], retrieved)
+    assert all(c["doc_id"] in retrieved for c in result["citations"])
 
 
 def test_incident_triage_routes_and_waits_for_approval(home_with_models):

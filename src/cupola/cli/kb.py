@@ -201,18 +201,31 @@ def ask(name: NameArg, question: Annotated[str, typer.Argument(help="The questio
         model: Annotated[Optional[str], typer.Option("--model", help="Chat model")] = None,
         mode: ModeOpt = "hybrid", k: Annotated[int, typer.Option("-k", help="Sources to give the model")] = 4,
         filter: FilterOpt = None,
-        max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", "-n")] = None,
+        max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", "-n",
+                                                          help="Longest answer in tokens (default 256)")] = None,
         temperature: Annotated[Optional[float], typer.Option("--temperature", "-t")] = None,
-        url: UrlOpt = None, local: LocalOpt = False) -> None:
-    """Answer a question from a knowledge base, streaming, with numbered sources and citations."""
+        seed: Annotated[Optional[int], typer.Option("--seed", help="Sampling seed (repeatable answers)")] = None,
+        stop_loops: Annotated[bool, typer.Option("--stop-loops/--no-stop-loops",
+                                                 help="End the answer where it starts repeating itself")] = True,
+        url: UrlOpt = None, local: LocalOpt = False, as_json: JsonOpt = False) -> None:
+    """Answer a question from a knowledge base, streaming, then list its sources: * marks the ones
+    that support the answer's sentences (only retrieved sources are ever cited)."""
     settings = load_settings()
     options = SearchOptions(mode=mode, k=k, filters=_filters(filter))  # type: ignore[arg-type]
-    params = {k_: v for k_, v in {"max_tokens": max_tokens, "temperature": temperature}.items() if v is not None}
+    params = {k_: v for k_, v in {"max_tokens": max_tokens, "temperature": temperature, "seed": seed,
+                                  "stop_loops": stop_loops}.items() if v is not None}
     service = _service(settings, url, local)
 
     async def go() -> None:
         sources: list[dict[str, Any]] = []
         async for event in service.ask(name, question, model=model, options=options, **params):
+            if as_json:  # one JSON object: the answer, its citations and sources (like /api/kb/{name}/ask)
+                if event["type"] == "sources":
+                    sources = event["sources"]
+                elif event["type"] == "done":
+                    console.print_json(data={"object": "knowledge.answer", "base": name, "sources": sources,
+                                             **{k: v for k, v in event.items() if k != "type"}})
+                continue
             if event["type"] == "sources":
                 sources = event["sources"]
                 if event["fallback"]:
@@ -221,6 +234,11 @@ def ask(name: NameArg, question: Annotated[str, typer.Argument(help="The questio
                 console.out(event["text"], end="", highlight=False)
             elif event["type"] == "done":
                 console.out("")
+                if event.get("note"):
+                    err_console.print(f"[yellow]note:[/] {event['note']}", highlight=False)
+                elif event.get("finish_reason") == "length":
+                    err_console.print("[yellow]note:[/] the answer reached its token limit (--max-tokens)",
+                                      highlight=False)
                 cited = {c["n"] for c in event["citations"]}
                 console.print("\n[bold]Sources[/]" + ("" if cited else " [dim](the answer cites none)[/]"))
                 for s in sources:

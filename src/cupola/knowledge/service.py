@@ -22,6 +22,7 @@ import numpy as np
 from cupola import tracing
 from cupola.client import ModelClient
 from cupola.errors import CupolaError, InvalidParameter, ModelNotFound, RuntimeFailure
+from cupola.knowledge import citing
 from cupola.knowledge import documents as docs
 from cupola.knowledge.chunking import Spans, chunk_text, tokenizer_spans, word_spans
 from cupola.knowledge.retrieval import SearchOptions, fuse, ranks, select, top_k
@@ -32,8 +33,11 @@ EMBED_BATCH = 256  # chunks per embedding call (the engine sorts them by length 
 TITLE_TOKENS = 48
 OPTIMIZE_AFTER = 1000  # merge the BM25 index after writing this many chunks  # at most this much of a title goes into each chunk's vector
 
-ANSWER_PROMPT = """Answer the question using only the numbered sources below. After each fact, cite its source \
-number in square brackets, like [1]. If the sources do not contain the answer, say that you do not know.
+ASK_MAX_TOKENS = 256  # a grounded answer's default length (kb ask, /api/kb/{name}/ask, chat with knowledge)
+
+ANSWER_PROMPT = """Answer the question in one to three short sentences, using only the numbered sources below. \
+After each fact, cite its source number in square brackets, like [1]. If the sources do not contain the answer, \
+say that you do not know.
 
 Sources:
 {sources}"""
@@ -382,27 +386,54 @@ class KnowledgeService:
             return [first, *messages[1:]], found
         return [{"role": "system", "content": grounding}, *messages], found
 
+    def embedder(self, name: str) -> citing.Embed | None:
+        """Embeds texts with the base's embedding model (for matching answers to sources)."""
+        model = self.store.get(name).embedding_model
+        if not model:
+            return None
+
+        async def embed(texts: list[str]) -> np.ndarray:
+            return await self.client.embed(model, texts)
+        return embed
+
+    async def cite(self, name: str, answer: str, sources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The retrieved sources that support the answer's sentences (see :mod:`cupola.knowledge.citing`)."""
+        with tracing.span(f"cite_sources {name}", attributes={"cupola.knowledge.base": name}) as span:
+            cited = await citing.cite(self.embedder(name), answer, sources)
+            span.set_attribute("cupola.knowledge.citations", len(cited))
+            return cited
+
     async def ask(self, name: str, question: str, *, model: str | None = None,
                   options: SearchOptions | None = None, budget_tokens: int = 1200,
                   **params: Any) -> AsyncIterator[dict[str, Any]]:
-        """Stream a grounded answer: a ``sources`` event, ``delta`` events, then ``done`` with citations."""
+        """Stream a grounded answer: a ``sources`` event, ``delta`` events, then ``done`` with the
+        answer, its citations, ``finish_reason`` and ``note`` (why it was stopped early, if it was).
+
+        Unless ``params`` say otherwise, the answer gets at most :data:`ASK_MAX_TOKENS` tokens and
+        is stopped where it starts repeating itself (``stop_loops``)."""
         options = options or SearchOptions(k=4)
+        params = {"max_tokens": ASK_MAX_TOKENS, "stop_loops": True,
+                  **{k: v for k, v in params.items() if v is not None}}
         messages, found = await self.grounded_messages(name, [{"role": "user", "content": question}], options,
                                                        budget_tokens)
         sources = [public_source(r) for r in found["results"]]
         yield {"type": "sources", "mode": found["mode"], "fallback": found["fallback"], "sources": sources}
         parts: list[str] = []
-        usage = None
+        usage = finish = note = None
         async for chunk in self.client.stream(model or self.default_chat_model, messages,
                                               stream_options={"include_usage": True}, **params):
             usage = chunk.get("usage") or usage
+            for shaped in chunk.get("shaping") or []:
+                note = shaped.get("detail")
             for choice in chunk.get("choices") or []:
                 text = (choice.get("delta") or {}).get("content")
+                finish = choice.get("finish_reason") or finish
                 if text:
                     parts.append(text)
                     yield {"type": "delta", "text": text}
         answer = "".join(parts)
-        yield {"type": "done", "answer": answer, "citations": citations(answer, sources), "usage": usage}
+        yield {"type": "done", "answer": answer, "citations": await self.cite(name, answer, sources),
+               "finish_reason": finish, "note": note, "usage": usage}
 
 
 def _rows_of(vecs: Any, ids: list[int]) -> dict[int, np.ndarray]:

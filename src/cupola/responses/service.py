@@ -16,7 +16,7 @@ from typing import Any
 
 from cupola.errors import CupolaError, NotFound
 from cupola.naming import new_id
-from cupola.responses import convert
+from cupola.responses import convert, grounded
 from cupola.responses.store import ResponseStore
 from cupola.runtime.runtime import Runtime
 
@@ -32,6 +32,8 @@ class Prepared:
         self.body = body
         self.id = new_id("resp")
         self.created_at = time.time()
+        self.grounding: dict[str, Any] | None = None  # the `knowledge` option (see responses.grounded)
+        self.knowledge: Any = None
 
 
 class ResponsesService:
@@ -99,6 +101,8 @@ class ResponsesService:
         response = convert.response_object(prep.request, prep.id, status="incomplete" if incomplete else "completed",
                                            output=output, usage=convert.usage_of(usage), incomplete=incomplete,
                                            created_at=prep.created_at)
+        if prep.grounding is not None:
+            response["knowledge"] = {"citations": [], **prep.grounding}
         if prep.request.get("store", True):
             history = prep.history + convert.items_to_messages(prep.items) + convert.output_messages(output)
             self.store.save(response, prep.items, history)
@@ -108,8 +112,10 @@ class ResponsesService:
         done = await self.runtime.complete(prep.request["model"], prep.body, keep_alive=keep_alive)
         prep.request["model"] = done.route.model  # the model that answered (a router's pick, a fallback)
         choice = done.response["choices"][0]
-        return self.finish(prep, convert.output_items(choice["message"]), done.response.get("usage"),
-                           choice.get("finish_reason"))
+        output = convert.output_items(choice["message"])
+        if prep.grounding is not None:
+            await grounded.annotate(prep, output)
+        return self.finish(prep, output, done.response.get("usage"), choice.get("finish_reason"))
 
     async def stream(self, prep: Prepared, keep_alive: Any = None) -> AsyncIterator[dict[str, Any]]:
         streamed = await self.runtime.open_stream(prep.request["model"],
@@ -117,7 +123,10 @@ class ResponsesService:
                                                   keep_alive=keep_alive)
         prep.request["model"] = streamed.route.model
         async with aclosing(streamed):
-            async for event in EventStream(self, prep, aiter(streamed)).events():
+            events = EventStream(self, prep, aiter(streamed)).events()
+            if prep.grounding is not None:
+                events = grounded.annotate_events(prep, events)
+            async for event in events:
                 yield event
 
 

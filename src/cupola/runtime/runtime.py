@@ -39,7 +39,7 @@ from cupola.models.store import ModelStore
 from cupola.naming import new_id
 from cupola import tracing
 from cupola.digest import prompt_sha256
-from cupola.runtime import contract, tool_calls
+from cupola.runtime import contract, repetition, tool_calls
 from cupola.runtime.local import EngineFactory, KeepAlive, LoadedModel, LocalModels
 from cupola.runtime.metrics import Metrics
 from cupola.runtime.records import RequestLog, RequestRecord
@@ -309,6 +309,7 @@ class Runtime:
             raise UsageError(f"{alias} is {'an' if kind[0] in 'aeiou' else 'a'} {kind} model; it cannot "
                              f"generate text", param="model")
         request = dict(body)
+        request.pop(repetition.FLAG, None)  # Cupola's, not the engine's
         if loaded is not None:  # the catalog's recommended sampling, where the request says nothing
             for key, value in loaded.entry.defaults.items():
                 if request.get(key) is None:
@@ -373,6 +374,9 @@ class Runtime:
                                                "already has a result; answered from the result without tools"})
                             result = await engine.chat(tool_calls.without_tools(request), endpoint)  # type: ignore[arg-type]
                             reason = f"{reason}; a repeated tool call was answered from its result"
+                    if body.get(repetition.FLAG) and endpoint == "chat":
+                        result = repetition.trim(result, lambda why: at.shaping.append(
+                            {"what": "repetition", "detail": why}))
                     at.finished(result)
                     result["model"] = alias
                     return Completion(result, Route(model, alias, at.record.location or "local", reason, failed))
@@ -443,6 +447,9 @@ class Runtime:
                 if answered:
                     chunks = tool_calls.guard_repeats(
                         chunks, answered, lambda: engine.stream(tool_calls.without_tools(request), endpoint))
+                if body.get(repetition.FLAG):
+                    chunks = repetition.stop_loops(chunks, lambda why: at.shaping.append(
+                        {"what": "repetition", "detail": why}))
             async with aclosing(chunks):  # type: ignore[type-var]
                 async for item in chunks:
                     at.saw(item)

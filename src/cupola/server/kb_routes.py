@@ -103,12 +103,14 @@ async def search(name: str, body: SearchRequest, request: Request) -> dict[str, 
 
 
 @router.post("/{name}/ask", summary="Answer a question from the knowledge base, with citations",
-             description="Streams NDJSON events: `sources`, then `delta` text, then `done` with the answer "
-                         "and the sources it cites. With `stream: false`, returns the `done` event's fields.")
+             description="Streams NDJSON events: `sources`, then `delta` text, then `done` with the answer, "
+                         "`citations` (the retrieved sources that support its sentences, each with the sentences "
+                         "it supports), `finish_reason` and `note` (why the answer was stopped early, if it was). "
+                         "With `stream: false`, returns the `done` event's fields. `max_tokens` defaults to 256.")
 async def ask(name: str, body: AskRequest, request: Request):
     service = service_of(request)
-    params = {k: v for k, v in {"max_tokens": body.max_tokens, "temperature": body.temperature}.items()
-              if v is not None}
+    params = {k: v for k, v in {"max_tokens": body.max_tokens, "temperature": body.temperature,
+                                "stop_loops": body.stop_loops}.items() if v is not None}
     events = service.ask(name, body.question, model=body.model, options=body.options(), **params)
     events = await prefetch(events)  # search errors become HTTP errors, before any byte is sent
     if not body.stream:
@@ -120,5 +122,6 @@ async def ask(name: str, body: AskRequest, request: Request):
                 final = event
         return JSONResponse({"object": "knowledge.answer", "base": name, "answer": final.get("answer", ""),
                              "citations": final.get("citations", []), "sources": first["sources"],
+                             "finish_reason": final.get("finish_reason"), "note": final.get("note"),
                              "mode": first["mode"], "fallback": first["fallback"], "usage": final.get("usage")})
     return ndjson(events)

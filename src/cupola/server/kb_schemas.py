@@ -100,8 +100,9 @@ class AskRequest(Retrieval):
     k: int = Field(4, ge=1, le=50)
     model: str | None = Field(None, description="Chat model (default: the server's)")
     stream: bool = Field(True, description="Stream NDJSON events (sources, delta..., done)")
-    max_tokens: int | None = Field(None, ge=1)
+    max_tokens: int | None = Field(None, ge=1, description="Longest answer in tokens (default 256)")
     temperature: float | None = Field(None, ge=0, le=2)
+    stop_loops: bool | None = Field(None, description="End the answer where it starts repeating itself (default true)")
 
 
 class KnowledgeOption(Retrieval):

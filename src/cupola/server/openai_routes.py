@@ -35,15 +35,19 @@ async def _generate(request: Request, endpoint: str, body: dict[str, Any], model
     runtime = runtime_of(request)
     grounded = None
     if knowledge is not None:
-        body = dict(body)
+        body = grounding.defaults(body)
         body["messages"], grounded = await grounding.ground(request.app.state.knowledge, knowledge.base,
                                                             knowledge.options(), body["messages"])
     if not stream:
         done = await runtime.complete(model, body, endpoint=endpoint, keep_alive=keep_alive)
-        response = grounding.cite(done.response, grounded) if grounded is not None else done.response
+        response = done.response
+        if grounded is not None:
+            response = await grounding.cite(request.app.state.knowledge, response, grounded)
         return JSONResponse(response, headers={ROUTE_HEADER: done.route.header()})
     streamed = await runtime.open_stream(model, body, endpoint=endpoint, keep_alive=keep_alive)
-    chunks = grounding.cite_stream(_closing(streamed), grounded) if grounded is not None else _closing(streamed)
+    chunks = _closing(streamed)
+    if grounded is not None:
+        chunks = grounding.cite_stream(request.app.state.knowledge, chunks, grounded)
     return sse(chunks, headers={ROUTE_HEADER: streamed.route.header()})
 
 

@@ -167,7 +167,11 @@ class ChatCompletionRequest(_Sampling):
     tool_choice: Literal["auto", "none", "required"] | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
     knowledge: KnowledgeOption | None = Field(
-        None, description="Cupola extension: ground the answer in a knowledge base (numbered sources, citations)")
+        None, description="Cupola extension: ground the answer in a knowledge base (numbered sources, citations; "
+        "max_tokens defaults to 256 and stop_loops to true)")
+    stop_loops: bool | None = Field(
+        None, description="Cupola extension: end the answer (finish_reason stop) where it starts repeating a sentence "
+        "or a run of words (default: on with knowledge, else off)")
 
     @field_validator("messages", mode="before")
     @classmethod

@@ -9,9 +9,11 @@ from fastapi.responses import JSONResponse
 from pydantic import ConfigDict, Field, WithJsonSchema, field_validator
 
 from cupola.errors import InvalidParameter
+from cupola.responses import grounded
 from cupola.responses.service import ResponsesService
 from cupola.server import limits, schema_checks
 from cupola.server.json_types import StrictJSON
+from cupola.server.kb_schemas import KnowledgeOption
 from cupola.server.openai_schemas import RESPONSES_TOOL, Duration, check_duration, check_tools
 from cupola.server.streaming import prefetch, sse
 
@@ -63,6 +65,9 @@ class CreateResponse(StrictJSON):
                                                              "values up to 512 characters")
     stream: bool = False
     keep_alive: Duration | None = None
+    knowledge: KnowledgeOption | None = Field(
+        None, description="Cupola extension: ground the answer in a knowledge base; its sentences get file_citation "
+        "annotations for the sources that support them (max_output_tokens defaults to 256)")
 
     @field_validator("keep_alive", mode="before")
     @classmethod
@@ -103,6 +108,9 @@ async def create(body: CreateResponse, request: Request):
     keep_alive = req.pop("keep_alive", None)
     hosted = request.app.state.hosted
     if hosted.wants(req):  # an agent, Cupola's built-in tools, or an approval: tools run on the server
+        if body.knowledge is not None:
+            raise InvalidParameter("knowledge grounds a plain model answer; an agent or Cupola's tools search a "
+                                   "base with the search_knowledge tool instead", param="knowledge")
         plan = hosted.plan(req)
         if not body.stream:
             return JSONResponse(await hosted.create(plan))
@@ -112,7 +120,10 @@ async def create(body: CreateResponse, request: Request):
         if not body.model:
             raise InvalidParameter("missing required parameter: model (or name a hosted agent with `agent`)",
                                    param="model")
+        req.pop("knowledge", None)
         prep = service.prepare(req)
+        if body.knowledge is not None:
+            await grounded.ground(request.app.state.knowledge, prep, body.knowledge.base, body.knowledge.options())
         if not body.stream:
             return JSONResponse(await service.create(prep, keep_alive))
         events = service.stream(prep, keep_alive)

@@ -131,7 +131,10 @@ class Concurrent(Node):
 
 
 def verdict(value: Any) -> tuple[bool, str]:
-    """A critic's output as (approved, feedback): a bool, or {"approved": ..., "feedback": ...}."""
+    """A critic's output as (approved, feedback): a bool, or {"approved": ..., "feedback": ...}; a
+    :class:`Route` as the critic gives the verdict of the route it chose."""
+    if isinstance(value, Mapping) and "route" in value and "output" in value and "approved" not in value:
+        return verdict(value["output"])
     if isinstance(value, bool):
         return value, ""
     if isinstance(value, Mapping):
