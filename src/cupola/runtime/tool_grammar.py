@@ -285,8 +285,8 @@ class _Lark:
             if node.items == 0:
                 return '"[]"'
             item = self.expr(node.parts[0])
-            rest = f'("{_SEP}" {item}){{{max(0, node.min_items - 1)},{node.items - 1}}}'
-            inner = f"{item} {rest}"
+            rest = f' ("{_SEP}" {item}){{{max(0, node.min_items - 1)},{node.items - 1}}}' if node.items > 1 else ""
+            inner = f"{item}{rest}"
             return self.rule(f'"[" {inner} "]"' if node.min_items else f'"[" ({inner})? "]"')
         kvs = [(f'{_lit(_lit(k) + _KSEP)} {self.expr(sub)}', req) for k, sub, req in node.parts]
         return self.rule(f'"{{" {self._members(kvs)} "}}"')
