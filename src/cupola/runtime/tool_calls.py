@@ -18,7 +18,7 @@ import numpy as np
 
 from cupola.completions import chunk_like
 from cupola.engines.base import Capabilities
-from cupola.errors import CupolaError
+from cupola.errors import CupolaError, EngineError
 from cupola.runtime.tool_adapter import ToolPlan, ToolStreamParser, adapt_request, adapt_response, plan_tools
 
 log = logging.getLogger("cupola.tools")
@@ -76,6 +76,20 @@ def finish(result: dict[str, Any], plan: ToolPlan | None) -> dict[str, Any]:
     return adapt_response(result, plan)
 
 
+def forced(plan: ToolPlan | None) -> bool:
+    """Whether the adapter promised a call (``required``, a named function, or ``auto`` routed to a call)."""
+    return plan is not None and plan.active and not plan.native and plan.choice not in ("auto", "none")
+
+
+def missing_call(result: dict[str, Any], plan: ToolPlan | None) -> bool:
+    """A forced call that did not come (the engine's grammar failed): never returned as text."""
+    message = ((result.get("choices") or [{}])[0]).get("message") or {}
+    return forced(plan) and not message.get("tool_calls")
+
+
+NO_CALL = "the model did not produce a tool call under a forced tool_choice (its grammar failed in the engine)"
+
+
 async def adapt_stream(chunks: AsyncIterator[dict[str, Any]], plan: ToolPlan | None) -> AsyncIterator[dict[str, Any]]:
     """A streamed answer with tool-call text turned into ``tool_calls`` deltas (name, then arguments)."""
     async with aclosing(chunks):  # type: ignore[type-var]
@@ -90,6 +104,7 @@ async def adapt_stream(chunks: AsyncIterator[dict[str, Any]], plan: ToolPlan | N
 async def _shaped(chunks: AsyncIterator[dict[str, Any]], plan: ToolPlan) -> AsyncIterator[dict[str, Any]]:
     parser = ToolStreamParser(plan.names)
     native_calls = False
+    must_call = forced(plan)
     async for chunk in chunks:
         choices = chunk.get("choices") or []
         if not choices:
@@ -108,8 +123,12 @@ async def _shaped(chunks: AsyncIterator[dict[str, Any]], plan: ToolPlan) -> Asyn
         if delta.get("role"):
             yield chunk_like(chunk, {"role": delta["role"], "content": None})
         for event in events:
+            if must_call and event[0] == "content":
+                continue  # a call was promised: text is never the answer
             yield chunk_like(chunk, _delta(event))
         if finish_reason:
+            if must_call and not parser.count and not native_calls:
+                raise EngineError(NO_CALL)
             if (parser.count or native_calls) and finish_reason == "stop":
                 finish_reason = "tool_calls"
             yield chunk_like(chunk, {}, finish_reason)

@@ -37,7 +37,10 @@ OPEN, CLOSE = "<tool_call>", "</tool_call>"
 MAX_PARALLEL = 4
 DEFAULT_BUDGET = 512  # the budget assumed when a request sets no max_tokens
 BYTES_PER_CHAR = 4  # the most UTF-8 bytes (so tokens) one character can take
-ITEM_LEVELS = (4, 1, 0)  # array sizes tried, largest first (never below minItems nor above maxItems)
+# (array size, optional properties kept) tried in turn: arrays never below minItems nor above maxItems;
+# the first level where every free-text string gets COMFORT tokens (or all it may use) is taken
+LEVELS = ((4, True), (2, True), (1, True), (0, True), (1, False), (0, False))
+COMFORT = 16
 INT_DIGITS, DECIMALS = 10, 4
 _SEP, _KSEP = ", ", ": "
 _XG = {"whitespace_flexible": False, "item_separator": _SEP, "key_separator": _KSEP}
@@ -65,6 +68,7 @@ class Node:
     min_items: int = 0  # arr
     items: int = 0  # arr: the chosen bound
     tokens: int = 0  # str: the chosen token cap
+    optional: bool = True  # obj: optional properties allowed (dropped when the budget is tight)
     chars: int = 0  # str: the chosen character cap
     schema: dict[str, Any] = field(default_factory=dict)  # the source schema (for the bounded copy)
 
@@ -163,12 +167,17 @@ def shape(schema: Any, depth: int = 0) -> Node:
 
 # -- worst case and caps --------------------------------------------------------------------------
 
-def _set_items(node: Node, level: int) -> None:
+def _set_level(node: Node, items: int, optional: bool) -> None:
     if node.kind == "arr":
-        top = node.max_chars if node.max_chars is not None else level
-        node.items = max(node.min_items, min(level, top))
+        top = node.max_chars if node.max_chars is not None else items
+        node.items = max(node.min_items, min(items, top))
+    node.optional = optional
     for part in node.parts:
-        _set_items(part[1] if isinstance(part, tuple) else part, level)
+        _set_level(part[1] if isinstance(part, tuple) else part, items, optional)
+
+
+def _members(node: Node) -> list[tuple[str, Node, bool]]:
+    return [p for p in node.parts if p[2] or node.optional]
 
 
 def _cost(node: Node) -> tuple[float, list[tuple[int, Node]]]:
@@ -185,7 +194,7 @@ def _cost(node: Node) -> tuple[float, list[tuple[int, Node]]]:
         n = node.items
         return 2 + n * fixed + max(0, n - 1) * len(_SEP), [(m * n, s) for m, s in strings]
     fixed, strings = 2.0, []
-    for i, (key, sub, _required) in enumerate(node.parts):
+    for i, (key, sub, _required) in enumerate(_members(node)):
         f, s = _cost(sub)
         fixed += len(_lit(key).encode()) + len(_KSEP) + f + (len(_SEP) if i else 0)
         strings += s
@@ -194,6 +203,10 @@ def _cost(node: Node) -> tuple[float, list[tuple[int, Node]]]:
 
 def _min_tokens(node: Node) -> int:
     return max(1, BYTES_PER_CHAR * node.min_chars)
+
+
+def _can_grow(s: Node) -> bool:
+    return s.max_chars is None or s.tokens < BYTES_PER_CHAR * s.max_chars
 
 
 def _allocate(strings: list[tuple[int, Node]], room: float) -> bool:
@@ -206,7 +219,7 @@ def _allocate(strings: list[tuple[int, Node]], room: float) -> bool:
     for _, s in strings:
         s.tokens = _min_tokens(s)
     room -= need
-    open_ = [(m, s) for m, s in strings if s.max_chars is None or s.tokens < BYTES_PER_CHAR * s.max_chars]
+    open_ = [(m, s) for m, s in strings if m > 0 and _can_grow(s)]
     while open_ and room >= sum(m for m, _ in open_):
         share = int(room // sum(m for m, _ in open_))
         for m, s in open_:
@@ -214,7 +227,7 @@ def _allocate(strings: list[tuple[int, Node]], room: float) -> bool:
             add = int(min(share, top - s.tokens))
             s.tokens += add
             room -= m * add
-        open_ = [(m, s) for m, s in open_ if s.max_chars is None or s.tokens < BYTES_PER_CHAR * s.max_chars]
+        open_ = [(m, s) for m, s in open_ if _can_grow(s)]
         if share == 0:
             break
     for _, s in strings:
@@ -242,18 +255,28 @@ def bound_tool(name: str, parameters: dict[str, Any], budget: int) -> ToolBound:
     wrapper = len(OPEN) + len(CLOSE) + len(_head(name).encode()) + 1
     node = shape(parameters)
     minimum = math.inf
-    for level in ITEM_LEVELS:
-        _set_items(node, level)
+    best: tuple[float, tuple[int, bool], float] | None = None  # (smallest string cap, level, worst)
+    for level in LEVELS:
+        _set_level(node, *level)
         fixed, strings = _cost(node)
-        lowest = wrapper + fixed + sum(m * _min_tokens(s) for m, s in strings)
-        minimum = min(minimum, lowest)
         if math.isinf(fixed):
             _allocate(strings, max(0, budget - wrapper - 64))  # best effort: not provable
             return ToolBound(name, node, math.inf, math.inf, True)
-        if _allocate(strings, budget - wrapper - fixed):
-            worst = wrapper + fixed + sum(m * s.tokens for m, s in strings)
-            return ToolBound(name, node, worst, minimum, worst <= budget)
-    return ToolBound(name, node, math.inf, minimum, False)
+        minimum = min(minimum, wrapper + fixed + sum(m * _min_tokens(s) for m, s in strings))
+        if not _allocate(strings, budget - wrapper - fixed):
+            continue
+        worst = wrapper + fixed + sum(m * s.tokens for m, s in strings)
+        comfort = min((s.tokens if _can_grow(s) else math.inf for m, s in strings if m), default=math.inf)
+        if best is None or comfort > best[0]:
+            best = (comfort, level, worst)
+        if comfort >= COMFORT:
+            break
+    if best is None:
+        return ToolBound(name, node, math.inf, minimum, False)
+    _set_level(node, *best[1])
+    fixed, strings = _cost(node)
+    _allocate(strings, budget - wrapper - fixed)
+    return ToolBound(name, node, best[2], minimum, best[2] <= budget)
 
 
 # -- rendering ------------------------------------------------------------------------------------
@@ -288,7 +311,7 @@ class _Lark:
             rest = f' ("{_SEP}" {item}){{{max(0, node.min_items - 1)},{node.items - 1}}}' if node.items > 1 else ""
             inner = f"{item}{rest}"
             return self.rule(f'"[" {inner} "]"' if node.min_items else f'"[" ({inner})? "]"')
-        kvs = [(f'{_lit(_lit(k) + _KSEP)} {self.expr(sub)}', req) for k, sub, req in node.parts]
+        kvs = [(f'{_lit(_lit(k) + _KSEP)} {self.expr(sub)}', req) for k, sub, req in _members(node)]
         return self.rule(f'"{{" {self._members(kvs)} "}}"')
 
     def _members(self, kvs: list[tuple[str, bool]]) -> str:
@@ -338,7 +361,7 @@ def bounded_schema(node: Node) -> Any:
         return {**node.schema, "maxItems": node.items, "items": bounded_schema(node.parts[0])}
     if node.kind == "obj":
         return {**node.schema, "additionalProperties": False,
-                "properties": {k: bounded_schema(sub) for k, sub, _ in node.parts}}
+                "properties": {k: bounded_schema(sub) for k, sub, _ in _members(node)}}
     if node.kind == "alt" and ("anyOf" in node.schema or "oneOf" in node.schema or
                                isinstance(node.schema.get("type"), list)):
         base = {k: v for k, v in node.schema.items() if k not in ("anyOf", "oneOf", "type")}
