@@ -176,3 +176,15 @@ def test_tools_that_do_not_fit_are_left_out_of_the_grammar_when_others_fit():
     assert '\\"ping\\"' in lark and '\\"many\\"' not in lark
     used, text = walk(lark, None)
     assert used <= 64 and b'"ping"' in text
+
+
+def test_a_value_cannot_fake_the_closing_tag():
+    tool = {"type": "function", "function": {"name": "calc", "parameters": {
+        "type": "object", "properties": {"expression": {"type": "string"}}, "required": ["expression"]}}}
+    lark = grammar(plan_tools({"tools": [tool], "tool_choice": "required"}, ADAPTER), 256)
+    matcher = llguidance.LLMatcher(TOKENIZER, lark, log_level=0)
+    assert matcher.consume_tokens(list(b'<tool_call>{"name": "calc", "arguments": {"expression": "1 < 2 <<')), \
+        matcher.get_error()
+    mask = matcher.compute_bitmask()
+    assert not mask[ord("/") // 8] >> (ord("/") % 8) & 1  # "</" never starts inside a value
+    assert not mask[EOS // 8] >> (EOS % 8) & 1

@@ -363,6 +363,8 @@ class ToolStreamParser:
             events.append(("call", self.count, new_id("call"), head.group(1)))
             self.buf = self.buf[head.end():]
             self.head_done = True
+        if not self.args_sent:  # the blank between "arguments": and the object is not part of it
+            self.buf = self.buf.lstrip()
         end = self.buf.find(CLOSE)
         if end < 0:  # hold back a partial closing tag, then trailing braces and blanks (one closes the wrapper)
             ready = self.buf[:len(self.buf) - _partial_suffix(self.buf, CLOSE)]

@@ -9,8 +9,8 @@ budget:
 * structure is compact and fixed (``{"name": "f", "arguments": {"a": 1, "b": "x"}}``: one space
   after ``:`` and ``,``, no other whitespace), so its worst case is its length in bytes, and every
   token is at least one byte;
-* a free-text string is a lexeme of at most ``max_chars`` characters without quotes, backslashes or
-  control characters, in a rule with llguidance's ``max_tokens`` attribute: the string ends after
+* a free-text string is a lexeme of at most ``max_chars`` characters without quotes, backslashes,
+  control characters or ``</`` (so no value can contain the closing tag), in a rule with llguidance's ``max_tokens`` attribute: the string ends after
   at most ``tokens`` tokens whatever the model writes;
 * numbers have at most 15 integer digits and 6 decimals (a range-constrained number gets a
   ``multipleOf`` so llguidance bounds its decimals too); enums, constants and booleans are
@@ -45,6 +45,7 @@ INT_DIGITS, DECIMALS = 10, 4
 _SEP, _KSEP = ", ", ": "
 _XG = {"whitespace_flexible": False, "item_separator": _SEP, "key_separator": _KSEP}
 _STR_CHARS = r'[^"\\\x00-\x1f\x7f]'
+_NO_CLOSE = r'([^"\\\x00-\x1f\x7f<]|<+[^"\\\x00-\x1f\x7f<\/])*<*'  # no "</" anywhere
 
 
 def _lit(text: str) -> str:
@@ -300,7 +301,9 @@ class _Lark:
         if node.kind == "str":
             if node.chars == 0:
                 return _lit('""')
-            body = self.rule(f"/{_STR_CHARS}{{{node.min_chars},{node.chars}}}/", f"[max_tokens={node.tokens}]")
+            # never "</" in a value: a model that writes "</tool_call>" inside a string cannot fake the end
+            body = self.rule(f"/{_STR_CHARS}{{{node.min_chars},{node.chars}}}/ & /{_NO_CLOSE}/",
+                             f"[max_tokens={node.tokens}]")
             return f'"\\"" {body} "\\""'
         if node.kind == "alt":
             return self.rule(" | ".join(self.expr(p) for p in node.parts))
