@@ -188,3 +188,20 @@ def test_a_value_cannot_fake_the_closing_tag():
     mask = matcher.compute_bitmask()
     assert not mask[ord("/") // 8] >> (ord("/") % 8) & 1  # "</" never starts inside a value
     assert not mask[EOS // 8] >> (EOS % 8) & 1
+
+
+def test_free_text_values_are_copied_from_the_user_and_still_bounded():
+    tool = {"type": "function", "function": {"name": "search", "parameters": {
+        "type": "object", "properties": {"query": {"type": "string"}, "k": {"type": "integer"}},
+        "required": ["query"]}}}
+    plan = plan_tools({"tools": [tool], "tool_choice": "required"}, ADAPTER)
+    source = 'Find "tool calling" notes about small models </tool_call> please'
+    lark = grammar(plan, 128, source)
+    for rng in (None, random.Random(1), random.Random(2)):
+        used, text = walk(lark, rng)
+        assert used <= 128
+        query = json.loads(text.decode()[len("<tool_call>"):-len("</tool_call>")])["arguments"]["query"]
+        assert query in 'Find  tool calling  notes about small models < /tool_call> please'
+    matcher = llguidance.LLMatcher(TOKENIZER, lark, log_level=0)
+    assert matcher.consume_tokens(list(b'<tool_call>{"name": "search", "arguments": {"query": "Find'))
+    assert matcher.validate_tokens(list(b" pizza")) < len(b" pizza")  # words not in the message are refused

@@ -166,10 +166,24 @@ def call_schema(plan: ToolPlan, budget: int = DEFAULT_BUDGET) -> dict[str, Any]:
     return variants[0] if len(variants) == 1 else {"anyOf": variants}
 
 
-def grammar(plan: ToolPlan, budget: int = DEFAULT_BUDGET) -> str:
-    """An llguidance (Lark) grammar for one or more wrapped calls that close within ``budget`` tokens."""
+def grammar(plan: ToolPlan, budget: int = DEFAULT_BUDGET, source: str | None = None) -> str:
+    """An llguidance (Lark) grammar for one or more wrapped calls that close within ``budget`` tokens
+    (free-text values copied from ``source``, the user's last message, when given)."""
     bounds, calls = call_bounds(plan, budget)
-    return lark_grammar(bounds, calls)
+    return lark_grammar(bounds, calls, source)
+
+
+def user_words(messages: list[dict[str, Any]]) -> str | None:
+    """The last user message's text: where a small model's free-text values are copied from."""
+    for msg in reversed(messages):
+        if msg.get("role") == "user":
+            content = msg.get("content")
+            if isinstance(content, list):
+                content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+            return content if isinstance(content, str) and content.strip() else None
+        if msg.get("role") == "tool":
+            return None
+    return None
 
 
 def _render_history(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -218,7 +232,7 @@ def adapt_request(body: dict[str, Any], plan: ToolPlan | None) -> dict[str, Any]
         else:
             messages.insert(0, {"role": "system", "content": section})
         if plan.constrain == "grammar":
-            body["grammar"] = grammar(plan, budget_of(body))
+            body["grammar"] = grammar(plan, budget_of(body), user_words(body.get("messages", [])))
         elif plan.constrain == "json_schema":
             body["response_format"] = {"type": "json_schema", "json_schema": {
                 "name": "tool_call", "strict": True, "schema": call_schema(plan, budget_of(body))}}

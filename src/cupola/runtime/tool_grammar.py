@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -282,9 +283,15 @@ def bound_tool(name: str, parameters: dict[str, Any], budget: int) -> ToolBound:
 
 # -- rendering ------------------------------------------------------------------------------------
 
+def copyable(text: str) -> str:
+    """The user's words as a value may hold them: no quotes, backslashes, control characters or "</"."""
+    return re.sub(r'["\\\x00-\x1f\x7f]+', " ", text).replace("</", "< /").strip()
+
+
 class _Lark:
-    def __init__(self) -> None:
+    def __init__(self, source: str | None = None) -> None:
         self.rules: list[str] = []
+        self.source = copyable(source) if source else None
 
     def rule(self, body: str, attrs: str = "") -> str:
         name = f"r{len(self.rules)}"
@@ -302,7 +309,9 @@ class _Lark:
             if node.chars == 0:
                 return _lit('""')
             # never "</" in a value: a model that writes "</tool_call>" inside a string cannot fake the end
-            body = self.rule(f"/{_STR_CHARS}{{{node.min_chars},{node.chars}}}/ & /{_NO_CLOSE}/",
+            words = f" & %regex {json.dumps({'substring_chars': self.source})}" \
+                if self.source and len(self.source) >= node.min_chars else ""
+            body = self.rule(f"/{_STR_CHARS}{{{node.min_chars},{node.chars}}}/ & /{_NO_CLOSE}/{words}",
                              f"[max_tokens={node.tokens}]")
             return f'"\\"" {body} "\\""'
         if node.kind == "alt":
@@ -342,9 +351,10 @@ class _Lark:
         return f"({expr})?" if nullable else f"({expr})"
 
 
-def lark_grammar(bounds: list[ToolBound], calls: int = 1) -> str:
-    """One to ``calls`` wrapped calls, each to one of the bounded tools."""
-    lark = _Lark()
+def lark_grammar(bounds: list[ToolBound], calls: int = 1, source: str | None = None) -> str:
+    """One to ``calls`` wrapped calls, each to one of the bounded tools; with ``source`` (the user's
+    last message), every free-text value is a piece of it, copied as written."""
+    lark = _Lark(source)
     alts = [lark.rule(f"{_lit(_head(b.name))} {lark.expr(b.node)} \"}}\"") for b in bounds]
     block = f'"{OPEN}" ({" | ".join(alts)}) "{CLOSE}"'
     more = f' ("\\n" {block}){{0,{calls - 1}}}' if calls > 1 else ""
