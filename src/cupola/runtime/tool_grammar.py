@@ -309,7 +309,7 @@ class _Lark:
             if node.chars == 0:
                 return _lit('""')
             # never "</" in a value: a model that writes "</tool_call>" inside a string cannot fake the end
-            words = f" & %regex {json.dumps({'substring_chars': self.source})}" \
+            words = f" & %regex {json.dumps({'substring_words': self.source})}" \
                 if self.source and len(self.source) >= node.min_chars else ""
             body = self.rule(f"/{_STR_CHARS}{{{node.min_chars},{node.chars}}}/ & /{_NO_CLOSE}/{words}",
                              f"[max_tokens={node.tokens}]")
