@@ -309,9 +309,10 @@ class _Lark:
             if node.chars == 0:
                 return _lit('""')
             # never "</" in a value: a model that writes "</tool_call>" inside a string cannot fake the end
-            words = f" & %regex {json.dumps({'substring_words': self.source})}" \
-                if self.source and len(self.source) >= node.min_chars else ""
-            body = self.rule(f"/{_STR_CHARS}{{{node.min_chars},{node.chars}}}/ & /{_NO_CLOSE}/{words}",
+            copy = bool(self.source) and len(self.source) >= node.min_chars  # type: ignore[arg-type]
+            words = f" & %regex {json.dumps({'substring_words': self.source})}" if copy else ""
+            low = max(node.min_chars, 1 if copy and node.tokens >= BYTES_PER_CHAR else 0)  # a copy is not empty
+            body = self.rule(f"/{_STR_CHARS}{{{low},{node.chars}}}/ & /{_NO_CLOSE}/{words}",
                              f"[max_tokens={node.tokens}]")
             return f'"\\"" {body} "\\""'
         if node.kind == "alt":
