@@ -40,6 +40,31 @@ def test_calculator_example_calls_the_tool_and_answers(home_with_models):
     assert events[-1]["type"] == "final_output" and events[-1]["text"].strip()
 
 
+def test_calculator_example_calls_the_tool_for_a_percentage_and_answers_36(home_with_models):
+    result = runner.invoke(app, ["agent", "run", str(EXAMPLES / "calculator.yaml"), "What is 15% of 240?", "--json"])
+    assert result.exit_code == 0, result.output
+    events = events_of(result.output)
+    calls = [e for e in events if e["type"] == "tool_call"]
+    assert calls and calls[0]["name"] == "calculator"
+    results = [e for e in events if e["type"] == "tool_result"]
+    assert results and not results[0]["is_error"] and float(results[0]["output"]) == 36
+    assert "36" in events[-1]["text"]
+
+
+def test_librarian_queries_come_from_the_question_never_schema_text(home_with_models, docs_base):
+    question = "How do honey bees tell others where flowers are?"
+    result = runner.invoke(app, ["agent", "run", str(EXAMPLES / "librarian.yaml"), question, "--json"])
+    assert result.exit_code == 0, result.output
+    events = events_of(result.output)
+    calls = [e for e in events if e["type"] == "tool_call"]
+    assert calls
+    for call in calls:  # every call closed (never cut by the agent's max_tokens) and copied from the question
+        query = json.loads(call["arguments"])["query"]
+        assert query and query in question
+        assert not any(word in query for word in ("maxLength", "minLength", "type"))
+    assert not any(e["is_error"] for e in events if e["type"] == "tool_result")
+
+
 def test_triage_example_gives_valid_structured_output(home_with_models):
     result = runner.invoke(app, ["agent", "run", str(EXAMPLES / "triage.yaml"),
                                  "The website is down and nobody can log in!", "--json"])

@@ -367,6 +367,13 @@ class Runtime:
                     result = await engine.chat(request, endpoint)  # type: ignore[arg-type]
                     if endpoint == "chat":
                         result = tool_calls.finish(result, plan)
+                        if tool_calls.missing_call(result, plan):  # once more, with the next seed
+                            at.shaping.append({"what": "tool call", "detail": "no call came under a forced "
+                                               "tool_choice; generated again with the next seed"})
+                            again = {**request, "seed": (request["seed"] + 1) % (2**31 - 1)}
+                            result = tool_calls.finish(await engine.chat(again, endpoint), plan)  # type: ignore[arg-type]
+                            if tool_calls.missing_call(result, plan):
+                                raise EngineError(tool_calls.NO_CALL)
                         answered = tool_calls.answered_calls(body) if plan is not None else set()
                         calls = (result.get("choices") or [{}])[0].get("message", {}).get("tool_calls") or []
                         if answered and tool_calls.repeats(calls, answered):

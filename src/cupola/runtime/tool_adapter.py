@@ -30,10 +30,11 @@ from typing import Any
 from cupola.engines.base import Capabilities
 from cupola.errors import InvalidParameter
 from cupola.naming import is_tool_name, new_id
+from cupola.runtime import tool_prompt
+from cupola.runtime.tool_grammar import (CLOSE, DEFAULT_BUDGET, MAX_PARALLEL, OPEN, ToolBound, bound_tool,
+                                         bounded_schema, lark_grammar)
 
-OPEN, CLOSE = "<tool_call>", "</tool_call>"
 _HEAD_RE = re.compile(r'^\s*\{\s*"name"\s*:\s*"([^"\\]*)"\s*,\s*"arguments"\s*:\s*', re.S)
-MAX_PARALLEL = 4
 
 
 @dataclass
@@ -102,23 +103,10 @@ def plan_tools(body: dict[str, Any], capabilities: Capabilities) -> ToolPlan | N
 # -- request side -----------------------------------------------------------------------------
 
 def render_tools(plan: ToolPlan) -> str:
-    """The system-prompt section that teaches a model without tool support to call tools."""
+    """The system-prompt section that teaches a model without tool support to call tools
+    (signatures, not JSON Schema: see ``tool_prompt``)."""
     tools = [s for s in plan.tools if plan.choice in ("auto", "required") or s["name"] == plan.choice]
-    lines = ["# Tools", "", "You can call functions to answer the user. The functions, as JSON Schema:", "<tools>"]
-    lines += [json.dumps(spec, ensure_ascii=False) for spec in tools]
-    if plan.constrain == "json_schema":  # the server enforces a bare JSON call, without the wrapper
-        lines += ["</tools>", "", "To call a function, answer with only this JSON object:",
-                  '{"name": "<function name>", "arguments": <JSON object of arguments>}']
-    else:
-        lines += ["</tools>", "", "To call a function, answer with only this line (one per call):",
-                  f'{OPEN}{{"name": "<function name>", "arguments": <JSON object of arguments>}}{CLOSE}']
-    if plan.choice == "required":
-        lines.append("You must call one of the functions.")
-    elif plan.choice not in ("auto", "none"):
-        lines.append(f"You must call the function {plan.choice}.")
-    else:
-        lines.append("Call a function only when the user's request needs it; otherwise answer directly.")
-    return "\n".join(lines)
+    return tool_prompt.render(tools, plan.choice, bare=plan.constrain == "json_schema")
 
 
 def _closed(schema: Any) -> Any:
@@ -143,20 +131,59 @@ def _closed(schema: Any) -> Any:
     return out
 
 
-def call_schema(plan: ToolPlan) -> dict[str, Any]:
-    """JSON Schema of one call: its name picks the tool, its arguments follow that tool's schema."""
+def budget_of(body: dict[str, Any]) -> int:
+    """The tokens a call may take: the request's ``max_tokens`` (or the adapter's default)."""
+    for key in ("max_tokens", "max_completion_tokens"):
+        if isinstance(body.get(key), int) and body[key] > 0:
+            return body[key]
+    return DEFAULT_BUDGET
+
+
+def call_bounds(plan: ToolPlan, budget: int) -> tuple[list[ToolBound], int]:
+    """Each callable tool's call shape with caps that fit ``budget``, and how many calls one answer
+    may hold. A 400 on ``max_tokens`` when no call can be guaranteed to close within it."""
+    specs = [s for s in plan.tools if plan.choice in ("auto", "required") or s["name"] == plan.choice]
+    bounds: list[ToolBound] = []
+    for calls in range(max(1, min(MAX_PARALLEL, budget // 128)) if plan.parallel else 1, 0, -1):
+        per_call = (budget - (calls - 1)) // calls
+        bounds = [bound_tool(s["name"], _closed(s["parameters"]), per_call) for s in specs]
+        fitting = [b for b in bounds if b.fits]
+        if fitting:
+            return fitting, calls
+    minimum = int(min(b.minimum for b in bounds))
+    names = ", ".join(b.name for b in bounds)
+    raise InvalidParameter(f"max_tokens is {budget}, too small for a tool call that is sure to close: the shortest "
+                           f"call to {names} needs max_tokens of at least {minimum}", param="max_tokens")
+
+
+def call_schema(plan: ToolPlan, budget: int = DEFAULT_BUDGET) -> dict[str, Any]:
+    """JSON Schema of one call: its name picks the tool, its arguments follow that tool's schema
+    (closed, with the string and array bounds that make it fit ``budget``)."""
+    bounds, _ = call_bounds(plan, budget)
     variants = [{"type": "object", "additionalProperties": False, "required": ["name", "arguments"],
-                 "properties": {"name": {"const": s["name"]}, "arguments": _closed(s["parameters"])}}
-                for s in plan.tools if plan.choice in ("auto", "required") or s["name"] == plan.choice]
+                 "properties": {"name": {"const": b.name}, "arguments": _closed(bounded_schema(b.node))}}
+                for b in bounds]
     return variants[0] if len(variants) == 1 else {"anyOf": variants}
 
 
-def grammar(plan: ToolPlan) -> str:
-    """An llguidance (Lark) grammar for one or more wrapped calls."""
-    block = f'"{OPEN}" call "{CLOSE}"'
-    more = f' ("\\n" {block}){{0,{MAX_PARALLEL - 1}}}' if plan.parallel else ""
-    return (f"%llguidance {{}}\nstart: {block}{more}\n"
-            f"call: %json {json.dumps(call_schema(plan), separators=(',', ':'))}\n")
+def grammar(plan: ToolPlan, budget: int = DEFAULT_BUDGET, source: str | None = None) -> str:
+    """An llguidance (Lark) grammar for one or more wrapped calls that close within ``budget`` tokens
+    (free-text values copied from ``source``, the user's last message, when given)."""
+    bounds, calls = call_bounds(plan, budget)
+    return lark_grammar(bounds, calls, source)
+
+
+def user_words(messages: list[dict[str, Any]]) -> str | None:
+    """The last user message's text: where a small model's free-text values are copied from."""
+    for msg in reversed(messages):
+        if msg.get("role") == "user":
+            content = msg.get("content")
+            if isinstance(content, list):
+                content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+            return content if isinstance(content, str) and content.strip() else None
+        if msg.get("role") == "tool":
+            return None
+    return None
 
 
 def _render_history(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -205,10 +232,10 @@ def adapt_request(body: dict[str, Any], plan: ToolPlan | None) -> dict[str, Any]
         else:
             messages.insert(0, {"role": "system", "content": section})
         if plan.constrain == "grammar":
-            body["grammar"] = grammar(plan)
+            body["grammar"] = grammar(plan, budget_of(body), user_words(body.get("messages", [])))
         elif plan.constrain == "json_schema":
             body["response_format"] = {"type": "json_schema", "json_schema": {
-                "name": "tool_call", "strict": True, "schema": call_schema(plan)}}
+                "name": "tool_call", "strict": True, "schema": call_schema(plan, budget_of(body))}}
     body["messages"] = messages
     return body
 
@@ -350,6 +377,8 @@ class ToolStreamParser:
             events.append(("call", self.count, new_id("call"), head.group(1)))
             self.buf = self.buf[head.end():]
             self.head_done = True
+        if not self.args_sent:  # the blank between "arguments": and the object is not part of it
+            self.buf = self.buf.lstrip()
         end = self.buf.find(CLOSE)
         if end < 0:  # hold back a partial closing tag, then trailing braces and blanks (one closes the wrapper)
             ready = self.buf[:len(self.buf) - _partial_suffix(self.buf, CLOSE)]

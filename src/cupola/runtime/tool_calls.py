@@ -18,7 +18,7 @@ import numpy as np
 
 from cupola.completions import chunk_like
 from cupola.engines.base import Capabilities
-from cupola.errors import CupolaError
+from cupola.errors import CupolaError, EngineError
 from cupola.runtime.tool_adapter import ToolPlan, ToolStreamParser, adapt_request, adapt_response, plan_tools
 
 log = logging.getLogger("cupola.tools")
@@ -37,8 +37,13 @@ async def prepare(body: dict[str, Any], capabilities: Capabilities, embed: Embed
     if not _uses_tools(body):
         return body, None
     plan = plan_tools(body, capabilities)
-    if plan is not None and plan.active and plan.choice == "auto" and not plan.native:
-        plan.choice = await route_auto(body.get("messages", []), plan, embed, threshold)
+    if plan is not None and plan.active and not plan.native and plan.choice in ("auto", "required"):
+        scores = await similarities(body.get("messages", []), plan, embed)
+        if plan.choice == "auto":
+            plan.choice = route_auto(body.get("messages", []), scores, threshold)
+        if scores is not None and len(plan.tools) > 1:  # the closest tool first: small models favour it
+            order = np.argsort(-scores, kind="stable")
+            plan.tools = [plan.tools[i] for i in order]
     return adapt_request(body, plan), plan
 
 
@@ -48,7 +53,26 @@ def _tool_text(spec: dict[str, Any]) -> str:
     return f"{spec['name'].replace('_', ' ')}: {spec.get('description', '')}. {params}"
 
 
-async def route_auto(messages: list[dict[str, Any]], plan: ToolPlan, embed: Embed | None, threshold: float) -> str:
+def _query(messages: list[dict[str, Any]]) -> str | None:
+    query = next((m.get("content") for m in reversed(messages) if m.get("role") == "user"), None)
+    return query if isinstance(query, str) and query.strip() else None
+
+
+async def similarities(messages: list[dict[str, Any]], plan: ToolPlan, embed: Embed | None) -> np.ndarray | None:
+    """Cosine similarity of the last user message to each tool (name, description, parameters);
+    None without an embedding model or a user message."""
+    query = _query(messages)
+    if query is None or embed is None or (messages and messages[-1].get("role") == "tool"):
+        return None
+    try:
+        vectors = await embed([query] + [_tool_text(s) for s in plan.tools])
+    except CupolaError as exc:
+        log.warning("tool routing without embeddings (%s)", exc.message)
+        return None
+    return vectors[1:] @ vectors[0]
+
+
+def route_auto(messages: list[dict[str, Any]], scores: np.ndarray | None, threshold: float) -> str:
     """Decide ``auto`` for an engine without native tool support: ``"required"`` or ``"none"``.
 
     Small models asked to choose freely between text and a call almost never start a call, and
@@ -59,21 +83,28 @@ async def route_auto(messages: list[dict[str, Any]], plan: ToolPlan, embed: Embe
     """
     if messages and messages[-1].get("role") == "tool":
         return "none"
-    query = next((m.get("content") for m in reversed(messages) if m.get("role") == "user"), None)
-    if not isinstance(query, str) or not query.strip() or embed is None:
+    if scores is None:
         return "required"
-    try:
-        vectors = await embed([query] + [_tool_text(s) for s in plan.tools])
-    except CupolaError as exc:
-        log.warning("tool routing without embeddings (%s): calling a tool", exc.message)
-        return "required"
-    best = float(np.max(vectors[1:] @ vectors[0]))
-    return "required" if best >= threshold else "none"
+    return "required" if float(np.max(scores)) >= threshold else "none"
 
 
 def finish(result: dict[str, Any], plan: ToolPlan | None) -> dict[str, Any]:
     """A non-streamed answer with tool-call text turned into ``tool_calls``."""
     return adapt_response(result, plan)
+
+
+def forced(plan: ToolPlan | None) -> bool:
+    """Whether the adapter promised a call (``required``, a named function, or ``auto`` routed to a call)."""
+    return plan is not None and plan.active and not plan.native and plan.choice not in ("auto", "none")
+
+
+def missing_call(result: dict[str, Any], plan: ToolPlan | None) -> bool:
+    """A forced call that did not come (the engine's grammar failed): never returned as text."""
+    message = ((result.get("choices") or [{}])[0]).get("message") or {}
+    return forced(plan) and not message.get("tool_calls")
+
+
+NO_CALL = "the model did not produce a tool call under a forced tool_choice (its grammar failed in the engine)"
 
 
 async def adapt_stream(chunks: AsyncIterator[dict[str, Any]], plan: ToolPlan | None) -> AsyncIterator[dict[str, Any]]:
@@ -90,6 +121,7 @@ async def adapt_stream(chunks: AsyncIterator[dict[str, Any]], plan: ToolPlan | N
 async def _shaped(chunks: AsyncIterator[dict[str, Any]], plan: ToolPlan) -> AsyncIterator[dict[str, Any]]:
     parser = ToolStreamParser(plan.names)
     native_calls = False
+    must_call = forced(plan)
     async for chunk in chunks:
         choices = chunk.get("choices") or []
         if not choices:
@@ -108,8 +140,12 @@ async def _shaped(chunks: AsyncIterator[dict[str, Any]], plan: ToolPlan) -> Asyn
         if delta.get("role"):
             yield chunk_like(chunk, {"role": delta["role"], "content": None})
         for event in events:
+            if must_call and event[0] == "content":
+                continue  # a call was promised: text is never the answer
             yield chunk_like(chunk, _delta(event))
         if finish_reason:
+            if must_call and not parser.count and not native_calls:
+                raise EngineError(NO_CALL)
             if (parser.count or native_calls) and finish_reason == "stop":
                 finish_reason = "tool_calls"
             yield chunk_like(chunk, {}, finish_reason)

@@ -27,6 +27,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import math
 import operator
 import os
@@ -428,12 +429,22 @@ def _eval(node: ast.AST) -> Any:
                           f"parentheses and {', '.join(sorted([*_FUNCTIONS, *_CONSTANTS]))}")
 
 
+_PERCENT_OF = re.compile(r"(\d+(?:\.\d+)?)\s*%\s*of\b", re.I)
+_PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%(?!\s*[\w(.])")
+
+
+def _percentages(expression: str) -> str:
+    """``15% of 240`` -> ``(15 / 100) * 240`` and a trailing ``15%`` -> ``(15 / 100)``, as people (and
+    small models copying them) write; ``%`` between two operands stays the remainder."""
+    return _PERCENT.sub(r"(\1 / 100)", _PERCENT_OF.sub(r"(\1 / 100) *", expression))
+
+
 def calculate(expression: str) -> int | float:
     """Evaluate an arithmetic expression safely (no ``eval``); :class:`CalculatorError` if refused."""
     if len(expression) > _MAX_LENGTH:
         raise CalculatorError(f"expression is longer than {_MAX_LENGTH} characters")
     try:
-        result = _eval(ast.parse(expression.strip(), mode="eval"))
+        result = _eval(ast.parse(_percentages(expression.strip()), mode="eval"))
     except SyntaxError as exc:
         raise CalculatorError(f"{expression!r} is not a valid arithmetic expression") from exc
     except ZeroDivisionError as exc:
@@ -451,7 +462,7 @@ def calculate(expression: str) -> int | float:
 
 def calculator(expression: Annotated[str, "Arithmetic, e.g. '2 * (3 + 4) ** 2' or 'sqrt(2) * pi'"]) -> str:
     """Evaluate an arithmetic expression: numbers, + - * / // % **, parentheses, sqrt, log, log10,
-    exp, sin, cos, tan, abs, round, min, max, pi and e."""
+    exp, sin, cos, tan, abs, round, min, max, pi and e; percentages as in '15% of 240'."""
     return str(calculate(expression))
 
 
