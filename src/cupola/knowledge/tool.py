@@ -11,6 +11,7 @@ from pydantic import Field
 from cupola.errors import NotFound
 from cupola.knowledge.retrieval import SearchOptions
 from cupola.knowledge.service import KnowledgeService
+from cupola.runtime.tool_grammar import FROM_USER
 
 NAME = "search_knowledge"
 MAX_QUERY = 200  # characters: also bounds what a small model can ramble into a call's arguments
@@ -24,7 +25,8 @@ def schema(base: str, description: str = "") -> dict[str, Any]:
         "description": f"Search the knowledge base '{base}'{about} for passages relevant to a query. "
                        "Returns numbered passages with their document and title.",
         "parameters": {"type": "object", "properties": {
-            "query": {"type": "string", "minLength": 1, "maxLength": MAX_QUERY}},
+            # the query is taken from the user's words (the adapter's grammar copies it; see tool_grammar)
+            "query": {"type": "string", "minLength": 1, "maxLength": MAX_QUERY, FROM_USER: True}},
             "required": ["query"]}}}
 
 
@@ -34,7 +36,8 @@ def search_knowledge_tool(service: KnowledgeService, base: str, *, k: int = 4,
     attached as ``.schema`` (plain-function tools need nothing else)."""
 
     # No description on `query`: the 135M model copies a parameter's description into the call.
-    async def search_knowledge(query: Annotated[str, Field(min_length=1, max_length=MAX_QUERY)]) -> str:
+    async def search_knowledge(query: Annotated[str, Field(min_length=1, max_length=MAX_QUERY,
+                                                           json_schema_extra={FROM_USER: True})]) -> str:
         """Search the knowledge base for passages relevant to a query."""
         found = await service.search(base, query, SearchOptions(mode=mode, k=k))  # type: ignore[arg-type]
         return format_results(found)

@@ -283,6 +283,9 @@ def bound_tool(name: str, parameters: dict[str, Any], budget: int) -> ToolBound:
 
 # -- rendering ------------------------------------------------------------------------------------
 
+FROM_USER = "x-cupola-from-user"  # a string property marked ``true`` takes its value from the user's words
+
+
 def copyable(text: str) -> str:
     """The user's words as a value may hold them: no quotes, backslashes, control characters or "</"."""
     return re.sub(r'["\\\x00-\x1f\x7f]+', " ", text).replace("</", "< /").strip()
@@ -309,7 +312,9 @@ class _Lark:
             if node.chars == 0:
                 return _lit('""')
             # never "</" in a value: a model that writes "</tool_call>" inside a string cannot fake the end
-            copy = bool(self.source) and len(self.source) >= node.min_chars  # type: ignore[arg-type]
+            # only where the schema asks for it (a search query): most free text is written, not copied
+            copy = node.schema.get(FROM_USER) is True and bool(self.source) \
+                and len(self.source) >= node.min_chars  # type: ignore[arg-type]
             words = f" & %regex {json.dumps({'substring_words': self.source})}" if copy else ""
             low = max(node.min_chars, 1 if copy and node.tokens >= BYTES_PER_CHAR else 0)  # a copy is not empty
             body = self.rule(f"/{_STR_CHARS}{{{low},{node.chars}}}/ & /{_NO_CLOSE}/{words}",
@@ -354,7 +359,9 @@ class _Lark:
 
 def lark_grammar(bounds: list[ToolBound], calls: int = 1, source: str | None = None) -> str:
     """One to ``calls`` wrapped calls, each to one of the bounded tools; with ``source`` (the user's
-    last message), every free-text value is a piece of it, copied as written."""
+    last message), every string property marked :data:`FROM_USER` is a piece of it, copied as written
+    (word-aligned). Unmarked free text is only bounded: values a tool needs written (an expression,
+    a file's content, a currency code for "british pounds") cannot be copies."""
     lark = _Lark(source)
     alts = [lark.rule(f"{_lit(_head(b.name))} {lark.expr(b.node)} \"}}\"") for b in bounds]
     block = f'"{OPEN}" ({" | ".join(alts)}) "{CLOSE}"'
