@@ -47,16 +47,19 @@ CROSS_FIELD = {
     "which is not in tools": "tool_choice must name one of the request's tools",
     "tool_choice needs tools": "tool_choice other than auto/none needs tools",
     "response_format cannot be combined with tools": "response_format and tools together, on adapter models",
+    "timestamp_granularities needs response_format verbose_json": "timestamp_granularities needs verbose_json",
+    "cannot read eval file": "an eval's path names a file the server cannot read",
 }
 
 
-def schemathesis(url: str, examples: int, seed: int, workdir: Path, extra: list[str]) -> dict:
+def schemathesis(url: str, examples: int, seed: int, workdir: Path, extra: list[str], schema: str | None = None) -> dict:
     log = workdir / "calls.log"
     log.unlink(missing_ok=True)
     report = workdir / "report.json"
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "fuzz_checks", "CUPOLA_FUZZ_LOG": str(log),
            "PYTHONPATH": str(ROOT / "bench") + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    cmd = [str(Path(sys.executable).parent / "schemathesis"), "run", f"{url}/openapi.json", "--checks", "all",
+    where = [schema, "--url", url] if schema else [f"{url}/openapi.json"]
+    cmd = [str(Path(sys.executable).parent / "schemathesis"), "run", *where, "--checks", "all",
            "--max-examples", str(examples), "--seed", str(seed), "--no-color", "--generation-database", "none",
            "--request-timeout", "180", "--report", "json", "--report-json-path", str(report), *extra]
     started = time.perf_counter()
@@ -91,6 +94,39 @@ def classify(output: str) -> tuple[list[str], collections.Counter]:
     return failures, cross
 
 
+def hidden_routes() -> dict:
+    """An OpenAPI document for the routes the server's own document leaves out (they are not API): Studio's
+    page and files, /docs and its Swagger UI files, /openapi.json itself. Fuzzed like the rest."""
+    error = {"description": "Not found", "content": {"application/json": {"schema": {
+        "type": "object", "required": ["error"], "properties": {"error": {"type": "object"}}}}}}
+    cache = [{"name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"}},
+             {"name": "Accept-Encoding", "in": "header", "required": False,
+              "schema": {"type": "string"}}]
+
+    def page(media: str, *, param: str | None = None) -> dict:
+        responses = {"200": {"description": "The file", "content": {media: {"schema": {"type": "string"}}}},
+                     "304": {"description": "Not modified (ETag)"}}
+        if param:
+            responses["404"] = error
+        params = cache + ([{"name": param, "in": "path", "required": True, "schema": {"type": "string"}}]
+                          if param else [])
+        return {"get": {"parameters": params, "responses": responses}}
+
+    return {"openapi": "3.1.0", "info": {"title": "Cupola: routes outside the API document", "version": "1"},
+            "paths": {"/": page("text/html"), "/studio/{path}": page("*/*", param="path"),
+                      "/docs": page("text/html"), "/docs/oauth2-redirect": page("text/html"),
+                      "/docs/static/{file}": page("*/*", param="file"),
+                      "/openapi.json": page("application/json")}}
+
+
+def merge(a: dict, b: dict) -> dict:
+    """Two schemathesis runs against one server as one."""
+    return {**a, "seconds": a["seconds"] + b["seconds"], "requests": a["requests"] + b["requests"],
+            "statuses": a["statuses"] + b["statuses"], "operations": a["operations"] + b["operations"],
+            "failures": a["failures"] + b["failures"], "cross_field": a["cross_field"] + b["cross_field"],
+            "exit": a["exit"] or b["exit"], "errors": a["errors"] + b["errors"]}
+
+
 def fake_run(examples: int, seed: int, workdir: Path) -> dict:
     from cupola.server.testing import FakeServer
 
@@ -98,6 +134,11 @@ def fake_run(examples: int, seed: int, workdir: Path) -> dict:
                         str(ROOT / "examples" / "workflows"), "--delay", "0.001")
     try:
         result = schemathesis(server.url, examples, seed, workdir, ["--workers", "2"])
+        hidden = workdir / "hidden"
+        hidden.mkdir(exist_ok=True)
+        (hidden / "openapi.json").write_text(json.dumps(hidden_routes()))
+        result = merge(result, schemathesis(server.url, examples, seed, hidden, ["--workers", "2"],
+                                            schema=str(hidden / "openapi.json")))
         result.update(after(server.url, server.alive(), workdir / "home" / "fake-server.log"))
     finally:
         server.stop()
@@ -200,10 +241,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--skip-real", action="store_true")
     parser.add_argument("--no-write", action="store_true", help="print, do not update reliability.md")
+    parser.add_argument("--keep", type=Path, help="keep the servers' homes, logs and schemathesis output here")
     args = parser.parse_args()
     runs: dict[str, dict] = {}
     examples = {"fake engines": args.examples, "real models": args.real_examples}
     with tempfile.TemporaryDirectory(prefix="cupola-fuzz-") as tmp:
+        if args.keep:
+            tmp = str(args.keep)
         runs["fake engines"] = fake_run(args.examples, args.seed, Path(tmp) / "fake")
         print(summary("fake engines", runs["fake engines"]), flush=True)
         if not args.skip_real:
