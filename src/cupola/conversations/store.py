@@ -76,7 +76,7 @@ def normalize_item(raw: Any, param: str) -> dict[str, Any]:
         raise InvalidParameter("each item must be an object", param=param)
     item = dict(raw)
     kind = item.setdefault("type", "message")
-    if kind not in ITEM_TYPES:
+    if not isinstance(kind, str) or kind not in ITEM_TYPES:
         raise InvalidParameter(f"unsupported item type {kind!r}; supported: {', '.join(ITEM_TYPES)}",
                                param=f"{param}.type")
     if "id" in item and not (isinstance(item["id"], str) and 0 < len(item["id"]) <= 128):

@@ -32,6 +32,17 @@ class _Failure:
 
 
 _DONE = object()
+DEFAULT_GENERATION_COST = 256  # tokens a request without max_tokens is expected to generate, for admission
+
+
+def generation_cost(body: dict[str, Any]) -> float:
+    """A generation's expected work, for admission by expected wait: the tokens it may produce (``max_tokens``
+    or ``max_completion_tokens``; 256 when it does not say)."""
+    for key in ("max_completion_tokens", "max_tokens"):
+        value = body.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return float(value)
+    return float(DEFAULT_GENERATION_COST)
 
 
 class ThreadedEngine:
@@ -57,8 +68,8 @@ class ThreadedEngine:
         return {"rendered_sha256": sha256(text), "rendered_from": "chat_template" if endpoint == "chat" else "prompt",
                 "template_sha256": getattr(self.backend, "template_sha256", None)}
 
-    def _release_when_done(self, future: asyncio.Future, started: float) -> None:
-        future.add_done_callback(lambda _f: self.admission.release(time.perf_counter() - started))
+    def _release_when_done(self, future: asyncio.Future, started: float, cost: float = 1.0) -> None:
+        future.add_done_callback(lambda _f: self.admission.release(time.perf_counter() - started, cost))
 
     async def chat(self, body: dict[str, Any], endpoint: Endpoint = "chat") -> dict[str, Any]:
         request = dict(body, stream_options={"include_usage": True})
@@ -66,7 +77,8 @@ class ThreadedEngine:
 
     async def stream(self, body: dict[str, Any], endpoint: Endpoint = "chat") -> AsyncIterator[dict[str, Any]]:
         first = True
-        async with aclosing(self._threaded(lambda emit: self.backend.generate(endpoint, body, emit))) as items:
+        cost = generation_cost(body)
+        async with aclosing(self._threaded(lambda emit: self.backend.generate(endpoint, body, emit), cost)) as items:
             async for waited, item in items:
                 if first:  # the time spent waiting for a slot, with the engine's own timings
                     item["timings"] = {**(item.get("timings") or {}), "queue_ms": waited}
@@ -89,12 +101,12 @@ class ThreadedEngine:
                     item["queue_ms"] = waited
                 yield item
 
-    async def _threaded(self, work: Any) -> AsyncIterator[tuple[float, dict[str, Any]]]:
+    async def _threaded(self, work: Any, cost: float = 1.0) -> AsyncIterator[tuple[float, dict[str, Any]]]:
         """Run ``work(emit)`` on a worker thread after taking a slot; yield what it emits (with the
         time waited for the slot). ``emit`` returns True once the reader has gone: the library
         stops at its next step. The slot is released when the thread really returns."""
         waited = time.perf_counter()
-        await self.admission.acquire()
+        await self.admission.acquire(cost)
         waited = (time.perf_counter() - waited) * 1000
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
@@ -124,7 +136,7 @@ class ThreadedEngine:
         except BaseException:
             self.admission.release()
             raise
-        self._release_when_done(future, started)
+        self._release_when_done(future, started, cost)
         try:
             while True:
                 item = await queue.get()

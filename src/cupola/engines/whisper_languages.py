@@ -61,3 +61,8 @@ def require_code(value: str) -> str:
         raise InvalidParameter(f"unknown language {value!r}: use an ISO 639-1 code such as en, de, es or fr "
                                "(or a name such as German)", param="language")
     return code
+
+
+def spellings() -> list[str]:
+    """Every code and name :func:`language_code` knows, lower case (it also takes any case and regions)."""
+    return sorted({*LANGUAGES, *_BY_NAME})

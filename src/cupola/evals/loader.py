@@ -207,12 +207,17 @@ def load_eval(path: Path) -> Eval:
     return parse_eval(data, smap, path.parent)
 
 
-def parse_eval(data: Any, smap: SourceMap, base_dir: Path) -> Eval:
-    """Validate an eval (parsed YAML or a JSON body) completely; raise :class:`EvalFileError`."""
+def parse_eval(data: Any, smap: SourceMap, base_dir: Path, strict: bool = False) -> Eval:
+    """Validate an eval (parsed YAML or a JSON body) completely; raise :class:`EvalFileError`. ``strict``
+    (JSON bodies): JSON's types as the OpenAPI document states them (no ``false`` as a number, ``"5"`` as an
+    integer); an integral number still counts as an integer."""
     if not isinstance(data, dict):
         raise EvalFileError([f"{smap.where()}: an eval is a mapping with `targets` and `tests`"])
+    if strict:
+        data = {k: int(v) if k in ("repeat", "seed", "concurrency") and isinstance(v, float) and v.is_integer()
+                and abs(v) < 2**63 else v for k, v in data.items()}
     try:
-        spec = EvalSpec.model_validate(data)
+        spec = EvalSpec.model_validate(data, strict=strict)
     except ValidationError as exc:
         raise EvalFileError(pydantic_problems(exc, smap)) from None
     problems: list[str] = []

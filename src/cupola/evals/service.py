@@ -30,9 +30,9 @@ RUN_KEYS = ("cache", "filter", "target", "failed_from", "stream")
 class RunRequest(BaseModel):
     """``{"path": ...}`` (a file the server can read) with run options."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # JSON's types, as the OpenAPI document states them
 
-    path: str
+    path: str = Field(..., min_length=1)
     repeat: int | None = Field(None, ge=1, le=1000)
     seed: int | None = None
     concurrency: int | None = Field(None, ge=1, le=256)
@@ -96,7 +96,7 @@ class EvalService:
                 raise invalid(exc.errors()) from None
             opts = extra.model_dump(exclude={"path"})
             ev = parse_eval({k: v for k, v in body.items() if k not in RUN_KEYS}, SourceMap("request body"),
-                            Path.cwd())
+                            Path.cwd(), strict=True)
         ids = None
         if opts.get("failed_from"):
             previous = self.document(opts["failed_from"])

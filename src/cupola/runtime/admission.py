@@ -5,10 +5,15 @@ upstream's ``max_concurrency``); the others wait in arrival order. A request is 
 with :class:`Overloaded` (HTTP 429) only when
 
 * its **expected wait** would exceed ``max_wait`` seconds (the setting ``max_queue_wait``, default
-  60 s): with every slot busy and ``w`` requests already waiting, it waits about
-  ``(w + 1) × avg / capacity``, where ``avg`` is the moving average of how long requests held a
-  slot (2 s until the first one finished). ``Retry-After`` is the time until that wait would be
-  back under the limit: ``expected wait − max_wait``, at least 1 s;
+  60 s): with every slot busy, it waits about ``(work waiting + its own work) × avg / concurrency``
+  (Little's law), where a request's work is its ``cost`` (for generation: the tokens it may
+  produce, ``max_tokens``; 1 otherwise), ``avg`` is the moving average of the seconds a request
+  held its slot per unit of cost, and ``concurrency`` the moving average of how many requests ran
+  beside it then (until the first request finishes, ``(w + 1) × 2 s / capacity`` for ``w``
+  waiting, whatever their cost). Measuring both together keeps the estimate right when the slots
+  share the CPU: sixteen slots on two cores hold each request longer, not sixteen times as fast.
+  ``Retry-After`` is the time until that wait would be back under the limit: ``expected wait −
+  max_wait``, at least 1 s;
 * or ``max_queue`` requests already wait: a hard cap that bounds memory whatever the estimate
   (``Retry-After``: the time the queue needs to make room).
 
@@ -45,20 +50,25 @@ class Admission:
         self.waiting = 0
         self.refused = 0
         self._slots = asyncio.Semaphore(capacity)
-        self.avg_seconds = INITIAL_AVG_SECONDS  # moving average of the time a request holds a slot
+        self.avg_seconds = INITIAL_AVG_SECONDS  # moving average of the time a request holds a slot, per cost
+        self.avg_concurrency = float(capacity)  # moving average of the requests running when one ends
+        self.waiting_cost = 0.0
+        self._measured = False
         self.on_idle: Callable[[], None] | None = None  # called when the last request is released
 
-    def expected_wait(self) -> float:
-        """Seconds a request arriving now would wait for a slot (0 while one is free)."""
+    def expected_wait(self, cost: float = 1.0) -> float:
+        """Seconds a request of ``cost`` arriving now would wait for a slot (0 while one is free)."""
         if self.running + self.waiting < self.capacity:
             return 0.0
-        return (self.waiting + 1) * self.avg_seconds / self.capacity
+        if not self._measured:  # nothing measured yet: 2 s a request, the slots in parallel
+            return (self.waiting + 1) * self.avg_seconds / self.capacity
+        return (self.waiting_cost + cost) * self.avg_seconds / max(1.0, min(self.avg_concurrency, self.capacity))
 
-    def check(self) -> None:
-        """Raise :class:`Overloaded` if a request arriving now must be refused."""
+    def check(self, cost: float = 1.0) -> None:
+        """Raise :class:`Overloaded` if a request of ``cost`` arriving now must be refused."""
         if self.running + self.waiting < self.capacity:
             return  # a slot is free
-        wait = self.expected_wait()
+        wait = self.expected_wait(cost)
         if self.waiting >= self.max_queue:
             retry = max(1, math.ceil((self.waiting + 1 - self.max_queue) * self.avg_seconds / self.capacity))
             self.refused += 1
@@ -72,20 +82,30 @@ class Admission:
                              f"{self.capacity} slots ({self.running} running, {self.waiting} waiting), more than "
                              f"max_queue_wait={self.max_wait:g}s; retry in {retry}s", retry_after=retry)
 
-    async def acquire(self) -> None:
-        self.check()
+    async def acquire(self, cost: float = 1.0) -> None:
+        """Wait for a slot (or raise :class:`Overloaded`); ``cost``: the request's expected work."""
+        self.check(cost)
         self.waiting += 1
+        self.waiting_cost += cost
         try:
             await self._slots.acquire()
         finally:
             self.waiting -= 1
+            self.waiting_cost -= cost
         self.running += 1
 
-    def release(self, seconds: float | None = None) -> None:
+    def release(self, seconds: float | None = None, cost: float = 1.0) -> None:
+        concurrency = self.running  # this request and those that ran beside it
         self.running -= 1
         self._slots.release()
         if seconds is not None:
-            self.avg_seconds = 0.8 * self.avg_seconds + 0.2 * seconds
+            per_cost = seconds / max(cost, 1e-9)
+            if not self._measured:  # the first measurement replaces the guesses
+                self._measured = True
+                self.avg_seconds, self.avg_concurrency = per_cost, float(concurrency)
+            else:
+                self.avg_seconds = 0.8 * self.avg_seconds + 0.2 * per_cost
+                self.avg_concurrency = 0.8 * self.avg_concurrency + 0.2 * concurrency
         if self.on_idle is not None and not self.busy:
             self.on_idle()
 
@@ -97,6 +117,7 @@ class Admission:
         return {"running": self.running, "queued": self.waiting, "capacity": self.capacity,
                 "max_queue": self.max_queue, "max_queue_wait": self.max_wait,
                 "expected_wait": round(self.expected_wait(), 1), "avg_seconds": round(self.avg_seconds, 2),
+                "avg_concurrency": round(self.avg_concurrency, 1),
                 "refused": self.refused}
 
 

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
+from cupola.engines.whisper_languages import spellings
 from cupola.errors import Cancelled, InvalidParameter
 from cupola.server.streaming import prefetch, sse
 from cupola.speech import formats
@@ -36,7 +37,11 @@ def _form_schema() -> dict[str, Any]:
     props = {"file": {"type": "string", "format": "binary",
                       "description": "The audio: wav, mp3, m4a, ogg, flac, webm, ... (any format FFmpeg reads)"}}
     for name, prop in schema["properties"].items():
+        branches = [b for b in prop.pop("anyOf", []) if b.get("type") != "null"]  # a form field is never null
+        prop.update(branches[0] if len(branches) == 1 else {"anyOf": branches} if branches else {})
         props["timestamp_granularities[]" if name == "timestamp_granularities" else name] = prop
+    props["language"]["enum"] = ["", *spellings()]  # also any case, and regions: en-US
+    props["timestamp_granularities[]"]["items"] = {"enum": ["segment", "word"]}
     return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
         "type": "object", "required": ["file", "model"], "properties": props}}}}}
 

@@ -96,6 +96,7 @@ STREAMS: dict[tuple[str, str], str] = {
     ("POST", "/api/kb/{name}/ask"): "application/x-ndjson",
     ("POST", "/api/workflows/{name}/runs"): "application/x-ndjson",
     ("POST", "/api/workflows/runs/{run_id}/resume"): "application/x-ndjson",
+    ("POST", "/api/evals"): "application/x-ndjson",
 }
 _ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
 _HEADERS = {
@@ -113,6 +114,35 @@ LINKS: dict[tuple[str, str], dict[str, tuple[str, str, dict[str, str]]]] = {
         "Ask": ("POST", "/api/kb/{name}/ask", {"name": "$response.body#/name"}),
         "DeleteBase": ("DELETE", "/api/kb/{name}", {"name": "$response.body#/name"}),
     },
+    ("POST", "/v1/conversations"): {
+        "GetConversation": ("GET", "/v1/conversations/{conversation_id}", {"conversation_id": "$response.body#/id"}),
+        "UpdateConversation": ("POST", "/v1/conversations/{conversation_id}",
+                               {"conversation_id": "$response.body#/id"}),
+        "ListItems": ("GET", "/v1/conversations/{conversation_id}/items", {"conversation_id": "$response.body#/id"}),
+        "AddItems": ("POST", "/v1/conversations/{conversation_id}/items", {"conversation_id": "$response.body#/id"}),
+        "DeleteConversation": ("DELETE", "/v1/conversations/{conversation_id}",
+                               {"conversation_id": "$response.body#/id"}),
+    },
+    ("POST", "/v1/conversations/{conversation_id}/items"): {
+        "GetItem": ("GET", "/v1/conversations/{conversation_id}/items/{item_id}",
+                    {"conversation_id": "$request.path.conversation_id", "item_id": "$response.body#/data/0/id"}),
+        "DeleteItem": ("DELETE", "/v1/conversations/{conversation_id}/items/{item_id}",
+                       {"conversation_id": "$request.path.conversation_id", "item_id": "$response.body#/data/0/id"}),
+    },
+    ("GET", "/v1/models"): {"GetModel": ("GET", "/v1/models/{model}", {"model": "$response.body#/data/0/id"})},
+    ("GET", "/api/requests"): {
+        "GetRequest": ("GET", "/api/requests/{request_id}", {"request_id": "$response.body#/requests/0/id"})},
+    ("GET", "/api/traces"): {
+        "GetTrace": ("GET", "/api/traces/{trace_id}", {"trace_id": "$response.body#/traces/0/trace_id"})},
+    ("GET", "/api/workflows"): {
+        "StartRun": ("POST", "/api/workflows/{name}/runs", {"name": "$response.body#/data/0/name"})},
+    ("GET", "/api/workflows/runs"): {
+        "GetRun": ("GET", "/api/workflows/runs/{run_id}", {"run_id": "$response.body#/data/0/id"}),
+        "ResumeRun": ("POST", "/api/workflows/runs/{run_id}/resume", {"run_id": "$response.body#/data/0/id"})},
+    ("GET", "/api/evals"): {
+        "GetEvalRun": ("GET", "/api/evals/{run_id}", {"run_id": "$response.body#/data/0/id"}),
+        "EvalReport": ("GET", "/api/evals/{run_id}/report", {"run_id": "$response.body#/data/0/id"}),
+        "DeleteEvalRun": ("DELETE", "/api/evals/{run_id}", {"run_id": "$response.body#/data/0/id"})},
     ("POST", "/v1/responses"): {
         "GetResponse": ("GET", "/v1/responses/{response_id}", {"response_id": "$response.body#/id"}),
         "InputItems": ("GET", "/v1/responses/{response_id}/input_items", {"response_id": "$response.body#/id"}),

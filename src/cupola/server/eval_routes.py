@@ -10,7 +10,8 @@ from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from cupola.errors import InvalidParameter
-from cupola.evals.service import EvalService
+from cupola.evals.service import RUN_KEYS, EvalService, RunRequest
+from cupola.evals.spec import EvalSpec
 from cupola.server.streaming import dumps, ndjson
 
 router = APIRouter(prefix="/api/evals", tags=["Evals"])
@@ -20,7 +21,20 @@ def service_of(request: Request) -> EvalService:
     return request.app.state.evals
 
 
-@router.post("", summary="Run an eval; streams NDJSON progress, then the run summary",
+def _body_schema() -> dict[str, Any]:
+    """The body as the document states it: an eval (``EvalSpec``, plus the run options) or ``{"path": FILE}``
+    (``RunRequest``). What the loader checks beyond the shapes (assertion types and their options, templates,
+    dataset files) is refused with a 400 listing every problem."""
+    run = RunRequest.model_json_schema(ref_template="#/components/schemas/Eval{model}")
+    spec = EvalSpec.model_json_schema(ref_template="#/components/schemas/Eval{model}")
+    defs = {f"Eval{name}": d for name, d in {**run.pop("$defs", {}), **spec.pop("$defs", {})}.items()}
+    spec["properties"].update({k: run["properties"][k] for k in RUN_KEYS})
+    defs["EvalJudgeSpec"] = {"anyOf": [defs["EvalJudgeSpec"], {"type": "string", "description": "A model alias"}]}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "$defs": defs, "anyOf": [run, spec]}}}}}
+
+
+@router.post("", summary="Run an eval; streams NDJSON progress, then the run summary", openapi_extra=_body_schema(),
              description="The body is the eval itself (the YAML file's content as JSON; relative paths are "
                          "resolved against the server's working directory), or `{\"path\": FILE}` for a file the "
                          "server can read, with optional `repeat`, `seed`, `concurrency`, `timeout`, `cache`, "

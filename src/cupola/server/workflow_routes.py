@@ -6,11 +6,11 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
-from cupola.errors import InvalidParameter, NotFound
+from cupola.errors import NotFound
 from cupola.server.json_types import StrictJSON
 from cupola.server.streaming import dumps, ndjson, prefetch
 
@@ -62,9 +62,7 @@ async def start_run(name: str, body: StartRun, request: Request):
 
 
 @router.get("/runs", summary="Recent runs, newest first")
-async def list_runs(request: Request, limit: int = 50) -> dict[str, Any]:
-    if not 1 <= limit <= 1000:
-        raise InvalidParameter("limit must be between 1 and 1000", param="limit")
+async def list_runs(request: Request, limit: int = Query(50, ge=1, le=1000)) -> dict[str, Any]:
     return {"object": "list", "data": _served(request).runner.store.runs(limit)}
 
 
