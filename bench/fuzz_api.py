@@ -51,6 +51,7 @@ CROSS_FIELD = {
     "cannot read eval file": "an eval's path names a file the server cannot read",
     "no target ": "an eval run's target option names an id the eval does not have",
     "no test matches the filters": "an eval run's filter matches no test",
+    "knowledge grounds a plain model answer": "the Responses API's knowledge option with an agent or tools",
 }
 
 
