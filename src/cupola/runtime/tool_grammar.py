@@ -283,7 +283,11 @@ def bound_tool(name: str, parameters: dict[str, Any], budget: int) -> ToolBound:
 
 # -- rendering ------------------------------------------------------------------------------------
 
-FROM_USER = "x-cupola-from-user"  # a string property marked ``true`` takes its value from the user's words
+# Free-text values are copied from the user's words unless the property says ``false``: a small
+# model left to write a value writes garbage ("}}12 * 7 = 84.5. 12 *"), while copying keeps
+# expressions, names and queries as the user wrote them. Values that must be written (a file's
+# content, a program name) opt out in their schema.
+FROM_USER = "x-cupola-from-user"
 
 
 def copyable(text: str) -> str:
@@ -312,8 +316,7 @@ class _Lark:
             if node.chars == 0:
                 return _lit('""')
             # never "</" in a value: a model that writes "</tool_call>" inside a string cannot fake the end
-            # only where the schema asks for it (a search query): most free text is written, not copied
-            copy = node.schema.get(FROM_USER) is True and bool(self.source) \
+            copy = node.schema.get(FROM_USER, True) is not False and bool(self.source) \
                 and len(self.source) >= node.min_chars  # type: ignore[arg-type]
             words = f" & %regex {json.dumps({'substring_words': self.source})}" if copy else ""
             low = max(node.min_chars, 1 if copy and node.tokens >= BYTES_PER_CHAR else 0)  # a copy is not empty
@@ -359,9 +362,8 @@ class _Lark:
 
 def lark_grammar(bounds: list[ToolBound], calls: int = 1, source: str | None = None) -> str:
     """One to ``calls`` wrapped calls, each to one of the bounded tools; with ``source`` (the user's
-    last message), every string property marked :data:`FROM_USER` is a piece of it, copied as written
-    (word-aligned). Unmarked free text is only bounded: values a tool needs written (an expression,
-    a file's content, a currency code for "british pounds") cannot be copies."""
+    last message), every free-text value is a piece of it, copied as written (word-aligned), unless
+    its property sets :data:`FROM_USER` to ``false`` (then it is only bounded)."""
     lark = _Lark(source)
     alts = [lark.rule(f"{_lit(_head(b.name))} {lark.expr(b.node)} \"}}\"") for b in bounds]
     block = f'"{OPEN}" ({" | ".join(alts)}) "{CLOSE}"'

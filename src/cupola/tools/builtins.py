@@ -41,6 +41,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from cupola.errors import CupolaError, InvalidParameter, NotFound, RuntimeFailure
+from cupola.runtime.tool_grammar import FROM_USER
 from cupola.tools.functions import FunctionTool, function_tool
 from cupola.tools.sandbox import CommandPolicy, Limits, Sandbox, SandboxError
 
@@ -52,6 +53,8 @@ DEFAULT_MAX_BYTES = 256 * 1024
 _MAX_LINKS, _PATH_MAX, _NAME_MAX = 40, 4096, 255
 _MAX_LINK_SCAN = 20_000
 _MAX_ARGS, _MAX_ARG = 16, 2000  # bounded, so a small model's call always closes within max_tokens
+
+WRITTEN = {FROM_USER: False}  # values the model writes, not copies of the user's words (see tool_grammar)
 
 
 class CommandTimeout(RuntimeFailure):
@@ -308,7 +311,8 @@ def workspace_tools(ws: Workspace, *, approve_writes: bool = False) -> list[Func
         return read_text(ws, path)
 
     def write_file(path: Annotated[str, "File path relative to the workspace root"],
-                   content: Annotated[str, "The complete new text of the file"]) -> str:
+                   content: Annotated[str, Field(description="The complete new text of the file",
+                                                 json_schema_extra=WRITTEN)]) -> str:
         """Create or replace a text file in the workspace (parent folders are created)."""
         return write_text(ws, path, content)
 
@@ -352,8 +356,9 @@ def command_tools(ws: Workspace, allow: Mapping[str, Any] | Iterable[str], timeo
         raise InvalidParameter("programs that run code (runs_code) are only allowed inside the sandbox; "
                                "remove `sandbox: false` or the program", param="allow")
 
-    def run_command(command: Annotated[str, "Bare program name from the allowed list"],
-                    args: Annotated[list[Annotated[str, Field(max_length=_MAX_ARG)]],
+    def run_command(command: Annotated[str, Field(description="Bare program name from the allowed list",
+                                                  json_schema_extra=WRITTEN)],
+                    args: Annotated[list[Annotated[str, Field(max_length=_MAX_ARG, json_schema_extra=WRITTEN)]],
                                     Field(max_length=_MAX_ARGS, description="Arguments, one per item (no shell: "
                                           "quotes, pipes and $() are passed literally)")] = []) -> str:  # noqa: B006
         """Run an allowed program in the workspace and return its exit code, stdout and stderr."""
