@@ -16,13 +16,13 @@ CALC = {"type": "mcp", "server_label": "cupola", "allowed_tools": ["calculator"]
 def test_builtin_calculator_needs_approval_then_runs(openai_client):
     tools = [{**CALC, "require_approval": "always"}]
     first = openai_client.responses.create(model="smollm2-135m", input="What is 12 * 7?", tools=tools,
-                                           tool_choice="required", max_output_tokens=64,
+                                           tool_choice="required", max_output_tokens=128,
                                            instructions="Use the calculator, then state the result.")
     request = first.output[-1]
     assert request.type == "mcp_approval_request" and request.name == "calculator"
     assert "expression" in json.loads(request.arguments)
     events = list(openai_client.responses.create(
-        model="smollm2-135m", tools=tools, previous_response_id=first.id, stream=True, max_output_tokens=64,
+        model="smollm2-135m", tools=tools, previous_response_id=first.id, stream=True, max_output_tokens=128,
         input=[{"type": "mcp_approval_response", "approval_request_id": request.id, "approve": True}]))
     kinds = [e.type for e in events]
     assert "response.mcp_call.completed" in kinds and kinds[-1] == "response.completed"

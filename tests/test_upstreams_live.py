@@ -98,7 +98,7 @@ def test_remote_models_serve_chat_streams_tools_and_embeddings(gateway):
                                                "parameters": {"type": "object", "required": ["city"],
                                                               "properties": {"city": {"type": "string"}}}}}]
     called = c.chat.completions.create(model="lab-smol", messages=[{"role": "user", "content": "Weather in Paris?"}],
-                                       tools=tools, tool_choice="required", max_tokens=64, seed=3)
+                                       tools=tools, tool_choice="required", max_tokens=128, seed=3)
     call = called.choices[0].message.tool_calls[0]
     assert call.function.name == "get_weather" and "city" in json.loads(call.function.arguments)
     vectors = c.embeddings.create(model="lab-minilm", input=["a cat", "a kitten"])
