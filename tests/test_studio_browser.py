@@ -38,7 +38,7 @@ instructions: Call write_file with path "notes.txt" and content the user's note,
 tools: [write_file]
 workspace: ./scribe-workspace
 approve_writes: true
-settings: {temperature: 0.2, max_tokens: 64, tool_choice: required}
+settings: {temperature: 0.2, max_tokens: 160, tool_choice: required}
 max_turns: 3
 """
 
