@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from cupola.client import _error_from
+from cupola.openai_http import error_from
 from cupola.errors import EngineError, RuntimeFailure
 from cupola.speech import formats
 
@@ -43,7 +43,7 @@ class RemoteTranscriber:
         try:
             async with self._http.stream("POST", path, data=fields, files={"file": (filename, audio)}) as resp:
                 if resp.status_code != 200:
-                    raise _error_from(resp.status_code, await resp.aread())
+                    raise error_from(resp.status_code, await resp.aread())
                 async for line in resp.aiter_lines():
                     if not line.startswith("data:"):
                         continue
@@ -52,7 +52,7 @@ class RemoteTranscriber:
                         return
                     event = json.loads(data)
                     if "error" in event:
-                        raise _error_from(500, data.encode())
+                        raise error_from(500, data)
                     yield event
         except httpx.TransportError as exc:
             raise RuntimeFailure(f"cannot reach the server at {self.base_url}: {exc}",
