@@ -517,6 +517,9 @@ def test_workflow_run_drawn_live_and_approved_in_the_page(ui, studio):
     page.goto(f"{studio.url}/#/workflows")
     page.locator(f"a[href$='{run_id}']").click()
     page.wait_for_selector("[data-path='release_check/announce'].st-done")
+    page.wait_for_selector(".route-chosen", timeout=TIMEOUT)  # drawn from the checkpoints as they load
+    page.wait_for_function("document.querySelector(\"[data-path='release_check/polish'] .iteration\")"
+                           "?.textContent.includes('iteration 2')", timeout=TIMEOUT)
     assert page.locator(".route-chosen").count() == 1
     assert "iteration 2" in page.locator("[data-path='release_check/polish'] .iteration").inner_text()
 
