@@ -634,11 +634,15 @@ def test_evaluation_reports_are_linked_when_runs_exist(ui, studio):
 
 
 def test_transcription_button_only_with_a_speech_model(ui, studio):
+    # the models the server lists decide (the shared model cache may already hold a speech model)
+    chat_only = [{"id": "smollm2-135m", "object": "model", "owned_by": "cupola", "kind": "chat"}]
     page = ui.open("chat")
+    page.route("**/v1/models", lambda route: route.fulfill(json={"object": "list", "data": chat_only}))
+    page.reload()
     page.wait_for_selector("#composer-input")
     assert page.locator("button:text('Transcribe a file')").count() == 0
-    page.route("**/v1/models", lambda route: route.fulfill(json={"object": "list", "data": [
-        {"id": "smollm2-135m", "object": "model", "owned_by": "cupola", "kind": "chat"},
+    page.unroute("**/v1/models")
+    page.route("**/v1/models", lambda route: route.fulfill(json={"object": "list", "data": chat_only + [
         {"id": "whisper-tiny", "object": "model", "owned_by": "cupola", "kind": "speech"}]}))
     page.route("**/v1/audio/transcriptions", lambda route: route.fulfill(json={"text": "hello from the audio"}))
     page.reload()
