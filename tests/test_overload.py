@@ -26,9 +26,8 @@ MESSAGES = [{"role": "user", "content": "x"}]
 
 async def test_expected_wait_grows_with_the_queue_and_refuses_past_the_limit():
     adm = Admission("m", capacity=2, max_queue=100, max_wait=5)
-    adm.avg_seconds = 2.0
     await adm.acquire(), await adm.acquire()  # both slots busy
-    assert adm.expected_wait() == pytest.approx(1.0)  # (0 waiting + 1) x 2 s / 2 slots
+    assert adm.expected_wait() == pytest.approx(1.0)  # nothing measured: (0 waiting + 1) x 2 s / 2 slots
     waiters = []
     for i in range(5):  # waits of 1..5 s: admitted
         waiters.append(asyncio.ensure_future(adm.acquire()))
@@ -38,10 +37,10 @@ async def test_expected_wait_grows_with_the_queue_and_refuses_past_the_limit():
         await adm.acquire()
     assert refused.value.retry_after == 1  # 6 s expected, 5 s allowed: back under the limit in 1 s
     assert "about 6s" in refused.value.message and "max_queue_wait=5s" in refused.value.message
-    adm.avg_seconds = 10.0  # slower requests: the same queue means a longer wait and a later retry
+    adm.rates = {2: 0.2}  # measured: 0.2 requests a second with both slots busy - a longer wait, a later retry
     with pytest.raises(Overloaded) as refused:
         await adm.acquire()
-    assert refused.value.retry_after == 25  # (5 + 1) x 10 / 2 = 30 s, 25 over
+    assert refused.value.retry_after == 25  # (5 + 1) / 0.2 = 30 s, 25 over
     for _ in range(7):
         adm.release(1.0)
         await asyncio.sleep(0)
@@ -65,7 +64,7 @@ async def test_the_hard_cap_bounds_the_queue_whatever_the_estimate():
 
 async def test_a_free_slot_is_always_taken():
     adm = Admission("m", capacity=1, max_queue=0, max_wait=0.001)
-    adm.avg_seconds = 1000
+    adm.rates = {1: 0.001}
     await adm.acquire()  # no wait, so no limit applies
     assert adm.running == 1
 

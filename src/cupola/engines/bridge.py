@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from concurrent.futures import Executor
 from typing import Any
@@ -68,8 +68,9 @@ class ThreadedEngine:
         return {"rendered_sha256": sha256(text), "rendered_from": "chat_template" if endpoint == "chat" else "prompt",
                 "template_sha256": getattr(self.backend, "template_sha256", None)}
 
-    def _release_when_done(self, future: asyncio.Future, started: float, cost: float = 1.0) -> None:
-        future.add_done_callback(lambda _f: self.admission.release(time.perf_counter() - started, cost))
+    def _release_when_done(self, future: asyncio.Future, started: float, cost: float = 1.0,
+                           produced: Callable[[], float | None] = lambda: None) -> None:
+        future.add_done_callback(lambda _f: self.admission.release(time.perf_counter() - started, cost, produced()))
 
     async def chat(self, body: dict[str, Any], endpoint: Endpoint = "chat") -> dict[str, Any]:
         request = dict(body, stream_options={"include_usage": True})
@@ -78,7 +79,8 @@ class ThreadedEngine:
     async def stream(self, body: dict[str, Any], endpoint: Endpoint = "chat") -> AsyncIterator[dict[str, Any]]:
         first = True
         cost = generation_cost(body)
-        async with aclosing(self._threaded(lambda emit: self.backend.generate(endpoint, body, emit), cost)) as items:
+        async with aclosing(self._threaded(lambda emit: self.backend.generate(endpoint, body, emit), cost,
+                                           count=True)) as items:
             async for waited, item in items:
                 if first:  # the time spent waiting for a slot, with the engine's own timings
                     item["timings"] = {**(item.get("timings") or {}), "queue_ms": waited}
@@ -101,16 +103,19 @@ class ThreadedEngine:
                     item["queue_ms"] = waited
                 yield item
 
-    async def _threaded(self, work: Any, cost: float = 1.0) -> AsyncIterator[tuple[float, dict[str, Any]]]:
+    async def _threaded(self, work: Any, cost: float = 1.0, count: bool = False
+                        ) -> AsyncIterator[tuple[float, dict[str, Any]]]:
         """Run ``work(emit)`` on a worker thread after taking a slot; yield what it emits (with the
         time waited for the slot). ``emit`` returns True once the reader has gone: the library
-        stops at its next step. The slot is released when the thread really returns."""
+        stops at its next step. The slot is released when the thread really returns, with the
+        items emitted as the work really done when ``count`` (a generation emits one per token)."""
         waited = time.perf_counter()
         await self.admission.acquire(cost)
         waited = (time.perf_counter() - waited) * 1000
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
         stop = threading.Event()
+        emitted = [0]
 
         def put(item: Any) -> None:
             try:
@@ -119,6 +124,7 @@ class ThreadedEngine:
                 stop.set()
 
         def emit(item: dict[str, Any]) -> bool:
+            emitted[0] += 1
             put(item)
             return stop.is_set()
 
@@ -136,7 +142,7 @@ class ThreadedEngine:
         except BaseException:
             self.admission.release()
             raise
-        self._release_when_done(future, started, cost)
+        self._release_when_done(future, started, cost, (lambda: float(emitted[0])) if count else (lambda: None))
         try:
             while True:
                 item = await queue.get()

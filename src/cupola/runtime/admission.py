@@ -5,15 +5,19 @@ upstream's ``max_concurrency``); the others wait in arrival order. A request is 
 with :class:`Overloaded` (HTTP 429) only when
 
 * its **expected wait** would exceed ``max_wait`` seconds (the setting ``max_queue_wait``, default
-  60 s): with every slot busy, it waits about ``(work waiting + its own work) × avg / concurrency``
-  (Little's law), where a request's work is its ``cost`` (for generation: the tokens it may
-  produce, ``max_tokens``; 1 otherwise), ``avg`` is the moving average of the seconds a request
-  held its slot per unit of cost, and ``concurrency`` the moving average of how many requests ran
-  beside it then (until the first request finishes, ``(w + 1) × 2 s / capacity`` for ``w``
-  waiting, whatever their cost). Measuring both together keeps the estimate right when the slots
-  share the CPU: sixteen slots on two cores hold each request longer, not sixteen times as fast.
-  ``Retry-After`` is the time until that wait would be back under the limit: ``expected wait −
-  max_wait``, at least 1 s;
+  60 s). With every slot busy, a request waits for the work queued ahead of it (and its own share)
+  to drain: ``(waiting cost + its cost) × fill / throughput``, where a request's ``cost`` is the
+  tokens it may produce (``max_tokens``; 1 for other work), ``fill`` the moving average of the
+  share of that budget requests really produce, and ``throughput`` the tokens per second the
+  engine delivers with every slot busy. Throughput is measured, per number of requests running
+  at once, from each finished request (its tokens ÷ its seconds in the slot × the requests that
+  ran beside it). When the engine was only seen less busy than full (a warm-up, a quiet day),
+  the full-slots throughput is extrapolated from the busiest level measured as growing with the
+  0.25th power of the concurrency — what batched decoding on CPU gives (bench/serve_concurrency:
+  68, 100, 110 tokens/s at 1, 4, 8 streams on 2 cores, an exponent of 0.23–0.28); a measurement
+  at full slots replaces the guess. Until the first request finishes the rule counts requests,
+  ``(w + 1) × 2 s / capacity`` for ``w`` waiting. ``Retry-After`` is the time until that wait
+  would be back under the limit: ``expected wait − max_wait``, at least 1 s;
 * or ``max_queue`` requests already wait: a hard cap that bounds memory whatever the estimate
   (``Retry-After``: the time the queue needs to make room).
 
@@ -37,6 +41,8 @@ from cupola.errors import Overloaded, Unavailable
 INITIAL_AVG_SECONDS = 2.0  # a request's time in a slot until one has been measured
 DEFAULT_MAX_WAIT = 60.0
 DEFAULT_MAX_QUEUE = 512
+SCALING = 0.25  # throughput ~ concurrency ** SCALING where not measured (bench/results/serve_concurrency.md)
+SMOOTHING = 0.2  # weight of a new measurement in the moving averages
 
 
 class Admission:
@@ -50,31 +56,40 @@ class Admission:
         self.waiting = 0
         self.refused = 0
         self._slots = asyncio.Semaphore(capacity)
-        self.avg_seconds = INITIAL_AVG_SECONDS  # moving average of the time a request holds a slot, per cost
-        self.avg_concurrency = float(capacity)  # moving average of the requests running when one ends
         self.waiting_cost = 0.0
-        self._measured = False
+        self.fill = 1.0  # moving average of the share of its cost a request really produced
+        self.rates: dict[int, float] = {}  # requests running at once -> moving average of cost units per second
         self.on_idle: Callable[[], None] | None = None  # called when the last request is released
+
+    def throughput(self) -> float | None:
+        """Cost units (tokens) per second with every slot busy: measured, or extrapolated from the busiest
+        level measured; None before any request finished."""
+        if not self.rates:
+            return None
+        busiest = max(self.rates)
+        return self.rates[busiest] * (max(self.capacity, busiest) / busiest) ** SCALING
 
     def expected_wait(self, cost: float = 1.0) -> float:
         """Seconds a request of ``cost`` arriving now would wait for a slot (0 while one is free)."""
         if self.running + self.waiting < self.capacity:
             return 0.0
-        if not self._measured:  # nothing measured yet: 2 s a request, the slots in parallel
-            return (self.waiting + 1) * self.avg_seconds / self.capacity
-        return (self.waiting_cost + cost) * self.avg_seconds / max(1.0, min(self.avg_concurrency, self.capacity))
+        rate = self.throughput()
+        if rate is None:  # nothing measured yet: 2 s a request, the slots in parallel
+            return (self.waiting + 1) * INITIAL_AVG_SECONDS / self.capacity
+        return (self.waiting_cost + cost) * self.fill / rate
 
     def check(self, cost: float = 1.0) -> None:
         """Raise :class:`Overloaded` if a request of ``cost`` arriving now must be refused."""
         if self.running + self.waiting < self.capacity:
             return  # a slot is free
-        wait = self.expected_wait(cost)
         if self.waiting >= self.max_queue:
-            retry = max(1, math.ceil((self.waiting + 1 - self.max_queue) * self.avg_seconds / self.capacity))
+            per_request = (self.waiting_cost / max(self.waiting, 1)) * self.fill / (self.throughput() or 1 / INITIAL_AVG_SECONDS)
+            retry = max(1, math.ceil((self.waiting + 1 - self.max_queue) * per_request))
             self.refused += 1
             raise Overloaded(f"{self.name} is busy: {self.running} requests running and {self.waiting} waiting, "
                              f"the most that may wait (max_queue={self.max_queue}); retry in {retry}s",
                              retry_after=retry)
+        wait = self.expected_wait(cost)
         if wait > self.max_wait:
             retry = max(1, math.ceil(wait - self.max_wait))
             self.refused += 1
@@ -94,18 +109,18 @@ class Admission:
             self.waiting_cost -= cost
         self.running += 1
 
-    def release(self, seconds: float | None = None, cost: float = 1.0) -> None:
+    def release(self, seconds: float | None = None, cost: float = 1.0, produced: float | None = None) -> None:
+        """Free the slot; ``seconds`` the request held it, ``produced`` the cost units it really used
+        (the tokens it generated; ``cost`` when not counted): the measurements behind the estimate."""
         concurrency = self.running  # this request and those that ran beside it
         self.running -= 1
         self._slots.release()
-        if seconds is not None:
-            per_cost = seconds / max(cost, 1e-9)
-            if not self._measured:  # the first measurement replaces the guesses
-                self._measured = True
-                self.avg_seconds, self.avg_concurrency = per_cost, float(concurrency)
-            else:
-                self.avg_seconds = 0.8 * self.avg_seconds + 0.2 * per_cost
-                self.avg_concurrency = 0.8 * self.avg_concurrency + 0.2 * concurrency
+        if seconds is not None and seconds > 0:
+            produced = cost if produced is None else max(1.0, min(produced, cost))
+            rate = produced / seconds * concurrency
+            old = self.rates.get(concurrency)
+            self.rates[concurrency] = rate if old is None else (1 - SMOOTHING) * old + SMOOTHING * rate
+            self.fill = (1 - SMOOTHING) * self.fill + SMOOTHING * (produced / max(cost, 1e-9))
         if self.on_idle is not None and not self.busy:
             self.on_idle()
 
@@ -113,11 +128,12 @@ class Admission:
     def busy(self) -> bool:
         return self.running + self.waiting > 0
 
-    def describe(self) -> dict[str, float | int]:
+    def describe(self) -> dict[str, float | int | None]:
+        rate = self.throughput()
         return {"running": self.running, "queued": self.waiting, "capacity": self.capacity,
                 "max_queue": self.max_queue, "max_queue_wait": self.max_wait,
-                "expected_wait": round(self.expected_wait(), 1), "avg_seconds": round(self.avg_seconds, 2),
-                "avg_concurrency": round(self.avg_concurrency, 1),
+                "expected_wait": round(self.expected_wait(), 1),
+                "throughput": None if rate is None else round(rate, 1), "fill": round(self.fill, 2),
                 "refused": self.refused}
 
 
