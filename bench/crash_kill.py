@@ -15,7 +15,8 @@ child's whole process group with SIGKILL after a random delay, then checks, in t
 then the next child continues the same work (resume), and a last child runs it to the end, after
 which all of it must be there. Fake models are used where the model does not matter (the Python
 API in a subprocess); ``--real N`` adds N kill points of a knowledge ingest through the real CLI
-with the real embedding model, and of stored responses through a real ``cupola serve``.
+with the real embedding model, of stored responses and of hosted-agent conversations (a tool call
+each turn) through a real ``cupola serve``.
 
     .venv/bin/python bench/crash_kill.py                       # 20 kill points per scenario
     .venv/bin/python bench/crash_kill.py --points 3 --scenarios ingest,sessions --real 0
@@ -457,6 +458,10 @@ REAL = {
     "responses-real": "`cupola serve` (real smollm2-135m) answering a client that chains stored responses "
                       "(`store: true`, `previous_response_id`), SIGKILLed after 6-20 s and restarted; after each "
                       "restart every acknowledged response is fetched with GET /v1/responses/{id}",
+    "hosted-real": "the same with a hosted agent: `cupola serve --agents examples/agents` (real smollm2-135m), a "
+                   "client continuing one conversation with the calculator agent (`agent`, `store: true`, "
+                   "`previous_response_id`; each turn an `mcp_call` to the calculator, then the answer), SIGKILLed "
+                   "after 6-20 s and restarted; every acknowledged response is fetched whole after each restart",
 }
 
 SCENARIOS: dict[str, Scenario] = {
@@ -630,16 +635,30 @@ def real_points(points: int, work: Path, rng: random.Random, log: Any = print) -
     outcome.seconds = time.monotonic() - started
     outcomes.append(outcome)
 
-    # stored responses through a real server, killed and restarted
-    home = work / "real-responses"
+    # stored responses, then hosted-agent conversations (a tool call each turn), through a real server
+    plain = {"model": "smollm2-135m", "input": "Say one word.", "max_output_tokens": 8}
+    hosted = {"agent": "calculator", "input": "What is 12 * 7?"}
+    for name, body in (("responses-real", plain), ("hosted-real", hosted)):
+        outcomes.append(_real_chain(name, body, work / name, models, points, rng, log))
+    return outcomes
+
+
+def _real_chain(name: str, body: dict[str, Any], home: Path, models: Path, points: int, rng: random.Random,
+                log: Any) -> Outcome:
+    """A client chaining stored responses (``body`` + ``previous_response_id``) against a real `cupola serve`,
+    SIGKILLed at random points and restarted; after each restart every acknowledged response is fetched."""
+    import httpx
+
     home.mkdir(parents=True)
     (home / "models").symlink_to(models, target_is_directory=True)
-    outcome = Outcome("responses-real")
+    outcome = Outcome(name)
     started = time.monotonic()
     acked: list[str] = []
     previous: str | None = None
+    serve = [sys.executable, "-m", "cupola", "serve", "--port", "0", "--parallel", "1",
+             "--agents", str(ROOT / "examples" / "agents")]
     for point in range(points + 1):
-        proc, lines, _ = _spawn([sys.executable, "-m", "cupola", "serve", "--port", "0", "--parallel", "1"], home)
+        proc, lines, _ = _spawn(serve, home)
         entry = home / "servers" / f"{proc.pid}.json"
         deadline = time.monotonic() + 300
         url = None
@@ -664,16 +683,17 @@ def real_points(points: int, work: Path, rng: random.Random, log: Any = print) -
             nonlocal previous
             with httpx.Client(base_url=url, timeout=120) as http:
                 while not stop.is_set():
-                    body = {"model": "smollm2-135m", "input": "Say one word.", "max_output_tokens": 8, "store": True}
-                    if previous:
-                        body["previous_response_id"] = previous
+                    request = {**body, "store": True, **({"previous_response_id": previous} if previous else {})}
                     try:
-                        resp = http.post("/v1/responses", json=body)
+                        resp = http.post("/v1/responses", json=request)
                     except httpx.HTTPError:
                         return
                     if resp.status_code == 200:
                         previous = resp.json()["id"]
                         acked.append(previous)
+                    elif not stop.is_set():
+                        outcome.problems.append(f"kill point {point + 1}: {resp.status_code} {resp.text[:200]}")
+                        return
 
         thread = threading.Thread(target=client)
         thread.start()
@@ -685,11 +705,10 @@ def real_points(points: int, work: Path, rng: random.Random, log: Any = print) -
         thread.join(60)
         outcome.points += 1
         outcome.problems += [f"kill point {point + 1}: {p}" for p in Responses("r", 0, 0).check(home, acked)]
-        log(f"  real responses kill point {point + 1}: after {delay:.1f} s, {len(acked)} acknowledged so far")
+        log(f"  {name} kill point {point + 1}: after {delay:.1f} s, {len(acked)} acknowledged so far")
     outcome.acked = len(acked)
     outcome.seconds = time.monotonic() - started
-    outcomes.append(outcome)
-    return outcomes
+    return outcome
 
 
 # -- report -------------------------------------------------------------------------------------
@@ -710,8 +729,7 @@ def write_section(path: Path, text: str) -> None:
 
 def report(outcomes: list[Outcome], command: str, points: int) -> str:
     lines = ["## Crashes: kill points", "",
-             "Measured while the machine was shared (load from other engineers' work); the figures are counts, "
-             "not timings, apart from the duration column.", "", f"Command: `{command}`", "",
+             "The figures are counts, not timings, apart from the duration column.", "", f"Command: `{command}`", "",
              "| scenario | kill points (killed mid-work) | children done before the kill | operations acknowledged "
              "| problems | seconds |", "| --- | --- | --- | --- | --- | --- |"]
     for o in outcomes:

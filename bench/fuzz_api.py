@@ -180,10 +180,9 @@ def after(url: str, alive: bool, log: Path) -> dict:
     return {"alive": alive, "health": health, "tracebacks": text.count("Traceback (most recent call last)")}
 
 
-def report(runs: dict[str, dict], seed: int, examples: dict[str, int]) -> str:
+def report(runs: dict[str, dict], seed: int, examples: dict[str, int], note: str = "") -> str:
     lines = ["<!-- fuzz_api:start -->", "## Fuzzing the HTTP API", "",
-             "Measured while the machine was shared (the request counts and findings do not depend on it; the "
-             "durations do).", "",
+             *([note, ""] if note else []),
              f"Command: `.venv/bin/python bench/fuzz_api.py --seed {seed}` (schemathesis "
              f"{version()}, every phase and check, plus the OpenAI error body check in `bench/fuzz_checks.py`; "
              "the short version runs in `tests/test_openapi_contract.py`). The fake run also fuzzes the routes the "
@@ -277,6 +276,7 @@ def main() -> None:
     parser.add_argument("--real-budget", type=float, default=1800,
                         help="seconds the real-model run may take; past them it stops and reports what it fuzzed")
     parser.add_argument("--no-write", action="store_true", help="print, do not update reliability.md")
+    parser.add_argument("--note", default="", help="a sentence on the machine the run was measured on")
     parser.add_argument("--keep", type=Path, help="keep the servers' homes, logs and schemathesis output here")
     args = parser.parse_args()
     runs: dict[str, dict] = {}
@@ -289,7 +289,7 @@ def main() -> None:
         if not args.skip_real:
             runs["real models"] = real_run(args.real_examples, args.seed, Path(tmp) / "real", args.real_budget)
             print(summary("real models", runs["real models"]), flush=True)
-        section = report(runs, args.seed, examples)
+        section = report(runs, args.seed, examples, args.note)
         if args.no_write:
             print(section)
         else:

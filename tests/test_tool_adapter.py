@@ -263,3 +263,32 @@ async def test_a_repeated_call_is_answered_from_the_result_instead():
     body = tool_calls.without_tools({**_conversation(), "tool_choice": "auto"})
     assert "tools" not in body and "tool_choice" not in body
     assert body["messages"][0]["role"] == "system" and tool_calls.ANSWER_NOTE in body["messages"][0]["content"]
+
+
+def _tool(name: str) -> dict:
+    return {"type": "function", "function": {"name": name, "parameters": {"type": "object", "properties": {}}}}
+
+
+async def test_one_call_among_several_tools_goes_to_the_closest_tool_unless_the_model_chooses():
+    import numpy as np
+
+    from cupola.runtime import tool_calls
+
+    async def embed(texts):  # the user's message, then the tools in request order: the second is closest
+        return np.array([[1.0, 0.0], [0.0, 1.0], [0.9, 0.1], [0.2, 0.8]])
+
+    body = {"messages": [{"role": "user", "content": "q"}], "tools": [_tool("a"), _tool("b"), _tool("c")],
+            "tool_choice": "required"}
+    caps = Capabilities(grammar=True)
+    _, plan = await tool_calls.prepare(body, caps, embed, 0.2)
+    assert plan.choice == "b" and [t["name"] for t in plan.tools] == ["b", "c", "a"]
+    _, plan = await tool_calls.prepare(body, caps, embed, 0.2, select="model")
+    assert plan.choice == "required" and plan.tools[0]["name"] == "b"  # the model chooses, the closest listed first
+    _, plan = await tool_calls.prepare({**body, "parallel_tool_calls": True}, caps, embed, 0.2)
+    assert plan.choice == "required"  # several calls may name several tools
+    _, plan = await tool_calls.prepare({**body, "tool_choice": "auto"}, caps, embed, 0.2)
+    assert plan.choice == "b"  # auto routed to a call: the same choice
+    _, plan = await tool_calls.prepare({**body, "tool_choice": "auto"}, caps, embed, 0.95)
+    assert plan.choice == "none"  # not close enough to any tool: text
+    _, plan = await tool_calls.prepare(body, caps, None, 0.2)
+    assert plan.choice == "required"  # no embedding model: the model chooses

@@ -158,6 +158,10 @@ class Settings(BaseModel):
     tool_route_threshold: float = Field(
         0.2, ge=-1, le=1, description="tool_choice auto on models without native tool support: call a tool when "
         "the user's message is at least this similar to a tool's description (embedding cosine)")
+    tool_select: Literal["similarity", "model"] = Field(
+        "similarity", description="Models without native tool support, one call to make among several tools: "
+        "'similarity' calls the tool closest to the user's message (embedding cosine), 'model' lets the model "
+        "choose")
     log_level: str = Field("warning", description="Server log level")
     agents_dir: Path | None = Field(None, description="Folder of agent YAML files `cupola serve` hosts "
                                     "(called through /v1/responses with `agent`)")

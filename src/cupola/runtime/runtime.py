@@ -322,7 +322,8 @@ class Runtime:
             request[_SEED_PICKED] = True
         if endpoint != "chat":
             return request, None
-        return await tool_calls.prepare(request, caps, self._embed_for_routing, self.settings.tool_route_threshold)
+        return await tool_calls.prepare(request, caps, self._embed_for_routing, self.settings.tool_route_threshold,
+                                        self.settings.tool_select)
 
     # -- generating -----------------------------------------------------------------------
 

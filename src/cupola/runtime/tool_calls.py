@@ -32,8 +32,12 @@ def _uses_tools(body: dict[str, Any]) -> bool:
 
 
 async def prepare(body: dict[str, Any], capabilities: Capabilities, embed: Embed | None,
-                  threshold: float) -> tuple[dict[str, Any], ToolPlan | None]:
-    """The engine body for a chat request, and the plan its answer is shaped by (None: no tools)."""
+                  threshold: float, select: str = "similarity") -> tuple[dict[str, Any], ToolPlan | None]:
+    """The engine body for a chat request, and the plan its answer is shaped by (None: no tools).
+
+    On the adapter's path, with several tools and one call to make, ``select="similarity"`` picks
+    the function closest to the user's message (the embedding model) and constrains the call to
+    it; ``"model"`` leaves the choice to the model, with the closest tool listed first."""
     if not _uses_tools(body):
         return body, None
     plan = plan_tools(body, capabilities)
@@ -44,6 +48,8 @@ async def prepare(body: dict[str, Any], capabilities: Capabilities, embed: Embed
         if scores is not None and len(plan.tools) > 1:  # the closest tool first: small models favour it
             order = np.argsort(-scores, kind="stable")
             plan.tools = [plan.tools[i] for i in order]
+            if plan.choice == "required" and not plan.parallel and select == "similarity":
+                plan.choice = plan.tools[0]["name"]
     return adapt_request(body, plan), plan
 
 
