@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "reliability.md"
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
+from sections import write_section  # noqa: E402
 
 # Refusals of schema-valid bodies by rules over several fields (each a 400 naming the rule).
 CROSS_FIELD = {
@@ -181,7 +182,7 @@ def after(url: str, alive: bool, log: Path) -> dict:
 
 
 def report(runs: dict[str, dict], seed: int, examples: dict[str, int], note: str = "") -> str:
-    lines = ["<!-- fuzz_api:start -->", "## Fuzzing the HTTP API", "",
+    lines = ["## Fuzzing the HTTP API", "",
              *([note, ""] if note else []),
              f"Command: `.venv/bin/python bench/fuzz_api.py --seed {seed}` (schemathesis "
              f"{version()}, every phase and check, plus the OpenAI error body check in `bench/fuzz_checks.py`; "
@@ -210,7 +211,7 @@ def report(runs: dict[str, dict], seed: int, examples: dict[str, int], note: str
             lines += [f"Schema-valid bodies refused by a rule over several fields ({name}; a 400 naming the rule; "
                       "no JSON Schema states these):", ""]
             lines += [f"- {why}: {n}" for why, n in r["cross_field"].most_common()] + [""]
-    lines += [FOUND, "<!-- fuzz_api:end -->"]
+    lines += [FOUND, ]
     return "\n".join(lines)
 
 
@@ -257,15 +258,6 @@ def version() -> str:
         return "?"
 
 
-def write(section: str) -> None:
-    text = RESULTS.read_text()
-    if "<!-- fuzz_api:start -->" in text:
-        head, rest = text.split("<!-- fuzz_api:start -->", 1)
-        text = head + section + rest.split("<!-- fuzz_api:end -->", 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    RESULTS.write_text(text)
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -293,7 +285,7 @@ def main() -> None:
         if args.no_write:
             print(section)
         else:
-            write(section)
+            write_section(RESULTS, "fuzz_api", section)
             print(f"wrote {RESULTS}")
         bad = [n for n, r in runs.items() if r["failures"] or r["tracebacks"] or not r["alive"] or r["health"] != 200
                or any(code >= 500 for code in r["statuses"])]

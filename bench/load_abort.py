@@ -33,6 +33,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from live import ROOT, Served  # noqa: E402
+from sections import write_section  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "reliability.md"
 PROMPT = "Write a short story about a lighthouse keeper and a storm."
@@ -202,7 +203,7 @@ def burst_row(name: str, b: dict) -> str:
 def section(b: dict, a: dict, command: str, old: dict | None = None, over: dict | None = None) -> str:
     share = b["refused"] / b["clients"]
     ttft_ratio = b["ttft_after"] / b["ttft_before"] if b["ttft_before"] else float("nan")
-    lines = ["<!-- load_abort:start -->", "## Overload and aborts", "",
+    lines = ["## Overload and aborts", "",
              "Measured on a quiet machine (2 cores, nothing else running).", "",
              f"Command: `{command}` — `cupola serve` with its default settings (slots sized from the model and "
              f"free memory: {', '.join(f'{m} {n}' for m, n in b['slots'].items())}; admission by expected wait, "
@@ -241,18 +242,9 @@ def section(b: dict, a: dict, command: str, old: dict | None = None, over: dict 
              "fallback the request is served by the next model. An MCP server that never greets fails with "
              "`did not answer the MCP handshake within N s` (`connect_timeout`), one whose tool never returns with "
              "`tool X did not answer within N s` (`timeout`).",
-             "<!-- load_abort:end -->"]
+             ]
     return "\n".join(lines)
 
-
-def write(text: str) -> None:
-    current = RESULTS.read_text()
-    if "<!-- load_abort:start -->" in current:
-        head, rest = current.split("<!-- load_abort:start -->", 1)
-        current = head + text + rest.split("<!-- load_abort:end -->", 1)[1]
-    else:
-        current = current.rstrip("\n") + "\n\n" + text + "\n"
-    RESULTS.write_text(current)
 
 
 def main() -> None:
@@ -293,7 +285,7 @@ def main() -> None:
     text = section(b, a, ".venv/bin/" + command, old, over)
     print(text)
     if not args.no_write:
-        write(text)
+        write_section(RESULTS, "load_abort", text)
         print(f"wrote {RESULTS}")
     problems = b["other"] + a["other"] + (over["other"] if over else [])
     if problems or b["idle_after"] is None or a["idle_after"] is None or not alive or a["normal_ok"] + \

@@ -346,16 +346,11 @@ class Runtime:
     async def complete(self, model: str, body: dict[str, Any], *, endpoint: str = "chat",
                        keep_alive: KeepAlive = None) -> Completion:
         """Run one non-streaming chat or text completion; fall back along the chain."""
-        targets, reason = await self._targets(model, body)
-        failed: list[str] = []
-        failed_context: int | None = None
-        last: CupolaError = Unavailable(f"no model of {model}'s chain could take this request")
+        chain = _Fallbacks(self, model, *await self._targets(model, body))
         shaping = tracing.take_shaping()
-        for i, alias in enumerate(targets):
-            if i and self._skip(alias, failed_context):
-                continue
-            at = Attempt(RequestRecord(new_id("req"), endpoint, alias, False, requested=model,
-                                       route=reason if not failed else f"fallback after {failed[-1]}"),
+        for alias in chain:
+            reason = chain.reason
+            at = Attempt(RequestRecord(new_id("req"), endpoint, alias, False, requested=model, route=chain.note()),
                          body, endpoint, shaping)
             try:
                 engine, at.loaded, at.record.location = await self._engine(alias, keep_alive)
@@ -387,15 +382,12 @@ class Runtime:
                             {"what": "repetition", "detail": why}))
                     at.finished(result)
                     result["model"] = alias
-                    return Completion(result, Route(model, alias, at.record.location or "local", reason, failed))
+                    return Completion(result, chain.route(alias, at.record.location, reason))
                 finally:
                     at.close_span_context()
             except FALLBACK_ERRORS as exc:
                 at.failed(exc)
-                last = exc
-                failed.append(f"{alias}: {exc.message}")
-                if isinstance(exc, ContextLengthExceeded):
-                    failed_context = self._context_of(alias)
+                chain.failed(alias, exc)
             except asyncio.CancelledError:
                 at.record.status, at.record.error = "cancelled", "client went away"
                 raise
@@ -404,23 +396,17 @@ class Runtime:
                 raise
             finally:
                 self._finish(at)
-        raise _with_history(last, failed[:-1])
+        raise chain.error()
 
     async def open_stream(self, model: str, body: dict[str, Any], *, endpoint: str = "chat",
                           keep_alive: KeepAlive = None) -> Streamed:
         """Start a streamed chat or text completion: the first chunk is awaited here, so every error
         before it (and every fallback) happens before the caller sends a status."""
-        targets, reason = await self._targets(model, body)
+        chain = _Fallbacks(self, model, *await self._targets(model, body))
         want_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        failed: list[str] = []
-        failed_context: int | None = None
-        last: CupolaError = Unavailable(f"no model of {model}'s chain could take this request")
         shaping = tracing.take_shaping()
-        for i, alias in enumerate(targets):
-            if i and self._skip(alias, failed_context):
-                continue
-            at = Attempt(RequestRecord(new_id("req"), endpoint, alias, True, requested=model,
-                                       route=reason if not failed else f"fallback after {failed[-1]}"),
+        for alias in chain:
+            at = Attempt(RequestRecord(new_id("req"), endpoint, alias, True, requested=model, route=chain.note()),
                          body, endpoint, shaping)
             chunks = self._attempt(at, keep_alive, want_usage)
             try:
@@ -428,14 +414,10 @@ class Runtime:
             except StopAsyncIteration:
                 first = {"id": new_id("chatcmpl"), "object": "chat.completion.chunk", "model": alias, "choices": []}
             except FALLBACK_ERRORS as exc:
-                last = exc
-                failed.append(f"{alias}: {exc.message}")
-                if isinstance(exc, ContextLengthExceeded):
-                    failed_context = self._context_of(alias)
+                chain.failed(alias, exc)
                 continue
-            route = Route(model, alias, at.record.location or "local", reason, failed)
-            return Streamed(route, _chain(first, chunks))
-        raise _with_history(last, failed[:-1])
+            return Streamed(chain.route(alias, at.record.location), _chain(first, chunks))
+        raise chain.error()
 
     async def _attempt(self, at: Attempt, keep_alive: KeepAlive, want_usage: bool) -> AsyncIterator[dict[str, Any]]:
         """One model's stream, recorded from the first moment (refusals included) to its end."""
@@ -841,6 +823,38 @@ def _check_max_tokens(alias: str, wanted: Any, context: int | None) -> None:
 def _has_output(choice: dict[str, Any]) -> bool:
     delta = choice.get("delta") or {}
     return bool(delta.get("content") or delta.get("tool_calls") or choice.get("text"))
+
+
+class _Fallbacks:
+    """A request's way along its model chain: the models still worth trying (after a prompt did not
+    fit, only those with a larger context), what failed so far, and the route or error at the end."""
+
+    def __init__(self, runtime: Runtime, model: str, targets: list[str], reason: str) -> None:
+        self.runtime, self.model, self.targets, self.reason = runtime, model, targets, reason
+        self.tried: list[str] = []  # "alias: why" of each failed attempt
+        self.failed_context: int | None = None
+        self.last: CupolaError = Unavailable(f"no model of {model}'s chain could take this request")
+
+    def __iter__(self) -> Iterator[str]:
+        for i, alias in enumerate(self.targets):
+            if not (i and self.runtime._skip(alias, self.failed_context)):
+                yield alias
+
+    def note(self) -> str:
+        """Why the next attempt is made, for its request record."""
+        return self.reason if not self.tried else f"fallback after {self.tried[-1]}"
+
+    def failed(self, alias: str, exc: CupolaError) -> None:
+        self.last = exc
+        self.tried.append(f"{alias}: {exc.message}")
+        if isinstance(exc, ContextLengthExceeded):
+            self.failed_context = self.runtime._context_of(alias)
+
+    def route(self, alias: str, location: str | None, reason: str | None = None) -> Route:
+        return Route(self.model, alias, location or "local", reason or self.reason, self.tried)
+
+    def error(self) -> CupolaError:
+        return _with_history(self.last, self.tried[:-1])
 
 
 def _with_history(exc: CupolaError, failed: list[str]) -> CupolaError:
