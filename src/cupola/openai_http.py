@@ -136,14 +136,16 @@ class OpenAIHTTP:
     async def get(self, path: str, **kw: Any) -> Any:
         return await self.request("GET", path, **kw)
 
-    async def events(self, path: str, body: Any, *, params: Mapping[str, str] | None = None,
-                     headers: dict[str, str] | None = None) -> AsyncIterator[dict[str, Any]]:
-        """POST and stream the answer's server-sent events as parsed JSON objects.
+    async def events(self, path: str, body: Any = None, *, params: Mapping[str, str] | None = None,
+                     headers: dict[str, str] | None = None, form: Mapping[str, Any] | None = None,
+                     files: Mapping[str, Any] | None = None) -> AsyncIterator[dict[str, Any]]:
+        """POST ``body`` as JSON (or ``form`` and ``files`` as a multipart upload) and stream the
+        answer's server-sent events as parsed JSON objects.
 
         Stops at ``data: [DONE]``. An in-band error object (``{"error": ...}``) raises its error.
         For named events (the Responses API) the event's ``type`` is in its data already.
         """
-        async with self._open("POST", path, body, params, headers) as resp:
+        async with _Opened(self, "POST", path, body, params, headers, form, files) as resp:
             pending: list[str] = []
             lines = resp.aiter_lines()
             while True:
@@ -200,14 +202,15 @@ class _Opened:
     """``async with``: an open streamed response, checked for an error status first."""
 
     def __init__(self, http: OpenAIHTTP, method: str, path: str, body: Any, params: Mapping[str, str] | None,
-                 headers: dict[str, str] | None) -> None:
-        self.http, self.method, self.path, self.body, self.params, self.headers = \
-            http, method, path, body, params, headers
+                 headers: dict[str, str] | None, form: Mapping[str, Any] | None = None,
+                 files: Mapping[str, Any] | None = None) -> None:
+        self.http, self.method, self.path, self.params, self.headers = http, method, path, params, headers
+        self.content: dict[str, Any] = {"data": dict(form or {}), "files": dict(files)} if files else {"json": body}
         self._cm: Any = None
 
     async def __aenter__(self) -> httpx.Response:
-        self._cm = self.http._http.stream(self.method, self.path, json=self.body, params=self.params,
-                                          headers=self.headers)
+        self._cm = self.http._http.stream(self.method, self.path, params=self.params, headers=self.headers,
+                                          **self.content)
         try:
             resp = await self._cm.__aenter__()
         except httpx.HTTPError as exc:

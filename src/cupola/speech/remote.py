@@ -8,14 +8,11 @@ server's events; an error answer becomes the matching Cupola error.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
-
-from cupola.openai_http import error_from
-from cupola.errors import EngineError, RuntimeFailure
+from cupola.errors import EngineError
+from cupola.openai_http import OpenAIHTTP
 from cupola.speech import formats
 
 
@@ -25,8 +22,8 @@ class RemoteTranscriber:
         self.base_url = base_url.rstrip("/")
         if not self.base_url.endswith("/v1"):
             self.base_url += "/v1"
-        self._http = httpx.AsyncClient(base_url=self.base_url, headers=headers,
-                                       timeout=httpx.Timeout(timeout, connect=10))
+        self._http = OpenAIHTTP(self.base_url, headers=headers, timeout=timeout, name=f"the server at {self.base_url}",
+                                hint="is `cupola serve` running? use --local to transcribe in this process")
 
     async def stream(self, model: str, audio: bytes, *, task: str = "transcribe", filename: str = "audio",
                      language: str | None = None, prompt: str | None = None, temperature: float = 0.0,
@@ -40,23 +37,8 @@ class RemoteTranscriber:
         if word_timestamps:
             fields["timestamp_granularities[]"] = ["word"]
         path = "/audio/translations" if task == "translate" else "/audio/transcriptions"
-        try:
-            async with self._http.stream("POST", path, data=fields, files={"file": (filename, audio)}) as resp:
-                if resp.status_code != 200:
-                    raise error_from(resp.status_code, await resp.aread())
-                async for line in resp.aiter_lines():
-                    if not line.startswith("data:"):
-                        continue
-                    data = line[5:].strip()
-                    if data == "[DONE]":
-                        return
-                    event = json.loads(data)
-                    if "error" in event:
-                        raise error_from(500, data)
-                    yield event
-        except httpx.TransportError as exc:
-            raise RuntimeFailure(f"cannot reach the server at {self.base_url}: {exc}",
-                               hint="is `cupola serve` running? use --local to transcribe in this process") from exc
+        async for event in self._http.events(path, form=fields, files={"file": (filename, audio)}):
+            yield event
 
     async def transcribe(self, model: str, audio: bytes, **options: Any) -> dict[str, Any]:
         events = [event async for event in self.stream(model, audio, **options)]
