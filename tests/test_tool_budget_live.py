@@ -1,6 +1,7 @@
 """Calls that always close within max_tokens, on the real 135M model through the openai client."""
 
 import json
+import re
 
 import jsonschema
 import openai
@@ -65,3 +66,26 @@ def test_responses_api_returns_a_closed_call_within_a_small_budget(openai_client
     calls = [o for o in resp.output if o.type == "function_call"]
     assert calls and calls[0].name == "save_note"
     jsonschema.validate(json.loads(calls[0].arguments), SCHEMA)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_conversation_that_leaves_no_room_for_the_call_is_a_context_error_not_an_engine_failure(
+        openai_client, stream):
+    """Found by bench/crash_kill.py: a hosted agent's conversation grew until the prompt left a few tokens of
+    the context; the forced call was cut by the context, and the answer was a 500 "grammar failed"."""
+    sentence = "The knight rode on through the rain to the castle. "
+    repeats = 200
+    for _ in range(6):  # a prompt just short of the context: the first refusals say by how much it is too long
+        with pytest.raises(openai.BadRequestError) as refused:
+            resp = openai_client.chat.completions.create(
+                model="smollm2-135m", seed=3, tools=[NOTE], tool_choice="required", max_tokens=200, stream=stream,
+                messages=[{"role": "user", "content": sentence * repeats + "Save a note about it."}])
+            if stream:
+                list(resp)
+        error = refused.value.body if isinstance(refused.value.body, dict) else {}
+        assert error.get("code") == "context_length_exceeded" and error.get("param") == "messages"
+        too_long = re.match(r"the prompt is (\d+) tokens but .* a context of (\d+) tokens", error["message"])
+        if not too_long:
+            break
+        repeats -= (int(too_long[1]) - int(too_long[2])) // 12 + 2  # about 12 tokens a sentence
+    assert "shorten the conversation" in error["message"] and "max_tokens 200" in error["message"]

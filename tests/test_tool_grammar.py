@@ -218,3 +218,51 @@ def test_free_text_that_opts_out_is_written_not_copied():
     prefix = list(b'<tool_call>{"name": "calc", "arguments": {"expression": "')
     assert matcher.consume_tokens(prefix)
     assert matcher.validate_tokens(list(b"0.15 * 240")) == len(b"0.15 * 240")
+
+
+def _accepts(lark: str, text: str) -> bool:
+    matcher = llguidance.LLMatcher(TOKENIZER, lark, log_level=0)
+    data = list(text.encode())
+    return matcher.validate_tokens(data) == len(data) and matcher.consume_tokens(data) and matcher.is_accepting()
+
+
+LIGHTS = {"type": "function", "function": {"name": "lights", "parameters": {"type": "object", "properties": {
+    "room": {"type": "string"}, "state": {"type": "string", "enum": ["on", "off", "dim"]},
+    "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+    "colors": {"type": "array", "items": {"type": "string", "enum": ["red", "green", "blue"]}},
+    "gift_wrap": {"type": "boolean"}, "notify": {"type": "boolean"}, "note": {"type": "string", FROM_USER: False,
+                                                                                "enum": ["a", "b"]}},
+    "required": ["room", "state"]}}}
+
+
+def _call(args: str) -> str:
+    return f'<tool_call>{{"name": "lights", "arguments": {{{args}}}}}</tool_call>'
+
+
+def test_enum_values_the_user_named_are_the_choices_and_unnamed_optional_ones_are_left_out():
+    """Values are taken from the user's words: a named enum value is chosen among those named, an optional
+    enum or boolean the user did not mention is not invented (found on the development set: "celsius" added
+    to "Weather in Berlin", "gift_wrap": false to "add two to my cart", "on" for "turn off")."""
+    plan = plan_tools({"tools": [LIGHTS], "tool_choice": "required"}, ADAPTER)
+    lark = grammar(plan, 256, "Turn off the kitchen lights and notify me, in blue")
+    assert _accepts(lark, _call('"room": "kitchen", "state": "off"'))
+    assert not _accepts(lark, _call('"room": "kitchen", "state": "dim"'))  # the user said "off"
+    assert _accepts(lark, _call('"room": "kitchen", "state": "off", "colors": ["blue"], "notify": true'))
+    assert not _accepts(lark, _call('"room": "kitchen", "state": "off", "colors": ["red"]'))
+    assert not _accepts(lark, _call('"room": "kitchen", "state": "off", "unit": "celsius"'))  # never mentioned
+    assert not _accepts(lark, _call('"room": "kitchen", "state": "off", "gift_wrap": false'))
+    assert _accepts(lark, _call('"room": "kitchen", "state": "off", "note": "b"'))  # opted out: any value
+    # nothing named: every value stays possible (a required enum always has one)
+    lark = grammar(plan, 256, "Make the kitchen cosy")
+    assert all(_accepts(lark, _call(f'"room": "kitchen", "state": "{s}"')) for s in ("on", "off", "dim"))
+
+
+@pytest.mark.parametrize("value,text,named", [
+    ("off", "Turn off the lights", True), ("cup", "2 cups of flour", True), ("quiet", "clean it quietly", True),
+    ("driving", "How do I drive to Boston?", True), ("serie_a", "Who leads Serie A?", True),
+    ("kilometers", "5 kilograms in pounds", False), ("on", "the lamp on the desk", False),
+    ("g", "in grams", False), ("includePending", "count the pending ones", False)])
+def test_what_counts_as_the_user_naming_a_value(value, text, named):
+    from cupola.runtime.tool_grammar import mentions
+
+    assert mentions(value, text) is named

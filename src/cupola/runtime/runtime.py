@@ -369,7 +369,10 @@ class Runtime:
                             again = {**request, "seed": (request["seed"] + 1) % (2**31 - 1)}
                             result = tool_calls.finish(await engine.chat(again, endpoint), plan)  # type: ignore[arg-type]
                             if tool_calls.missing_call(result, plan):
-                                raise EngineError(tool_calls.NO_CALL)
+                                usage = result.get("usage") or {}
+                                raise tool_calls.no_call_error(
+                                    plan, (result.get("choices") or [{}])[0].get("finish_reason"),  # type: ignore[arg-type]
+                                    usage.get("completion_tokens", 0), usage.get("prompt_tokens"))
                         answered = tool_calls.answered_calls(body) if plan is not None else set()
                         calls = (result.get("choices") or [{}])[0].get("message", {}).get("tool_calls") or []
                         if answered and tool_calls.repeats(calls, answered):

@@ -47,6 +47,7 @@ class ToolPlan:
     native: bool = False
     names: set[str] = field(default_factory=set)
     constrain: str | None = "grammar"  # how the adapter constrains calls: "grammar", "json_schema" or None
+    budget: int = DEFAULT_BUDGET  # the request's max_tokens (the call is bounded to fit in it)
 
     @property
     def active(self) -> bool:
@@ -97,7 +98,7 @@ def plan_tools(body: dict[str, Any], capabilities: Capabilities) -> ToolPlan | N
     constrain = "grammar" if capabilities.grammar else ("json_schema" if capabilities.json_schema else None)
     # Several calls in one turn only when asked for explicitly: small models otherwise repeat a call.
     return ToolPlan(specs, choice, body.get("parallel_tool_calls") is True, capabilities.native_tools, names,
-                    constrain)
+                    constrain, budget_of(body))
 
 
 # -- request side -----------------------------------------------------------------------------

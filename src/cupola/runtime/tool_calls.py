@@ -18,7 +18,7 @@ import numpy as np
 
 from cupola.completions import chunk_like
 from cupola.engines.base import Capabilities
-from cupola.errors import CupolaError, EngineError
+from cupola.errors import ContextLengthExceeded, CupolaError, EngineError
 from cupola.runtime.tool_adapter import ToolPlan, ToolStreamParser, adapt_request, adapt_response, plan_tools
 
 log = logging.getLogger("cupola.tools")
@@ -113,6 +113,20 @@ def missing_call(result: dict[str, Any], plan: ToolPlan | None) -> bool:
 NO_CALL = "the model did not produce a tool call under a forced tool_choice (its grammar failed in the engine)"
 
 
+def no_call_error(plan: ToolPlan, finish_reason: str | None, produced: int, prompt_tokens: int | None = None
+                  ) -> CupolaError:
+    """Why a forced call did not come. The grammar closes every call within ``max_tokens``, so an
+    answer cut short of that budget ran out of context: the conversation is too long for the model
+    (a 400 that moves a fallback chain to a model with a larger context), not an engine failure."""
+    if finish_reason == "length" and produced < plan.budget:
+        prompt = f" ({prompt_tokens} tokens)" if prompt_tokens else ""
+        return ContextLengthExceeded(
+            f"the conversation{prompt} leaves room for only {produced} tokens of answer in the model's context, "
+            f"too few for the tool call (max_tokens {plan.budget}); shorten the conversation or use a model with "
+            "a larger context", param="messages")
+    return EngineError(NO_CALL)
+
+
 async def adapt_stream(chunks: AsyncIterator[dict[str, Any]], plan: ToolPlan | None) -> AsyncIterator[dict[str, Any]]:
     """A streamed answer with tool-call text turned into ``tool_calls`` deltas (name, then arguments)."""
     async with aclosing(chunks):  # type: ignore[type-var]
@@ -128,6 +142,8 @@ async def _shaped(chunks: AsyncIterator[dict[str, Any]], plan: ToolPlan) -> Asyn
     parser = ToolStreamParser(plan.names)
     native_calls = False
     must_call = forced(plan)
+    produced = 0  # content chunks: one token each
+    role = None  # held back under a forced call until the call begins
     async for chunk in chunks:
         choices = chunk.get("choices") or []
         if not choices:
@@ -140,18 +156,28 @@ async def _shaped(chunks: AsyncIterator[dict[str, Any]], plan: ToolPlan) -> Asyn
             native_calls = True
             yield chunk
             continue
+        produced += bool(delta.get("content"))
         events = parser.feed(delta["content"]) if delta.get("content") else []
         if finish_reason:
             events += parser.close()
         if delta.get("role"):
-            yield chunk_like(chunk, {"role": delta["role"], "content": None})
+            role = chunk_like(chunk, {"role": delta["role"], "content": None})
+            if not must_call:
+                yield role
+                role = None
         for event in events:
             if must_call and event[0] == "content":
                 continue  # a call was promised: text is never the answer
+            if role is not None:  # a promised call's stream starts with the call: a failure before it is a status
+                yield role
+                role = None
             yield chunk_like(chunk, _delta(event))
         if finish_reason:
             if must_call and not parser.count and not native_calls:
-                raise EngineError(NO_CALL)
+                raise no_call_error(plan, finish_reason, produced)
+            if role is not None:
+                yield role
+                role = None
             if (parser.count or native_calls) and finish_reason == "stop":
                 finish_reason = "tool_calls"
             yield chunk_like(chunk, {}, finish_reason)

@@ -290,6 +290,62 @@ def bound_tool(name: str, parameters: dict[str, Any], budget: int) -> ToolBound:
 FROM_USER = "x-cupola-from-user"
 
 
+# Words too common to count as the user naming an enum value ("in", "on", "to" as units or states).
+_COMMON = frozenset("a an and as at be by for from i in is it me my no of on or so the to up we".split())
+
+
+def _words(text: str) -> list[str]:
+    return re.sub(r"[^a-z0-9]+", " ", re.sub(r"([a-z])([A-Z])", r"\1 \2", str(text)).lower()).split()
+
+
+def mentions(value: Any, text: str) -> bool:
+    """Whether the user's ``text`` names ``value`` (an enum value or a property name): its words in a
+    row, each matching a word of the text whole, as a prefix ("quiet" in "quietly", "cup" in "cups") or
+    by a shared stem of at least four letters ("drive" in "driving"); common words never count alone."""
+    wanted = _words(value)
+    if not wanted or (len(wanted) == 1 and wanted[0] in _COMMON):
+        return False
+    have = _words(text)
+
+    def same(w: str, t: str) -> bool:
+        if t == w or (len(w) >= 2 and t.startswith(w) and len(t) - len(w) <= 3):
+            return True
+        stem = max(4, min(len(w), len(t)) - 2)
+        return len(w) >= stem and len(t) >= stem and w[:stem] == t[:stem]
+
+    return any(all(same(w, have[i + j]) for j, w in enumerate(wanted)) for i in range(len(have) - len(wanted) + 1))
+
+
+def _enum_values(node: Node) -> list[Any] | None:
+    """The enum a node (or an array node's items) chooses from, if it is one."""
+    target = node.parts[0] if node.kind == "arr" and node.parts else node
+    values = target.schema.get("enum") if target.kind == "alt" else None
+    return values if isinstance(values, list) else None
+
+
+_LEAD = re.compile(r"^[(\[{'‘“]+")
+_TRAIL = re.compile(r"(['’]s|[.,;:!?)\]}'’”…]+)+$")
+
+
+def chunks(text: str) -> list[str]:
+    """The pieces a copied value is made of: runs of spaces, and words as the user wrote them, with
+    the punctuation around a word (quotes, brackets, a final full stop, a possessive "'s") a piece
+    of its own. A value can start and end only where pieces do, so "CT-2291", "t-101", "/docs/a.txt"
+    and "mia@x.io" are copied whole, never as "2291" or "x.io"."""
+    out: list[str] = []
+    for piece in re.findall(r"\s+|\S+", text):
+        if piece.isspace():
+            out.append(piece)
+            continue
+        lead = _LEAD.match(piece)
+        head = lead.group(0) if lead else ""
+        rest = piece[len(head):]
+        trail = _TRAIL.search(rest)
+        tail = trail.group(0) if trail and trail.start() > 0 else ""
+        out += [p for p in (head, rest[:len(rest) - len(tail)], tail) if p]
+    return out
+
+
 def copyable(text: str) -> str:
     """The user's words as a value may hold them: no quotes, backslashes, control characters or "</"."""
     return re.sub(r'["\\\x00-\x1f\x7f]+', " ", text).replace("</", "< /").strip()
@@ -299,6 +355,29 @@ class _Lark:
     def __init__(self, source: str | None = None) -> None:
         self.rules: list[str] = []
         self.source = copyable(source) if source else None
+        self.said = source or ""
+
+    def _grounded(self, key: str, node: Node) -> bool:
+        """Whether an optional property may be written: not an enum none of whose values the user named,
+        nor a boolean whose name the user did not use (a small model otherwise fills them in)."""
+        if not self.said or node.schema.get(FROM_USER, True) is False:
+            return True
+        values = _enum_values(node)
+        if values is not None:
+            return any(mentions(v, self.said) for v in values if isinstance(v, str))
+        if node.schema.get("type") == "boolean":
+            return mentions(key.replace("_", " "), self.said) or any(
+                mentions(w, self.said) for w in _words(key) if len(w) > 3)
+        return True
+
+    def _named(self, node: Node) -> list[Node]:
+        """An enum's choices narrowed to the values the user named, when they named any."""
+        values = node.schema.get("enum")
+        if not self.said or not isinstance(values, list) or node.schema.get(FROM_USER, True) is False \
+                or len(values) != len(node.parts):
+            return node.parts
+        named = [part for value, part in zip(values, node.parts) if isinstance(value, str) and mentions(value, self.said)]
+        return named or node.parts
 
     def rule(self, body: str, attrs: str = "") -> str:
         name = f"r{len(self.rules)}"
@@ -318,13 +397,13 @@ class _Lark:
             # never "</" in a value: a model that writes "</tool_call>" inside a string cannot fake the end
             copy = node.schema.get(FROM_USER, True) is not False and bool(self.source) \
                 and len(self.source) >= node.min_chars  # type: ignore[arg-type]
-            words = f" & %regex {json.dumps({'substring_words': self.source})}" if copy else ""
+            words = f" & %regex {json.dumps({'substring_chunks': chunks(self.source)})}" if copy else ""
             low = max(node.min_chars, 1 if copy and node.tokens >= BYTES_PER_CHAR else 0)  # a copy is not empty
             body = self.rule(f"/{_STR_CHARS}{{{low},{node.chars}}}/ & /{_NO_CLOSE}/{words}",
                              f"[max_tokens={node.tokens}]")
             return f'"\\"" {body} "\\""'
         if node.kind == "alt":
-            return self.rule(" | ".join(self.expr(p) for p in node.parts))
+            return self.rule(" | ".join(self.expr(p) for p in self._named(node)))
         if node.kind == "arr":
             if node.items == 0:
                 return '"[]"'
@@ -332,7 +411,8 @@ class _Lark:
             rest = f' ("{_SEP}" {item}){{{max(0, node.min_items - 1)},{node.items - 1}}}' if node.items > 1 else ""
             inner = f"{item}{rest}"
             return self.rule(f'"[" {inner} "]"' if node.min_items else f'"[" ({inner})? "]"')
-        kvs = [(f'{_lit(_lit(k) + _KSEP)} {self.expr(sub)}', req) for k, sub, req in _members(node)]
+        kvs = [(f'{_lit(_lit(k) + _KSEP)} {self.expr(sub)}', req) for k, sub, req in _members(node)
+               if req or self._grounded(k, sub)]
         return self.rule(f'"{{" {self._members(kvs)} "}}"')
 
     def _members(self, kvs: list[tuple[str, bool]]) -> str:
@@ -362,8 +442,10 @@ class _Lark:
 
 def lark_grammar(bounds: list[ToolBound], calls: int = 1, source: str | None = None) -> str:
     """One to ``calls`` wrapped calls, each to one of the bounded tools; with ``source`` (the user's
-    last message), every free-text value is a piece of it, copied as written (word-aligned), unless
-    its property sets :data:`FROM_USER` to ``false`` (then it is only bounded)."""
+    last message), every free-text value is a piece of it, copied as written (whole words,
+:func:`chunks`), an enum
+    whose values the user named (:func:`mentions`) takes one of those, and an optional enum or boolean
+    the user did not name is left out, unless the property sets :data:`FROM_USER` to ``false``."""
     lark = _Lark(source)
     alts = [lark.rule(f"{_lit(_head(b.name))} {lark.expr(b.node)} \"}}\"") for b in bounds]
     block = f'"{OPEN}" ({" | ".join(alts)}) "{CLOSE}"'
