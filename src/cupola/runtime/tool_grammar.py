@@ -443,9 +443,10 @@ class _Lark:
 def lark_grammar(bounds: list[ToolBound], calls: int = 1, source: str | None = None) -> str:
     """One to ``calls`` wrapped calls, each to one of the bounded tools; with ``source`` (the user's
     last message), every free-text value is a piece of it, copied as written (whole words,
-:func:`chunks`), an enum
-    whose values the user named (:func:`mentions`) takes one of those, and an optional enum or boolean
-    the user did not name is left out, unless the property sets :data:`FROM_USER` to ``false``."""
+    :func:`chunks`), an enum whose values the user named (:func:`mentions`) takes one of those, and
+    an optional enum or boolean the user did not name is left out, unless the property sets
+    :data:`FROM_USER` to ``false``. Leaving choices out only shortens the longest call: the bound
+    still holds."""
     lark = _Lark(source)
     alts = [lark.rule(f"{_lit(_head(b.name))} {lark.expr(b.node)} \"}}\"") for b in bounds]
     block = f'"{OPEN}" ({" | ".join(alts)}) "{CLOSE}"'
