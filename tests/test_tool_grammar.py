@@ -266,3 +266,27 @@ def test_what_counts_as_the_user_naming_a_value(value, text, named):
     from cupola.runtime.tool_grammar import mentions
 
     assert mentions(value, text) is named
+
+
+def test_a_copied_value_is_whole_words_never_a_piece_of_one_or_bare_punctuation():
+    tool = {"type": "function", "function": {"name": "track", "parameters": {
+        "type": "object", "properties": {"order_id": {"type": "string"}}, "required": ["order_id"]}}}
+    plan = plan_tools({"tools": [tool], "tool_choice": "required"}, ADAPTER)
+    lark = grammar(plan, 128, "Where's my order #A10492, placed for CT-2291? Ask mia@x.io.")
+    head = '<tool_call>{"name": "track", "arguments": {"order_id": '
+
+    def takes(value: str) -> bool:
+        return _accepts(lark, head + json.dumps(value) + "}}</tool_call>")
+
+    assert takes("A10492") and takes("CT-2291") and takes("mia@x.io") and takes("order #A10492")
+    assert not takes("2291") and not takes("x.io") and not takes("10492")  # never part of a word
+    assert not takes(", ") and not takes(" ") and not takes("?") and not takes("#")  # never bare punctuation
+
+
+def test_a_message_with_no_word_to_copy_leaves_values_only_bounded():
+    tool = {"type": "function", "function": {"name": "track", "parameters": {
+        "type": "object", "properties": {"order_id": {"type": "string"}}, "required": ["order_id"]}}}
+    lark = grammar(plan_tools({"tools": [tool], "tool_choice": "required"}, ADAPTER), 128, "???")
+    for rng in (None, random.Random(3)):
+        used, text = walk(lark, rng)  # never a dead end
+        assert used <= 128 and text.endswith(b"</tool_call>")

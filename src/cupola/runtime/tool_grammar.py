@@ -323,7 +323,9 @@ def _enum_values(node: Node) -> list[Any] | None:
     return values if isinstance(values, list) else None
 
 
-_LEAD = re.compile(r"^[(\[{'‘“]+")
+_LEAD = re.compile(r"^[(\[{'‘“#]+")
+# A copied value starts with a word and ends with a word or a closing mark: never a lone comma or space.
+_EDGES = r"[^\s.,;:!?'’”)\]}(\[{‘“#]([^\x00]*[^\s,;:(\[{‘“#])?"
 _TRAIL = re.compile(r"(['’]s|[.,;:!?)\]}'’”…]+)+$")
 
 
@@ -331,7 +333,7 @@ def chunks(text: str) -> list[str]:
     """The pieces a copied value is made of: runs of spaces, and words as the user wrote them, with
     the punctuation around a word (quotes, brackets, a final full stop, a possessive "'s") a piece
     of its own. A value can start and end only where pieces do, so "CT-2291", "t-101", "/docs/a.txt"
-    and "mia@x.io" are copied whole, never as "2291" or "x.io"."""
+    and "mia@x.io" are copied whole, never as "2291" or "x.io"; and it starts with a word (``_EDGES``)."""
     out: list[str] = []
     for piece in re.findall(r"\s+|\S+", text):
         if piece.isspace():
@@ -355,6 +357,9 @@ class _Lark:
     def __init__(self, source: str | None = None) -> None:
         self.rules: list[str] = []
         self.source = copyable(source) if source else None
+        self.pieces = chunks(self.source) if self.source else []
+        if not any(re.fullmatch(_EDGES, p) for p in self.pieces):
+            self.source = None  # no word to copy (only punctuation): values are only bounded
         self.said = source or ""
 
     def _grounded(self, key: str, node: Node) -> bool:
@@ -397,7 +402,7 @@ class _Lark:
             # never "</" in a value: a model that writes "</tool_call>" inside a string cannot fake the end
             copy = node.schema.get(FROM_USER, True) is not False and bool(self.source) \
                 and len(self.source) >= node.min_chars  # type: ignore[arg-type]
-            words = f" & %regex {json.dumps({'substring_chunks': chunks(self.source)})}" if copy else ""
+            words = f" & /{_EDGES}/ & %regex {json.dumps({'substring_chunks': self.pieces})}" if copy else ""
             low = max(node.min_chars, 1 if copy and node.tokens >= BYTES_PER_CHAR else 0)  # a copy is not empty
             body = self.rule(f"/{_STR_CHARS}{{{low},{node.chars}}}/ & /{_NO_CLOSE}/{words}",
                              f"[max_tokens={node.tokens}]")
