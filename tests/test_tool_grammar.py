@@ -290,3 +290,18 @@ def test_a_message_with_no_word_to_copy_leaves_values_only_bounded():
     for rng in (None, random.Random(3)):
         used, text = walk(lark, rng)  # never a dead end
         assert used <= 128 and text.endswith(b"</tool_call>")
+
+
+def test_a_date_or_time_layout_named_in_a_description_is_held():
+    """Copying "March 2025" where the description asks for YYYY-MM can never be right (development set)."""
+    tool = {"type": "function", "function": {"name": "payslip", "parameters": {"type": "object", "properties": {
+        "month": {"type": "string", "description": "YYYY-MM"}, "at": {"type": "string", "description": "HH:MM"}},
+        "required": ["month", "at"]}}}
+    plan = plan_tools({"tools": [tool], "tool_choice": "required"}, ADAPTER)
+    lark = grammar(plan, 128, "Get me the payslip for March 2025 at 09:30")
+    head = '<tool_call>{"name": "payslip", "arguments": {'
+    assert _accepts(lark, head + '"month": "2025-03", "at": "09:30"}}</tool_call>')
+    assert not _accepts(lark, head + '"month": "March 2025", "at": "09:30"}}</tool_call>')
+    assert not _accepts(lark, head + '"month": "2025-03", "at": "2025-03"}}</tool_call>')
+    bounded = call_schema(plan, 128)["properties"]["arguments"]["properties"]
+    assert bounded["month"]["maxLength"] == 7 and bounded["at"]["pattern"] == r"^\d{2}:\d{2}$"

@@ -115,6 +115,26 @@ def _number(schema: dict[str, Any], integer: bool) -> Node:
     return _json_leaf(out, 1 + max(_digits(b) for b in bounds) + (1 + decimals if decimals else 0))
 
 
+# Date and time layouts a description names ("YYYY-MM-DD", "HH:MM", ...): the value is held to them, as a
+# schema "pattern" would (the longest first, so "YYYY-MM-DD" is not read as "YYYY-MM").
+_LAYOUTS = [(r"YYYY-MM-DD[T ]HH:MM:SS", r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}", 19),
+            (r"YYYY-MM-DD[T ]HH:MM", r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2})?", 19),
+            (r"YYYY-MM-DD", r"\d{4}-\d{2}-\d{2}", 10), (r"YYYY-MM", r"\d{4}-\d{2}", 7),
+            (r"HH:MM:SS", r"\d{2}:\d{2}:\d{2}", 8), (r"HH:MM", r"\d{2}:\d{2}", 5)]
+
+
+def _described_layout(schema: dict[str, Any]) -> dict[str, Any] | None:
+    """A string property without a pattern or format whose description names a date or time layout:
+    the schema with that layout as its pattern (None otherwise)."""
+    text = schema.get("description")
+    if not isinstance(text, str) or any(k in schema for k in ("pattern", "format", "enum", "const")):
+        return None
+    for named, pattern, length in _LAYOUTS:
+        if re.search(rf"(?<![A-Za-z]){named}(?![A-Za-z])", text):
+            return {**schema, "type": "string", "pattern": f"^{pattern}$", "maxLength": length}
+    return None
+
+
 def shape(schema: Any, depth: int = 0) -> Node:
     """The bounded shape of the values a JSON schema allows (see the module docstring)."""
     if schema is True or schema == {} or depth > 12:
@@ -136,6 +156,9 @@ def shape(schema: Any, depth: int = 0) -> Node:
         alts = [shape({**schema, "type": k}, depth + 1) for k in kind]
         return alts[0] if len(alts) == 1 else Node("alt", parts=alts, schema=schema)
     if kind == "string" or (kind is None and ("maxLength" in schema or "minLength" in schema)):
+        layout = _described_layout(schema)
+        if layout is not None:  # ASCII digits and separators: a byte a character
+            return _json_leaf(layout, 2 + int(layout["maxLength"]))
         if "pattern" in schema or "format" in schema:  # llguidance's own regex; escapes allowed: 6 bytes a char
             chars = min(int(schema.get("maxLength", 64)), 64)
             return _json_leaf({**schema, "type": "string", "maxLength": chars}, 2 + 6 * chars)
