@@ -42,6 +42,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+from sections import write_section  # noqa: E402
+
 ALIASES = ("smollm2-135m", "minilm-l6")
 
 
@@ -715,20 +718,6 @@ def _real_chain(name: str, body: dict[str, Any], home: Path, models: Path, point
 
 # -- report -------------------------------------------------------------------------------------
 
-START, END = "<!-- crash_kill:start -->", "<!-- crash_kill:end -->"
-
-
-def write_section(path: Path, text: str) -> None:
-    """Put ``text`` between this bench's markers in ``path``, keeping what other benches wrote."""
-    old = path.read_text() if path.exists() else "# Reliability\n"
-    block = f"{START}\n{text}\n{END}"
-    if START in old and END in old:
-        new = old[:old.index(START)] + block + old[old.index(END) + len(END):]
-    else:
-        new = old.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(new)
-
-
 def report(outcomes: list[Outcome], command: str, points: int) -> str:
     lines = ["## Crashes: kill points", "",
              "The figures are counts, not timings, apart from the duration column.", "", f"Command: `{command}`", "",
@@ -768,7 +757,7 @@ def main() -> None:
     text = report(outcomes, command.strip(), args.points)
     print(text)
     if args.out:
-        write_section(args.out, text)
+        write_section(args.out, "crash_kill", text)
     sys.exit(1 if any(o.problems for o in outcomes) else 0)
 
 
