@@ -220,8 +220,8 @@ def pct(x: float | None) -> str:
 
 def markdown(results: dict[str, Any], args: argparse.Namespace) -> str:
     lines = ["# Grounded answers: before and after", "",
-             "**Measured while the machine was shared** (2 cores, other engineers' jobs running): lengths, "
-             "citations and finish reasons do not depend on load, seconds do.", "",
+             "Measured on 2 cores with nothing else running: lengths, citations and finish reasons do not depend "
+             "on load, seconds do. DIR: the code before this work, `git archive 2a8aa32 src | tar -x -C DIR`.", "",
              f"Run: `PYTHONPATH=src python bench/grounded_answers.py --before-src DIR` (split {args.split}"
              f"{f', first {args.limit}' if args.limit else ''}{f', {args.per_doc} per document' if args.per_doc else ''}"
              "); questions in `bench/grounded/questions.jsonl` "
