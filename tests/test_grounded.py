@@ -92,6 +92,20 @@ async def test_stop_loops_ends_the_stream_cleanly_and_closes_the_model_stream():
     assert closed == [True] and len(notes) == 1
 
 
+async def test_a_stream_cut_at_a_loop_still_reports_its_usage():
+    """Found by CI: `/api/kb/{name}/ask` answered `usage: null` when the loop detector ended the answer (the
+    engine's own usage chunk never comes); llama.cpp's running counts give the same figures."""
+    async def model():
+        for i, word in enumerate(("It is very quiet. " * 50).split(" ")):
+            yield {**chunk(word + " "), "timings": {"prompt_n": 30, "cache_n": 10, "predicted_n": i + 1}}
+
+    out = [c async for c in repetition.stop_loops(model(), lambda why: None)]
+    assert out[-2]["choices"][0]["finish_reason"] == "stop"
+    usage = out[-1]["usage"]
+    assert out[-1]["choices"] == [] and usage["prompt_tokens"] == 40
+    assert 8 <= usage["completion_tokens"] < 50 and usage["total_tokens"] == 40 + usage["completion_tokens"]
+
+
 def test_trim_cuts_a_whole_completion_at_the_loop():
     result = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "A b c d. E f g h. A b c d. "
                                                    "A b c d."}, "finish_reason": "length"}]}

@@ -111,8 +111,10 @@ async def stop_loops(chunks: AsyncIterator[dict[str, Any]],
     stream is closed there, so it stops generating. ``on_stop(reason)`` is told why."""
     guard = LoopGuard()
     last: dict[str, Any] | None = None
+    timings: dict[str, Any] = {}  # llama.cpp's running counts (timings_per_token), for the usage of a cut answer
     async with aclosing(chunks):  # type: ignore[type-var]
         async for chunk in chunks:
+            timings = chunk.get("timings") or timings
             choices = chunk.get("choices") or []
             if not choices:
                 yield chunk
@@ -130,6 +132,12 @@ async def stop_loops(chunks: AsyncIterator[dict[str, Any]],
                     on_stop(why)
                     yield {**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop", "logprobs": None}],
                            "shaping": [{"what": "repetition", "detail": why}]}
+                    if "prompt_n" in timings:  # the engine's own usage chunk will not come: the same figures
+                        prompt = int(timings["prompt_n"]) + int(timings.get("cache_n") or 0)
+                        done = int(timings.get("predicted_n") or 0)
+                        yield {**{k: v for k, v in chunk.items() if k not in ("timings", "shaping")}, "choices": [],
+                               "usage": {"prompt_tokens": prompt, "completion_tokens": done,
+                                         "total_tokens": prompt + done}}
                     return
                 if not out and not finishing and len(delta) == 1:
                     continue  # all of it held back for now

@@ -430,6 +430,8 @@ class Runtime:
             at.begin(engine)
             request, plan = await self._prepare(alias, at.loaded, engine, body, endpoint)
             request["stream_options"] = {"include_usage": True}  # always, for the records
+            if body.get(repetition.FLAG) and endpoint == "chat" and at.record.location == "local":
+                request["timings_per_token"] = True  # llama.cpp's counts on every chunk: the usage of a cut answer
             at.request = request = at.sent(request)
             at.open_span()  # current while the engine opens its stream (traceparent)
             at.fingerprint = asyncio.ensure_future(_fingerprint(engine, request, endpoint))

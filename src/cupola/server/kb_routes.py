@@ -109,7 +109,7 @@ async def search(name: str, body: SearchRequest, request: Request) -> dict[str, 
                          "With `stream: false`, returns the `done` event's fields. `max_tokens` defaults to 256.")
 async def ask(name: str, body: AskRequest, request: Request):
     service = service_of(request)
-    params = {k: v for k, v in {"max_tokens": body.max_tokens, "temperature": body.temperature,
+    params = {k: v for k, v in {"max_tokens": body.max_tokens, "temperature": body.temperature, "seed": body.seed,
                                 "stop_loops": body.stop_loops}.items() if v is not None}
     events = service.ask(name, body.question, model=body.model, options=body.options(), **params)
     events = await prefetch(events)  # search errors become HTTP errors, before any byte is sent

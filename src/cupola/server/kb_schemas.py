@@ -102,6 +102,8 @@ class AskRequest(Retrieval):
     stream: bool = Field(True, description="Stream NDJSON events (sources, delta..., done)")
     max_tokens: int | None = Field(None, ge=1, description="Longest answer in tokens (default 256)")
     temperature: float | None = Field(None, ge=0, le=2)
+    seed: int | None = Field(None, ge=0, le=2**31 - 2, description="Sampling seed: the same question, sources and "
+                             "seed give the same answer")
     stop_loops: bool | None = Field(None, description="End the answer where it starts repeating itself (default true)")
 
 
