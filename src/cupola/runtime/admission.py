@@ -83,7 +83,8 @@ class Admission:
         if self.running + self.waiting < self.capacity:
             return  # a slot is free
         if self.waiting >= self.max_queue:
-            per_request = (self.waiting_cost / max(self.waiting, 1)) * self.fill / (self.throughput() or 1 / INITIAL_AVG_SECONDS)
+            rate = self.throughput() or 1 / INITIAL_AVG_SECONDS
+            per_request = self.waiting_cost / max(self.waiting, 1) * self.fill / rate  # seconds a waiting request
             retry = max(1, math.ceil((self.waiting + 1 - self.max_queue) * per_request))
             self.refused += 1
             raise Overloaded(f"{self.name} is busy: {self.running} requests running and {self.waiting} waiting, "

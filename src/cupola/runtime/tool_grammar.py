@@ -404,7 +404,8 @@ class _Lark:
         if not self.said or not isinstance(values, list) or node.schema.get(FROM_USER, True) is False \
                 or len(values) != len(node.parts):
             return node.parts
-        named = [part for value, part in zip(values, node.parts) if isinstance(value, str) and mentions(value, self.said)]
+        named = [part for value, part in zip(values, node.parts)
+                 if isinstance(value, str) and mentions(value, self.said)]
         return named or node.parts
 
     def rule(self, body: str, attrs: str = "") -> str:
