@@ -73,6 +73,8 @@ def random_schema(rng: random.Random, depth: int = 0) -> dict:
             s["minLength"] = rng.randint(1, 3)
         if rng.random() < 0.3:
             s["maxLength"] = rng.randint(5, 300)
+        if rng.random() < 0.15:
+            s = {"type": "string", "format": rng.choice(["date", "time", "date-time", "email"])}
         return s
     if kind == "number":
         s = {"type": "number"}
@@ -245,13 +247,18 @@ def test_enum_values_the_user_named_are_the_choices_and_unnamed_optional_ones_ar
     to "Weather in Berlin", "gift_wrap": false to "add two to my cart", "on" for "turn off")."""
     plan = plan_tools({"tools": [LIGHTS], "tool_choice": "required"}, ADAPTER)
     lark = grammar(plan, 256, "Turn off the kitchen lights and notify me, in blue")
-    assert _accepts(lark, _call('"room": "kitchen", "state": "off"'))
-    assert not _accepts(lark, _call('"room": "kitchen", "state": "dim"'))  # the user said "off"
     assert _accepts(lark, _call('"room": "kitchen", "state": "off", "colors": ["blue"], "notify": true'))
-    assert not _accepts(lark, _call('"room": "kitchen", "state": "off", "colors": ["red"]'))
-    assert not _accepts(lark, _call('"room": "kitchen", "state": "off", "unit": "celsius"'))  # never mentioned
-    assert not _accepts(lark, _call('"room": "kitchen", "state": "off", "gift_wrap": false'))
-    assert _accepts(lark, _call('"room": "kitchen", "state": "off", "note": "b"'))  # opted out: any value
+    assert not _accepts(lark, _call('"room": "kitchen", "state": "dim", "colors": ["blue"], "notify": true'))
+    # optional ones the user asked for are written (found on the development set: "walking directions"
+    # without "mode": "walking", "a public playlist" without "public": true)
+    assert not _accepts(lark, _call('"room": "kitchen", "state": "off"'))
+    assert not _accepts(lark, _call('"room": "kitchen", "state": "off", "colors": ["red"], "notify": true'))
+    assert not _accepts(lark, _call('"room": "kitchen", "state": "off", "unit": "celsius", "colors": ["blue"], '
+                                    '"notify": true'))  # never mentioned
+    assert not _accepts(lark, _call('"room": "kitchen", "state": "off", "colors": ["blue"], "gift_wrap": false, '
+                                    '"notify": true'))
+    assert _accepts(lark, _call('"room": "kitchen", "state": "off", "colors": ["blue"], "notify": true, '
+                                '"note": "b"'))  # opted out: any value, and optional
     # nothing named: every value stays possible (a required enum always has one)
     lark = grammar(plan, 256, "Make the kitchen cosy")
     assert all(_accepts(lark, _call(f'"room": "kitchen", "state": "{s}"')) for s in ("on", "off", "dim"))
@@ -261,7 +268,10 @@ def test_enum_values_the_user_named_are_the_choices_and_unnamed_optional_ones_ar
     ("off", "Turn off the lights", True), ("cup", "2 cups of flour", True), ("quiet", "clean it quietly", True),
     ("driving", "How do I drive to Boston?", True), ("serie_a", "Who leads Serie A?", True),
     ("kilometers", "5 kilograms in pounds", False), ("on", "the lamp on the desk", False),
-    ("g", "in grams", False), ("includePending", "count the pending ones", False)])
+    ("includePending", "count the pending ones", False),
+    # symbols and codes stand for their words, and a unit's symbol after a number names the unit
+    ("g", "in grams", True), ("grams", "150 g of rice", True), ("de", "into German, formal", True),
+    ("eur", "under 120 euros", True), ("g", "good grief", False), ("in", "put it in the box", False)])
 def test_what_counts_as_the_user_naming_a_value(value, text, named):
     from cupola.runtime.tool_grammar import mentions
 
@@ -278,9 +288,18 @@ def test_a_copied_value_is_whole_words_never_a_piece_of_one_or_bare_punctuation(
     def takes(value: str) -> bool:
         return _accepts(lark, head + json.dumps(value) + "}}</tool_call>")
 
-    assert takes("A10492") and takes("CT-2291") and takes("mia@x.io") and takes("order #A10492")
+    assert takes("A10492") and takes("CT-2291")  # an id field takes a whole code of the message
+    assert not takes("order #A10492") and not takes("mia@x.io") and not takes("placed")
     assert not takes("2291") and not takes("x.io") and not takes("10492")  # never part of a word
     assert not takes(", ") and not takes(" ") and not takes("?") and not takes("#")  # never bare punctuation
+    tool["function"]["parameters"]["properties"] = {"note": {"type": "string"}}
+    tool["function"]["parameters"]["required"] = ["note"]
+    lark = grammar(plan_tools({"tools": [tool], "tool_choice": "required"}, ADAPTER), 128,
+                   "Where's my order #A10492, placed for CT-2291? Ask mia@x.io.")
+    head = '<tool_call>{"name": "track", "arguments": {"note": '
+    assert takes("order #A10492") and takes("mia@x.io") and takes("A10492")  # free text: whole words
+    assert not takes("2291") and not takes("x.io") and not takes("10492")
+    assert not takes(", ") and not takes(" ") and not takes("?") and not takes("#")
 
 
 def test_a_message_with_no_word_to_copy_leaves_values_only_bounded():
@@ -305,3 +324,182 @@ def test_a_date_or_time_layout_named_in_a_description_is_held():
     assert not _accepts(lark, head + '"month": "2025-03", "at": "2025-03"}}</tool_call>')
     bounded = call_schema(plan, 128)["properties"]["arguments"]["properties"]
     assert bounded["month"]["maxLength"] == 7 and bounded["at"]["pattern"] == r"^\d{2}:\d{2}$"
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("We're a family of five, need four bedrooms at least, max 550k.", ["550000", "5", "4"]),
+    ("Print on the 2nd-floor printer, 3 copies", ["2", "3"]),
+    ("differentials 12.4, 15.1, -3 and 1,250.5 and $2M", ["12.4", "15.1", "-3", "1250.5", "2000000"]),
+    ("on 2025-04-09, quiet from 22:00 to 07:00 in 2025", ["2025"]),  # dates and times are not numbers
+    ("lat -33.87 lon 151.21", ["-33.87", "151.21"]), ("3 million people", ["3000000"]),
+    ("price of ETH?", [])])
+def test_the_numbers_a_user_wrote(text, expected):
+    from cupola.runtime.tool_grammar import numbers
+
+    assert [str(n) if n != n.to_integral_value() else str(int(n)) for n in numbers(text)] == expected
+
+
+HOMES = {"type": "function", "function": {"name": "homes", "parameters": {"type": "object", "properties": {
+    "city": {"type": "string"}, "min_bedrooms": {"type": "integer", "minimum": 0, "maximum": 20},
+    "max_price": {"type": "number"}, "ratio": {"type": "number", FROM_USER: False},
+    "move_in": {"type": "string", "description": "YYYY-MM-DD"}}, "required": ["city", "min_bedrooms"]}}}
+
+
+def _homes(args: str) -> str:
+    return f'<tool_call>{{"name": "homes", "arguments": {{{args}}}}}</tool_call>'
+
+
+def test_numbers_and_dates_are_ones_the_user_wrote_and_unwritten_optional_ones_are_left_out():
+    """Found on the development set: "grams": 100 for "150 g of rice", "min_bedrooms": 100 for "four
+    bedrooms", "end": "70:00" for "to 07:00", "vs_currency"-like optional numbers the user never gave."""
+    plan = plan_tools({"tools": [HOMES], "tool_choice": "required"}, ADAPTER)
+    lark = grammar(plan, 256, "Family of five in Raleigh: four bedrooms at least, max 550k, moving 2025-06-01")
+    assert _accepts(lark, _homes('"city": "Raleigh", "min_bedrooms": 4, "max_price": 550000, "move_in": "2025-06-01"'))
+    assert _accepts(lark, _homes('"city": "Raleigh", "min_bedrooms": 5'))
+    assert not _accepts(lark, _homes('"city": "Raleigh", "min_bedrooms": 100'))  # not a number the user wrote
+    assert not _accepts(lark, _homes('"city": "Raleigh", "min_bedrooms": 4, "max_price": 5000'))
+    assert not _accepts(lark, _homes('"city": "Raleigh", "min_bedrooms": 4, "move_in": "2025-06-02"'))
+    assert _accepts(lark, _homes('"city": "Raleigh", "min_bedrooms": 4, "ratio": 0.25'))  # opted out: any number
+    # no number fits the range (550000 > 20): the integer is only bounded, never a dead end
+    lark = grammar(plan, 256, "In Raleigh under 550k")
+    assert _accepts(lark, _homes('"city": "Raleigh", "min_bedrooms": 3, "max_price": 550000'))
+    # no number, no date: the optional ones are left out, the required one is only bounded
+    lark = grammar(plan, 256, "Homes in Raleigh")
+    assert _accepts(lark, _homes('"city": "Raleigh", "min_bedrooms": 2'))
+    assert not _accepts(lark, _homes('"city": "Raleigh", "min_bedrooms": 2, "max_price": 9'))
+    assert not _accepts(lark, _homes('"city": "Raleigh", "min_bedrooms": 2, "move_in": "2025-06-01"'))
+
+
+@pytest.mark.parametrize("budget", [24, 48, 96, 200])
+def test_a_response_format_schema_closes_within_max_tokens(budget):
+    """The issue's gap on structured output: a json_schema answer whose strings are not bounded can be cut
+    by max_tokens mid-string. The bounded grammar's longest value fits, and validates; below the smallest
+    value it is a 400 naming max_tokens; text may hold "</" (no tool-call tags to guard here)."""
+    from cupola.runtime.tool_adapter import bound_format
+
+    schema = {"type": "object", "properties": {"title": {"type": "string"}, "year": {"type": "integer"},
+              "tags": {"type": "array", "items": {"type": "string"}}, "html": {"type": "string"}},
+              "required": ["title", "year", "tags", "html"]}
+    body = {"max_tokens": budget, "messages": [],
+            "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}}
+    try:
+        engine_body = bound_format(body, ADAPTER)
+    except InvalidParameter as exc:
+        assert exc.param == "max_tokens" and budget < int(exc.message.rsplit("at least ", 1)[1])
+        return
+    assert "response_format" not in engine_body
+    for rng in (None, random.Random(budget), random.Random(budget + 1)):
+        used, text = walk(engine_body["grammar"], rng)
+        assert used <= budget
+        jsonschema.validate(json.loads(text.decode(errors="replace")), schema)
+    if budget >= 200:
+        assert _accepts(engine_body["grammar"], '{"title": "t", "year": 1999, "tags": ["a"], "html": "<b>x</b>"}')
+    # engines without grammars, and schemas outside the bounded subset, keep the response_format as it is
+    assert bound_format(body, Capabilities(chat=True, json_schema=True)) is body
+    free = {**body, "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {
+        "type": "object", "additionalProperties": True}}}}
+    assert bound_format(free, ADAPTER) is free
+
+
+COOK = {"type": "function", "function": {"name": "convert", "parameters": {"type": "object", "properties": {
+    "amount": {"type": "number"}, "from_unit": {"type": "string", "enum": ["cup", "tbsp", "ml", "g"]},
+    "to_unit": {"type": "string", "enum": ["cup", "tbsp", "ml", "g"]}, "age": {"type": "integer"},
+    "rest_bpm": {"type": "integer"}}, "required": ["amount", "from_unit", "to_unit"]}}}
+
+
+def _cook(args: str) -> str:
+    return f'<tool_call>{{"name": "convert", "arguments": {{{args}}}}}</tool_call>'
+
+
+def test_siblings_choosing_from_the_same_few_values_take_different_ones():
+    """Found on the development set: "from_unit": "cup", "to_unit": "cup" for "How many ml is 2 cups?", an
+    age equal to the resting heart rate, both ends of a time range the same."""
+    plan = plan_tools({"tools": [COOK], "tool_choice": "required"}, ADAPTER)
+    lark = grammar(plan, 256, "How many ml is 2 cups? I'm 52, resting at 58 bpm")
+    assert _accepts(lark, _cook('"amount": 2, "from_unit": "cup", "to_unit": "ml", "age": 52, "rest_bpm": 58'))
+    assert _accepts(lark, _cook('"amount": 2, "from_unit": "ml", "to_unit": "cup"'))
+    assert not _accepts(lark, _cook('"amount": 2, "from_unit": "cup", "to_unit": "cup"'))
+    assert not _accepts(lark, _cook('"amount": 2, "from_unit": "cup", "to_unit": "ml", "age": 58, "rest_bpm": 58'))
+    # one unit named: it is used, the other comes from the whole enum
+    lark = grammar(plan, 256, "Convert 2 cups of flour")
+    assert _accepts(lark, _cook('"amount": 2, "from_unit": "cup", "to_unit": "g"'))
+    assert not _accepts(lark, _cook('"amount": 2, "from_unit": "cup", "to_unit": "cup"'))
+    assert not _accepts(lark, _cook('"amount": 2, "from_unit": "ml", "to_unit": "g"'))
+    # too few of the user's numbers to differ: the same one may serve both
+    lark = grammar(plan, 256, "2 cups to grams, age and pulse both 60")
+    assert _accepts(lark, _cook('"amount": 2, "from_unit": "cup", "to_unit": "g", "age": 60, "rest_bpm": 60'))
+
+
+MESSAGES = ["Book 3 seats for ana@x.io and bo@y.org on 2025-04-09 at 19:30, ticket T-881, under 550k",
+            "Convert two cups to grams, about 12.5 or -4, file /tmp/a.txt, phone +14155550123, in celsius",
+            "nothing to take here", "m km kelvin ß fahrenheit 1 2 3 4 5 6 7 8 9 10 11 12"]
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_values_from_the_users_words_keep_every_call_within_the_budget(seed):
+    """The choices made from the user's words (their numbers, dates, codes, addresses, named enum values and
+    flags, distinct siblings and items) only narrow the grammar: the longest call still fits and validates."""
+    rng = random.Random(1000 + seed)
+    tools = tools_for(rng, rng.choice([1, 2]))
+    for t in tools:  # keys that name kinds of strings
+        props = t["function"]["parameters"]["properties"]
+        for old, new in zip(list(props), ["email", "ticket_id", "file_path", "notify"]):
+            if rng.random() < 0.5:
+                props[new] = props.pop(old)
+                t["function"]["parameters"]["required"] = [new if r == old else r
+                                                           for r in t["function"]["parameters"]["required"]]
+    schemas = {t["function"]["name"]: t["function"]["parameters"] for t in tools}
+    plan = plan_tools({"tools": tools, "tool_choice": "required"}, ADAPTER)
+    for budget in (64, 128, 256):
+        try:
+            lark = grammar(plan, budget, MESSAGES[seed % len(MESSAGES)])
+        except InvalidParameter:
+            continue
+        for rng_walk in (None, random.Random(seed + budget), random.Random(seed * 3 + budget)):
+            used, text = walk(lark, rng_walk)
+            assert used <= budget, (budget, used, text)
+            call = json.loads(text.decode(errors="replace").removeprefix("<tool_call>").removesuffix("</tool_call>"))
+            jsonschema.validate(call["arguments"], schemas[call["name"]])
+
+
+SHARE = {"type": "function", "function": {"name": "share", "parameters": {"type": "object", "properties": {
+    "path": {"type": "string"}, "emails": {"type": "array", "items": {"type": "string"}},
+    "to": {"type": "string", "description": "E.164 phone number"}, "public": {"type": "boolean"},
+    "notify_owner": {"type": "boolean"}, "business_days_only": {"type": "boolean"}},
+    "required": ["path", "emails", "to"]}}}
+
+
+def _share(args: str) -> str:
+    return f'<tool_call>{{"name": "share", "arguments": {{{args}}}}}</tool_call>'
+
+
+def test_paths_addresses_and_phone_numbers_are_whole_tokens_of_the_message_and_named_flags_are_set():
+    """Found on the development set: "path": "mia@x.io", "emails": ["lou@x.io", "lou@x.io"], "to": "10" for
+    "+14155550123", "public": false for "a public playlist", business_days_only set by "fourteen days"."""
+    plan = plan_tools({"tools": [SHARE], "tool_choice": "required"}, ADAPTER)
+    lark = grammar(plan, 256, "Make /docs/plan.docx public for mia@x.io and lou@x.io, text +14155550123 in "
+                              "fourteen days, and don't notify the owner")
+    good = '"path": "/docs/plan.docx", "emails": ["mia@x.io", "lou@x.io"], "to": "+14155550123"'
+    assert _accepts(lark, _share(good + ', "public": true, "notify_owner": false'))
+    assert not _accepts(lark, _share(good + ', "notify_owner": false'))  # named: written
+    assert not _accepts(lark, _share(good + ', "public": false, "notify_owner": false'))
+    assert not _accepts(lark, _share(good + ', "public": true, "notify_owner": true'))  # "don't notify"
+    assert not _accepts(lark, _share(good + ', "public": true, "notify_owner": false, "business_days_only": true'))
+    assert not _accepts(lark, _share(good.replace('"/docs/plan.docx"', '"mia@x.io"') + ', "public": true, '
+                                     '"notify_owner": false'))
+    assert not _accepts(lark, _share(good.replace('"lou@x.io"]', '"mia@x.io"]') + ', "public": true, '
+                                     '"notify_owner": false'))  # an address once
+    assert not _accepts(lark, _share(good.replace('"+14155550123"', '"14"') + ', "public": true, '
+                                     '"notify_owner": false'))
+
+
+def test_formatted_strings_take_a_value_of_their_format_from_the_message():
+    tool = {"type": "function", "function": {"name": "invite", "parameters": {"type": "object", "properties": {
+        "sender": {"type": "string", "format": "email"}, "guest": {"type": "string", "format": "email"},
+        "day": {"type": "string", "format": "date"}}, "required": ["sender", "guest", "day"]}}}
+    plan = plan_tools({"tools": [tool], "tool_choice": "required"}, ADAPTER)
+    lark = grammar(plan, 256, "From ana@x.io, invite bo@y.org on 2025-04-09")
+    head = '<tool_call>{"name": "invite", "arguments": {'
+    assert _accepts(lark, head + '"sender": "ana@x.io", "guest": "bo@y.org", "day": "2025-04-09"}}</tool_call>')
+    assert not _accepts(lark, head + '"sender": "ana@x.io", "guest": "ana@x.io", "day": "2025-04-09"}}</tool_call>')
+    assert not _accepts(lark, head + '"sender": "ana@x.io", "guest": "bo@y.org", "day": "2025-04-10"}}</tool_call>')

@@ -23,6 +23,7 @@ does the same incrementally for streams (name first, then argument fragments).
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,7 +33,7 @@ from cupola.errors import InvalidParameter
 from cupola.naming import is_tool_name, new_id
 from cupola.runtime import tool_prompt
 from cupola.runtime.tool_grammar import (CLOSE, DEFAULT_BUDGET, MAX_PARALLEL, OPEN, ToolBound, bound_tool,
-                                         bounded_schema, lark_grammar)
+                                         bound_value, bounded_schema, lark_grammar, value_grammar)
 
 _HEAD_RE = re.compile(r'^\s*\{\s*"name"\s*:\s*"([^"\\]*)"\s*,\s*"arguments"\s*:\s*', re.S)
 
@@ -155,6 +156,30 @@ def call_bounds(plan: ToolPlan, budget: int) -> tuple[list[ToolBound], int]:
     names = ", ".join(b.name for b in bounds)
     raise InvalidParameter(f"max_tokens is {budget}, too small for a tool call that is sure to close: the shortest "
                            f"call to {names} needs max_tokens of at least {minimum}", param="max_tokens")
+
+
+def bound_format(body: dict[str, Any], capabilities: Capabilities) -> dict[str, Any]:
+    """The engine body for a ``response_format`` JSON schema on an engine with grammars: the schema as a
+    grammar whose strings and arrays are bounded so that the value closes within ``max_tokens`` (a
+    model left to the schema alone can write one string until its budget ends, and the JSON never
+    closes). A 400 on ``max_tokens`` when no value fits it; schemas outside the bounded subset
+    (``$ref``, free-form objects) go to the engine as they are."""
+    fmt = body.get("response_format")
+    schema = (fmt.get("json_schema") or {}).get("schema") if isinstance(fmt, dict) \
+        and fmt.get("type") == "json_schema" and isinstance(fmt.get("json_schema"), dict) else None
+    if not capabilities.grammar or not isinstance(schema, dict) or body.get("grammar"):
+        return body
+    budget = budget_of(body)
+    bound = bound_value("response_format", _closed(schema), budget)
+    if math.isinf(bound.worst) and bound.fits:
+        return body
+    if not bound.fits:
+        raise InvalidParameter(f"max_tokens is {budget}, too small for an answer that is sure to match the "
+                               f"response_format schema and close: it needs max_tokens of at least "
+                               f"{int(bound.minimum)}", param="max_tokens")
+    out = {k: v for k, v in body.items() if k != "response_format"}
+    out["grammar"] = value_grammar(bound)
+    return out
 
 
 def call_schema(plan: ToolPlan, budget: int = DEFAULT_BUDGET) -> dict[str, Any]:

@@ -19,7 +19,8 @@ import numpy as np
 from cupola.completions import chunk_like
 from cupola.engines.base import Capabilities
 from cupola.errors import ContextLengthExceeded, CupolaError, EngineError
-from cupola.runtime.tool_adapter import ToolPlan, ToolStreamParser, adapt_request, adapt_response, plan_tools
+from cupola.runtime.tool_adapter import (ToolPlan, ToolStreamParser, adapt_request, adapt_response, bound_format,
+                                         plan_tools)
 
 log = logging.getLogger("cupola.tools")
 
@@ -39,7 +40,7 @@ async def prepare(body: dict[str, Any], capabilities: Capabilities, embed: Embed
     the function closest to the user's message (the embedding model) and constrains the call to
     it; ``"model"`` leaves the choice to the model, with the closest tool listed first."""
     if not _uses_tools(body):
-        return body, None
+        return bound_format(body, capabilities), None
     plan = plan_tools(body, capabilities)
     if plan is not None and plan.active and not plan.native and plan.choice in ("auto", "required"):
         scores = await similarities(body.get("messages", []), plan, embed)

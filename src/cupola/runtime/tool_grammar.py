@@ -77,7 +77,7 @@ class Node:
 
 def _json_leaf(schema: Any, size: int | None) -> Node:
     return Node("json", json.dumps({"x-guidance": _XG, **schema} if isinstance(schema, dict) else schema,
-                                   separators=(",", ":")), size)
+                                   separators=(",", ":")), size, schema=schema if isinstance(schema, dict) else {})
 
 
 def _digits(value: float) -> int:
@@ -123,6 +123,24 @@ _LAYOUTS = [(r"YYYY-MM-DD[T ]HH:MM:SS", r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}
             (r"HH:MM:SS", r"\d{2}:\d{2}:\d{2}", 8), (r"HH:MM", r"\d{2}:\d{2}", 5)]
 
 
+# String formats as ASCII patterns of a known longest length: cheaper to bound than llguidance's own
+# format regexes (which allow escapes, six bytes a character), and a value the user wrote is found by them.
+_FORMAT_PATTERNS = {
+    "date": (r"^\d{4}-\d{2}-\d{2}$", 10), "time": (r"^\d{2}:\d{2}(:\d{2})?$", 8),
+    "date-time": (r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?$", 32),
+    "email": (r"^[A-Za-z0-9._%+-]{1,24}@[A-Za-z0-9-]{1,16}(\.[A-Za-z0-9-]{1,8}){1,2}$", 59)}
+
+
+def _format_layout(schema: dict[str, Any]) -> dict[str, Any] | None:
+    """A string schema with one of ``_FORMAT_PATTERNS``' formats and no pattern, as that pattern."""
+    fmt = schema.get("format")
+    if fmt not in _FORMAT_PATTERNS or "pattern" in schema:
+        return None
+    pattern, length = _FORMAT_PATTERNS[fmt]
+    base = {k: v for k, v in schema.items() if k not in ("format", "maxLength")}
+    return {**base, "type": "string", "pattern": pattern, "maxLength": length}
+
+
 def _described_layout(schema: dict[str, Any]) -> dict[str, Any] | None:
     """A string property without a pattern or format whose description names a date or time layout:
     the schema with that layout as its pattern (None otherwise)."""
@@ -156,8 +174,8 @@ def shape(schema: Any, depth: int = 0) -> Node:
         alts = [shape({**schema, "type": k}, depth + 1) for k in kind]
         return alts[0] if len(alts) == 1 else Node("alt", parts=alts, schema=schema)
     if kind == "string" or (kind is None and ("maxLength" in schema or "minLength" in schema)):
-        layout = _described_layout(schema)
-        if layout is not None:  # ASCII digits and separators: a byte a character
+        layout = _format_layout(schema) or _described_layout(schema)
+        if layout is not None:  # ASCII only: a byte a character
             return _json_leaf(layout, 2 + int(layout["maxLength"]))
         if "pattern" in schema or "format" in schema:  # llguidance's own regex; escapes allowed: 6 bytes a char
             chars = min(int(schema.get("maxLength", 64)), 64)
@@ -277,8 +295,13 @@ def _head(name: str) -> str:
 
 def bound_tool(name: str, parameters: dict[str, Any], budget: int) -> ToolBound:
     """The tool's call shape with caps chosen for ``budget`` tokens (wrapper included)."""
-    wrapper = len(OPEN) + len(CLOSE) + len(_head(name).encode()) + 1
-    node = shape(parameters)
+    return bound_value(name, parameters, budget, len(OPEN) + len(CLOSE) + len(_head(name).encode()) + 1)
+
+
+def bound_value(name: str, schema: dict[str, Any], budget: int, wrapper: int = 0) -> ToolBound:
+    """The shape of a value of ``schema`` with caps chosen for ``budget`` tokens, ``wrapper`` bytes of
+    them taken by what surrounds it."""
+    node = shape(schema)
     minimum = math.inf
     best: tuple[float, tuple[int, bool], float] | None = None  # (smallest string cap, level, worst)
     for level in LEVELS:
@@ -317,11 +340,92 @@ FROM_USER = "x-cupola-from-user"
 _COMMON = frozenset("a an and as at be by for from i in is it me my no of on or so the to up we".split())
 
 
+# Symbols and codes that stand for words (units, currencies, languages): an enum value "g" is named by
+# "grams", "EUR" by "euros", "de" by "German" (general knowledge, not any one tool's vocabulary).
+_LANGUAGES = {"en": "english", "de": "german", "fr": "french", "es": "spanish", "it": "italian",
+              "pt": "portuguese", "nl": "dutch", "ja": "japanese", "zh": "chinese", "ko": "korean",
+              "ru": "russian", "ar": "arabic", "hi": "hindi", "sv": "swedish", "pl": "polish", "tr": "turkish"}
+_ALIASES = {"g": ["gram"], "kg": ["kilogram", "kilo"], "mg": ["milligram"], "lb": ["pound"], "lbs": ["pound"],
+            "oz": ["ounce"], "ml": ["milliliter", "millilitre"], "l": ["liter", "litre"], "tbsp": ["tablespoon"],
+            "tsp": ["teaspoon"], "km": ["kilometer", "kilometre"], "m": ["meter", "metre"],
+            "cm": ["centimeter", "centimetre"], "mm": ["millimeter", "millimetre"], "mi": ["mile"],
+            "ft": ["foot", "feet"], "in": ["inch"], "c": ["celsius"], "f": ["fahrenheit"], "k": ["kelvin"],
+            "h": ["hour"], "hr": ["hour"], "min": ["minute"], "sec": ["seconds"],
+            "ms": ["millisecond"], "kmh": ["kilometers per hour"], "mph": ["miles per hour"],
+            "usd": ["dollar"], "eur": ["euro"], "gbp": ["pound sterling", "sterling"], "jpy": ["yen"],
+            "chf": ["swiss franc"], "cad": ["canadian dollar"], "aud": ["australian dollar"],
+            "inr": ["rupee"], "cny": ["yuan", "renminbi"],
+            **{code: [name] for code, name in _LANGUAGES.items()}}
+_CODES = set(_LANGUAGES)  # never a symbol after a number
+
+
+# Words of a boolean's key that do not name the thing itself (include_archived names "archived").
+_FLAG_WORDS = frozenset("is has have include includes enable enabled allow use show with should can do only "
+                        "get set want".split())
+_NEGATIONS = frozenset("no not don dont doesn without never non disable skip exclude".split())
+
+
+# Strings of a recognisable kind take a whole token of that kind from the user's words: an id field a code
+# ("CT-0457", "48810", not "agreement"), an email field an address, a path field a path, a URL field a URL, a
+# phone field a number ("+14155550123", not "10"). The kind comes from the key (or "format", or a
+# description that says "phone"), the tokens from the message.
+_KINDS = {
+    "email": re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"),
+    "url": re.compile(r"https?://[^\s\"'<>]*[^\s\"'<>.,;:!?)\]]"),
+    "path": re.compile(r"(?<![\w@/.])(?:~|\.{1,2})?/[\w.~/-]*[\w~/]|(?<![\w@/.-])[\w-]+\.[A-Za-z][A-Za-z0-9]{0,4}\b(?!@)"),
+    "phone": re.compile(r"\+?\d[\d ().-]{5,}\d"),
+    "id": re.compile(r"(?<![\w@/.-])#?(?P<value>[A-Za-z0-9][\w-]*\d[\w-]*)"),
+}
+_KIND_WORDS = {"email": {"email", "emails", "mail"}, "url": {"url", "urls", "uri", "link", "href"},
+               "path": {"path", "paths", "file", "files", "folder", "dir", "directory", "filename"},
+               "phone": {"phone", "mobile", "msisdn"}, "id": {"id", "ids", "sku"}}
+_FORMATS = {"email": "email", "uri": "url", "url": "url", "phone": "phone"}
+
+
+
+def _kind(key: str, schema: dict[str, Any]) -> str | None:
+    """The kind of string a property holds (see ``_KINDS``), from its key, format or description."""
+    if schema.get("format") in _FORMATS:
+        return _FORMATS[schema["format"]]
+    words = set(_words(key))
+    for kind, names in _KIND_WORDS.items():
+        if words & names:
+            return kind
+    description = schema.get("description")
+    if isinstance(description, str) and re.search(r"\bphone\b|E\.164", description, re.I):
+        return "phone"
+    return None
+
+
+def kind_tokens(kind: str, text: str) -> list[str]:
+    """The whole tokens of ``kind`` in the user's ``text``, in order and once each."""
+    out: list[str] = []
+    for m in _KINDS[kind].finditer(text):
+        value = (m.groupdict().get("value") or m.group(0)).strip()
+        if kind == "id" and not re.search(r"[A-Za-z]", value) and not re.fullmatch(r"\d+", value):
+            continue
+        if value not in out:
+            out.append(value)
+    return out
+
+
 def _words(text: str) -> list[str]:
     return re.sub(r"[^a-z0-9]+", " ", re.sub(r"([a-z])([A-Z])", r"\1 \2", str(text)).lower()).split()
 
 
 def mentions(value: Any, text: str) -> bool:
+    """Whether the user's ``text`` names ``value`` (:func:`_said`), or its word when it is a symbol or
+    code ("g" by "grams", "de" by "German"), or its symbol right after a number ("grams" by "150 g")."""
+    if _said(value, text):
+        return True
+    key = str(value).lower()
+    if key in _ALIASES:
+        return any(_said(word, text) for word in _ALIASES[key])
+    return any(re.search(rf"\d\s?{re.escape(abbr)}\b", text, re.I) and any(_said(value, word) for word in words)
+               for abbr, words in _ALIASES.items() if abbr not in _CODES)
+
+
+def _said(value: Any, text: str) -> bool:
     """Whether the user's ``text`` names ``value`` (an enum value or a property name): its words in a
     row, each matching a word of the text whole, as a prefix ("quiet" in "quietly", "cup" in "cups") or
     by a shared stem of at least four letters ("drive" in "driving"); common words never count alone."""
@@ -337,6 +441,116 @@ def mentions(value: Any, text: str) -> bool:
         return len(w) >= stem and len(t) >= stem and w[:stem] == t[:stem]
 
     return any(all(same(w, have[i + j]) for j, w in enumerate(wanted)) for i in range(len(have) - len(wanted) + 1))
+
+
+_CARDINALS = {"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+              "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
+              "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30,
+              "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
+_ALONE = {"dozen": 12, "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7,
+          "eighth": 8, "ninth": 9, "tenth": 10, "single": 1, "pair": 2, "couple": 2, "half": Decimal("0.5")}
+_SCALES = {"k": 1_000, "thousand": 1_000, "m": 1_000_000, "million": 1_000_000, "bn": 10 ** 9, "billion": 10 ** 9}
+# digits as written ("1,250.5", "-3", "2nd", "40ft"), with a scale right after ("550k", "2M", "3 million")
+_NUMERAL = re.compile(r"(?:(?<=^)|(?<=[\s(\[$€£]))-(?=\d)|(?<![\d.,])(?=\d)")
+_DIGITS = re.compile(r"(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(?:(k|K|M|bn)\b|\s+(thousand|million|billion)\b)?")
+# digits inside a code are not a number of their own ("SAV-310", "t-101", "A10492"; but "1920x1080" is two)
+_CODE_DIGITS = re.compile(r"(?<![\d])[A-Za-z][-_]?$")
+# dates and clock times are not numbers of their own ("2025-04-09" is not 2025, 4 and 9)
+_CLOCK = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?|(?<!\d)\d{1,2}:\d{2}(?::\d{2})?")
+
+
+def _spelled(text: str) -> list[Decimal]:
+    """Numbers written in words: "four", "one hundred and fifty", "twenty-five", "two thousand", "a dozen"."""
+    out: list[Decimal] = []
+    total, current, open_ = 0, 0, False
+    words = re.findall(r"[a-z]+", text.lower())
+    for i, w in enumerate(words + [""]):
+        if w in _CARDINALS:
+            current, open_ = current + _CARDINALS[w], True
+        elif w == "hundred" and (open_ or (i and words[i - 1] == "a")):
+            current, open_ = (current or 1) * 100, True
+        elif w in ("thousand", "million", "billion") and (open_ or (i and words[i - 1] == "a")):
+            total, current, open_ = total + (current or 1) * _SCALES[w], 0, True
+        elif w == "and" and open_ and i + 1 < len(words) and words[i + 1] in _CARDINALS:
+            continue
+        else:
+            if open_:
+                out.append(Decimal(total + current))
+            total, current, open_ = 0, 0, False
+            if w in _ALONE:
+                out.append(Decimal(_ALONE[w]))
+    return out
+
+
+def numbers(text: str) -> list[Decimal]:
+    """The numbers the user wrote, in order and once each: digits as written (thousands separators, a
+    leading minus, a scale suffix such as "550k" or "3 million") and number words ("four", "a dozen",
+    "one hundred and fifty", "half"); the digits of dates, clock times and codes ("SAV-310") are not
+    counted."""
+    found: list[Decimal] = []
+    skip = {i for m in _CLOCK.finditer(text) for i in range(m.start(), m.end())}
+    for start in _NUMERAL.finditer(text):
+        sign = -1 if text[start.start():start.end()] == "-" else 1
+        if start.start() in skip or (sign == 1 and start.start() - 1 in skip) \
+                or _CODE_DIGITS.search(text, 0, start.start()):
+            continue
+        m = _DIGITS.match(text, start.end())
+        if not m:
+            continue
+        skip.add(start.start())  # "-3" is -3, not 3 as well
+        value = Decimal(m.group(1).replace(",", "") + (m.group(2) or ""))
+        scale = (m.group(3) or m.group(4) or "").lower()
+        found.append(sign * value * _SCALES.get(scale, 1))
+    out: list[Decimal] = []
+    for v in found + _spelled(text):
+        if v not in out:
+            out.append(v)
+    return out
+
+
+def _number_text(value: Decimal) -> str:
+    return str(int(value)) if value == value.to_integral_value() else format(value.normalize(), "f")
+
+
+def _fits_number(value: Decimal, schema: dict[str, Any], size: int | None) -> bool:
+    """Whether ``value`` is one a number schema allows, written within ``size`` bytes."""
+    integral = value == value.to_integral_value()
+    if schema.get("type") == "integer" and not integral:
+        return False
+    text = _number_text(value)
+    if "." in text and len(text.split(".")[1]) > DECIMALS:
+        return False
+    if size is not None and len(text) > size:
+        return False
+    checks = (("minimum", lambda b: value >= b), ("maximum", lambda b: value <= b),
+              ("exclusiveMinimum", lambda b: value > b), ("exclusiveMaximum", lambda b: value < b),
+              ("multipleOf", lambda b: b == 0 or value % b == 0))
+    for key, ok in checks:
+        bound = schema.get(key)
+        if isinstance(bound, (int, float)) and not isinstance(bound, bool) and not ok(Decimal(str(bound))):
+            return False
+    return True
+
+
+def _layout_values(schema: dict[str, Any], text: str) -> list[str]:
+    """The strings in ``text`` that a string schema's ``pattern`` accepts whole (dates, times, codes the
+    user wrote), each once; none when the pattern is not one Python's ``re`` reads."""
+    pattern = schema.get("pattern")
+    if not isinstance(pattern, str):
+        return []
+    try:
+        whole = re.compile(pattern)
+        inner = re.compile(rf"(?<![\w-])(?:{pattern.removeprefix('^').removesuffix('$')})(?![\w-])")
+    except re.error:
+        return []
+    top = schema.get("maxLength")
+    out: list[str] = []
+    for m in inner.finditer(text):
+        value = m.group(0)
+        if whole.search(value) and value not in out and not re.search(r'["\\\x00-\x1f]', value) \
+                and (not isinstance(top, int) or len(value) <= top):
+            out.append(value)
+    return out
 
 
 def _enum_values(node: Node) -> list[Any] | None:
@@ -377,26 +591,77 @@ def copyable(text: str) -> str:
 
 
 class _Lark:
-    def __init__(self, source: str | None = None) -> None:
+    def __init__(self, source: str | None = None, calls: bool = True) -> None:
         self.rules: list[str] = []
+        self.calls = calls  # inside <tool_call> tags: no value may hold "</"
         self.source = copyable(source) if source else None
         self.pieces = chunks(self.source) if self.source else []
         if not any(re.fullmatch(_EDGES, p) for p in self.pieces):
             self.source = None  # no word to copy (only punctuation): values are only bounded
         self.said = source or ""
+        self.numbers = numbers(self.said)
+        self.typed: dict[int, list[str]] = {}  # string nodes (by id) held to whole tokens of their kind
+
+    def _written(self, node: Node) -> list[str] | None:
+        """The values the user wrote that a number (or a string with a pattern, such as a date) may take,
+        as JSON literals; None when the node is not one of these or is not copied from the user."""
+        if not self.said or node.kind not in ("lex", "json") or node.schema.get(FROM_USER, True) is False:
+            return None
+        if node.schema.get("type") in ("number", "integer"):
+            return [_number_text(v) for v in self.numbers if _fits_number(v, node.schema, node.size)]
+        if node.kind == "json" and node.schema.get("type") == "string":
+            if "pattern" in node.schema:
+                return [_lit(v) for v in _layout_values(node.schema, self.said)]
+            if node.schema.get("format") in _FORMATS:
+                return [_lit(v) for v in kind_tokens(_FORMATS[node.schema["format"]], self.said)]
+        return None
 
     def _grounded(self, key: str, node: Node) -> bool:
         """Whether an optional property may be written: not an enum none of whose values the user named,
-        nor a boolean whose name the user did not use (a small model otherwise fills them in)."""
+        nor a boolean whose name the user did not use, nor a number or a patterned string (a date) when
+        the user wrote none that fits (a small model otherwise fills them in)."""
         if not self.said or node.schema.get(FROM_USER, True) is False:
             return True
+        written = self._written(node)
+        if written is not None:
+            return bool(written)
         values = _enum_values(node)
         if values is not None:
             return any(mentions(v, self.said) for v in values if isinstance(v, str))
         if node.schema.get("type") == "boolean":
-            return mentions(key.replace("_", " "), self.said) or any(
-                mentions(w, self.said) for w in _words(key) if len(w) > 3)
+            return self._flag(key) is not None
         return True
+
+    def _flag(self, key: str) -> str | None:
+        """A boolean the user named ("a public playlist", "nonstop only", "don't notify me"): ``"true"``,
+        or ``"false"`` when a negation comes just before the name; None when the user did not name it.
+        The name is the key's first distinctive word ("business" of business_days_only, "archived" of
+        include_archived): "fourteen days" does not name business_days_only."""
+        words = [w for w in _words(key) if w not in _FLAG_WORDS and w not in _COMMON and len(w) >= 3]
+        if not words:
+            return None
+        have = _words(self.said)
+        for i in range(len(have)):
+            if _said(words[0], have[i]):
+                return "false" if _NEGATIONS & set(have[max(0, i - 3):i]) else "true"
+        return None
+
+    def _flags(self, members: list[tuple[str, Node, bool]]) -> dict[str, str]:
+        """The booleans among ``members`` that the user named, with the value they said."""
+        if not self.said:
+            return {}
+        return {k: value for k, sub, _ in members if sub.kind == "alt" and sub.schema.get("type") == "boolean"
+                and sub.schema.get(FROM_USER, True) is not False and (value := self._flag(k)) is not None}
+
+    def _asked(self, key: str, node: Node) -> bool:
+        """Whether an optional property must be written: an enum one of whose values the user named, or
+        a boolean whose name the user used ("walking directions", "a public playlist")."""
+        if not self.said or node.schema.get(FROM_USER, True) is False:
+            return False
+        values = _enum_values(node)
+        if values is not None:
+            return any(mentions(v, self.said) for v in values if isinstance(v, str))
+        return node.schema.get("type") == "boolean" and self._grounded(key, node)
 
     def _named(self, node: Node) -> list[Node]:
         """An enum's choices narrowed to the values the user named, when they named any."""
@@ -416,6 +681,9 @@ class _Lark:
     def expr(self, node: Node) -> str:
         if node.kind == "lit":
             return _lit(node.text)
+        written = self._written(node)
+        if written:  # the user's own numbers and dates, as they wrote them
+            return self.rule(" | ".join(_lit(w) for w in written))
         if node.kind == "lex":
             return f"/{node.text}/"
         if node.kind == "json":
@@ -423,26 +691,110 @@ class _Lark:
         if node.kind == "str":
             if node.chars == 0:
                 return _lit('""')
+            tokens = self._choices(node)
+            if tokens:  # a whole token of the property's kind (an id, an address, a path)
+                return self.rule(" | ".join(_lit(t) for t in tokens))
             # never "</" in a value: a model that writes "</tool_call>" inside a string cannot fake the end
             copy = node.schema.get(FROM_USER, True) is not False and bool(self.source) \
                 and len(self.source) >= node.min_chars  # type: ignore[arg-type]
+            chars = node.chars
+            if copy:
+                # llguidance's max_tokens counts only the tokens the model chose, not those the copy forces
+                # (the rest of a word), so a copy is held to as many bytes as its token cap: each of its
+                # characters is one of the message's, at most ``width`` bytes, and a token is at least one
+                chars = min(node.chars, node.tokens // max(len(c.encode()) for c in self.source))  # type: ignore
+                copy = chars >= max(node.min_chars, 1)
+                chars = chars if copy else node.chars
             words = f" & /{_EDGES}/ & %regex {json.dumps({'substring_chunks': self.pieces})}" if copy else ""
-            low = max(node.min_chars, 1 if copy and node.tokens >= BYTES_PER_CHAR else 0)  # a copy is not empty
-            body = self.rule(f"/{_STR_CHARS}{{{low},{node.chars}}}/ & /{_NO_CLOSE}/{words}",
-                             f"[max_tokens={node.tokens}]")
+            low = max(node.min_chars, 1 if copy else 0)  # a copy is not empty
+            guard = f" & /{_NO_CLOSE}/" if self.calls else ""
+            body = self.rule(f"/{_STR_CHARS}{{{low},{chars}}}/{guard}{words}", f"[max_tokens={node.tokens}]")
             return f'"\\"" {body} "\\""'
         if node.kind == "alt":
             return self.rule(" | ".join(self.expr(p) for p in self._named(node)))
         if node.kind == "arr":
             if node.items == 0:
                 return '"[]"'
+            lists = self._distinct_items(node)
+            if lists:  # a few known values (addresses, the user's numbers, enum values): each once
+                return self.rule(" | ".join(_lit("[" + _SEP.join(items) + "]") for items in lists))
             item = self.expr(node.parts[0])
             rest = f' ("{_SEP}" {item}){{{max(0, node.min_items - 1)},{node.items - 1}}}' if node.items > 1 else ""
             inner = f"{item}{rest}"
             return self.rule(f'"[" {inner} "]"' if node.min_items else f'"[" ({inner})? "]"')
-        kvs = [(f'{_lit(_lit(k) + _KSEP)} {self.expr(sub)}', req) for k, sub, req in _members(node)
-               if req or self._grounded(k, sub)]
-        return self.rule(f'"{{" {self._members(kvs)} "}}"')
+        members = [(k, sub, req or self._asked(k, sub)) for k, sub, req in _members(node)
+                   if req or self._grounded(k, sub)]
+        for k, sub, _ in members:
+            target = sub.parts[0] if sub.kind == "arr" and sub.parts else sub
+            kind = _kind(k, target.schema) or _kind(k, sub.schema) if target.kind == "str" else None
+            if kind and self.said and target.schema.get(FROM_USER, True) is not False:
+                self.typed[id(target)] = kind_tokens(kind, self.said)
+        combos, fixed = self._distinct(members)
+        flags = self._flags(members)
+        exprs = {k: self.expr(sub) for k, sub, _ in members if k not in fixed and k not in flags}
+
+        def body(values: dict[str, str]) -> str:
+            values = {**flags, **values}
+            kvs = [(f'{_lit(_lit(k) + _KSEP)} {_lit(values[k]) if k in values else exprs[k]}', req)
+                   for k, sub, req in members]
+            return f'"{{" {self._members(kvs)} "}}"'
+
+        if not combos:
+            return self.rule(body({}))
+        return self.rule(" | ".join(f"({body(dict(zip(fixed, combo)))})" for combo in combos))
+
+    def _distinct_items(self, node: Node) -> list[tuple[str, ...]]:
+        """The arrays of an array node whose items choose from a few values, each value at most once
+        (``["lou@x.io", "lou@x.io"]`` is never meant); none when they would be too many to list."""
+        choices = self._choices(node.parts[0])
+        if not choices:
+            return []
+        out: list[tuple[str, ...]] = []
+        for size in range(node.min_items, node.items + 1):
+            lists = _injective([choices] * size)
+            if lists is None or len(out) + len(lists) > 64:
+                return []
+            out += lists
+        return out
+
+    def _choices(self, node: Node, named: bool = True) -> list[str] | None:
+        """The JSON texts a node chooses from when they are few: the user's numbers or dates, or an
+        enum's values (those the user named, with ``named``)."""
+        written = self._written(node)
+        if written:
+            return written
+        typed = self.typed.get(id(node))
+        if typed and node.kind == "str":
+            return [_lit(t) for t in typed if node.min_chars <= len(t) <= node.chars and len(t.encode()) <= node.tokens]
+        if node.kind == "alt" and isinstance(node.schema.get("enum"), list):
+            parts = self._named(node) if named else node.parts
+            if all(p.kind == "lit" for p in parts):
+                return [p.text for p in parts]
+        return None
+
+    def _distinct(self, members: list[tuple[str, Node, bool]]) -> tuple[list[tuple[str, ...]], list[str]]:
+        """Sibling properties that choose from the same few values (two units, two of the user's numbers,
+        two times) take different ones: ``"from_unit": "cup", "to_unit": "cup"`` or an age equal to a
+        heart rate is never what the user meant. Returns the allowed assignments and the properties
+        they fix; none when no two siblings share a value, when the values are too few to differ (the
+        user's named enum values are then all used, the others coming from the whole enum), or when the
+        assignments would be too many to list."""
+        if not self.said:
+            return [], []
+        subs = {k: sub for k, sub, _ in members}
+        choices = {k: c for k, sub, _ in members if (c := self._choices(sub))}
+        combos: list[tuple[str, ...]] = [()]
+        fixed: list[str] = []
+        for keys in _groups(choices):  # siblings linked by shared values, each group on its own
+            group = _injective([choices[k] for k in keys])
+            if group is not None and not group:  # too few named values: cover them, the rest from the enum
+                wide = [self._choices(subs[k], named=False) or choices[k] for k in keys]
+                named = {v for k in keys for v in choices[k]}
+                group = [c for c in _injective(wide) or [] if len(named & set(c)) >= min(len(named), len(keys))]
+            if group and len(combos) * len(group) <= 64:
+                combos = [a + b for a in combos for b in group]
+                fixed += keys
+        return (combos, fixed) if fixed else ([], [])
 
     def _members(self, kvs: list[tuple[str, bool]]) -> str:
         """Members in schema order, optional ones optional, separators only between members."""
@@ -469,6 +821,29 @@ class _Lark:
         return f"({expr})?" if nullable else f"({expr})"
 
 
+def _groups(choices: dict[str, list[str]]) -> list[list[str]]:
+    """The keys linked (directly or through others) by a value their choices share, in groups of two or more."""
+    groups: list[list[str]] = []
+    for key in choices:
+        linked = [g for g in groups if any(set(choices[key]) & set(choices[k]) for k in g)]
+        merged = [k for g in linked for k in g] + [key]
+        groups = [g for g in groups if g not in linked] + [merged]
+    return [sorted(g, key=list(choices).index) for g in groups if len(g) > 1]
+
+
+def _injective(options: list[list[str]], limit: int = 64) -> list[tuple[str, ...]] | None:
+    """Every way to give each slot a different one of its options; None when there are more than ``limit``."""
+    out: list[tuple[str, ...]] = []
+
+    def fill(i: int, acc: tuple[str, ...]) -> bool:
+        if i == len(options):
+            out.append(acc)
+            return len(out) <= limit
+        return all(fill(i + 1, acc + (v,)) for v in options[i] if v not in acc)
+
+    return out if fill(0, ()) else None
+
+
 def lark_grammar(bounds: list[ToolBound], calls: int = 1, source: str | None = None) -> str:
     """One to ``calls`` wrapped calls, each to one of the bounded tools; with ``source`` (the user's
     last message), every free-text value is a piece of it, copied as written (whole words,
@@ -481,6 +856,13 @@ def lark_grammar(bounds: list[ToolBound], calls: int = 1, source: str | None = N
     block = f'"{OPEN}" ({" | ".join(alts)}) "{CLOSE}"'
     more = f' ("\\n" {block}){{0,{calls - 1}}}' if calls > 1 else ""
     return "%llguidance {}\nstart: " + block + more + "\n" + "\n".join(lark.rules) + "\n"
+
+
+def value_grammar(bound: ToolBound) -> str:
+    """An llguidance (Lark) grammar for one bare JSON value of a bounded shape (a structured answer)."""
+    lark = _Lark(calls=False)
+    top = lark.expr(bound.node)
+    return "%llguidance {}\nstart: " + top + "\n" + "\n".join(lark.rules) + "\n"
 
 
 def bounded_schema(node: Node) -> Any:
