@@ -322,6 +322,8 @@ def test_a_date_or_time_layout_named_in_a_description_is_held():
     assert _accepts(lark, head + '"month": "2025-03", "at": "09:30"}}</tool_call>')
     assert not _accepts(lark, head + '"month": "March 2025", "at": "09:30"}}</tool_call>')
     assert not _accepts(lark, head + '"month": "2025-03", "at": "2025-03"}}</tool_call>')
+    assert not _accepts(lark, head + '"month": "2025-04", "at": "09:30"}}</tool_call>')  # the month the user named
+    assert not _accepts(lark, head + '"month": "2025-03", "at": "09:31"}}</tool_call>')
     bounded = call_schema(plan, 128)["properties"]["arguments"]["properties"]
     assert bounded["month"]["maxLength"] == 7 and bounded["at"]["pattern"] == r"^\d{2}:\d{2}$"
 
@@ -332,6 +334,8 @@ def test_a_date_or_time_layout_named_in_a_description_is_held():
     ("differentials 12.4, 15.1, -3 and 1,250.5 and $2M", ["12.4", "15.1", "-3", "1250.5", "2000000"]),
     ("on 2025-04-09, quiet from 22:00 to 07:00 in 2025", ["2025"]),  # dates and times are not numbers
     ("lat -33.87 lon 151.21", ["-33.87", "151.21"]), ("3 million people", ["3000000"]),
+    ("sides seven, eight and nine; one hundred and fifty; twenty-five", ["7", "8", "9", "150", "25"]),
+    ("last 5 transactions for SAV-310, order A10492, a 1920x1080 frame at half size", ["5", "1920", "1080", "0.5"]),
     ("price of ETH?", [])])
 def test_the_numbers_a_user_wrote(text, expected):
     from cupola.runtime.tool_grammar import numbers
@@ -430,7 +434,7 @@ def test_siblings_choosing_from_the_same_few_values_take_different_ones():
     assert _accepts(lark, _cook('"amount": 2, "from_unit": "cup", "to_unit": "g", "age": 60, "rest_bpm": 60'))
 
 
-MESSAGES = ["Book 3 seats for ana@x.io and bo@y.org on 2025-04-09 at 19:30, ticket T-881, under 550k",
+MESSAGES = ["2025-04-09", "35", "Book 3 seats for ana@x.io and bo@y.org on 2025-04-09 at 19:30, ticket T-881, under 550k",
             "Convert two cups to grams, about 12.5 or -4, file /tmp/a.txt, phone +14155550123, in celsius",
             "nothing to take here", "m km kelvin ß fahrenheit 1 2 3 4 5 6 7 8 9 10 11 12"]
 
@@ -503,3 +507,24 @@ def test_formatted_strings_take_a_value_of_their_format_from_the_message():
     assert _accepts(lark, head + '"sender": "ana@x.io", "guest": "bo@y.org", "day": "2025-04-09"}}</tool_call>')
     assert not _accepts(lark, head + '"sender": "ana@x.io", "guest": "ana@x.io", "day": "2025-04-09"}}</tool_call>')
     assert not _accepts(lark, head + '"sender": "ana@x.io", "guest": "bo@y.org", "day": "2025-04-10"}}</tool_call>')
+
+
+def test_dates_keep_the_messages_order_and_a_copy_is_never_just_a_siblings_value():
+    """Found on the development set: check-in and check-out swapped, "city": "2025-05-01", "device": "35"
+    next to "level": 35."""
+    tool = {"type": "function", "function": {"name": "hotels", "parameters": {"type": "object", "properties": {
+        "city": {"type": "string"}, "check_in": {"type": "string", "format": "date"},
+        "check_out": {"type": "string", "format": "date"}, "guests": {"type": "integer"}},
+        "required": ["city", "check_in", "check_out"]}}}
+    plan = plan_tools({"tools": [tool], "tool_choice": "required"}, ADAPTER)
+    lark = grammar(plan, 256, "OK, a hotel in Porto from 2025-05-01 to 2025-05-04 for 2.")
+    head = '<tool_call>{"name": "hotels", "arguments": {'
+
+    def takes(args: str) -> bool:
+        return _accepts(lark, head + args + "}}</tool_call>")
+
+    assert takes('"city": "Porto", "check_in": "2025-05-01", "check_out": "2025-05-04", "guests": 2')
+    assert not takes('"city": "Porto", "check_in": "2025-05-04", "check_out": "2025-05-01"')
+    assert not takes('"city": "2025-05-01", "check_in": "2025-05-01", "check_out": "2025-05-04"')
+    assert not takes('"city": "2", "check_in": "2025-05-01", "check_out": "2025-05-04"')
+    assert takes('"city": "Porto from 2025-05-01", "check_in": "2025-05-01", "check_out": "2025-05-04"')

@@ -49,6 +49,11 @@ _STR_CHARS = r'[^"\\\x00-\x1f\x7f]'
 _NO_CLOSE = r'([^"\\\x00-\x1f\x7f<]|<+[^"\\\x00-\x1f\x7f<\/])*<*'  # no "</" anywhere
 
 
+def _rx(text: str) -> str:
+    """``text`` as a literal in a (Rust) regex inside a Lark ``/.../``."""
+    return "".join("\\" + c if c in "\\.+*?()|[]{}^$#&-~/" else c for c in text)
+
+
 def _lit(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
@@ -465,7 +470,11 @@ def _spelled(text: str) -> list[Decimal]:
     total, current, open_ = 0, 0, False
     words = re.findall(r"[a-z]+", text.lower())
     for i, w in enumerate(words + [""]):
-        if w in _CARDINALS:
+        if w in _CARDINALS and open_ and not (current % 100 >= 20 and current % 10 == 0 and _CARDINALS[w] < 10) \
+                and not (current % 100 == 0 and _CARDINALS[w] < 100):  # "seven eight": two numbers
+            out.append(Decimal(total + current))
+            total, current = 0, _CARDINALS[w]
+        elif w in _CARDINALS:
             current, open_ = current + _CARDINALS[w], True
         elif w == "hundred" and (open_ or (i and words[i - 1] == "a")):
             current, open_ = (current or 1) * 100, True
@@ -532,6 +541,28 @@ def _fits_number(value: Decimal, schema: dict[str, Any], size: int | None) -> bo
     return True
 
 
+_MONTHS = {m: i + 1 for i, m in enumerate("january february march april may june july august september october "
+                                         "november december".split())}
+_MONTHS.update({m[:3]: i for m, i in list(_MONTHS.items())} | {"sept": 9})
+_SPELLED_DATE = re.compile(r"\b(?:(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?([A-Za-z]+)\.?|([A-Za-z]+)\.?"
+                           r"(?:\s+(\d{1,2})(?:st|nd|rd|th)?)?),?\s+(\d{4})\b")
+
+
+def _spelled_dates(text: str) -> list[str]:
+    """Dates written with a month's name ("March 2025", "Nov 3, 2024", "3rd of March 2025") in ISO form:
+    "2025-03" for a month, "2024-11-03" (and "2024-11") for a day."""
+    out: list[str] = []
+    for m in _SPELLED_DATE.finditer(text):
+        month = _MONTHS.get((m.group(2) or m.group(3) or "").lower())
+        if month is None:
+            continue
+        day, year = m.group(1) or m.group(4), m.group(5)
+        if day and 1 <= int(day) <= 31:
+            out.append(f"{year}-{month:02d}-{int(day):02d}")
+        out.append(f"{year}-{month:02d}")
+    return out
+
+
 def _layout_values(schema: dict[str, Any], text: str) -> list[str]:
     """The strings in ``text`` that a string schema's ``pattern`` accepts whole (dates, times, codes the
     user wrote), each once; none when the pattern is not one Python's ``re`` reads."""
@@ -545,8 +576,7 @@ def _layout_values(schema: dict[str, Any], text: str) -> list[str]:
         return []
     top = schema.get("maxLength")
     out: list[str] = []
-    for m in inner.finditer(text):
-        value = m.group(0)
+    for value in [m.group(0) for m in inner.finditer(text)] + _spelled_dates(text):
         if whole.search(value) and value not in out and not re.search(r'["\\\x00-\x1f]', value) \
                 and (not isinstance(top, int) or len(value) <= top):
             out.append(value)
@@ -563,6 +593,7 @@ def _enum_values(node: Node) -> list[Any] | None:
 _LEAD = re.compile(r"^[(\[{'‘“#]+")
 # A copied value starts with a word and ends with a word or a closing mark: never a lone comma or space.
 _EDGES = r"[^\s.,;:!?'’”)\]}(\[{‘“#]([^\x00]*[^\s,;:(\[{‘“#])?"
+_STARTS, _ENDS = re.compile(r"[^\s.,;:!?'’”)\]}(\[{‘“#]"), re.compile(r"[^\s,;:(\[{‘“#]")  # _EDGES' two ends
 _TRAIL = re.compile(r"(['’]s|[.,;:!?)\]}'’”…]+)+$")
 
 
@@ -601,6 +632,7 @@ class _Lark:
         self.said = source or ""
         self.numbers = numbers(self.said)
         self.typed: dict[int, list[str]] = {}  # string nodes (by id) held to whole tokens of their kind
+        self.excluded: dict[int, list[str]] = {}  # copied strings (by id) that may not be exactly these
 
     def _written(self, node: Node) -> list[str] | None:
         """The values the user wrote that a number (or a string with a pattern, such as a date) may take,
@@ -703,10 +735,14 @@ class _Lark:
                 # (the rest of a word), so a copy is held to as many bytes as its token cap: each of its
                 # characters is one of the message's, at most ``width`` bytes, and a token is at least one
                 chars = min(node.chars, node.tokens // max(len(c.encode()) for c in self.source))  # type: ignore
-                copy = chars >= max(node.min_chars, 1)
+                copy = self._copyable(max(node.min_chars, 1), chars)
                 chars = chars if copy else node.chars
-            words = f" & /{_EDGES}/ & %regex {json.dumps({'substring_chunks': self.pieces})}" if copy else ""
             low = max(node.min_chars, 1 if copy else 0)  # a copy is not empty
+            words = f" & /{_EDGES}/ & %regex {json.dumps({'substring_chunks': self.pieces})}" if copy else ""
+            barred = self.excluded.get(id(node), [])
+            if copy and barred and any(re.fullmatch(_EDGES, p) and p not in barred and low <= len(p) <= chars
+                                       for p in self.pieces):  # a word is left to copy: never a dead end
+                words += " & ~/(" + "|".join(_rx(v) for v in barred) + ")/"
             guard = f" & /{_NO_CLOSE}/" if self.calls else ""
             body = self.rule(f"/{_STR_CHARS}{{{low},{chars}}}/{guard}{words}", f"[max_tokens={node.tokens}]")
             return f'"\\"" {body} "\\""'
@@ -729,6 +765,11 @@ class _Lark:
             kind = _kind(k, target.schema) or _kind(k, sub.schema) if target.kind == "str" else None
             if kind and self.said and target.schema.get(FROM_USER, True) is not False:
                 self.typed[id(target)] = kind_tokens(kind, self.said)
+        claimed = [json.loads(v) if v.startswith('"') else v for k, sub, _ in members
+                   if (sub.kind != "str" or id(sub) in self.typed) and (c := self._choices(sub)) for v in c]
+        for k, sub, _ in members:  # a free-text copy is never just a value a sibling takes ("device": "35")
+            if sub.kind == "str" and id(sub) not in self.typed and claimed:
+                self.excluded[id(sub)] = list(dict.fromkeys(str(v) for v in claimed))
         combos, fixed = self._distinct(members)
         flags = self._flags(members)
         exprs = {k: self.expr(sub) for k, sub, _ in members if k not in fixed and k not in flags}
@@ -742,6 +783,21 @@ class _Lark:
         if not combos:
             return self.rule(body({}))
         return self.rule(" | ".join(f"({body(dict(zip(fixed, combo)))})" for combo in combos))
+
+    def _copyable(self, low: int, high: int) -> bool:
+        """Whether some copy of the message (pieces from one to another, starting and ending with a word)
+        is ``low`` to ``high`` characters long: else a copy would be a dead end."""
+        for i, first in enumerate(self.pieces):
+            if not _STARTS.match(first):
+                continue
+            size = 0
+            for piece in self.pieces[i:]:
+                size += len(piece)
+                if size > high:
+                    break
+                if size >= low and _ENDS.match(piece[-1]):
+                    return True
+        return False
 
     def _distinct_items(self, node: Node) -> list[tuple[str, ...]]:
         """The arrays of an array node whose items choose from a few values, each value at most once
@@ -791,6 +847,10 @@ class _Lark:
                 wide = [self._choices(subs[k], named=False) or choices[k] for k in keys]
                 named = {v for k in keys for v in choices[k]}
                 group = [c for c in _injective(wide) or [] if len(named & set(c)) >= min(len(named), len(keys))]
+            if group and all(subs[k].kind == "json" and subs[k].schema.get("type") == "string" for k in keys):
+                # dates and times in the message's order: check-in before check-out, start before end
+                at = {v: self.said.find(json.loads(v)) for c in group for v in c}
+                group = [c for c in group if all(at[a] < at[b] for a, b in zip(c, c[1:]))] or group
             if group and len(combos) * len(group) <= 64:
                 combos = [a + b for a in combos for b in group]
                 fixed += keys
