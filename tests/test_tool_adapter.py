@@ -60,6 +60,8 @@ def test_adapter_injects_tools_and_forces_a_grammar_for_required():
     assert "You must call one of the functions" in system["content"]
     assert out["grammar"].startswith("%llguidance") and "grammar_lazy" not in out
     assert f'start: "{OPEN}" (' in out["grammar"] and f'"{CLOSE}"' in out["grammar"]
+    # the worked example names a function that is not offered: the grammar can never call it
+    assert "book_table" in system["content"] and "book_table" not in out["grammar"]
 
 
 def test_grammar_closes_the_argument_schemas():
@@ -292,3 +294,32 @@ async def test_one_call_among_several_tools_goes_to_the_closest_tool_unless_the_
     assert plan.choice == "none"  # not close enough to any tool: text
     _, plan = await tool_calls.prepare(body, caps, None, 0.2)
     assert plan.choice == "required"  # no embedding model: the model chooses
+
+
+async def test_an_enum_the_user_did_not_name_is_narrowed_to_the_values_closest_to_the_message():
+    """"best rated yoga mats": the 135M model picked "electronics", the first value (development set)."""
+    import numpy as np
+
+    from cupola.runtime import tool_calls
+
+    tool = {"type": "function", "function": {"name": "search", "parameters": {"type": "object", "properties": {
+        "query": {"type": "string"}, "category": {"type": "string", "enum": ["electronics", "sports", "home", "toys"]},
+        "sort": {"type": "string", "enum": ["price", "rating", "newest"]}}, "required": ["query", "category"]}}}
+    seen = []
+
+    async def embed(texts):  # the message, then each value: "sports" closest, then "toys"
+        seen.append(texts)
+        table = {"electronics": [0.1, 1.0], "sports": [1.0, 0.1], "home": [0.0, 1.0], "toys": [0.8, 0.4]}
+        return np.array([[1.0, 0.0]] + [table.get(t, [0.0, 1.0]) for t in texts[1:]])
+
+    body = {"messages": [{"role": "user", "content": "best rated yoga mats"}], "tools": [tool],
+            "tool_choice": "required"}
+    out, plan = await tool_calls.prepare(body, Capabilities(grammar=True), embed, 0.2)
+    assert seen[-1][0] == "best rated yoga mats" and {"electronics", "sports", "home", "toys"} <= set(seen[-1])
+    assert plan.enum_hints[tuple(f'"{v}"' for v in ["electronics", "sports", "home", "toys"])] == ["sports", "toys"]
+    head = '<tool_call>{"name": "search", "arguments": {"query": "yoga mats", "category": '
+    import llguidance  # noqa: F401  (the grammar check below runs llguidance)
+    from test_tool_grammar import _accepts
+
+    assert _accepts(out["grammar"], head + '"sports"}}</tool_call>')
+    assert not _accepts(out["grammar"], head + '"electronics"}}</tool_call>')

@@ -49,6 +49,8 @@ class ToolPlan:
     names: set[str] = field(default_factory=set)
     constrain: str | None = "grammar"  # how the adapter constrains calls: "grammar", "json_schema" or None
     budget: int = DEFAULT_BUDGET  # the request's max_tokens (the call is bounded to fit in it)
+    # enum values closest to the user's message (embedding), for enums whose values the user did not name
+    enum_hints: dict[tuple[str, ...], list[Any]] = field(default_factory=dict)
 
     @property
     def active(self) -> bool:
@@ -196,7 +198,7 @@ def grammar(plan: ToolPlan, budget: int = DEFAULT_BUDGET, source: str | None = N
     """An llguidance (Lark) grammar for one or more wrapped calls that close within ``budget`` tokens
     (free-text values copied from ``source``, the user's last message, when given)."""
     bounds, calls = call_bounds(plan, budget)
-    return lark_grammar(bounds, calls, source)
+    return lark_grammar(bounds, calls, source, plan.enum_hints)
 
 
 def user_words(messages: list[dict[str, Any]]) -> str | None:

@@ -19,6 +19,7 @@ import numpy as np
 from cupola.completions import chunk_like
 from cupola.engines.base import Capabilities
 from cupola.errors import ContextLengthExceeded, CupolaError, EngineError
+from cupola.runtime import tool_grammar
 from cupola.runtime.tool_adapter import (ToolPlan, ToolStreamParser, adapt_request, adapt_response, bound_format,
                                          plan_tools)
 
@@ -51,7 +52,42 @@ async def prepare(body: dict[str, Any], capabilities: Capabilities, embed: Embed
             plan.tools = [plan.tools[i] for i in order]
             if plan.choice == "required" and not plan.parallel and select == "similarity":
                 plan.choice = plan.tools[0]["name"]
+    if plan is not None and plan.active and not plan.native and plan.choice not in ("auto", "none") \
+            and select == "similarity":
+        plan.enum_hints = await enum_hints(body.get("messages", []), plan, embed)
     return adapt_request(body, plan), plan
+
+
+HINTS = 2  # enum values kept when the user named none: the closest to the message
+
+
+async def enum_hints(messages: list[dict[str, Any]], plan: ToolPlan, embed: Embed | None
+                     ) -> dict[tuple[str, ...], list[Any]]:
+    """For each enum of the tools a forced call may use whose values the user did not name, the
+    ``HINTS`` values closest to the user's last message (cosine of the embedding model's vectors of
+    the message and of each value): a small model left to choose among many values picks one it
+    saw first, while the embedding ranks "sports" above "electronics" for "yoga mats"."""
+    query = _query(messages)
+    if query is None or embed is None or (messages and messages[-1].get("role") == "tool"):
+        return {}
+    specs = [s for s in plan.tools if plan.choice == "required" or s["name"] == plan.choice]
+    lists = [v for s in specs for v in tool_grammar.enums(s.get("parameters"))
+             if not any(tool_grammar.mentions(x, query) for x in v)]
+    lists = [v for i, v in enumerate(lists) if v not in lists[:i]]
+    if not lists:
+        return {}
+    texts = [str(x).replace("_", " ") for v in lists for x in v]
+    try:
+        vectors = await embed([query] + texts)
+    except CupolaError as exc:
+        log.warning("enum hints without embeddings (%s)", exc.message)
+        return {}
+    scores = iter(vectors[1:] @ vectors[0])
+    out: dict[tuple[str, ...], list[Any]] = {}
+    for values in lists:
+        ranked = sorted(zip([float(next(scores)) for _ in values], range(len(values))), reverse=True)
+        out[tool_grammar.enum_key(values)] = [values[i] for _, i in ranked[:HINTS]]
+    return out
 
 
 def _tool_text(spec: dict[str, Any]) -> str:

@@ -583,6 +583,29 @@ def _layout_values(schema: dict[str, Any], text: str) -> list[str]:
     return out
 
 
+def enum_key(values: list[Any]) -> tuple[str, ...]:
+    """How an enum is known in ``enum_hints``: its values, as JSON."""
+    return tuple(json.dumps(v) for v in values)
+
+
+def enums(schema: Any) -> list[list[Any]]:
+    """The enums of word values in a schema (each once), where a hint from the embedding model can help:
+    not symbols or codes ("<", "AAAA"), whose embeddings say nothing."""
+    out: list[list[Any]] = []
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            values = node.get("enum")
+            if isinstance(values, list) and len(values) > 2 and values not in out and all(
+                    isinstance(v, str) and re.search(r"[a-z]{3}", v) for v in values):
+                out.append(values)
+            stack.extend(v for k, v in node.items() if k != "enum")
+    return out
+
+
 def _enum_values(node: Node) -> list[Any] | None:
     """The enum a node (or an array node's items) chooses from, if it is one."""
     target = node.parts[0] if node.kind == "arr" and node.parts else node
@@ -622,8 +645,10 @@ def copyable(text: str) -> str:
 
 
 class _Lark:
-    def __init__(self, source: str | None = None, calls: bool = True) -> None:
+    def __init__(self, source: str | None = None, calls: bool = True,
+                 hints: dict[tuple[str, ...], list[Any]] | None = None) -> None:
         self.rules: list[str] = []
+        self.hints = hints or {}  # enum values -> the few closest to the message (when none is named)
         self.calls = calls  # inside <tool_call> tags: no value may hold "</"
         self.source = copyable(source) if source else None
         self.pieces = chunks(self.source) if self.source else []
@@ -703,7 +728,8 @@ class _Lark:
             return node.parts
         named = [part for value, part in zip(values, node.parts)
                  if isinstance(value, str) and mentions(value, self.said)]
-        return named or node.parts
+        hinted = self.hints.get(enum_key(values), [])
+        return named or [part for value, part in zip(values, node.parts) if value in hinted] or node.parts
 
     def rule(self, body: str, attrs: str = "") -> str:
         name = f"r{len(self.rules)}"
@@ -904,14 +930,15 @@ def _injective(options: list[list[str]], limit: int = 64) -> list[tuple[str, ...
     return out if fill(0, ()) else None
 
 
-def lark_grammar(bounds: list[ToolBound], calls: int = 1, source: str | None = None) -> str:
+def lark_grammar(bounds: list[ToolBound], calls: int = 1, source: str | None = None,
+                 hints: dict[tuple[str, ...], list[Any]] | None = None) -> str:
     """One to ``calls`` wrapped calls, each to one of the bounded tools; with ``source`` (the user's
     last message), every free-text value is a piece of it, copied as written (whole words,
     :func:`chunks`), an enum whose values the user named (:func:`mentions`) takes one of those, and
     an optional enum or boolean the user did not name is left out, unless the property sets
     :data:`FROM_USER` to ``false``. Leaving choices out only shortens the longest call: the bound
     still holds."""
-    lark = _Lark(source)
+    lark = _Lark(source, hints=hints)
     alts = [lark.rule(f"{_lit(_head(b.name))} {lark.expr(b.node)} \"}}\"") for b in bounds]
     block = f'"{OPEN}" ({" | ".join(alts)}) "{CLOSE}"'
     more = f' ("\\n" {block}){{0,{calls - 1}}}' if calls > 1 else ""
