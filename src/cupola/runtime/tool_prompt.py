@@ -97,11 +97,14 @@ def render(specs: list[dict[str, Any]], choice: str, bare: bool) -> str:
     lines.append("Take each value from the user's words: numbers as numbers, and only the parameters the user "
                  "gives or the function requires.")
     # One worked example (a function that is not offered, so none of it can be copied into a real call):
-    # it shows a small model each value going to its own parameter, in the user's words.
-    call = '{"name": "book_table", "arguments": {"restaurant": "Casa Rosa", "people": 4, "date": "2025-03-01"}}'
-    lines += ["Example: for book_table(restaurant: string, people: integer, date: string, notes?: string) and "
-              "\"A table for 4 at Casa Rosa on 2025-03-01, please\", the call is:",
-              call if bare else f"{OPEN}{call}{CLOSE}"]
+    # it shows a small model each value going to its own parameter, in the user's words. Only for
+    # functions with several parameters: for a single one ("expression") it taught the 135M model to copy
+    # one number ("240" for "What is 15% of 240?").
+    if any(len((s.get("parameters") or {}).get("properties") or {}) > 1 for s in specs):
+        call = '{"name": "book_table", "arguments": {"restaurant": "Casa Rosa", "people": 4, "date": "2025-03-01"}}'
+        lines += ["Example: for book_table(restaurant: string, people: integer, date: string, notes?: string) and "
+                  "\"A table for 4 at Casa Rosa on 2025-03-01, please\", the call is:",
+                  call if bare else f"{OPEN}{call}{CLOSE}"]
     if choice == "required":
         lines.append("You must call one of the functions.")
     elif choice not in ("auto", "none"):
