@@ -237,8 +237,9 @@ LIGHTS = {"type": "function", "function": {"name": "lights", "parameters": {"typ
     "required": ["room", "state"]}}}
 
 
-def _call(args: str) -> str:
-    return f'<tool_call>{{"name": "lights", "arguments": {{{args}}}}}</tool_call>'
+def _call(args: str, name: str = "lights") -> str:
+    """A wrapped call to ``name`` with the arguments' JSON members ``args``."""
+    return f'<tool_call>{{"name": "{name}", "arguments": {{{args}}}}}</tool_call>'
 
 
 def test_enum_values_the_user_named_are_the_choices_and_unnamed_optional_ones_are_left_out():
@@ -349,29 +350,26 @@ HOMES = {"type": "function", "function": {"name": "homes", "parameters": {"type"
     "move_in": {"type": "string", "description": "YYYY-MM-DD"}}, "required": ["city", "min_bedrooms"]}}}
 
 
-def _homes(args: str) -> str:
-    return f'<tool_call>{{"name": "homes", "arguments": {{{args}}}}}</tool_call>'
-
-
 def test_numbers_and_dates_are_ones_the_user_wrote_and_unwritten_optional_ones_are_left_out():
     """Found on the development set: "grams": 100 for "150 g of rice", "min_bedrooms": 100 for "four
     bedrooms", "end": "70:00" for "to 07:00", "vs_currency"-like optional numbers the user never gave."""
     plan = plan_tools({"tools": [HOMES], "tool_choice": "required"}, ADAPTER)
     lark = grammar(plan, 256, "Family of five in Raleigh: four bedrooms at least, max 550k, moving 2025-06-01")
-    assert _accepts(lark, _homes('"city": "Raleigh", "min_bedrooms": 4, "max_price": 550000, "move_in": "2025-06-01"'))
-    assert _accepts(lark, _homes('"city": "Raleigh", "min_bedrooms": 5'))
-    assert not _accepts(lark, _homes('"city": "Raleigh", "min_bedrooms": 100'))  # not a number the user wrote
-    assert not _accepts(lark, _homes('"city": "Raleigh", "min_bedrooms": 4, "max_price": 5000'))
-    assert not _accepts(lark, _homes('"city": "Raleigh", "min_bedrooms": 4, "move_in": "2025-06-02"'))
-    assert _accepts(lark, _homes('"city": "Raleigh", "min_bedrooms": 4, "ratio": 0.25'))  # opted out: any number
+    assert _accepts(lark, _call('"city": "Raleigh", "min_bedrooms": 4, "max_price": 550000, '
+                                '"move_in": "2025-06-01"', "homes"))
+    assert _accepts(lark, _call('"city": "Raleigh", "min_bedrooms": 5', "homes"))
+    assert not _accepts(lark, _call('"city": "Raleigh", "min_bedrooms": 100', "homes"))  # not a number the user wrote
+    assert not _accepts(lark, _call('"city": "Raleigh", "min_bedrooms": 4, "max_price": 5000', "homes"))
+    assert not _accepts(lark, _call('"city": "Raleigh", "min_bedrooms": 4, "move_in": "2025-06-02"', "homes"))
+    assert _accepts(lark, _call('"city": "Raleigh", "min_bedrooms": 4, "ratio": 0.25', "homes"))  # opted out
     # no number fits the range (550000 > 20): the integer is only bounded, never a dead end
     lark = grammar(plan, 256, "In Raleigh under 550k")
-    assert _accepts(lark, _homes('"city": "Raleigh", "min_bedrooms": 3, "max_price": 550000'))
+    assert _accepts(lark, _call('"city": "Raleigh", "min_bedrooms": 3, "max_price": 550000', "homes"))
     # no number, no date: the optional ones are left out, the required one is only bounded
     lark = grammar(plan, 256, "Homes in Raleigh")
-    assert _accepts(lark, _homes('"city": "Raleigh", "min_bedrooms": 2'))
-    assert not _accepts(lark, _homes('"city": "Raleigh", "min_bedrooms": 2, "max_price": 9'))
-    assert not _accepts(lark, _homes('"city": "Raleigh", "min_bedrooms": 2, "move_in": "2025-06-01"'))
+    assert _accepts(lark, _call('"city": "Raleigh", "min_bedrooms": 2', "homes"))
+    assert not _accepts(lark, _call('"city": "Raleigh", "min_bedrooms": 2, "max_price": 9', "homes"))
+    assert not _accepts(lark, _call('"city": "Raleigh", "min_bedrooms": 2, "move_in": "2025-06-01"', "homes"))
 
 
 @pytest.mark.parametrize("budget", [24, 48, 96, 200])
@@ -411,30 +409,30 @@ COOK = {"type": "function", "function": {"name": "convert", "parameters": {"type
     "rest_bpm": {"type": "integer"}}, "required": ["amount", "from_unit", "to_unit"]}}}
 
 
-def _cook(args: str) -> str:
-    return f'<tool_call>{{"name": "convert", "arguments": {{{args}}}}}</tool_call>'
-
-
 def test_siblings_choosing_from_the_same_few_values_take_different_ones():
     """Found on the development set: "from_unit": "cup", "to_unit": "cup" for "How many ml is 2 cups?", an
     age equal to the resting heart rate, both ends of a time range the same."""
     plan = plan_tools({"tools": [COOK], "tool_choice": "required"}, ADAPTER)
     lark = grammar(plan, 256, "How many ml is 2 cups? I'm 52, resting at 58 bpm")
-    assert _accepts(lark, _cook('"amount": 2, "from_unit": "cup", "to_unit": "ml", "age": 52, "rest_bpm": 58'))
-    assert _accepts(lark, _cook('"amount": 2, "from_unit": "ml", "to_unit": "cup"'))
-    assert not _accepts(lark, _cook('"amount": 2, "from_unit": "cup", "to_unit": "cup"'))
-    assert not _accepts(lark, _cook('"amount": 2, "from_unit": "cup", "to_unit": "ml", "age": 58, "rest_bpm": 58'))
+    assert _accepts(lark, _call('"amount": 2, "from_unit": "cup", "to_unit": "ml", "age": 52, "rest_bpm": 58',
+                                "convert"))
+    assert _accepts(lark, _call('"amount": 2, "from_unit": "ml", "to_unit": "cup"', "convert"))
+    assert not _accepts(lark, _call('"amount": 2, "from_unit": "cup", "to_unit": "cup"', "convert"))
+    assert not _accepts(lark, _call('"amount": 2, "from_unit": "cup", "to_unit": "ml", "age": 58, "rest_bpm": 58',
+                                    "convert"))
     # one unit named: it is used, the other comes from the whole enum
     lark = grammar(plan, 256, "Convert 2 cups of flour")
-    assert _accepts(lark, _cook('"amount": 2, "from_unit": "cup", "to_unit": "g"'))
-    assert not _accepts(lark, _cook('"amount": 2, "from_unit": "cup", "to_unit": "cup"'))
-    assert not _accepts(lark, _cook('"amount": 2, "from_unit": "ml", "to_unit": "g"'))
+    assert _accepts(lark, _call('"amount": 2, "from_unit": "cup", "to_unit": "g"', "convert"))
+    assert not _accepts(lark, _call('"amount": 2, "from_unit": "cup", "to_unit": "cup"', "convert"))
+    assert not _accepts(lark, _call('"amount": 2, "from_unit": "ml", "to_unit": "g"', "convert"))
     # too few of the user's numbers to differ: the same one may serve both
     lark = grammar(plan, 256, "2 cups to grams, age and pulse both 60")
-    assert _accepts(lark, _cook('"amount": 2, "from_unit": "cup", "to_unit": "g", "age": 60, "rest_bpm": 60'))
+    assert _accepts(lark, _call('"amount": 2, "from_unit": "cup", "to_unit": "g", "age": 60, "rest_bpm": 60',
+                                "convert"))
 
 
-MESSAGES = ["2025-04-09", "35", "Book 3 seats for ana@x.io and bo@y.org on 2025-04-09 at 19:30, ticket T-881, under 550k",
+MESSAGES = ["2025-04-09", "35",
+            "Book 3 seats for ana@x.io and bo@y.org on 2025-04-09 at 19:30, ticket T-881, under 550k",
             "Convert two cups to grams, about 12.5 or -4, file /tmp/a.txt, phone +14155550123, in celsius",
             "nothing to take here", "m km kelvin ß fahrenheit 1 2 3 4 5 6 7 8 9 10 11 12"]
 
@@ -473,10 +471,6 @@ SHARE = {"type": "function", "function": {"name": "share", "parameters": {"type"
     "required": ["path", "emails", "to"]}}}
 
 
-def _share(args: str) -> str:
-    return f'<tool_call>{{"name": "share", "arguments": {{{args}}}}}</tool_call>'
-
-
 def test_paths_addresses_and_phone_numbers_are_whole_tokens_of_the_message_and_named_flags_are_set():
     """Found on the development set: "path": "mia@x.io", "emails": ["lou@x.io", "lou@x.io"], "to": "10" for
     "+14155550123", "public": false for "a public playlist", business_days_only set by "fourteen days"."""
@@ -484,17 +478,18 @@ def test_paths_addresses_and_phone_numbers_are_whole_tokens_of_the_message_and_n
     lark = grammar(plan, 256, "Make /docs/plan.docx public for mia@x.io and lou@x.io, text +14155550123 in "
                               "fourteen days, and don't notify the owner")
     good = '"path": "/docs/plan.docx", "emails": ["mia@x.io", "lou@x.io"], "to": "+14155550123"'
-    assert _accepts(lark, _share(good + ', "public": true, "notify_owner": false'))
-    assert not _accepts(lark, _share(good + ', "notify_owner": false'))  # named: written
-    assert not _accepts(lark, _share(good + ', "public": false, "notify_owner": false'))
-    assert not _accepts(lark, _share(good + ', "public": true, "notify_owner": true'))  # "don't notify"
-    assert not _accepts(lark, _share(good + ', "public": true, "notify_owner": false, "business_days_only": true'))
-    assert not _accepts(lark, _share(good.replace('"/docs/plan.docx"', '"mia@x.io"') + ', "public": true, '
-                                     '"notify_owner": false'))
-    assert not _accepts(lark, _share(good.replace('"lou@x.io"]', '"mia@x.io"]') + ', "public": true, '
-                                     '"notify_owner": false'))  # an address once
-    assert not _accepts(lark, _share(good.replace('"+14155550123"', '"14"') + ', "public": true, '
-                                     '"notify_owner": false'))
+    assert _accepts(lark, _call(good + ', "public": true, "notify_owner": false', "share"))
+    assert not _accepts(lark, _call(good + ', "notify_owner": false', "share"))  # named: written
+    assert not _accepts(lark, _call(good + ', "public": false, "notify_owner": false', "share"))
+    assert not _accepts(lark, _call(good + ', "public": true, "notify_owner": true', "share"))  # "don't notify"
+    assert not _accepts(lark, _call(good + ', "public": true, "notify_owner": false, "business_days_only": true',
+                                    "share"))
+    assert not _accepts(lark, _call(good.replace('"/docs/plan.docx"', '"mia@x.io"') + ', "public": true, '
+                                     '"notify_owner": false', "share"))
+    assert not _accepts(lark, _call(good.replace('"lou@x.io"]', '"mia@x.io"]') + ', "public": true, '
+                                     '"notify_owner": false', "share"))  # an address once
+    assert not _accepts(lark, _call(good.replace('"+14155550123"', '"14"') + ', "public": true, '
+                                     '"notify_owner": false', "share"))
 
 
 def test_formatted_strings_take_a_value_of_their_format_from_the_message():

@@ -377,7 +377,8 @@ _NEGATIONS = frozenset("no not don dont doesn without never non disable skip exc
 _KINDS = {
     "email": re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"),
     "url": re.compile(r"https?://[^\s\"'<>]*[^\s\"'<>.,;:!?)\]]"),
-    "path": re.compile(r"(?<![\w@/.])(?:~|\.{1,2})?/[\w.~/-]*[\w~/]|(?<![\w@/.-])[\w-]+\.[A-Za-z][A-Za-z0-9]{0,4}\b(?!@)"),
+    "path": re.compile(r"(?<![\w@/.])(?:~|\.{1,2})?/[\w.~/-]*[\w~/]"  # /docs/a.txt, ~/notes
+                       r"|(?<![\w@/.-])[\w-]+\.[A-Za-z][A-Za-z0-9]{0,4}\b(?!@)"),  # report.pdf
     "phone": re.compile(r"\+?\d[\d ().-]{5,}\d"),
     "id": re.compile(r"(?<![\w@/.-])#?(?P<value>[A-Za-z0-9][\w-]*\d[\w-]*)"),
 }
@@ -616,7 +617,7 @@ def _enum_values(node: Node) -> list[Any] | None:
 _LEAD = re.compile(r"^[(\[{'‘“#]+")
 # A copied value starts with a word and ends with a word or a closing mark: never a lone comma or space.
 _EDGES = r"[^\s.,;:!?'’”)\]}(\[{‘“#]([^\x00]*[^\s,;:(\[{‘“#])?"
-_STARTS, _ENDS = re.compile(r"[^\s.,;:!?'’”)\]}(\[{‘“#]"), re.compile(r"[^\s,;:(\[{‘“#]")  # _EDGES' two ends
+_STARTS, _ENDS = re.compile(r"[^\s.,;:!?'’”)\]}(\[{‘“#]"), re.compile(r"[^\s,;:(\[{‘“#]")  # _EDGES' ends
 _TRAIL = re.compile(r"(['’]s|[.,;:!?)\]}'’”…]+)+$")
 
 
@@ -658,10 +659,16 @@ class _Lark:
         self.numbers = numbers(self.said)
         self.typed: dict[int, list[str]] = {}  # string nodes (by id) held to whole tokens of their kind
         self.excluded: dict[int, list[str]] = {}  # copied strings (by id) that may not be exactly these
+        self.found: dict[int, list[str] | None] = {}  # _written's answer per node (by id): asked several times
 
     def _written(self, node: Node) -> list[str] | None:
         """The values the user wrote that a number (or a string with a pattern, such as a date) may take,
         as JSON literals; None when the node is not one of these or is not copied from the user."""
+        if id(node) not in self.found:
+            self.found[id(node)] = self._find(node)
+        return self.found[id(node)]
+
+    def _find(self, node: Node) -> list[str] | None:
         if not self.said or node.kind not in ("lex", "json") or node.schema.get(FROM_USER, True) is False:
             return None
         if node.schema.get("type") in ("number", "integer"):
