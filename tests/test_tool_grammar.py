@@ -523,3 +523,18 @@ def test_dates_keep_the_messages_order_and_a_copy_is_never_just_a_siblings_value
     assert not takes('"city": "2025-05-01", "check_in": "2025-05-01", "check_out": "2025-05-04"')
     assert not takes('"city": "2", "check_in": "2025-05-01", "check_out": "2025-05-04"')
     assert takes('"city": "Porto from 2025-05-01", "check_in": "2025-05-01", "check_out": "2025-05-04"')
+
+
+def test_a_long_url_in_the_message_never_breaks_the_bound_of_a_uri_field():
+    """A `format: uri` field takes a URL of the message only when it fits the field's bound (found in review:
+    a 500-character URL would have been offered whole)."""
+    tool = {"type": "function", "function": {"name": "fetch", "parameters": {"type": "object", "properties": {
+        "url": {"type": "string", "format": "uri"}}, "required": ["url"]}}}
+    plan = plan_tools({"tools": [tool], "tool_choice": "required"}, ADAPTER)
+    long_url = "https://example.org/" + "a" * 480
+    for budget in (512, 1024):  # a uri is bounded at 64 characters of up to 6 bytes: 450 tokens at least
+        lark = grammar(plan, budget, f"Fetch {long_url} and https://x.io/short")
+        used, text = walk(lark, None)
+        assert used <= budget
+        assert not _accepts(lark, _call(f'"url": "{long_url}"', "fetch"))
+        assert _accepts(lark, _call('"url": "https://x.io/short"', "fetch"))

@@ -676,8 +676,10 @@ class _Lark:
         if node.kind == "json" and node.schema.get("type") == "string":
             if "pattern" in node.schema:
                 return [_lit(v) for v in _layout_values(node.schema, self.said)]
-            if node.schema.get("format") in _FORMATS:
-                return [_lit(v) for v in kind_tokens(_FORMATS[node.schema["format"]], self.said)]
+            if node.schema.get("format") in _FORMATS:  # held to the leaf's maxLength, as its bound counts
+                top = node.schema.get("maxLength")
+                return [_lit(v) for v in kind_tokens(_FORMATS[node.schema["format"]], self.said)
+                        if not isinstance(top, int) or len(v) <= top]
         return None
 
     def _grounded(self, key: str, node: Node) -> bool:
