@@ -323,3 +323,83 @@ async def test_an_enum_the_user_did_not_name_is_narrowed_to_the_values_closest_t
 
     assert _accepts(out["grammar"], head + '"sports"}}</tool_call>')
     assert not _accepts(out["grammar"], head + '"electronics"}}</tool_call>')
+
+
+FUEL = {"type": "function", "function": {"name": "fuel_cost", "parameters": {"type": "object", "properties": {
+    "distance_km": {"type": "number", "description": "Trip distance"},
+    "price_per_liter": {"type": "number", "description": "Fuel price"},
+    "points": {"type": "array", "items": {"type": "object", "properties": {"x": {"type": "number"},
+                                                                           "y": {"type": "number"}}}}},
+    "required": ["distance_km", "price_per_liter"]}}}
+
+
+async def test_sibling_values_are_assigned_in_the_messages_order_unless_their_words_clearly_say_otherwise():
+    """"17 plus 25" is a=17, b=25 (the 135M model swapped such pairs by chance); "a bill of 85" is the bill
+    even when the tip's 20 comes first (development set)."""
+    import numpy as np
+    from test_tool_grammar import _accepts
+
+    from cupola.runtime import tool_calls
+
+    head = '<tool_call>{"name": "fuel_cost", "arguments": {'
+    body = {"messages": [{"role": "user", "content": "A trip of 420 km with fuel at 1.89"}], "tools": [FUEL],
+            "tool_choice": "required"}
+    seen = []
+
+    async def embed(texts):  # every text alike: nothing overrides the message's order
+        seen.append(texts)
+        return np.ones((len(texts), 2)) / np.sqrt(2)
+
+    for fake in (embed, None):
+        out, plan = await tool_calls.prepare(body, Capabilities(grammar=True), fake, 0.2)
+        assert list(plan.assignments.values()) == [("420", "1.89")]
+        assert _accepts(out["grammar"], head + '"distance_km": 420, "price_per_liter": 1.89}}</tool_call>')
+        assert not _accepts(out["grammar"], head + '"distance_km": 1.89, "price_per_liter": 420}}</tool_call>')
+    fields, contexts = seen[-1][:2], seen[-1][2:]
+    assert fields == ["distance km: Trip distance", "price per liter: Fuel price"]
+    assert contexts == ["A trip of km with", "with fuel at"]  # the words around each value, not the value
+
+    async def by_words(texts):  # "fuel at" is close to the price, "trip of … km" to the distance
+        near = {"distance": [1.0, 0.0], "price": [0.0, 1.0], "A trip": [0.0, 1.0], "with fuel": [1.0, 0.0]}
+        return np.array([next((v for k, v in near.items() if t.startswith(k)), [0.7, 0.7]) for t in texts])
+
+    out, plan = await tool_calls.prepare(body, Capabilities(grammar=True), by_words, 0.2)
+    assert list(plan.assignments.values()) == [("1.89", "420")]  # the words win over the order
+    assert _accepts(out["grammar"], head + '"distance_km": 1.89, "price_per_liter": 420}}</tool_call>')
+
+    # more values than properties: the order alone does not decide, nor do words that do not differ; and
+    # an array's items share one rule, so no assignment is imposed on them (each point differs)
+    body["messages"][0]["content"] = "Points (1, 2) and (4, 6), 420 km, fuel 1.89"
+    out, plan = await tool_calls.prepare(body, Capabilities(grammar=True), embed, 0.2)
+    assert plan.assignments == {}
+    assert _accepts(out["grammar"], head + '"distance_km": 420, "price_per_liter": 1.89, "points": '
+                    '[{"x": 1, "y": 2}, {"x": 4, "y": 6}]}}</tool_call>')
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Subtract 45 from 120", ("120", "45")),  # the second value written is the first meant
+    ("Take 18 away from 72.", ("72", "18")),
+    ("Add 45 and 120", ("45", "120")),
+    ("From 45 to 120", ("45", "120")),  # "from" before both is not a reversal
+])
+async def test_words_that_reverse_the_order_of_two_values_are_heeded(text, expected):
+    from cupola.runtime import tool_calls
+
+    tool = {"type": "function", "function": {"name": "calc", "parameters": {"type": "object", "properties": {
+        "a": {"type": "number"}, "b": {"type": "number"}}, "required": ["a", "b"]}}}
+    body = {"messages": [{"role": "user", "content": text}], "tools": [tool], "tool_choice": "required"}
+    _, plan = await tool_calls.prepare(body, Capabilities(grammar=True), None, 0.2)
+    assert list(plan.assignments.values()) == [expected]
+
+
+async def test_how_many_of_a_unit_names_the_unit_converted_to():
+    from cupola.runtime import tool_calls
+
+    unit = {"type": "string", "enum": ["ml", "cup", "g"]}
+    tool = {"type": "function", "function": {"name": "convert", "parameters": {"type": "object", "properties": {
+        "amount": {"type": "number"}, "from_unit": unit, "to_unit": unit},
+        "required": ["amount", "from_unit", "to_unit"]}}}
+    for text, expected in [("How many ml is 2 cups?", ('"cup"', '"ml"')), ("Convert 2 cups to ml", ('"cup"', '"ml"'))]:
+        body = {"messages": [{"role": "user", "content": text}], "tools": [tool], "tool_choice": "required"}
+        _, plan = await tool_calls.prepare(body, Capabilities(grammar=True), None, 0.2)
+        assert list(plan.assignments.values()) == [expected], text

@@ -272,6 +272,7 @@ def test_enum_values_the_user_named_are_the_choices_and_unnamed_optional_ones_ar
     ("includePending", "count the pending ones", False),
     # symbols and codes stand for their words, and a unit's symbol after a number names the unit
     ("g", "in grams", True), ("grams", "150 g of rice", True), ("de", "into German, formal", True),
+    ("sat", "On Saturday", True), ("fri", "On Saturday", False),  # a weekday's abbreviation by its name
     ("eur", "under 120 euros", True), ("g", "good grief", False), ("in", "put it in the box", False)])
 def test_what_counts_as_the_user_naming_a_value(value, text, named):
     from cupola.runtime.tool_grammar import mentions
@@ -425,10 +426,16 @@ def test_siblings_choosing_from_the_same_few_values_take_different_ones():
     assert _accepts(lark, _call('"amount": 2, "from_unit": "cup", "to_unit": "g"', "convert"))
     assert not _accepts(lark, _call('"amount": 2, "from_unit": "cup", "to_unit": "cup"', "convert"))
     assert not _accepts(lark, _call('"amount": 2, "from_unit": "ml", "to_unit": "g"', "convert"))
-    # too few of the user's numbers to differ: the same one may serve both
-    lark = grammar(plan, 256, "2 cups to grams, age and pulse both 60")
+    # fewer numbers than fields: a number serves one field, unless it was written twice; the optional
+    # fields left over are left out ("yoga 60 min 250 kcal" never set the distance too, development set)
+    lark = grammar(plan, 256, "2 cups to grams, I'm 60 and my pulse is 60")
     assert _accepts(lark, _call('"amount": 2, "from_unit": "cup", "to_unit": "g", "age": 60, "rest_bpm": 60',
                                 "convert"))
+    lark = grammar(plan, 256, "2 cups to grams, I'm 60")
+    assert _accepts(lark, _call('"amount": 2, "from_unit": "cup", "to_unit": "g", "age": 60', "convert"))
+    assert not _accepts(lark, _call('"amount": 2, "from_unit": "cup", "to_unit": "g", "age": 60, "rest_bpm": 60',
+                                    "convert"))
+    assert not _accepts(lark, _call('"amount": 2, "from_unit": "cup", "to_unit": "g", "age": 2', "convert"))
 
 
 MESSAGES = ["2025-04-09", "35",
@@ -522,7 +529,29 @@ def test_dates_keep_the_messages_order_and_a_copy_is_never_just_a_siblings_value
     assert not takes('"city": "Porto", "check_in": "2025-05-04", "check_out": "2025-05-01"')
     assert not takes('"city": "2025-05-01", "check_in": "2025-05-01", "check_out": "2025-05-04"')
     assert not takes('"city": "2", "check_in": "2025-05-01", "check_out": "2025-05-04"')
+    assert not takes('"city": "2.", "check_in": "2025-05-01", "check_out": "2025-05-04"')  # nor with its stop
     assert takes('"city": "Porto from 2025-05-01", "check_in": "2025-05-01", "check_out": "2025-05-04"')
+    # nor is an item of a free-text list ("rooms": ["kitchen", "turbo"] next to "mode": "turbo")
+    tool = {"type": "function", "function": {"name": "vacuum", "parameters": {"type": "object", "properties": {
+        "rooms": {"type": "array", "items": {"type": "string"}},
+        "mode": {"type": "string", "enum": ["quiet", "turbo"]}}, "required": ["rooms", "mode"]}}}
+    lark = grammar(plan_tools({"tools": [tool], "tool_choice": "required"}, ADAPTER), 256,
+                   "Vacuum the kitchen and the hallway on turbo.")
+    head = '<tool_call>{"name": "vacuum", "arguments": {'
+    assert takes('"rooms": ["kitchen", "hallway"], "mode": "turbo"')
+    assert not takes('"rooms": ["kitchen", "turbo"], "mode": "turbo"')
+
+
+def test_a_list_of_the_users_values_keeps_the_order_they_were_written_in():
+    """Found on the development set: "notify ops@corp.com and sre@corp.com" came back as [sre, ops]."""
+    tool = {"type": "function", "function": {"name": "alert", "parameters": {"type": "object", "properties": {
+        "notify": {"type": "array", "items": {"type": "string", "format": "email"}}}, "required": ["notify"]}}}
+    plan = plan_tools({"tools": [tool], "tool_choice": "required"}, ADAPTER)
+    lark = grammar(plan, 256, "notify ops@corp.com and sre@corp.com")
+    head = '<tool_call>{"name": "alert", "arguments": {"notify": '
+    assert _accepts(lark, head + '["ops@corp.com", "sre@corp.com"]}}</tool_call>')
+    assert _accepts(lark, head + '["sre@corp.com"]}}</tool_call>')
+    assert not _accepts(lark, head + '["sre@corp.com", "ops@corp.com"]}}</tool_call>')
 
 
 def test_a_long_url_in_the_message_never_breaks_the_bound_of_a_uri_field():
@@ -538,3 +567,54 @@ def test_a_long_url_in_the_message_never_breaks_the_bound_of_a_uri_field():
         assert used <= budget
         assert not _accepts(lark, _call(f'"url": "{long_url}"', "fetch"))
         assert _accepts(lark, _call('"url": "https://x.io/short"', "fetch"))
+
+
+@pytest.mark.parametrize("value, text, expected", [
+    ("52", "Zones for a 52 year old with a resting heart rate of 58 bpm.", (12, "Zones for a year old")),
+    ("1150", "Road trip of 1,150 km, my car", (13, "Road trip of km")),  # not past the clause's end
+    ("350", "income 72000, debts 350/month, 20000 down", (20, "debts /month")),
+    ("70", "Feed for 40 sheep averaging 70 kg.", (28, "sheep averaging kg")),  # not past another number
+    ("250", "record yoga 60 min 250 kcal", (19, "kcal")),  # nor the unit of the number before
+    ("20", "Add 20% VAT to $450", (4, "Add percent VAT")),  # a symbol says what the number is
+    ('"cup"', "How many cups is 250 ml?", (9, "How many is")),  # the word that names it
+    ('"g"', "Turn 1.5 big cups into grams", (23, "big cups into")),  # a symbol by its word, not a letter
+    ('"cup"', "Is 2 cups?", None),  # no word around it
+    ("4", "four apples", None),  # in words: no place to look around
+    ('"2025-03"', "in March 2025", None),
+])
+def test_where_a_value_was_written_and_the_words_around_it(value, text, expected):
+    from cupola.runtime.tool_grammar import value_context
+
+    assert value_context(value, text) == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("We host them on 2025-10-02 at 19:30, at Eastfield Park.", ["2025-10-02T19:30"]),
+    ("Oct 2, 2025, 7:30 pm", ["2025-10-02T19:30"]),
+    ("3 March 2025 at 12:05am", ["2025-03-03T00:05"]),
+    ("2025-01-01 08:00:30", ["2025-01-01T08:00:30"]),
+    ("2025-10-02, then 19:30 the day after", []),  # a time not right after the day is not its time
+    ("2025-10-02 at 13:30 pm", []),  # no such time
+])
+def test_a_day_and_the_time_written_after_it_make_a_date_time(text, expected):
+    from cupola.runtime.tool_grammar import _date_times
+
+    assert _date_times(text) == expected
+
+
+def test_a_description_that_names_the_kind_of_a_field_holds_it_to_tokens_of_that_kind():
+    """Found on the development set: "from_account": "CHK-001", "to_account": "CHK-001" for
+    "transfer 1200.50 SAV-310 -> CHK-001" (the descriptions say "account id")."""
+    tool = {"type": "function", "function": {"name": "transfer", "parameters": {"type": "object", "properties": {
+        "from_account": {"type": "string", "description": "Source account id, e.g. CHK-001"},
+        "to_account": {"type": "string", "description": "Destination account id"},
+        "payee": {"type": "string", "description": "Name or id of the payee"}},
+        "required": ["from_account", "to_account"]}}}
+    plan = plan_tools({"tools": [tool], "tool_choice": "required"}, ADAPTER)
+    lark = grammar(plan, 256, "transfer 1200.50 SAV-310 -> CHK-001 for Ana")
+    head = '<tool_call>{"name": "transfer", "arguments": {'
+    assert _accepts(lark, head + '"from_account": "SAV-310", "to_account": "CHK-001"}}</tool_call>')
+    assert not _accepts(lark, head + '"from_account": "CHK-001", "to_account": "CHK-001"}}</tool_call>')
+    assert not _accepts(lark, head + '"from_account": "SAV", "to_account": "CHK-001"}}</tool_call>')
+    # "name or id": not held to ids
+    assert _accepts(lark, head + '"from_account": "SAV-310", "to_account": "CHK-001", "payee": "Ana"}}</tool_call>')

@@ -32,8 +32,9 @@ from cupola.engines.base import Capabilities
 from cupola.errors import InvalidParameter
 from cupola.naming import is_tool_name, new_id
 from cupola.runtime import tool_prompt
-from cupola.runtime.tool_grammar import (CLOSE, DEFAULT_BUDGET, MAX_PARALLEL, OPEN, ToolBound, bound_tool,
-                                         bound_value, bounded_schema, lark_grammar, value_grammar)
+from cupola.runtime.tool_grammar import (CLOSE, DEFAULT_BUDGET, MAX_PARALLEL, OPEN, Ask, Signature, ToolBound,
+                                         bound_tool, bound_value, bounded_schema, lark_grammar, sibling_asks,
+                                         value_grammar)
 
 _HEAD_RE = re.compile(r'^\s*\{\s*"name"\s*:\s*"([^"\\]*)"\s*,\s*"arguments"\s*:\s*', re.S)
 
@@ -51,6 +52,8 @@ class ToolPlan:
     budget: int = DEFAULT_BUDGET  # the request's max_tokens (the call is bounded to fit in it)
     # enum values closest to the user's message (embedding), for enums whose values the user did not name
     enum_hints: dict[tuple[str, ...], list[Any]] = field(default_factory=dict)
+    # sibling values -> the assignment meant (the words around each value vs each property's text)
+    assignments: dict[Signature, tuple[str | None, ...]] = field(default_factory=dict)
 
     @property
     def active(self) -> bool:
@@ -198,7 +201,14 @@ def grammar(plan: ToolPlan, budget: int = DEFAULT_BUDGET, source: str | None = N
     """An llguidance (Lark) grammar for one or more wrapped calls that close within ``budget`` tokens
     (free-text values copied from ``source``, the user's last message, when given)."""
     bounds, calls = call_bounds(plan, budget)
-    return lark_grammar(bounds, calls, source, plan.enum_hints)
+    return lark_grammar(bounds, calls, source, plan.enum_hints, plan.assignments)
+
+
+def asks(plan: ToolPlan, budget: int, source: str | None) -> list[Ask]:
+    """The sibling values :func:`grammar` would let the model assign in several ways (none when it
+    allows several calls: each call would take the same assignment)."""
+    bounds, calls = call_bounds(plan, budget)
+    return sibling_asks(bounds, source, plan.enum_hints) if calls == 1 else []
 
 
 def user_words(messages: list[dict[str, Any]]) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from typing import Any
@@ -19,9 +20,9 @@ import numpy as np
 from cupola.completions import chunk_like
 from cupola.engines.base import Capabilities
 from cupola.errors import ContextLengthExceeded, CupolaError, EngineError
-from cupola.runtime import tool_grammar
-from cupola.runtime.tool_adapter import (ToolPlan, ToolStreamParser, adapt_request, adapt_response, bound_format,
-                                         plan_tools)
+from cupola.runtime import tool_adapter, tool_grammar
+from cupola.runtime.tool_adapter import (ToolPlan, ToolStreamParser, adapt_request, adapt_response, budget_of,
+                                         bound_format, plan_tools, user_words)
 
 log = logging.getLogger("cupola.tools")
 
@@ -55,6 +56,7 @@ async def prepare(body: dict[str, Any], capabilities: Capabilities, embed: Embed
     if plan is not None and plan.active and not plan.native and plan.choice not in ("auto", "none") \
             and select == "similarity":
         plan.enum_hints = await enum_hints(body.get("messages", []), plan, embed)
+        plan.assignments = await assignments(body.get("messages", []), plan, embed, budget_of(body))
     return adapt_request(body, plan), plan
 
 
@@ -88,6 +90,73 @@ async def enum_hints(messages: list[dict[str, Any]], plan: ToolPlan, embed: Embe
         ranked = sorted(zip([float(next(scores)) for _ in values], range(len(values))), reverse=True)
         out[tool_grammar.enum_key(values)] = [values[i] for _, i in ranked[:HINTS]]
     return out
+
+
+ASSIGN_MARGIN = 0.3  # how much closer (summed cosine) an assignment against the message's order must be
+
+
+async def assignments(messages: list[dict[str, Any]], plan: ToolPlan, embed: Embed | None, budget: int
+                      ) -> dict[tool_grammar.Signature, tuple[str | None, ...]]:
+    """For sibling properties that take different ones of the user's values (two numbers, two ids,
+    two named units), the assignment meant. By default the properties take the values in the order
+    the user wrote them (``a`` and ``b`` of "17 plus 25", from and to of "10 km to miles"); the
+    embedding model overrides the order when the words around the values match the properties'
+    names and descriptions clearly better another way ("a 20 percent tip on a bill of 85 dollars":
+    the bill is 85). A small model left to choose assigns such values by chance."""
+    source = user_words(messages)
+    if source is None or (messages and messages[-1].get("role") == "tool"):
+        return {}
+    usable, places = [], {}
+    for ask in tool_adapter.asks(plan, budget, source):
+        found = {v: tool_grammar.value_place(v, source) for combo in ask.combos for v in combo if v is not None}
+        if all(found.values()):  # every value is where the user wrote it (not a number in words)
+            places.update(found)
+            usable.append(ask)
+    sims: list[np.ndarray | None] = [None] * len(usable)
+    contexts = {v: c[1] for v in places if (c := tool_grammar.value_context(v, source))}
+    judged = [n for n, ask in enumerate(usable) if all(v in contexts for c in ask.combos for v in c if v is not None)]
+    if embed is not None and judged:
+        fields = [f for n in judged for f in usable[n].fields]
+        values = list(contexts)
+        try:
+            vectors = await embed(fields + [contexts[v] for v in values])
+        except CupolaError as exc:
+            log.warning("value assignment by the message's order only (%s)", exc.message)
+        else:
+            column = {v: i for i, v in enumerate(values)}
+            row = 0
+            for n in judged:
+                ask = usable[n]
+                block = vectors[row:row + len(ask.fields)] @ vectors[len(fields):].T
+                row += len(ask.fields)
+                sims[n] = np.array([sum(block[i, column[v]] for i, v in enumerate(c) if v is not None)
+                                    for c in ask.combos])
+    out: dict[tool_grammar.Signature, tuple[str | None, ...]] = {}
+    for ask, sim in zip(usable, sims):
+        ordered = [n for n, c in enumerate(ask.combos) if _in_order([places[v] for v in c if v is not None])]
+        ranked = [] if sim is None else sorted(range(len(ask.combos)), key=lambda n: -sim[n])
+        if len(ordered) == 1:  # as many values as properties: their order, unless the words say otherwise
+            default = ordered[0]
+            if len(ask.fields) == 2 and None not in ask.combos[default] \
+                    and _reversed(source, *(places[v] for v in ask.combos[default] if v is not None)):
+                default = next((n for n, c in enumerate(ask.combos) if c == ask.combos[default][::-1]), default)
+            best = ranked[0] if ranked else default
+            out[ask.signature] = ask.combos[best if sim is not None and sim[best] - sim[default] >= ASSIGN_MARGIN
+                                            else default]
+        elif ranked and sim[ranked[0]] - sim[ranked[1]] >= ASSIGN_MARGIN:  # more values: only clear words decide
+            out[ask.signature] = ask.combos[ranked[0]]
+    return out
+
+
+def _in_order(places: list[tuple[int, int]]) -> bool:
+    return all(a[0] < b[0] for a, b in zip(places, places[1:]))
+
+
+def _reversed(text: str, first: tuple[int, int], second: tuple[int, int]) -> bool:
+    """Whether two values are meant the other way round from how they were written: "subtract 45 from
+    120" (120 first), "how many pounds is 5 kilograms" (from kilograms to pounds)."""
+    return bool(re.search(r"\bfrom\b", text[first[1]:second[0]], re.I)
+                or re.search(r"\bhow (?:many|much)\s+$", text[:first[0]], re.I))
 
 
 def _tool_text(spec: dict[str, Any]) -> str:

@@ -32,6 +32,8 @@ import math
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
+from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 OPEN, CLOSE = "<tool_call>", "</tool_call>"
@@ -360,6 +362,7 @@ _ALIASES = {"g": ["gram"], "kg": ["kilogram", "kilo"], "mg": ["milligram"], "lb"
             "usd": ["dollar"], "eur": ["euro"], "gbp": ["pound sterling", "sterling"], "jpy": ["yen"],
             "chf": ["swiss franc"], "cad": ["canadian dollar"], "aud": ["australian dollar"],
             "inr": ["rupee"], "cny": ["yuan", "renminbi"],
+            **{day[:3]: [day] for day in "monday tuesday wednesday thursday friday saturday sunday".split()},
             **{code: [name] for code, name in _LANGUAGES.items()}}
 _CODES = set(_LANGUAGES)  # never a symbol after a number
 
@@ -400,6 +403,10 @@ def _kind(key: str, schema: dict[str, Any]) -> str | None:
     description = schema.get("description")
     if isinstance(description, str) and re.search(r"\bphone\b|E\.164", description, re.I):
         return "phone"
+    if isinstance(description, str):  # "Source account id, e.g. CHK-001": the first clause names the kind
+        said = set(_words(re.split(r"[,;.(]", description, maxsplit=1)[0]))
+        if not said & {"name", "names", "or"}:
+            return next((kind for kind, names in _KIND_WORDS.items() if said & names), None)
     return None
 
 
@@ -497,7 +504,16 @@ def numbers(text: str) -> list[Decimal]:
     leading minus, a scale suffix such as "550k" or "3 million") and number words ("four", "a dozen",
     "one hundred and fifty", "half"); the digits of dates, clock times and codes ("SAV-310") are not
     counted."""
-    found: list[Decimal] = []
+    out: list[Decimal] = []
+    for v in [v for v, _ in _numerals(text)] + _spelled(text):
+        if v not in out:
+            out.append(v)
+    return out
+
+
+def _numerals(text: str) -> list[tuple[Decimal, int]]:
+    """The numbers written in digits (see :func:`numbers`), each with where it starts in ``text``."""
+    found: list[tuple[Decimal, int]] = []
     skip = {i for m in _CLOCK.finditer(text) for i in range(m.start(), m.end())}
     for start in _NUMERAL.finditer(text):
         sign = -1 if text[start.start():start.end()] == "-" else 1
@@ -510,12 +526,8 @@ def numbers(text: str) -> list[Decimal]:
         skip.add(start.start())  # "-3" is -3, not 3 as well
         value = Decimal(m.group(1).replace(",", "") + (m.group(2) or ""))
         scale = (m.group(3) or m.group(4) or "").lower()
-        found.append(sign * value * _SCALES.get(scale, 1))
-    out: list[Decimal] = []
-    for v in found + _spelled(text):
-        if v not in out:
-            out.append(v)
-    return out
+        found.append((sign * value * _SCALES.get(scale, 1), start.start()))
+    return found
 
 
 def _number_text(value: Decimal) -> str:
@@ -564,6 +576,33 @@ def _spelled_dates(text: str) -> list[str]:
     return out
 
 
+_ISO_DATE = re.compile(r"(?<![\w-])(\d{4})-(\d{2})-(\d{2})(?![\w-])")
+_TIME_AFTER = re.compile(r"\s*,?\s*(?:at\s+|@\s*)?(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\s*([ap])\.?m\b\.?)?", re.I)
+
+
+def _date_times(text: str) -> list[str]:
+    """A day and the clock time written right after it, as one ISO date-time ("2025-10-02 at 19:30" and
+    "Oct 2, 2025, 7:30 pm" are "2025-10-02T19:30")."""
+    out: list[str] = []
+    days = [(m.end(), f"{m.group(1)}-{m.group(2)}-{m.group(3)}") for m in _ISO_DATE.finditer(text)]
+    for m in _SPELLED_DATE.finditer(text):
+        month, day = _MONTHS.get((m.group(2) or m.group(3) or "").lower()), m.group(1) or m.group(4)
+        if month and day and 1 <= int(day) <= 31:
+            days.append((m.end(), f"{m.group(5)}-{month:02d}-{int(day):02d}"))
+    for end, day in days:
+        t = _TIME_AFTER.match(text, end)
+        if not t:
+            continue
+        hour, minute = int(t.group(1)), int(t.group(2))
+        if t.group(4):
+            if not 1 <= hour <= 12:
+                continue
+            hour = hour % 12 + (12 if t.group(4).lower() == "p" else 0)
+        if hour < 24 and minute < 60:
+            out.append(f"{day}T{hour:02d}:{minute:02d}" + (f":{t.group(3)}" if t.group(3) else ""))
+    return out
+
+
 def _layout_values(schema: dict[str, Any], text: str) -> list[str]:
     """The strings in ``text`` that a string schema's ``pattern`` accepts whole (dates, times, codes the
     user wrote), each once; none when the pattern is not one Python's ``re`` reads."""
@@ -577,7 +616,7 @@ def _layout_values(schema: dict[str, Any], text: str) -> list[str]:
         return []
     top = schema.get("maxLength")
     out: list[str] = []
-    for value in [m.group(0) for m in inner.finditer(text)] + _spelled_dates(text):
+    for value in [m.group(0) for m in inner.finditer(text)] + _spelled_dates(text) + _date_times(text):
         if whole.search(value) and value not in out and not re.search(r'["\\\x00-\x1f]', value) \
                 and (not isinstance(top, int) or len(value) <= top):
             out.append(value)
@@ -645,11 +684,91 @@ def copyable(text: str) -> str:
     return re.sub(r'["\\\x00-\x1f\x7f]+', " ", text).replace("</", "< /").strip()
 
 
+# which group of siblings (their order in the grammar), and their keys with the values each chooses from
+Signature = tuple[int, tuple[tuple[str, tuple[str, ...]], ...]]
+
+
+@dataclass
+class Ask:
+    """Sibling properties that take different ones of a few values, in more than one allowed way
+    (``age`` and ``resting_bpm`` from 52 and 58): which way is meant is for the caller to say, by the
+    words around each value in the message (:func:`value_context`) and each property's name and
+    description (``fields``)."""
+
+    signature: Signature
+    fields: list[str]
+    combos: list[tuple[str | None, ...]]  # None: the property is left out
+
+
+def value_place(value: str, text: str) -> tuple[int, int] | None:
+    """Where the user first wrote ``value`` (a JSON literal: a number as its digits, a string as written
+    or by the word that names it: "cups" for cup, "grams" for g), as (start, end) in ``text``; None
+    when it is not written as such (a date made from a month name, a number in words)."""
+    if value.startswith('"'):
+        wanted = json.loads(value)
+        if not isinstance(wanted, str) or not wanted:
+            return None
+        m = re.search(rf"(?<!\w){re.escape(wanted)}(?!\w)", text) \
+            or re.search(rf"(?<!\w){re.escape(wanted)}\w*", text, re.I) \
+            or next((w for w in re.finditer(r"[^\W\d_]+", text) if mentions(wanted, w.group())), None)
+        return (m.start(), m.end()) if m else None
+    try:
+        number = Decimal(value)
+    except ArithmeticError:
+        return None
+    at = next((start for v, start in _numerals(text) if v == number), None)
+    if at is None:
+        return None
+    m = re.compile(r"-?[\d,.]*\d\w*").match(text, at)
+    return at, (m.end() if m else at + 1)
+
+
+def value_context(value: str, text: str, before: int = 3, after: int = 2) -> tuple[int, str] | None:
+    """Where the user first wrote ``value`` (:func:`value_place`) and the words around it in its clause,
+    without the value itself: "Zones for a year old" for 52 in "Zones for a 52 year old with …"."""
+    place = value_place(value, text)
+    if place is None:
+        return None
+    at, end = place
+    back = _SYMBOL.sub(lambda m: f" {_SYMBOLS[m.group()]} ", text[:at]).split()
+    if len(back) >= 2 and re.search(r"\d", back[-2]) and not _BOUNDARY.search(back[-2]):
+        back = []  # "60 min 250 kcal": "min" is 60's unit, not 250's
+    ahead = _SYMBOL.sub(lambda m: f" {_SYMBOLS[m.group()]} ", text[end:]).split()
+    words = _clause(reversed(back), before, True)[::-1] + _clause(ahead, after, False)
+    return (at, " ".join(words)) if words else None
+
+
+_BOUNDARY = re.compile(r"[,;:.!?()\[\]]$")
+_SYMBOLS = {"%": "percent", "$": "dollars", "€": "euros", "£": "pounds", "°": "degrees", "#": "number"}
+_SYMBOL = re.compile("|".join(map(re.escape, _SYMBOLS)))  # a symbol next to a number says what it is
+
+
+def _clause(tokens: Iterable[str], limit: int, backwards: bool) -> list[str]:
+    """Up to ``limit`` words next to a value, within its clause: not past punctuation that ends one,
+    nor past another number (its words are that number's)."""
+    out: list[str] = []
+    for token in tokens:
+        if len(out) >= limit or re.search(r"\d", token) or (backwards and _BOUNDARY.search(token)) \
+                or (not backwards and not out and re.match(r"[,;:.!?)\]]", token)):
+            break
+        word = token.strip(",;:.!?()[]\"'")
+        if re.search(r"\w", word):
+            out.append(word)
+        if not backwards and _BOUNDARY.search(token):
+            break
+    return out
+
+
 class _Lark:
     def __init__(self, source: str | None = None, calls: bool = True,
-                 hints: dict[tuple[str, ...], list[Any]] | None = None) -> None:
+                 hints: dict[tuple[str, ...], list[Any]] | None = None,
+                 prefer: dict[Signature, tuple[str | None, ...]] | None = None) -> None:
         self.rules: list[str] = []
         self.hints = hints or {}  # enum values -> the few closest to the message (when none is named)
+        self.prefer = prefer or {}  # sibling values -> the assignment meant (see Ask)
+        self.asks: list[Ask] = []  # sibling values with several allowed assignments and no preference
+        self.repeated = 0  # > 0 inside an array's item: one rule for every item, so no preference
+        self.groups = 0  # groups of siblings met that the model could assign in several ways
         self.calls = calls  # inside <tool_call> tags: no value may hold "</"
         self.source = copyable(source) if source else None
         self.pieces = chunks(self.source) if self.source else []
@@ -657,6 +776,7 @@ class _Lark:
             self.source = None  # no word to copy (only punctuation): values are only bounded
         self.said = source or ""
         self.numbers = numbers(self.said)
+        self.counts = Counter(_number_text(v) for v, _ in _numerals(self.said))  # how often each was written
         self.typed: dict[int, list[str]] = {}  # string nodes (by id) held to whole tokens of their kind
         self.excluded: dict[int, list[str]] = {}  # copied strings (by id) that may not be exactly these
         self.found: dict[int, list[str] | None] = {}  # _written's answer per node (by id): asked several times
@@ -777,7 +897,7 @@ class _Lark:
             barred = self.excluded.get(id(node), [])
             if copy and barred and any(re.fullmatch(_EDGES, p) and p not in barred and low <= len(p) <= chars
                                        for p in self.pieces):  # a word is left to copy: never a dead end
-                words += " & ~/(" + "|".join(_rx(v) for v in barred) + ")/"
+                words += " & ~/[^\\w]*(" + "|".join(_rx(v) for v in barred) + ")[^\\w]*/"
             guard = f" & /{_NO_CLOSE}/" if self.calls else ""
             body = self.rule(f"/{_STR_CHARS}{{{low},{chars}}}/{guard}{words}", f"[max_tokens={node.tokens}]")
             return f'"\\"" {body} "\\""'
@@ -789,7 +909,9 @@ class _Lark:
             lists = self._distinct_items(node)
             if lists:  # a few known values (addresses, the user's numbers, enum values): each once
                 return self.rule(" | ".join(_lit("[" + _SEP.join(items) + "]") for items in lists))
+            self.repeated += 1
             item = self.expr(node.parts[0])
+            self.repeated -= 1
             rest = f' ("{_SEP}" {item}){{{max(0, node.min_items - 1)},{node.items - 1}}}' if node.items > 1 else ""
             inner = f"{item}{rest}"
             return self.rule(f'"[" {inner} "]"' if node.min_items else f'"[" ({inner})? "]"')
@@ -802,9 +924,10 @@ class _Lark:
                 self.typed[id(target)] = kind_tokens(kind, self.said)
         claimed = [json.loads(v) if v.startswith('"') else v for k, sub, _ in members
                    if (sub.kind != "str" or id(sub) in self.typed) and (c := self._choices(sub)) for v in c]
-        for k, sub, _ in members:  # a free-text copy is never just a value a sibling takes ("device": "35")
-            if sub.kind == "str" and id(sub) not in self.typed and claimed:
-                self.excluded[id(sub)] = list(dict.fromkeys(str(v) for v in claimed))
+        for k, sub, _ in members:  # a free-text copy is never just a value a sibling takes ("device": "35",
+            target = sub.parts[0] if sub.kind == "arr" and sub.parts else sub  # "rooms": [..., "turbo"])
+            if target.kind == "str" and id(target) not in self.typed and claimed:
+                self.excluded[id(target)] = list(dict.fromkeys(str(v) for v in claimed))
         combos, fixed = self._distinct(members)
         flags = self._flags(members)
         exprs = {k: self.expr(sub) for k, sub, _ in members if k not in fixed and k not in flags}
@@ -812,7 +935,7 @@ class _Lark:
         def body(values: dict[str, str]) -> str:
             values = {**flags, **values}
             kvs = [(f'{_lit(_lit(k) + _KSEP)} {_lit(values[k]) if k in values else exprs[k]}', req)
-                   for k, sub, req in members]
+                   for k, sub, req in members if k not in values or values[k] is not None]  # None: left out
             return f'"{{" {self._members(kvs)} "}}"'
 
         if not combos:
@@ -846,6 +969,9 @@ class _Lark:
             if lists is None or len(out) + len(lists) > 64:
                 return []
             out += lists
+        at = {v: value_place(v, self.said) for v in choices}
+        if all(at.values()):  # the items in the order the user wrote them (["ops@x.io", "sre@x.io"])
+            out = [items for items in out if all(at[a] < at[b] for a, b in zip(items, items[1:]))] or out
         return out
 
     def _choices(self, node: Node, named: bool = True) -> list[str] | None:
@@ -863,7 +989,7 @@ class _Lark:
                 return [p.text for p in parts]
         return None
 
-    def _distinct(self, members: list[tuple[str, Node, bool]]) -> tuple[list[tuple[str, ...]], list[str]]:
+    def _distinct(self, members: list[tuple[str, Node, bool]]) -> tuple[list[tuple[str | None, ...]], list[str]]:
         """Sibling properties that choose from the same few values (two units, two of the user's numbers,
         two times) take different ones: ``"from_unit": "cup", "to_unit": "cup"`` or an age equal to a
         heart rate is never what the user meant. Returns the allowed assignments and the properties
@@ -873,12 +999,16 @@ class _Lark:
         if not self.said:
             return [], []
         subs = {k: sub for k, sub, _ in members}
+        required = {k for k, _, req in members if req}
         choices = {k: c for k, sub, _ in members if (c := self._choices(sub))}
-        combos: list[tuple[str, ...]] = [()]
+        combos: list[tuple[str | None, ...]] = [()]
         fixed: list[str] = []
         for keys in _groups(choices):  # siblings linked by shared values, each group on its own
             group = _injective([choices[k] for k in keys])
-            if group is not None and not group:  # too few named values: cover them, the rest from the enum
+            if group is not None and not group and all(self._written(subs[k]) for k in keys) \
+                    and not set(keys) <= required:  # fewer numbers than fields: each serves one field
+                group = _partial([choices[k] for k in keys], [k in required for k in keys], self.counts)
+            elif group is not None and not group:  # too few named values: cover them, the rest from the enum
                 wide = [self._choices(subs[k], named=False) or choices[k] for k in keys]
                 named = {v for k in keys for v in choices[k]}
                 group = [c for c in _injective(wide) or [] if len(named & set(c)) >= min(len(named), len(keys))]
@@ -886,6 +1016,13 @@ class _Lark:
                 # dates and times in the message's order: check-in before check-out, start before end
                 at = {v: self.said.find(json.loads(v)) for c in group for v in c}
                 group = [c for c in group if all(at[a] < at[b] for a, b in zip(c, c[1:]))] or group
+            if group and len(group) > 1 and not self.repeated:
+                self.groups += 1
+                signature = (self.groups, tuple((k, tuple(choices[k])) for k in keys))
+                if self.prefer.get(signature) in group:
+                    group = [self.prefer[signature]]
+                else:
+                    self.asks.append(Ask(signature, [_field_text(k, subs[k]) for k in keys], group))
             if group and len(combos) * len(group) <= 64:
                 combos = [a + b for a in combos for b in group]
                 fixed += keys
@@ -916,6 +1053,11 @@ class _Lark:
         return f"({expr})?" if nullable else f"({expr})"
 
 
+def _field_text(key: str, node: Node) -> str:
+    description = node.schema.get("description")
+    return " ".join(_words(key)) + (f": {description}" if isinstance(description, str) else "")
+
+
 def _groups(choices: dict[str, list[str]]) -> list[list[str]]:
     """The keys linked (directly or through others) by a value their choices share, in groups of two or more."""
     groups: list[list[str]] = []
@@ -924,6 +1066,28 @@ def _groups(choices: dict[str, list[str]]) -> list[list[str]]:
         merged = [k for g in linked for k in g] + [key]
         groups = [g for g in groups if g not in linked] + [merged]
     return [sorted(g, key=list(choices).index) for g in groups if len(g) > 1]
+
+
+def _partial(options: list[list[str]], required: list[bool], counts: Counter[str],
+             limit: int = 64) -> list[tuple[str | None, ...]] | None:
+    """Fewer of the user's numbers than fields: every way to place each number in a field of its own
+    (a number written twice may serve two), the optional fields left over left out (None) — "yoga 60
+    min 250 kcal" never sets the distance as well; None when there are more than ``limit``. (An
+    optional field given a number may still be left out, as any optional field.)"""
+    values = {v for vs in options for v in vs}
+    out: list[tuple[str | None, ...]] = []
+
+    def fill(i: int, acc: tuple[str | None, ...]) -> bool:
+        if i == len(options):
+            used = Counter(v for v in acc if v is not None)
+            if all(used[v] >= 1 for v in values):  # every number the user wrote goes somewhere
+                out.append(acc)
+            return len(out) <= limit
+        used = Counter(v for v in acc if v is not None)
+        here: list[str | None] = [v for v in options[i] if used[v] < max(1, counts[v])]
+        return all(fill(i + 1, acc + (v,)) for v in here + ([] if required[i] else [None]))
+
+    return out if fill(0, ()) else None
 
 
 def _injective(options: list[list[str]], limit: int = 64) -> list[tuple[str, ...]] | None:
@@ -939,15 +1103,26 @@ def _injective(options: list[list[str]], limit: int = 64) -> list[tuple[str, ...
     return out if fill(0, ()) else None
 
 
+def sibling_asks(bounds: list[ToolBound], source: str | None,
+                 hints: dict[tuple[str, ...], list[Any]] | None = None) -> list[Ask]:
+    """The sibling properties of ``bounds`` whose values the grammar lets the model assign in several
+    ways (see :class:`Ask`); a caller's answers go to :func:`lark_grammar` as ``prefer``."""
+    lark = _Lark(source, hints=hints)
+    for b in bounds:
+        lark.expr(b.node)
+    return lark.asks
+
+
 def lark_grammar(bounds: list[ToolBound], calls: int = 1, source: str | None = None,
-                 hints: dict[tuple[str, ...], list[Any]] | None = None) -> str:
+                 hints: dict[tuple[str, ...], list[Any]] | None = None,
+                 prefer: dict[Signature, tuple[str | None, ...]] | None = None) -> str:
     """One to ``calls`` wrapped calls, each to one of the bounded tools; with ``source`` (the user's
     last message), every free-text value is a piece of it, copied as written (whole words,
     :func:`chunks`), an enum whose values the user named (:func:`mentions`) takes one of those, and
     an optional enum or boolean the user did not name is left out, unless the property sets
     :data:`FROM_USER` to ``false``. Leaving choices out only shortens the longest call: the bound
     still holds."""
-    lark = _Lark(source, hints=hints)
+    lark = _Lark(source, hints=hints, prefer=prefer)
     alts = [lark.rule(f"{_lit(_head(b.name))} {lark.expr(b.node)} \"}}\"") for b in bounds]
     block = f'"{OPEN}" ({" | ".join(alts)}) "{CLOSE}"'
     more = f' ("\\n" {block}){{0,{calls - 1}}}' if calls > 1 else ""
