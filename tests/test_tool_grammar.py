@@ -618,3 +618,17 @@ def test_a_description_that_names_the_kind_of_a_field_holds_it_to_tokens_of_that
     assert not _accepts(lark, head + '"from_account": "SAV", "to_account": "CHK-001"}}</tool_call>')
     # "name or id": not held to ids
     assert _accepts(lark, head + '"from_account": "SAV-310", "to_account": "CHK-001", "payee": "Ana"}}</tool_call>')
+
+
+def test_fewer_dates_than_date_fields_leave_the_choice_to_the_model():
+    """Found on the test set: "on sale at 15% off until 2025-12-31" with optional start and end dates
+    failed with a 500 (the one-field-per-number rule reached dates)."""
+    tool = {"type": "function", "function": {"name": "sale", "parameters": {"type": "object", "properties": {
+        "sku": {"type": "string"}, "percent_off": {"type": "number"},
+        "starts": {"type": "string", "format": "date"}, "ends": {"type": "string", "format": "date"}},
+        "required": ["sku", "percent_off"]}}}
+    plan = plan_tools({"tools": [tool], "tool_choice": "required"}, ADAPTER)
+    lark = grammar(plan, 256, "Put SKU HD-77 on sale at 15% off until 2025-12-31.")
+    head = '<tool_call>{"name": "sale", "arguments": {"sku": "HD-77", "percent_off": 15, '
+    assert _accepts(lark, head + '"ends": "2025-12-31"}}</tool_call>')
+    assert _accepts(lark, head + '"starts": "2025-12-31"}}</tool_call>')

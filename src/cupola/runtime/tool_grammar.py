@@ -1005,8 +1005,9 @@ class _Lark:
         fixed: list[str] = []
         for keys in _groups(choices):  # siblings linked by shared values, each group on its own
             group = _injective([choices[k] for k in keys])
-            if group is not None and not group and all(self._written(subs[k]) for k in keys) \
-                    and not set(keys) <= required:  # fewer numbers than fields: each serves one field
+            if group is not None and not group and not set(keys) <= required \
+                    and all(subs[k].schema.get("type") in ("number", "integer") and self._written(subs[k])
+                            for k in keys):  # fewer numbers than fields: each serves one field
                 group = _partial([choices[k] for k in keys], [k in required for k in keys], self.counts)
             elif group is not None and not group:  # too few named values: cover them, the rest from the enum
                 wide = [self._choices(subs[k], named=False) or choices[k] for k in keys]
@@ -1014,8 +1015,8 @@ class _Lark:
                 group = [c for c in _injective(wide) or [] if len(named & set(c)) >= min(len(named), len(keys))]
             if group and all(subs[k].kind == "json" and subs[k].schema.get("type") == "string" for k in keys):
                 # dates and times in the message's order: check-in before check-out, start before end
-                at = {v: self.said.find(json.loads(v)) for c in group for v in c}
-                group = [c for c in group if all(at[a] < at[b] for a, b in zip(c, c[1:]))] or group
+                at = {v: self.said.find(json.loads(v)) for c in group for v in c if v is not None}
+                group = [c for c in group if all(at[a] < at[b] for a, b in zip(c, c[1:]) if a and b)] or group
             if group and len(group) > 1 and not self.repeated:
                 self.groups += 1
                 signature = (self.groups, tuple((k, tuple(choices[k])) for k in keys))
