@@ -30,7 +30,7 @@ generation takes ~30 min per run on 2 quiet cores; later runs reuse the cache):
     .venv/bin/python bench/router_quality.py [--runs N] [--url http://127.0.0.1:PORT] [--evaluate-only]
 
 Three runs per prompt and model by default: qwen2.5-coder-0.5b at its catalog sampling (temperature 0.7)
-gives the same pass/fail on a prompt in only ~81% of pairs of runs, so a single run's labels are mostly
+gives the same pass/fail on a prompt in only ~80% of pairs of runs, so a single run's labels are mostly
 noise where the two models differ; averaging runs gives each prompt an expected score.
 
 Writes bench/results/router_quality.{md,json} and the raw answers to
