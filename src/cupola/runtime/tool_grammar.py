@@ -1016,7 +1016,8 @@ class _Lark:
             if group and all(subs[k].kind == "json" and subs[k].schema.get("type") == "string" for k in keys):
                 # dates and times in the message's order: check-in before check-out, start before end
                 at = {v: self.said.find(json.loads(v)) for c in group for v in c if v is not None}
-                group = [c for c in group if all(at[a] < at[b] for a, b in zip(c, c[1:]) if a and b)] or group
+                group = [c for c in group if all(at[a] < at[b] for a, b in zip(c, c[1:])
+                                                 if a is not None and b is not None)] or group
             if group and len(group) > 1 and not self.repeated:
                 self.groups += 1
                 signature = (self.groups, tuple((k, tuple(choices[k])) for k in keys))
