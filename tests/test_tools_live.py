@@ -59,6 +59,32 @@ def test_auto_calls_the_obvious_tool(openai_client):
     assert json.loads(choice.message.tool_calls[0].function.arguments) == {"a": 2, "b": 3}
 
 
+TIP = {"type": "function", "function": {
+    "name": "tip", "description": "Compute a tip",
+    "parameters": {"type": "object", "properties": {
+        "bill_amount": {"type": "number", "description": "The bill before the tip"},
+        "tip_percent": {"type": "number", "description": "Tip as a percentage of the bill"}},
+        "required": ["bill_amount", "tip_percent"], "additionalProperties": False}}}
+SUBTRACT = {"type": "function", "function": {
+    "name": "subtract", "description": "Subtract b from a",
+    "parameters": {"type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}},
+                   "required": ["a", "b"], "additionalProperties": False}}}
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("tool, text, expected", [
+    (ADD, "What is 17 plus 25?", {"a": 17, "b": 25}),  # the order the user wrote them in
+    (SUBTRACT, "Subtract 45 from 120.", {"a": 120, "b": 45}),  # "from" reverses it
+    (TIP, "What's a 20 percent tip on a bill of 85 dollars?", {"bill_amount": 85, "tip_percent": 20}),  # words
+])
+def test_which_field_takes_which_number_is_what_the_user_meant(openai_client, seed, tool, text, expected):
+    resp = openai_client.chat.completions.create(
+        model="smollm2-135m", seed=seed, tools=[tool], tool_choice="required", max_tokens=160,
+        messages=[{"role": "user", "content": text}])
+    call = resp.choices[0].message.tool_calls[0]
+    assert json.loads(call.function.arguments) == expected
+
+
 def test_auto_answers_small_talk_without_a_call(openai_client):
     resp = openai_client.chat.completions.create(
         model="smollm2-135m", tools=TOOLS, tool_choice="auto", max_tokens=30, seed=1,
