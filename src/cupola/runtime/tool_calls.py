@@ -104,8 +104,8 @@ async def assignments(messages: list[dict[str, Any]], plan: ToolPlan, embed: Emb
     names and descriptions clearly better another way ("a 20 percent tip on a bill of 85 dollars":
     the bill is 85). A small model left to choose assigns such values by chance."""
     source = user_words(messages)
-    if source is None or (messages and messages[-1].get("role") == "tool"):
-        return {}
+    if source is None or plan.constrain != "grammar" or (messages and messages[-1].get("role") == "tool"):
+        return {}  # (a JSON-schema engine gets no grammar to hold the assignment)
     usable, places = [], {}
     for ask in tool_adapter.asks(plan, budget, source):
         found = {v: tool_grammar.value_place(v, source) for combo in ask.combos for v in combo if v is not None}
