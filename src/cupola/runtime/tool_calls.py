@@ -103,8 +103,8 @@ async def assignments(messages: list[dict[str, Any]], plan: ToolPlan, embed: Emb
     embedding model overrides the order when the words around the values match the properties'
     names and descriptions clearly better another way ("a 20 percent tip on a bill of 85 dollars":
     the bill is 85). A small model left to choose assigns such values by chance."""
-    source = user_words(messages)
-    if source is None or plan.constrain != "grammar" or (messages and messages[-1].get("role") == "tool"):
+    source = user_words(messages)  # None after a tool result: the call's values came then
+    if source is None or plan.constrain != "grammar":
         return {}  # (a JSON-schema engine gets no grammar to hold the assignment)
     usable, places = [], {}
     for ask in tool_adapter.asks(plan, budget, source):

@@ -30,10 +30,10 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass, field
-from decimal import Decimal
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 OPEN, CLOSE = "<tool_call>", "</tool_call>"
@@ -561,19 +561,24 @@ _SPELLED_DATE = re.compile(r"\b(?:(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?([A-Za-z
                            r"(?:\s+(\d{1,2})(?:st|nd|rd|th)?)?),?\s+(\d{4})\b")
 
 
-def _spelled_dates(text: str) -> list[str]:
-    """Dates written with a month's name ("March 2025", "Nov 3, 2024", "3rd of March 2025") in ISO form:
-    "2025-03" for a month, "2024-11-03" (and "2024-11") for a day."""
-    out: list[str] = []
+def _month_names(text: str) -> list[tuple[int, str, str | None]]:
+    """Dates written with a month's name ("March 2025", "Nov 3, 2024", "3rd of March 2025"): where each
+    ends, its ISO month ("2025-03") and its ISO day ("2024-11-03", or None for a month alone)."""
+    out: list[tuple[int, str, str | None]] = []
     for m in _SPELLED_DATE.finditer(text):
         month = _MONTHS.get((m.group(2) or m.group(3) or "").lower())
         if month is None:
             continue
         day, year = m.group(1) or m.group(4), m.group(5)
-        if day and 1 <= int(day) <= 31:
-            out.append(f"{year}-{month:02d}-{int(day):02d}")
-        out.append(f"{year}-{month:02d}")
+        iso = f"{year}-{month:02d}"
+        out.append((m.end(), iso, f"{iso}-{int(day):02d}" if day and 1 <= int(day) <= 31 else None))
     return out
+
+
+def _spelled_dates(text: str) -> list[str]:
+    """Dates written with a month's name in ISO form: "2025-03" for a month, "2024-11-03" (and
+    "2024-11") for a day."""
+    return [iso for _, month, day in _month_names(text) for iso in (day, month) if iso]
 
 
 _ISO_DATE = re.compile(r"(?<![\w-])(\d{4})-(\d{2})-(\d{2})(?![\w-])")
@@ -585,10 +590,7 @@ def _date_times(text: str) -> list[str]:
     "Oct 2, 2025, 7:30 pm" are "2025-10-02T19:30")."""
     out: list[str] = []
     days = [(m.end(), f"{m.group(1)}-{m.group(2)}-{m.group(3)}") for m in _ISO_DATE.finditer(text)]
-    for m in _SPELLED_DATE.finditer(text):
-        month, day = _MONTHS.get((m.group(2) or m.group(3) or "").lower()), m.group(1) or m.group(4)
-        if month and day and 1 <= int(day) <= 31:
-            days.append((m.end(), f"{m.group(5)}-{month:02d}-{int(day):02d}"))
+    days += [(end, day) for end, _, day in _month_names(text) if day]
     for end, day in days:
         t = _TIME_AFTER.match(text, end)
         if not t:
@@ -730,17 +732,21 @@ def value_context(value: str, text: str, before: int = 3, after: int = 2) -> tup
     if place is None:
         return None
     at, end = place
-    back = _SYMBOL.sub(lambda m: f" {_SYMBOLS[m.group()]} ", text[:at]).split()
+    back = _spoken(text[:at]).split()
     if len(back) >= 2 and re.search(r"\d", back[-2]) and not _BOUNDARY.search(back[-2]):
         back = []  # "60 min 250 kcal": "min" is 60's unit, not 250's
-    ahead = _SYMBOL.sub(lambda m: f" {_SYMBOLS[m.group()]} ", text[end:]).split()
-    words = _clause(reversed(back), before, True)[::-1] + _clause(ahead, after, False)
+    words = _clause(reversed(back), before, True)[::-1] + _clause(_spoken(text[end:]).split(), after, False)
     return (at, " ".join(words)) if words else None
 
 
 _BOUNDARY = re.compile(r"[,;:.!?()\[\]]$")
 _SYMBOLS = {"%": "percent", "$": "dollars", "€": "euros", "£": "pounds", "°": "degrees", "#": "number"}
-_SYMBOL = re.compile("|".join(map(re.escape, _SYMBOLS)))  # a symbol next to a number says what it is
+_SYMBOL = re.compile("|".join(map(re.escape, _SYMBOLS)))
+
+
+def _spoken(text: str) -> str:
+    """``text`` with symbols as words: a symbol next to a number says what it is ("20%": percent)."""
+    return _SYMBOL.sub(lambda m: f" {_SYMBOLS[m.group()]} ", text)
 
 
 def _clause(tokens: Iterable[str], limit: int, backwards: bool) -> list[str]:
@@ -1015,9 +1021,8 @@ class _Lark:
                 group = [c for c in _injective(wide) or [] if len(named & set(c)) >= min(len(named), len(keys))]
             if group and all(subs[k].kind == "json" and subs[k].schema.get("type") == "string" for k in keys):
                 # dates and times in the message's order: check-in before check-out, start before end
-                at = {v: self.said.find(json.loads(v)) for c in group for v in c if v is not None}
-                group = [c for c in group if all(at[a] < at[b] for a, b in zip(c, c[1:])
-                                                 if a is not None and b is not None)] or group
+                at = {v: self.said.find(json.loads(v)) for c in group for v in c}  # (None is only for numbers)
+                group = [c for c in group if all(at[a] < at[b] for a, b in zip(c, c[1:]))] or group
             if group and len(group) > 1 and not self.repeated:
                 self.groups += 1
                 signature = (self.groups, tuple((k, tuple(choices[k])) for k in keys))
