@@ -326,11 +326,11 @@ async def test_an_enum_the_user_did_not_name_is_narrowed_to_the_values_closest_t
 
 
 FUEL = {"type": "function", "function": {"name": "fuel_cost", "parameters": {"type": "object", "properties": {
-    "distance_km": {"type": "number", "description": "Trip distance"},
+    "distance": {"type": "number", "description": "Trip distance"},
     "price_per_liter": {"type": "number", "description": "Fuel price"},
     "points": {"type": "array", "items": {"type": "object", "properties": {"x": {"type": "number"},
                                                                            "y": {"type": "number"}}}}},
-    "required": ["distance_km", "price_per_liter"]}}}
+    "required": ["distance", "price_per_liter"]}}}
 
 
 async def test_sibling_values_are_assigned_in_the_messages_order_unless_their_words_clearly_say_otherwise():
@@ -353,10 +353,10 @@ async def test_sibling_values_are_assigned_in_the_messages_order_unless_their_wo
     for fake in (embed, None):
         out, plan = await tool_calls.prepare(body, Capabilities(grammar=True), fake, 0.2)
         assert list(plan.assignments.values()) == [("420", "1.89")]
-        assert _accepts(out["grammar"], head + '"distance_km": 420, "price_per_liter": 1.89}}</tool_call>')
-        assert not _accepts(out["grammar"], head + '"distance_km": 1.89, "price_per_liter": 420}}</tool_call>')
+        assert _accepts(out["grammar"], head + '"distance": 420, "price_per_liter": 1.89}}</tool_call>')
+        assert not _accepts(out["grammar"], head + '"distance": 1.89, "price_per_liter": 420}}</tool_call>')
     fields, contexts = seen[-1][:2], seen[-1][2:]
-    assert fields == ["distance km: Trip distance", "price per liter: Fuel price"]
+    assert fields == ["distance: Trip distance", "price per liter: Fuel price"]
     assert contexts == ["A trip of km with", "with fuel at"]  # the words around each value, not the value
 
     async def by_words(texts):  # "fuel at" is close to the price, "trip of … km" to the distance
@@ -365,14 +365,14 @@ async def test_sibling_values_are_assigned_in_the_messages_order_unless_their_wo
 
     out, plan = await tool_calls.prepare(body, Capabilities(grammar=True), by_words, 0.2)
     assert list(plan.assignments.values()) == [("1.89", "420")]  # the words win over the order
-    assert _accepts(out["grammar"], head + '"distance_km": 1.89, "price_per_liter": 420}}</tool_call>')
+    assert _accepts(out["grammar"], head + '"distance": 1.89, "price_per_liter": 420}}</tool_call>')
 
     # more values than properties: the order alone does not decide, nor do words that do not differ; and
     # an array's items share one rule, so no assignment is imposed on them (each point differs)
     body["messages"][0]["content"] = "Points (1, 2) and (4, 6), 420 km, fuel 1.89"
     out, plan = await tool_calls.prepare(body, Capabilities(grammar=True), embed, 0.2)
     assert plan.assignments == {}
-    assert _accepts(out["grammar"], head + '"distance_km": 420, "price_per_liter": 1.89, "points": '
+    assert _accepts(out["grammar"], head + '"distance": 420, "price_per_liter": 1.89, "points": '
                     '[{"x": 1, "y": 2}, {"x": 4, "y": 6}]}}</tool_call>')
 
 

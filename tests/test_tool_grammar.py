@@ -338,7 +338,9 @@ def test_a_date_or_time_layout_named_in_a_description_is_held():
     ("lat -33.87 lon 151.21", ["-33.87", "151.21"]), ("3 million people", ["3000000"]),
     ("sides seven, eight and nine; one hundred and fifty; twenty-five", ["7", "8", "9", "150", "25"]),
     ("last 5 transactions for SAV-310, order A10492, a 1920x1080 frame at half size", ["5", "1920", "1080", "0.5"]),
-    ("price of ETH?", [])])
+    ("price of ETH?", []),
+    ("vertices (0,0), (4,3) and 1,250 people", ["0", "4", "3", "1250"]),  # a thousands comma is before 3 digits
+    ("I'm at x=2.5, y=-1", ["2.5", "-1"])])
 def test_the_numbers_a_user_wrote(text, expected):
     from cupola.runtime.tool_grammar import numbers
 
@@ -550,8 +552,25 @@ def test_a_list_of_the_users_values_keeps_the_order_they_were_written_in():
     lark = grammar(plan, 256, "notify ops@corp.com and sre@corp.com")
     head = '<tool_call>{"name": "alert", "arguments": {"notify": '
     assert _accepts(lark, head + '["ops@corp.com", "sre@corp.com"]}}</tool_call>')
-    assert _accepts(lark, head + '["sre@corp.com"]}}</tool_call>')
     assert not _accepts(lark, head + '["sre@corp.com", "ops@corp.com"]}}</tool_call>')
+
+
+def test_a_list_of_addresses_holds_every_address_the_user_wrote():
+    """Found on the development set: "Let mia@x.io and lou@x.io edit" shared with lou only. A list of
+    addresses (links, paths, phone numbers) holds them all, unless a single sibling takes that kind too
+    (a sender and its recipients)."""
+    share = {"type": "function", "function": {"name": "share", "parameters": {"type": "object", "properties": {
+        "emails": {"type": "array", "items": {"type": "string", "format": "email"}}}, "required": ["emails"]}}}
+    forward = {"type": "function", "function": {"name": "share", "parameters": {"type": "object", "properties": {
+        "sender": {"type": "string", "format": "email"},
+        "emails": {"type": "array", "items": {"type": "string", "format": "email"}}}, "required": ["emails"]}}}
+    head = '<tool_call>{"name": "share", "arguments": {'
+    lark = grammar(plan_tools({"tools": [share], "tool_choice": "required"}, ADAPTER), 256, "let mia@x.io and lou@x.io edit")
+    assert _accepts(lark, head + '"emails": ["mia@x.io", "lou@x.io"]}}</tool_call>')
+    assert not _accepts(lark, head + '"emails": ["lou@x.io"]}}</tool_call>')
+    text = "from ops@x.io let mia@x.io and lou@x.io edit"
+    lark = grammar(plan_tools({"tools": [forward], "tool_choice": "required"}, ADAPTER), 512, text)
+    assert _accepts(lark, head + '"sender": "ops@x.io", "emails": ["mia@x.io", "lou@x.io"]}}</tool_call>')
 
 
 def test_a_long_url_in_the_message_never_breaks_the_bound_of_a_uri_field():
@@ -632,3 +651,30 @@ def test_fewer_dates_than_date_fields_leave_the_choice_to_the_model():
     head = '<tool_call>{"name": "sale", "arguments": {"sku": "HD-77", "percent_off": 15, '
     assert _accepts(lark, head + '"ends": "2025-12-31"}}</tool_call>')
     assert _accepts(lark, head + '"starts": "2025-12-31"}}</tool_call>')
+
+
+CACHE = {"type": "function", "function": {"name": "cache_set", "parameters": {"type": "object", "properties": {
+    "key": {"type": "string"}, "ttl_seconds": {"type": "integer", "description": "Expiry in seconds"},
+    "retries": {"type": "integer"}}, "required": ["key"]}}}
+TIMER = {"type": "function", "function": {"name": "timer", "parameters": {"type": "object", "properties": {
+    "minutes": {"type": "number", "exclusiveMinimum": 0}, "label": {"type": "string"}}, "required": ["minutes"]}}}
+
+
+@pytest.mark.parametrize("tool, text, good, bad", [
+    (CACHE, "cache session:42 for 30 minutes", '"ttl_seconds": 1800', '"ttl_seconds": 30'),
+    (CACHE, "keep key k1, expiring in an hour, 3 retries", '"ttl_seconds": 3600, "retries": 3',
+     '"ttl_seconds": 3, "retries": 3600'),
+    (TIMER, "The bread needs to rest for an hour and a half", '"minutes": 90', '"minutes": 0.5'),
+    (TIMER, "time 45 min for the roast", '"minutes": 45', '"minutes": 2700'),
+    (TIMER, "set a timer for 2 h", '"minutes": 120', '"minutes": 2'),
+])
+def test_a_quantity_in_another_unit_is_converted_to_the_unit_a_field_names(tool, text, good, bad):
+    """Found on the development set: ``ttl_seconds`` 30 for "30 minutes", ``minutes`` 0.5 for "an hour and
+    a half". A field whose key or description names a unit takes the user's quantities of its dimension,
+    converted, and no other number when there is one."""
+    name = tool["function"]["name"]
+    plan = plan_tools({"tools": [tool], "tool_choice": "required"}, ADAPTER)
+    lark = grammar(plan, 256, text)
+    key = {"cache_set": '"key": "session:42", ' if "session" in text else '"key": "k1", ', "timer": ""}[name]
+    assert _accepts(lark, _call(key + good, name))
+    assert not _accepts(lark, _call(key + bad, name))

@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from cupola.runtime.quantities import in_unit, number_text, numbers, numerals, quantities, unit_of
+
 OPEN, CLOSE = "<tool_call>", "</tool_call>"
 MAX_PARALLEL = 4
 DEFAULT_BUDGET = 512  # the budget assumed when a request sets no max_tokens
@@ -388,6 +390,9 @@ _KINDS = {
 _KIND_WORDS = {"email": {"email", "emails", "mail"}, "url": {"url", "urls", "uri", "link", "href"},
                "path": {"path", "paths", "file", "files", "folder", "dir", "directory", "filename"},
                "phone": {"phone", "mobile", "msisdn"}, "id": {"id", "ids", "sku"}}
+# kinds whose every token in the message a list of that kind holds, when no single sibling takes that kind
+# (an address, a link, a file or a phone number is not written in passing; an id-like code can be)
+_LISTED = {"email", "url", "path", "phone"}
 _FORMATS = {"email": "email", "uri": "url", "url": "url", "phone": "phone"}
 
 
@@ -456,90 +461,12 @@ def _said(value: Any, text: str) -> bool:
     return any(all(same(w, have[i + j]) for j, w in enumerate(wanted)) for i in range(len(have) - len(wanted) + 1))
 
 
-_CARDINALS = {"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-              "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
-              "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30,
-              "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
-_ALONE = {"dozen": 12, "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7,
-          "eighth": 8, "ninth": 9, "tenth": 10, "single": 1, "pair": 2, "couple": 2, "half": Decimal("0.5")}
-_SCALES = {"k": 1_000, "thousand": 1_000, "m": 1_000_000, "million": 1_000_000, "bn": 10 ** 9, "billion": 10 ** 9}
-# digits as written ("1,250.5", "-3", "2nd", "40ft"), with a scale right after ("550k", "2M", "3 million")
-_NUMERAL = re.compile(r"(?:(?<=^)|(?<=[\s(\[$€£]))-(?=\d)|(?<![\d.,])(?=\d)")
-_DIGITS = re.compile(r"(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(?:(k|K|M|bn)\b|\s+(thousand|million|billion)\b)?")
-# digits inside a code are not a number of their own ("SAV-310", "t-101", "A10492"; but "1920x1080" is two)
-_CODE_DIGITS = re.compile(r"(?<![\d])[A-Za-z][-_]?$")
-# dates and clock times are not numbers of their own ("2025-04-09" is not 2025, 4 and 9)
-_CLOCK = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?|(?<!\d)\d{1,2}:\d{2}(?::\d{2})?")
-
-
-def _spelled(text: str) -> list[Decimal]:
-    """Numbers written in words: "four", "one hundred and fifty", "twenty-five", "two thousand", "a dozen"."""
-    out: list[Decimal] = []
-    total, current, open_ = 0, 0, False
-    words = re.findall(r"[a-z]+", text.lower())
-    for i, w in enumerate(words + [""]):
-        if w in _CARDINALS and open_ and not (current % 100 >= 20 and current % 10 == 0 and _CARDINALS[w] < 10) \
-                and not (current % 100 == 0 and _CARDINALS[w] < 100):  # "seven eight": two numbers
-            out.append(Decimal(total + current))
-            total, current = 0, _CARDINALS[w]
-        elif w in _CARDINALS:
-            current, open_ = current + _CARDINALS[w], True
-        elif w == "hundred" and (open_ or (i and words[i - 1] == "a")):
-            current, open_ = (current or 1) * 100, True
-        elif w in ("thousand", "million", "billion") and (open_ or (i and words[i - 1] == "a")):
-            total, current, open_ = total + (current or 1) * _SCALES[w], 0, True
-        elif w == "and" and open_ and i + 1 < len(words) and words[i + 1] in _CARDINALS:
-            continue
-        else:
-            if open_:
-                out.append(Decimal(total + current))
-            total, current, open_ = 0, 0, False
-            if w in _ALONE:
-                out.append(Decimal(_ALONE[w]))
-    return out
-
-
-def numbers(text: str) -> list[Decimal]:
-    """The numbers the user wrote, in order and once each: digits as written (thousands separators, a
-    leading minus, a scale suffix such as "550k" or "3 million") and number words ("four", "a dozen",
-    "one hundred and fifty", "half"); the digits of dates, clock times and codes ("SAV-310") are not
-    counted."""
-    out: list[Decimal] = []
-    for v in [v for v, _ in _numerals(text)] + _spelled(text):
-        if v not in out:
-            out.append(v)
-    return out
-
-
-def _numerals(text: str) -> list[tuple[Decimal, int]]:
-    """The numbers written in digits (see :func:`numbers`), each with where it starts in ``text``."""
-    found: list[tuple[Decimal, int]] = []
-    skip = {i for m in _CLOCK.finditer(text) for i in range(m.start(), m.end())}
-    for start in _NUMERAL.finditer(text):
-        sign = -1 if text[start.start():start.end()] == "-" else 1
-        if start.start() in skip or (sign == 1 and start.start() - 1 in skip) \
-                or _CODE_DIGITS.search(text, 0, start.start()):
-            continue
-        m = _DIGITS.match(text, start.end())
-        if not m:
-            continue
-        skip.add(start.start())  # "-3" is -3, not 3 as well
-        value = Decimal(m.group(1).replace(",", "") + (m.group(2) or ""))
-        scale = (m.group(3) or m.group(4) or "").lower()
-        found.append((sign * value * _SCALES.get(scale, 1), start.start()))
-    return found
-
-
-def _number_text(value: Decimal) -> str:
-    return str(int(value)) if value == value.to_integral_value() else format(value.normalize(), "f")
-
-
 def _fits_number(value: Decimal, schema: dict[str, Any], size: int | None) -> bool:
     """Whether ``value`` is one a number schema allows, written within ``size`` bytes."""
     integral = value == value.to_integral_value()
     if schema.get("type") == "integer" and not integral:
         return False
-    text = _number_text(value)
+    text = number_text(value)
     if "." in text and len(text.split(".")[1]) > DECIMALS:
         return False
     if size is not None and len(text) > size:
@@ -718,7 +645,7 @@ def value_place(value: str, text: str) -> tuple[int, int] | None:
         number = Decimal(value)
     except ArithmeticError:
         return None
-    at = next((start for v, start in _numerals(text) if v == number), None)
+    at = next((start for v, start in numerals(text) if v == number), None)
     if at is None:
         return None
     m = re.compile(r"-?[\d,.]*\d\w*").match(text, at)
@@ -782,8 +709,11 @@ class _Lark:
             self.source = None  # no word to copy (only punctuation): values are only bounded
         self.said = source or ""
         self.numbers = numbers(self.said)
-        self.counts = Counter(_number_text(v) for v, _ in _numerals(self.said))  # how often each was written
+        self.quantities = quantities(self.said)
+        self.units: dict[int, str | None] = {}  # number nodes (by id) -> the unit their field names
+        self.counts = Counter(number_text(v) for v, _ in numerals(self.said))  # how often each was written
         self.typed: dict[int, list[str]] = {}  # string nodes (by id) held to whole tokens of their kind
+        self.listed: set[int] = set()  # array items (by id) of a kind whose every token the list holds
         self.excluded: dict[int, list[str]] = {}  # copied strings (by id) that may not be exactly these
         self.found: dict[int, list[str] | None] = {}  # _written's answer per node (by id): asked several times
 
@@ -798,7 +728,12 @@ class _Lark:
         if not self.said or node.kind not in ("lex", "json") or node.schema.get(FROM_USER, True) is False:
             return None
         if node.schema.get("type") in ("number", "integer"):
-            return [_number_text(v) for v in self.numbers if _fits_number(v, node.schema, node.size)]
+            unit = self.units.get(id(node))  # "in an hour" for ttl_seconds: 3600, and no other number
+            converted = [v for q in self.quantities if unit and (v := in_unit(q, unit)) is not None
+                         and _fits_number(v, node.schema, node.size)]
+            if converted:
+                return list(dict.fromkeys(number_text(v) for v in converted))
+            return [number_text(v) for v in self.numbers if _fits_number(v, node.schema, node.size)]
         if node.kind == "json" and node.schema.get("type") == "string":
             if "pattern" in node.schema:
                 return [_lit(v) for v in _layout_values(node.schema, self.said)]
@@ -921,6 +856,10 @@ class _Lark:
             rest = f' ("{_SEP}" {item}){{{max(0, node.min_items - 1)},{node.items - 1}}}' if node.items > 1 else ""
             inner = f"{item}{rest}"
             return self.rule(f'"[" {inner} "]"' if node.min_items else f'"[" ({inner})? "]"')
+        for k, sub, _ in _members(node):  # the unit each number field is in, by its key or description
+            target = sub.parts[0] if sub.kind == "arr" and sub.parts else sub
+            if target.schema.get("type") in ("number", "integer"):
+                self.units[id(target)] = unit_of(k, target.schema.get("description", sub.schema.get("description")))
         members = [(k, sub, req or self._asked(k, sub)) for k, sub, req in _members(node)
                    if req or self._grounded(k, sub)]
         for k, sub, _ in members:
@@ -928,6 +867,10 @@ class _Lark:
             kind = _kind(k, target.schema) or _kind(k, sub.schema) if target.kind == "str" else None
             if kind and self.said and target.schema.get(FROM_USER, True) is not False:
                 self.typed[id(target)] = kind_tokens(kind, self.said)
+        taken = {v for k, sub, _ in members if sub.kind != "arr" for v in self._choices(sub) or []}
+        self.listed |= {id(sub.parts[0]) for k, sub, _ in members  # lists of addresses no single sibling takes
+                        if sub.kind == "arr" and sub.parts and _kind(k, sub.schema.get("items") or {}) in _LISTED
+                        and not taken & set(self._choices(sub.parts[0]) or [])}
         claimed = [json.loads(v) if v.startswith('"') else v for k, sub, _ in members
                    if (sub.kind != "str" or id(sub) in self.typed) and (c := self._choices(sub)) for v in c]
         for k, sub, _ in members:  # a free-text copy is never just a value a sibling takes ("device": "35",
@@ -971,10 +914,13 @@ class _Lark:
             return []
         out: list[tuple[str, ...]] = []
         for size in range(node.min_items, node.items + 1):
-            lists = _injective([choices] * size)
+            lists = _injective([choices] * size, self.counts)
             if lists is None or len(out) + len(lists) > 64:
                 return []
             out += lists
+        if id(node.parts[0]) in self.listed:  # "let mia@x.io and lou@x.io edit": both, not one of them
+            most = max(len(items) for items in out)
+            out = [items for items in out if len(items) == most]
         at = {v: value_place(v, self.said) for v in choices}
         if all(at.values()):  # the items in the order the user wrote them (["ops@x.io", "sre@x.io"])
             out = [items for items in out if all(at[a] < at[b] for a, b in zip(items, items[1:]))] or out
@@ -1010,7 +956,7 @@ class _Lark:
         combos: list[tuple[str | None, ...]] = [()]
         fixed: list[str] = []
         for keys in _groups(choices):  # siblings linked by shared values, each group on its own
-            group = _injective([choices[k] for k in keys])
+            group = _injective([choices[k] for k in keys], self.counts)
             if group is not None and not group and not set(keys) <= required \
                     and all(subs[k].schema.get("type") in ("number", "integer") and self._written(subs[k])
                             for k in keys):  # fewer numbers than fields: each serves one field
@@ -1097,15 +1043,18 @@ def _partial(options: list[list[str]], required: list[bool], counts: Counter[str
     return out if fill(0, ()) else None
 
 
-def _injective(options: list[list[str]], limit: int = 64) -> list[tuple[str, ...]] | None:
-    """Every way to give each slot a different one of its options; None when there are more than ``limit``."""
+def _injective(options: list[list[str]], counts: Counter[str] | None = None,
+               limit: int = 64) -> list[tuple[str, ...]] | None:
+    """Every way to give each slot a different one of its options (a number the user wrote several
+    times, as in "(0,0)", in as many slots); None when there are more than ``limit``."""
     out: list[tuple[str, ...]] = []
+    counts = counts or Counter()
 
     def fill(i: int, acc: tuple[str, ...]) -> bool:
         if i == len(options):
             out.append(acc)
             return len(out) <= limit
-        return all(fill(i + 1, acc + (v,)) for v in options[i] if v not in acc)
+        return all(fill(i + 1, acc + (v,)) for v in options[i] if acc.count(v) < max(1, counts[v]))
 
     return out if fill(0, ()) else None
 

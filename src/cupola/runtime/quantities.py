@@ -1,0 +1,226 @@
+"""Numbers and quantities in a user's message, and the unit a number field is in.
+
+A tool's number fields take the numbers the user wrote (see :mod:`cupola.runtime.tool_grammar`).
+Most are written as the field wants them, but not all: "expiring in an hour" is ``ttl_seconds:
+3600``, "half an hour" is ``duration_min: 30``, "one litre" is ``volume_ml: 1000``. So besides the
+numbers themselves (:func:`numbers`), this module reads the quantities, a number with its unit
+("30 minutes", "2.5 kg", "an hour and a half", "two days", "20%"), and the unit a field names by
+its key or description (``ttl_seconds``, "Final volume in millilitres"), and converts between them
+(:func:`in_unit`). The unit table is small and written here: a units library (pint) knows more
+units but none of the phrases a user writes ("an hour and a half", "a week", "halfway"), which are
+what matter here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+
+_CARDINALS = {"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+              "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
+              "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30,
+              "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
+_ALONE = {"dozen": 12, "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7,
+          "eighth": 8, "ninth": 9, "tenth": 10, "single": 1, "pair": 2, "couple": 2, "half": Decimal("0.5")}
+_SCALES = {"k": 1_000, "thousand": 1_000, "m": 1_000_000, "million": 1_000_000, "bn": 10 ** 9, "billion": 10 ** 9}
+# digits as written ("1,250.5", "-3", "2nd", "40ft"), with a scale right after ("550k", "2M", "3 million")
+# (a comma between digits is a thousands separator only before three digits: "(4,3)" is 4 and 3)
+_NUMERAL = re.compile(r"(?:(?<=^)|(?<=[\s(\[$€£=,]))-(?=\d)|(?<![\d.,])(?=\d)|(?<=\d,)(?!\d{3}(?!\d))(?=\d)")
+_DIGITS = re.compile(r"(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(?:(k|K|M|bn)\b|\s+(thousand|million|billion)\b)?")
+# digits inside a code are not a number of their own ("SAV-310", "t-101", "A10492"; but "1920x1080" is two)
+_CODE_DIGITS = re.compile(r"(?<![\d])[A-Za-z][-_]?$")
+# dates and clock times are not numbers of their own ("2025-04-09" is not 2025, 4 and 9)
+_CLOCK = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?|(?<!\d)\d{1,2}:\d{2}(?::\d{2})?")
+
+
+def _spelled(text: str) -> list[Decimal]:
+    """Numbers written in words: "four", "one hundred and fifty", "twenty-five", "two thousand", "a dozen"."""
+    out: list[Decimal] = []
+    total, current, open_ = 0, 0, False
+    words = re.findall(r"[a-z]+", text.lower())
+    for i, w in enumerate(words + [""]):
+        if w in _CARDINALS and open_ and not (current % 100 >= 20 and current % 10 == 0 and _CARDINALS[w] < 10) \
+                and not (current % 100 == 0 and _CARDINALS[w] < 100):  # "seven eight": two numbers
+            out.append(Decimal(total + current))
+            total, current = 0, _CARDINALS[w]
+        elif w in _CARDINALS:
+            current, open_ = current + _CARDINALS[w], True
+        elif w == "hundred" and (open_ or (i and words[i - 1] == "a")):
+            current, open_ = (current or 1) * 100, True
+        elif w in ("thousand", "million", "billion") and (open_ or (i and words[i - 1] == "a")):
+            total, current, open_ = total + (current or 1) * _SCALES[w], 0, True
+        elif w == "and" and open_ and i + 1 < len(words) and words[i + 1] in _CARDINALS:
+            continue
+        else:
+            if open_:
+                out.append(Decimal(total + current))
+            total, current, open_ = 0, 0, False
+            if w in _ALONE:
+                out.append(Decimal(_ALONE[w]))
+    return out
+
+
+def numbers(text: str) -> list[Decimal]:
+    """The numbers the user wrote, in order and once each: digits as written (thousands separators, a
+    leading minus, a scale suffix such as "550k" or "3 million") and number words ("four", "a dozen",
+    "one hundred and fifty", "half"); the digits of dates, clock times and codes ("SAV-310") are not
+    counted."""
+    out: list[Decimal] = []
+    for v in [v for v, _ in numerals(text)] + _spelled(text):
+        if v not in out:
+            out.append(v)
+    return out
+
+
+def numerals(text: str) -> list[tuple[Decimal, int]]:
+    """The numbers written in digits (see :func:`numbers`), each with where it starts in ``text``."""
+    found: list[tuple[Decimal, int]] = []
+    skip = {i for m in _CLOCK.finditer(text) for i in range(m.start(), m.end())}
+    for start in _NUMERAL.finditer(text):
+        sign = -1 if text[start.start():start.end()] == "-" else 1
+        if start.start() in skip or (sign == 1 and start.start() - 1 in skip) \
+                or _CODE_DIGITS.search(text, 0, start.start()):
+            continue
+        m = _DIGITS.match(text, start.end())
+        if not m:
+            continue
+        skip.add(start.start())  # "-3" is -3, not 3 as well
+        value = Decimal(m.group(1).replace(",", "") + (m.group(2) or ""))
+        scale = (m.group(3) or m.group(4) or "").lower()
+        found.append((sign * value * _SCALES.get(scale, 1), start.start()))
+    return found
+
+
+def number_text(value: Decimal) -> str:
+    return str(int(value)) if value == value.to_integral_value() else format(value.normalize(), "f")
+
+
+
+
+# -- units ----------------------------------------------------------------------------------------
+
+_UNITS: dict[str, tuple[str, Decimal]] = {}  # a unit's word -> (its dimension, its size in the base unit)
+
+
+def _unit(dimension: str, size: str, *names: str) -> None:
+    for name in names:
+        _UNITS[name] = (dimension, Decimal(size))
+
+
+_unit("time", "0.001", "ms", "msec", "msecs", "millisecond", "milliseconds")
+_unit("time", "1", "s", "sec", "secs", "second", "seconds")
+_unit("time", "60", "min", "mins", "minute", "minutes")
+_unit("time", "3600", "h", "hr", "hrs", "hour", "hours")
+_unit("time", "86400", "day", "days", "night", "nights")
+_unit("time", "604800", "week", "weeks", "wk", "wks")
+_unit("length", "0.001", "mm", "millimetre", "millimetres", "millimeter", "millimeters")
+_unit("length", "0.01", "cm", "centimetre", "centimetres", "centimeter", "centimeters")
+_unit("length", "1", "m", "metre", "metres", "meter", "meters")
+_unit("length", "1000", "km", "kilometre", "kilometres", "kilometer", "kilometers")
+_unit("length", "0.0254", "inch", "inches")
+_unit("length", "0.3048", "ft", "foot", "feet")
+_unit("length", "1609.344", "mi", "mile", "miles")
+_unit("mass", "0.001", "mg", "milligram", "milligrams")
+_unit("mass", "1", "g", "gram", "grams", "gramme", "grammes")
+_unit("mass", "1000", "kg", "kgs", "kilo", "kilos", "kilogram", "kilograms")
+_unit("mass", "453.59237", "lb", "lbs", "pound", "pounds")
+_unit("mass", "28.349523125", "oz", "ounce", "ounces")
+_unit("volume", "1", "ml", "millilitre", "millilitres", "milliliter", "milliliters")
+_unit("volume", "10", "cl", "centilitre", "centilitres", "centiliter", "centiliters")
+_unit("volume", "1000", "l", "litre", "litres", "liter", "liters")
+_unit("percent", "1", "%", "percent", "pct")
+_unit("money", "0.01", "cent", "cents")
+_unit("money", "1", "$", "dollar", "dollars", "usd")
+# a single letter or a word that is also a common word names a unit only after a number ("5 m", "10 s")
+_AMBIGUOUS = {"s", "h", "m", "l", "g", "min", "mi", "in", "$"}
+
+_UNIT_WORDS = "|".join(sorted((re.escape(u) for u in _UNITS if u not in ("%", "$")), key=len, reverse=True))
+_NUMBER_WORDS = "|".join(sorted(_CARDINALS, key=len, reverse=True)) + "|hundred|thousand"
+_AFTER = re.compile(rf"-?[\d,.]*\d(?:\s*-\s*|\s?)(%|(?:{_UNIT_WORDS})\b)", re.I)  # "30 minutes", "5kg", "30-minute"
+_PHRASES = [  # quantities written with words, each with its amount (None: the spelled number matched)
+    (re.compile(rf"\b(?:an?|one)\s+({_UNIT_WORDS})\s+and\s+an?\s+half\b", re.I), Decimal("1.5")),
+    (re.compile(rf"\b((?:{_NUMBER_WORDS})(?:(?:\s+|-|\s+and\s+)(?:{_NUMBER_WORDS}))*)"
+                rf"(\s+and\s+an?\s+half)?\s+({_UNIT_WORDS})\b", re.I), None),
+    (re.compile(rf"\bhalf\s+(?:an?\s+)?({_UNIT_WORDS})\b", re.I), Decimal("0.5")),
+    (re.compile(rf"\b(?:an?|one)\s+quarter\s+(?:of\s+)?(?:an?\s+)?({_UNIT_WORDS})\b", re.I), Decimal("0.25")),
+    (re.compile(rf"(?<!\bper )(?<!\btimes )(?<!\bonce )(?<!\btwice )\b(?:an?|one)\s+({_UNIT_WORDS})\b", re.I),
+     Decimal(1)),
+]
+# parts of a whole a user says instead of a percentage: "halfway", "a quarter open", "three quarters"
+_FRACTIONS = [(re.compile(r"\bthree[\s-]quarters?\b", re.I), Decimal(75)),
+              (re.compile(r"\b(?:an?|one)\s+quarter\b(?!\s+(?:of\s+)?(?:an?\s+)?[a-z]+s?\b(?<!open))", re.I),
+               Decimal(25)),
+              (re.compile(r"\bhalf(?:way)?\b", re.I), Decimal(50))]
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A number the user wrote with its unit: ``value`` in ``unit`` (a key of the unit table), at ``at``."""
+
+    value: Decimal
+    unit: str
+    at: int
+
+
+def quantities(text: str) -> list[Quantity]:
+    """The quantities in ``text`` in the order written: digits followed by a unit ("30 minutes", "2.5kg",
+    "a 30-minute slot", "20%", "$80"), and phrases ("an hour", "half an hour", "an hour and a half",
+    "a quarter of an hour", "two days", "two and a half hours"). A rate ("per hour", "twice a day") is
+    not a quantity of its unit."""
+    found: list[Quantity] = []
+    for value, at in numerals(text):
+        m = _AFTER.match(text, at)
+        if m and len(m.group(1)) == 1 and m.group(1) not in "%lL" and m.group(1).isupper():
+            m = None  # "0.25 M" is a concentration, "5 G" no unit here: one letter names a unit in lower case
+        if m and not text[m.end():m.end() + 1] == "/":  # "5 km/h" is a speed, not a length
+            found.append(Quantity(value, m.group(1).lower(), at))
+        elif at and text[at - 1] == "$":
+            found.append(Quantity(value, "$", at))
+    taken = [range(q.at, q.at + 1) for q in found]
+    for pattern, amount in _PHRASES:
+        for m in pattern.finditer(text):
+            if any(m.start() <= r.start < m.end() or r.start <= m.start() < r.stop for r in taken):
+                continue
+            if amount is None:
+                spelled = _spelled(m.group(1))
+                if len(spelled) != 1:
+                    continue
+                value = spelled[0] + (Decimal("0.5") if m.group(2) else 0)
+            else:
+                value = amount
+            found.append(Quantity(value, m.group(m.lastindex).lower(), m.start()))  # type: ignore[arg-type]
+            taken.append(range(m.start(), m.end()))
+    for pattern, amount in _FRACTIONS:
+        found += [Quantity(amount, "%", m.start()) for m in pattern.finditer(text)
+                  if not any(m.start() <= r.start < m.end() or r.start <= m.start() < r.stop for r in taken)]
+    return sorted(found, key=lambda q: q.at)
+
+
+_IN_UNIT = re.compile(rf"\b(?:in|as|of)\s+(?:whole\s+)?(%|(?:{_UNIT_WORDS})\b)|\((%|(?:{_UNIT_WORDS}))\)", re.I)
+
+
+_RATE = re.compile(r"\s*(?:/|per\b|an?\s)", re.I)
+
+
+def unit_of(key: str, description: object = None) -> str | None:
+    """The unit a number field is in: the last word of its key ("ttl_seconds", "duration_min",
+    "volume_ml", "nights") or, failing that, its description ("Expiry in seconds", "Size (kg)"); None
+    when it names none. A key that is one short word ("min", "m") is not a unit: it is a bound; nor is
+    a rate ("price_per_liter", "Price in dollars per litre")."""
+    words = re.sub(r"[^a-z0-9%]+", " ", re.sub(r"([a-z])([A-Z])", r"\1 \2", key).lower()).split()
+    if words and words[-1] in _UNITS and (len(words) > 1 or words[-1] not in _AMBIGUOUS):
+        return None if len(words) > 1 and words[-2] in ("per", "a") else words[-1]  # price_per_liter: a rate
+    if isinstance(description, str):
+        m = _IN_UNIT.search(description)
+        if m and not _RATE.match(description, m.end()):
+            return (m.group(1) or m.group(2)).lower()
+    return None
+
+
+def in_unit(quantity: Quantity, unit: str) -> Decimal | None:
+    """``quantity`` converted to ``unit``; None when the two measure different things."""
+    have, want = _UNITS[quantity.unit], _UNITS[unit]
+    if have[0] != want[0]:
+        return None
+    return (quantity.value * have[1] / want[1]).normalize()

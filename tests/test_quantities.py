@@ -1,0 +1,50 @@
+"""Quantities in a user's message and the unit a number field names (see cupola.runtime.quantities)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from cupola.runtime.quantities import in_unit, quantities, unit_of
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("cache it for 30 minutes", [("30", "minutes")]),
+    ("a 30-minute slot, 2.5kg of flour", [("30", "minute"), ("2.5", "kg")]),
+    ("expiring in an hour", [("1", "hour")]),
+    ("rest for an hour and a half", [("1.5", "hour")]),
+    ("I swam for half an hour", [("0.5", "hour")]),
+    ("a quarter of an hour", [("0.25", "hour")]),
+    ("two and a half hours, next two days", [("2.5", "hours"), ("2", "days")]),
+    ("one litre of 0.25 M acid from 5 M stock", [("1", "litre")]),  # "M" is molar here, not metres
+    ("a 20% tip on $85", [("20", "%"), ("85", "$")]),
+    ("open the blinds halfway", [("50", "%")]),
+    ("twice a day, 5 km/h, $3 per hour", [("3", "$")]),  # rates are not quantities of their unit
+    ("price of ETH?", []),
+])
+def test_the_quantities_a_user_wrote(text, expected):
+    assert [(str(q.value), q.unit) for q in quantities(text)] == expected
+
+
+@pytest.mark.parametrize("key, description, unit", [
+    ("ttl_seconds", None, "seconds"), ("durationMinutes", None, "minutes"), ("duration_min", None, "min"),
+    ("target_volume_ml", None, "ml"), ("nights", None, "nights"), ("position_percent", None, "percent"),
+    ("ttl", "Expiry in seconds; never expires when left out", "seconds"), ("size", "Size (kg)", "kg"),
+    ("discount", "Discount in %", "%"),
+    ("min", None, None), ("min_price", None, None), ("m", None, None),  # bounds, not units
+    ("price", "Price of the item", None), ("price_per_liter", None, None), ("max_price_per_night", None, None),
+    ("price", "Price in dollars per litre", None), ("stock_molarity", "Stock concentration in mol/L", None),
+])
+def test_the_unit_a_number_field_names(key, description, unit):
+    assert unit_of(key, description) == unit
+
+
+def test_conversion_stays_within_a_dimension():
+    hour = quantities("an hour")[0]
+    assert in_unit(hour, "seconds") == Decimal(3600)
+    assert in_unit(hour, "min") == Decimal(60)
+    assert in_unit(quantities("a week")[0], "nights") == Decimal(7)
+    assert in_unit(quantities("one litre")[0], "ml") == Decimal(1000)
+    assert in_unit(quantities("28 cents")[0], "dollars") == Decimal("0.28")
+    assert in_unit(hour, "kg") is None
