@@ -571,6 +571,10 @@ def test_a_list_of_addresses_holds_every_address_the_user_wrote():
     text = "from ops@x.io let mia@x.io and lou@x.io edit"
     lark = grammar(plan_tools({"tools": [forward], "tool_choice": "required"}, ADAPTER), 512, text)
     assert _accepts(lark, head + '"sender": "ops@x.io", "emails": ["mia@x.io", "lou@x.io"]}}</tool_call>')
+    # the bound counts the addresses the user wrote (10 bytes), not the longest an email may be (61): two
+    # of them fit 120 tokens, where the schema alone leaves room for none
+    lark = grammar(plan_tools({"tools": [forward], "tool_choice": "required"}, ADAPTER), 120, text)
+    assert _accepts(lark, head + '"sender": "ops@x.io", "emails": ["mia@x.io", "lou@x.io"]}}</tool_call>')
 
 
 def test_a_long_url_in_the_message_never_breaks_the_bound_of_a_uri_field():

@@ -85,6 +85,32 @@ def test_which_field_takes_which_number_is_what_the_user_meant(openai_client, se
     assert json.loads(call.function.arguments) == expected
 
 
+TIMER = {"type": "function", "function": {
+    "name": "kitchen_timer", "description": "Start a kitchen timer",
+    "parameters": {"type": "object", "properties": {
+        "label": {"type": "string", "description": "What the timer is for"},
+        "minutes": {"type": "number", "exclusiveMinimum": 0}},
+        "required": ["label", "minutes"], "additionalProperties": False}}}
+SHARE = {"type": "function", "function": {
+    "name": "share_file", "description": "Share a file with people",
+    "parameters": {"type": "object", "properties": {
+        "path": {"type": "string"}, "emails": {"type": "array", "items": {"type": "string", "format": "email"}}},
+        "required": ["path", "emails"], "additionalProperties": False}}}
+
+
+@pytest.mark.parametrize("tool, text, key, expected", [
+    (TIMER, "The bread needs to rest for an hour and a half, can you time it?", "minutes", 90),
+    (TIMER, "Time the eggs: a quarter of an hour.", "minutes", 15),
+    (SHARE, "Let mia@x.io and lou@x.io edit /docs/plan.docx.", "emails", ["mia@x.io", "lou@x.io"]),
+])
+def test_quantities_are_converted_and_lists_hold_every_address(openai_client, tool, text, key, expected):
+    """The model wrote 0.5 for "an hour and a half" and shared with one of two addresses."""
+    resp = openai_client.chat.completions.create(
+        model="smollm2-135m", seed=1, tools=[tool], tool_choice="required", max_tokens=160,
+        messages=[{"role": "user", "content": text}])
+    assert json.loads(resp.choices[0].message.tool_calls[0].function.arguments)[key] == expected
+
+
 def test_auto_answers_small_talk_without_a_call(openai_client):
     resp = openai_client.chat.completions.create(
         model="smollm2-135m", tools=TOOLS, tool_choice="auto", max_tokens=30, seed=1,

@@ -146,14 +146,15 @@ def budget_of(body: dict[str, Any]) -> int:
     return DEFAULT_BUDGET
 
 
-def call_bounds(plan: ToolPlan, budget: int) -> tuple[list[ToolBound], int]:
+def call_bounds(plan: ToolPlan, budget: int, source: str | None = None) -> tuple[list[ToolBound], int]:
     """Each callable tool's call shape with caps that fit ``budget``, and how many calls one answer
-    may hold. A 400 on ``max_tokens`` when no call can be guaranteed to close within it."""
+    may hold (for a grammar whose values come from ``source``, when given). A 400 on ``max_tokens``
+    when no call can be guaranteed to close within it."""
     specs = [s for s in plan.tools if plan.choice in ("auto", "required") or s["name"] == plan.choice]
     bounds: list[ToolBound] = []
     for calls in range(max(1, min(MAX_PARALLEL, budget // 128)) if plan.parallel else 1, 0, -1):
         per_call = (budget - (calls - 1)) // calls
-        bounds = [bound_tool(s["name"], _closed(s["parameters"]), per_call) for s in specs]
+        bounds = [bound_tool(s["name"], _closed(s["parameters"]), per_call, source) for s in specs]
         fitting = [b for b in bounds if b.fits]
         if fitting:
             return fitting, calls
@@ -200,14 +201,14 @@ def call_schema(plan: ToolPlan, budget: int = DEFAULT_BUDGET) -> dict[str, Any]:
 def grammar(plan: ToolPlan, budget: int = DEFAULT_BUDGET, source: str | None = None) -> str:
     """An llguidance (Lark) grammar for one or more wrapped calls that close within ``budget`` tokens
     (free-text values copied from ``source``, the user's last message, when given)."""
-    bounds, calls = call_bounds(plan, budget)
+    bounds, calls = call_bounds(plan, budget, source)
     return lark_grammar(bounds, calls, source, plan.enum_hints, plan.assignments)
 
 
 def asks(plan: ToolPlan, budget: int, source: str | None) -> list[Ask]:
     """The sibling values :func:`grammar` would let the model assign in several ways (none when it
     allows several calls: each call would take the same assignment)."""
-    bounds, calls = call_bounds(plan, budget)
+    bounds, calls = call_bounds(plan, budget, source)
     return sibling_asks(bounds, source, plan.enum_hints) if calls == 1 else []
 
 

@@ -302,15 +302,19 @@ def _head(name: str) -> str:
     return '{"name": ' + _lit(name) + ', "arguments": '
 
 
-def bound_tool(name: str, parameters: dict[str, Any], budget: int) -> ToolBound:
-    """The tool's call shape with caps chosen for ``budget`` tokens (wrapper included)."""
-    return bound_value(name, parameters, budget, len(OPEN) + len(CLOSE) + len(_head(name).encode()) + 1)
+def bound_tool(name: str, parameters: dict[str, Any], budget: int, source: str | None = None) -> ToolBound:
+    """The tool's call shape with caps chosen for ``budget`` tokens (wrapper included), for a grammar
+    whose values come from ``source`` when given (see :func:`lark_grammar`)."""
+    return bound_value(name, parameters, budget, len(OPEN) + len(CLOSE) + len(_head(name).encode()) + 1, source)
 
 
-def bound_value(name: str, schema: dict[str, Any], budget: int, wrapper: int = 0) -> ToolBound:
+def bound_value(name: str, schema: dict[str, Any], budget: int, wrapper: int = 0,
+                source: str | None = None) -> ToolBound:
     """The shape of a value of ``schema`` with caps chosen for ``budget`` tokens, ``wrapper`` bytes of
     them taken by what surrounds it."""
     node = shape(schema)
+    if source:
+        _fit_to(node, source)
     minimum = math.inf
     best: tuple[float, tuple[int, bool], float] | None = None  # (smallest string cap, level, worst)
     for level in LEVELS:
@@ -334,6 +338,23 @@ def bound_value(name: str, schema: dict[str, Any], budget: int, wrapper: int = 0
     fixed, strings = _cost(node)
     _allocate(strings, budget - wrapper - fixed)
     return ToolBound(name, node, best[2], minimum, best[2] <= budget)
+
+
+def _fit_to(node: Node, source: str) -> None:
+    """Size the values a grammar from ``source`` takes from the user's words (their numbers, dates,
+    addresses: :meth:`_Lark._written`) by the longest of them, not the longest the schema allows: an
+    email leaf is 61 bytes in the worst case, "mia@x.io" 10. The grammar offers only those values,
+    so the bound still holds, and a list of two addresses fits a budget that held none."""
+    _set_level(node, *LEVELS[0])  # every part the grammar may hold
+    lark = _Lark(source)
+    lark.expr(node)
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        written = lark.found.get(id(n))
+        if written and n.size is not None:
+            n.size = min(n.size, max(len(w.encode()) for w in written))
+        stack += [p[1] if isinstance(p, tuple) else p for p in n.parts]
 
 
 # -- rendering ------------------------------------------------------------------------------------
