@@ -296,6 +296,29 @@ async def test_one_call_among_several_tools_goes_to_the_closest_tool_unless_the_
     assert plan.choice == "required"  # no embedding model: the model chooses
 
 
+async def test_a_tool_whose_name_the_user_says_wins_a_close_call_of_the_embedding():
+    """Found on the development set: the embedding alone ranked set_alarm first for "Set a timer for 10
+    minutes" and bank.transfer_funds for "What's the balance on CHK-001?". Naming all of a tool's name
+    words adds 0.2 to its cosine: enough for a close call, not against a clear one."""
+    import numpy as np
+
+    from cupola.runtime import tool_calls
+
+    def embed_with(alarm: float):
+        async def embed(texts):  # the message, then set_alarm, then set_timer
+            return np.array([[1.0, 0.0], [alarm, np.sqrt(1 - alarm ** 2)], [0.7, np.sqrt(1 - 0.49)]])
+        return embed
+
+    body = {"messages": [{"role": "user", "content": "Set a timer for 10 minutes"}],
+            "tools": [_tool("set_alarm"), _tool("set_timer")], "tool_choice": "required"}
+    caps = Capabilities(grammar=True)
+    _, plan = await tool_calls.prepare(body, caps, embed_with(0.75), 0.2)
+    assert plan.choice == "set_timer"  # 0.75 + 0.2 * 1/2 ("set") against 0.7 + 0.2 ("set" and "timer")
+    _, plan = await tool_calls.prepare(body, caps, embed_with(0.95), 0.2)
+    assert plan.choice == "set_alarm"  # a clear lead of the embedding stands
+    assert tool_calls.named(body["messages"], plan).tolist() == [0.5, 1.0]
+
+
 async def test_an_enum_the_user_did_not_name_is_narrowed_to_the_values_closest_to_the_message():
     """"best rated yoga mats": the 135M model picked "electronics", the first value (development set)."""
     import numpy as np

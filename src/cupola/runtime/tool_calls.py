@@ -49,7 +49,7 @@ async def prepare(body: dict[str, Any], capabilities: Capabilities, embed: Embed
         if plan.choice == "auto":
             plan.choice = route_auto(body.get("messages", []), scores, threshold)
         if scores is not None and len(plan.tools) > 1:  # the closest tool first: small models favour it
-            order = np.argsort(-scores, kind="stable")
+            order = np.argsort(-(scores + NAME_WEIGHT * named(body.get("messages", []), plan)), kind="stable")
             plan.tools = [plan.tools[i] for i in order]
             if plan.choice == "required" and not plan.parallel and select == "similarity":
                 plan.choice = plan.tools[0]["name"]
@@ -182,6 +182,17 @@ async def similarities(messages: list[dict[str, Any]], plan: ToolPlan, embed: Em
         log.warning("tool routing without embeddings (%s)", exc.message)
         return None
     return vectors[1:] @ vectors[0]
+
+
+NAME_WEIGHT = 0.2  # what naming all of a tool's name words adds to its cosine (chosen on the development set)
+
+
+def named(messages: list[dict[str, Any]], plan: ToolPlan) -> np.ndarray:
+    """For each tool, the share of its name's words the user's last message says ("timer" of set_timer
+    in "Set a timer", "balance" of getAccountBalance): the embedding alone ranked set_alarm first for
+    "Set a timer for 10 minutes" and bank.transfer_funds for "What's the balance on CHK-001?"."""
+    query = _query(messages) or ""
+    return np.array([tool_grammar.name_share(spec["name"], query) for spec in plan.tools])
 
 
 def route_auto(messages: list[dict[str, Any]], scores: np.ndarray | None, threshold: float) -> str:

@@ -464,6 +464,13 @@ def mentions(value: Any, text: str) -> bool:
                for abbr, words in _ALIASES.items() if abbr not in _CODES)
 
 
+def name_share(name: str, text: str) -> float:
+    """The share of a name's words (three letters or more, not common ones) that ``text`` says
+    (:func:`_said`): 1/2 for list_transactions in "Show transactions on CHK-001"."""
+    words = [w for w in _words(name) if w not in _COMMON and len(w) >= 3]
+    return sum(_said(w, text) for w in words) / len(words) if words else 0.0
+
+
 def _said(value: Any, text: str) -> bool:
     """Whether the user's ``text`` names ``value`` (an enum value or a property name): its words in a
     row, each matching a word of the text whole, as a prefix ("quiet" in "quietly", "cup" in "cups") or
