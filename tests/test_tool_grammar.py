@@ -682,3 +682,17 @@ def test_a_quantity_in_another_unit_is_converted_to_the_unit_a_field_names(tool,
     key = {"cache_set": '"key": "session:42", ' if "session" in text else '"key": "k1", ', "timer": ""}[name]
     assert _accepts(lark, _call(key + good, name))
     assert not _accepts(lark, _call(key + bad, name))
+
+
+def test_a_copy_is_never_only_filler_words():
+    """Found on the development set: "memo": "Please", "sender": "my". A copied value holds at least one
+    word that can be a value; names that merely begin like one ("Ana", "Theo") are values."""
+    tool = {"type": "function", "function": {"name": "send", "parameters": {"type": "object", "properties": {
+        "to": {"type": "string"}, "memo": {"type": "string"}}, "required": ["to"]}}}
+    lark = grammar(plan_tools({"tools": [tool], "tool_choice": "required"}, ADAPTER), 256,
+                   "Please send it to Ana and Theo, my friends")
+    head = '<tool_call>{"name": "send", "arguments": {'
+    for value in ("Please", "my", "to", "and"):
+        assert not _accepts(lark, head + f'"to": "{value}"}}}}</tool_call>'), value
+    for value in ("Ana", "Ana and Theo", "Theo", "my friends", "Please send"):
+        assert _accepts(lark, head + f'"to": "{value}"}}}}</tool_call>'), value

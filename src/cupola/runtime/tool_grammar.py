@@ -613,6 +613,13 @@ def _enum_values(node: Node) -> list[Any] | None:
 _LEAD = re.compile(r"^[(\[{'‘“#]+")
 # A copied value starts with a word and ends with a word or a closing mark: never a lone comma or space.
 _EDGES = r"[^\s.,;:!?'’”)\]}(\[{‘“#]([^\x00]*[^\s,;:(\[{‘“#])?"
+# Words that are never a value on their own: a copy of only these ("my", "Please", "OK") was a small
+# model filling a field it had nothing for (found on the development set: "memo": "Please", "sender": "my")
+_FILLER = frozenset("a an the my me i you your we our their them they this that these those is are was were be "
+                    "been do does did please ok okay and or but so if then than of to for from with by at about "
+                    "into what which who when where why how just also".split())
+_FILLER_RX = "(" + "|".join([f"[{w[0]}{w[0].upper()}]{w[1:]}" for w in sorted(_FILLER)] + ["OK"]) + ")"
+_NOT_WORD = r"[^A-Za-z0-9_]"
 _STARTS, _ENDS = re.compile(r"[^\s.,;:!?'’”)\]}(\[{‘“#]"), re.compile(r"[^\s,;:(\[{‘“#]")  # _EDGES' ends
 _TRAIL = re.compile(r"(['’]s|[.,;:!?)\]}'’”…]+)+$")
 
@@ -867,6 +874,9 @@ class _Lark:
             if copy and barred and any(re.fullmatch(_EDGES, p) and p not in barred and low <= len(p) <= chars
                                        for p in self.pieces):  # a word is left to copy: never a dead end
                 words += " & ~/[^\\w]*(" + "|".join(_rx(v) for v in barred) + ")[^\\w]*/"
+            if copy and any(re.fullmatch(_EDGES, p) and p.lower() not in _FILLER and low <= len(p) <= chars
+                            for p in self.pieces):  # a word that can be a value is left to copy
+                words += f" & ~/{_NOT_WORD}*{_FILLER_RX}({_NOT_WORD}+{_FILLER_RX})*{_NOT_WORD}*/"
             guard = f" & /{_NO_CLOSE}/" if self.calls else ""
             body = self.rule(f"/{_STR_CHARS}{{{low},{chars}}}/{guard}{words}", f"[max_tokens={node.tokens}]")
             return f'"\\"" {body} "\\""'
