@@ -315,8 +315,12 @@ def ask(prompt: str) -> dict[str, Any]:
     return {"messages": [{"role": "user", "content": prompt}]}
 
 
-def train_rows(items: list[dict[str, Any]], scores: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
-    return [{"prompt": r["prompt"], "target": m, "score": scores[r["id"]][m]} for r in items for m in (WEAK, STRONG)]
+def train_rows(items: list[dict[str, Any]], scores: dict[str, dict[str, float]],
+               categories: bool = True) -> list[dict[str, Any]]:
+    """Training rows as `cupola eval export --router-data` writes them (with each prompt's category,
+    unless ``categories`` is off)."""
+    return [{"prompt": r["prompt"], "target": m, "score": scores[r["id"]][m],
+             **({"category": r["category"]} if categories else {})} for r in items for m in (WEAK, STRONG)]
 
 
 async def leads(model: Any, items: list[dict[str, Any]], embed: Any) -> np.ndarray:

@@ -96,6 +96,9 @@ def test_training_rows_in_both_shapes_and_errors(tmp_path):
     assert read_rows(path) == [{"prompt": "p1", "target": SMALL, "score": 1.0},
                                {"prompt": "p2", "target": SMALL, "score": 0.5},
                                {"prompt": "p2", "target": LARGE, "score": 1.0}]
+    path.write_text(json.dumps({"prompt": "p1", "target": SMALL, "passed": True, "category": "chat"}) + "\n"
+                    + json.dumps({"prompt": "p2", "scores": {SMALL: 0}, "category": "code"}) + "\n")
+    assert [r["category"] for r in read_rows(path)] == ["chat", "code"]  # the task type, kept
     path.write_text('{"prompt": "p", "target": "x", "score": 7}\n')
     with pytest.raises(InvalidParameter, match=r"rows.jsonl:1: a score is a number from 0 to 1"):
         read_rows(path)

@@ -185,6 +185,11 @@ def test_train_a_neighbours_router_with_the_real_embedding_model_and_route(home_
     shown = json.loads(runner.invoke(app, ["router", "show", "auto", "--json"]).output)
     assert shown["scorer"] == "ensemble" and shown["head_words"] == 4
     assert set(shown["scorer_settings"]) == {"l2", "k", "sharpness"}
+    typed = tmp_path / "typed.jsonl"  # with each prompt's task type: the types scorer
+    typed.write_text("".join(json.dumps({**json.loads(line), "category": "code" if "Python" in line else "chat"}) + "\n"
+                             for line in data.read_text().splitlines()))
+    by_type = runner.invoke(app, ["router", "train", "auto", "--from", str(typed), "--kind", "types"])
+    assert by_type.exit_code == 0 and "types scorer" in by_type.output, by_type.output
     bad = runner.invoke(app, ["router", "train", "auto", "--from", str(data), "--kind", "forest"])
     assert bad.exit_code != 0 and "unknown scorer kind" in bad.output
 
@@ -253,6 +258,34 @@ async def test_ensemble_averages_the_two_scorers_and_round_trips(tmp_path):
     assert np.allclose(again.scores(x)[SMALL], model.scores(x)[SMALL], atol=5e-3)
     code = await router(again).choose(ask("Write a Python parser for log lines"), fake_embed)
     assert code.order[0] == LARGE and "ensemble" in router(again).describe()["policy"]
+
+
+def typed_rows() -> list[dict]:
+    """rows() with each prompt's task type, as `cupola eval export --router-data` writes it."""
+    kind_of = {t.format(x): name for name, (templates, _) in KINDS.items() for t in templates for x in THINGS}
+    return [{**r, "category": kind_of[r["prompt"]]} for r in rows()]
+
+
+async def test_task_types_route_by_the_kind_of_request_and_round_trip(tmp_path):
+    model = await train([SMALL, LARGE], typed_rows(), fake_embed, kind="types", head_words=12)
+    assert model.kind == "types" and {"l2", "beta", "k", "sharpness"} <= set(model.settings())
+    assert model.scorer["types"] == ["easy", "hard", "mid"]
+    assert model.scorer["means"][SMALL][1] < 0.2 < 0.8 < model.scorer["means"][SMALL][0]  # hard vs easy
+    r = router(model)
+    code = await r.choose(ask("Write a Python parser for log lines"), fake_embed)
+    hello = await r.choose(ask("Say hello to the new interns"), fake_embed)
+    assert code.order[0] == LARGE and code.predicted[SMALL] < 0.2 < 0.8 < hello.predicted[SMALL]
+    model.save(tmp_path / "auto.json")
+    again = RouterModel.load(tmp_path / "auto.json")
+    x = np.hstack([await fake_embed(["Write a Python parser for logs"]), np.zeros((1, 3), np.float32)])
+    assert again is not None and np.allclose(again.scores(x)[SMALL], model.scores(x)[SMALL], atol=5e-3)
+    # auto tries task types when every row has one, and not otherwise
+    auto = await train([SMALL, LARGE], typed_rows(), fake_embed, head_words=12)
+    assert any(label.startswith("types ") for label in auto.selection)
+    plain = await train([SMALL, LARGE], rows(), fake_embed, head_words=12)
+    assert plain.selection and not any(label.startswith("types ") for label in plain.selection)
+    with pytest.raises(InvalidParameter, match="needs a `category`"):
+        await train([SMALL, LARGE], rows(), fake_embed, kind="types")
 
 
 def test_folds_are_stratified_by_which_candidates_passed_and_repeats_differ():

@@ -84,8 +84,9 @@ def train(name: NameArg,
                                                       "(default: the scorer and its settings are chosen by "
                                                       "cross-validation)")] = None,
           kind: Annotated[str, typer.Option(help="Scorer: auto (chosen by cross-validation), logistic, "
-                                            "neighbours (similarity-weighted k nearest neighbours), or ensemble "
-                                            "(the mean of both)")] = "auto",
+                                            "neighbours (similarity-weighted k nearest neighbours), ensemble "
+                                            "(the mean of both), or types (by task type: needs a category on "
+                                            "every row; auto tries it when they have one)")] = "auto",
           head_words: Annotated[Optional[int], typer.Option(help="Embed this many words of the prompt's head "
                                                             "(default: 12, 24, 48 or 256, chosen by "
                                                             "cross-validation)", min=1)] = None) -> None:

@@ -114,7 +114,7 @@ class RouterModel:
     embedding_model: str = "minilm-l6"
     features_version: int = FEATURES_VERSION
     trained_at: float = field(default_factory=time.time)
-    kind: str = "logistic"  # the scorer: logistic (``weights``) or neighbours (``scorer``)
+    kind: str = "logistic"  # the scorer: logistic (``weights``), or neighbours, ensemble, types (``scorer``)
     scorer: dict[str, Any] = field(default_factory=dict)
     head_words: int = 12  # what files trained before this field was stored used
     selection: dict[str, float] = field(default_factory=dict)  # cross-validated log loss per option tried
@@ -145,13 +145,13 @@ class RouterModel:
 
     def settings(self) -> dict[str, float]:
         """The scorer's settings that cross-validation chose (``l2``, or ``k`` and ``sharpness``, or
-        all three for an ensemble)."""
+        all three for an ensemble, and ``beta`` for task types)."""
         if self.kind == "logistic":
             return {"l2": self.l2} if self.l2 is not None else {}
         params = self.scorer.get("params", {})
         if self.kind == "ensemble":
             params = {**params.get("logistic", {}), **params.get("neighbours", {})}
-        return {k: v for k, v in params.items() if k in ("l2", "k", "sharpness")}
+        return {k: v for k, v in params.items() if k in ("l2", "k", "sharpness", "beta")}
 
     def cv_summary(self) -> str:
         """What cross-validation chose and its held-out log loss (mean ± spread over the repeats)."""
@@ -252,15 +252,20 @@ class Router:
 # -- training -------------------------------------------------------------------------------
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
-    """Training rows as ``{"prompt", "target", "score"}``, from either accepted shape."""
+    """Training rows as ``{"prompt", "target", "score"}`` (and ``category``, the task type, when given),
+    from either accepted shape."""
     rows: list[dict[str, Any]] = []
     for number, data in jsonl.rows(path, required="prompt"):
+        category = data.get("category")
+        kind = {"category": str(category)} if isinstance(category, (str, int)) and str(category).strip() else {}
         if isinstance(data.get("scores"), dict):
             for target, score in data["scores"].items():
-                rows.append({"prompt": data["prompt"], "target": str(target), "score": _score(score, path, number)})
+                rows.append({"prompt": data["prompt"], "target": str(target), "score": _score(score, path, number),
+                             **kind})
         elif "target" in data:
             score = data.get("score", data.get("passed"))
-            rows.append({"prompt": data["prompt"], "target": str(data["target"]), "score": _score(score, path, number)})
+            rows.append({"prompt": data["prompt"], "target": str(data["target"]), "score": _score(score, path, number),
+                         **kind})
         else:
             raise InvalidParameter(f"{path}:{number}: give `target` and `score` (or `passed`), or `scores`")
     return rows
@@ -283,8 +288,8 @@ async def train(candidates: list[str], rows: list[dict[str, Any]], embed: Embed,
     regularisation. ``head_words`` None chooses the embedded head's length among `HEAD_CHOICES`
     by the same cross-validation (heads longer than every training prompt are not tried: they embed
     the same text as the shorter one)."""
-    if kind != "auto" and kind not in scorers.KINDS:
-        raise InvalidParameter(f"unknown scorer kind {kind!r} (auto, {', '.join(scorers.KINDS)})")
+    if kind != "auto" and kind not in scorers.KINDS + (scorers.TYPED,):
+        raise InvalidParameter(f"unknown scorer kind {kind!r} (auto, {', '.join(scorers.KINDS + (scorers.TYPED,))})")
     if calibrate is not None and not 0 < calibrate < 1:
         raise InvalidParameter("--calibrate is the share of traffic for the strongest model, between 0 and 1")
     used = [r for r in rows if r["target"] in candidates]
@@ -299,7 +304,17 @@ async def train(candidates: list[str], rows: list[dict[str, Any]], embed: Embed,
         mine = [r for r in used if r["target"] == c]
         labels[c] = scorers.Labels(np.array([index[r["prompt"]] for r in mine]),
                                    np.array([r["score"] for r in mine], dtype=np.float64))
+    # the task type of each prompt, when every prompt has one and there are several (`category`)
+    type_of = {r["prompt"]: r["category"] for r in used if r.get("category")}
+    types = [type_of[p] for p in prompts] if len(type_of) == len(prompts) and len(set(type_of.values())) > 1 \
+        else None
+    if kind == scorers.TYPED and types is None:
+        raise InvalidParameter("the types scorer needs a `category` (task type) on every training row, and "
+                               "at least two of them", hint="e.g. `cupola eval export RUN --router-data FILE` "
+                               "writes each test's category")
     kinds = ("logistic",) if l2 is not None else scorers.KINDS if kind == "auto" else (kind,)
+    if kind == "auto" and l2 is None and types is not None:
+        kinds = kinds + (scorers.TYPED,)
     if kind == "ensemble" and l2 is None:
         kinds = scorers.ENSEMBLE_PARTS
     bodies = [{"messages": [{"role": "user", "content": p}]} for p in prompts]
@@ -316,7 +331,7 @@ async def train(candidates: list[str], rows: list[dict[str, Any]], embed: Embed,
             x = await features(bodies, embed, words)
             layout = {"columns": x.shape[1] - len(EXTRA_FEATURES), "flags": [x.shape[1] - 2, x.shape[1] - 1]}
             found = scorers.select(x, labels, scorers.options(kinds, l2, layout), repeats=repeats,
-                                   require="ensemble" if kind == "ensemble" else None)
+                                   require="ensemble" if kind == "ensemble" else None, types=types)
             prefix = f"head {words}: " if len(heads) > 1 else ""
             tried.update({prefix + k: v for k, v in found.tried.items()})
             spread.update({prefix + k: v for k, v in found.spread.items()})
@@ -325,7 +340,7 @@ async def train(candidates: list[str], rows: list[dict[str, Any]], embed: Embed,
         assert best is not None
         found, words, x = best
         chosen, params = found.kind, found.params
-        state = scorers.fit(chosen, params, x, labels)
+        state = scorers.fit(chosen, params, x, labels, types)
         means = {c: float(lab.scores.mean()) for c, lab in labels.items()}
         strongest = max(candidates, key=lambda c: means[c])
         model = RouterModel(list(candidates), state.get("weights", {}), strongest, l2=params.get("l2"),
@@ -336,7 +351,7 @@ async def train(candidates: list[str], rows: list[dict[str, Any]], embed: Embed,
             # Calibrate on out-of-fold predictions: a scorer is over-confident on its own training
             # prompts (a neighbours scorer finds each of them at cosine 1), new traffic is not.
             fold_of = scorers.folds(len(prompts), strata=scorers.strata(len(prompts), labels))
-            predicted = scorers.out_of_fold(chosen, params, x, labels, fold_of)
+            predicted = scorers.out_of_fold(chosen, params, x, labels, fold_of, types)
             lead = predicted[strongest] - np.max(np.stack([predicted[c] for c in candidates if c != strongest]),
                                                  axis=0)
             lead = lead[~np.isnan(lead)]

@@ -10,6 +10,12 @@ Three kinds, each a few dozen lines of numpy (small data: hundreds to thousands 
   training prompts (cosine of their embeddings), weighted by ``exp(sharpness * cosine)`` and shrunk
   towards the candidate's mean by one pseudo-prompt.
 * ``ensemble``: the mean of the two above (each with its own cross-validated settings).
+* ``types``: when the training rows say what kind of task each prompt is (``category``, as
+  `cupola eval export --router-data` writes it), a logistic regression per task type (one against
+  the rest) gives a request's type probabilities, and a candidate's score is its mean score on each
+  type weighted by them, plus ``beta`` times what the ``k`` most similar prompts of the most likely
+  type scored above their type's mean. Routing by task type is what tells a 135M model's easy
+  requests from its hard ones; the neighbours then separate prompts within a type.
 
 `select` picks the kind and its settings (``l2``; ``k`` and ``sharpness``) with the lowest
 cross-validated log loss on the training data (5 folds stratified by which candidates passed,
@@ -29,8 +35,11 @@ from typing import Any
 import numpy as np
 
 KINDS = ("logistic", "neighbours", "ensemble")
+TYPED = "types"  # offered only with a task type per prompt
 ENSEMBLE_PARTS = ("logistic", "neighbours")
 L2_GRID = (0.1, 0.3, 1.0, 3.0, 10.0)
+TYPE_L2_GRID = (0.01, 0.03, 0.1, 0.3)  # (types are few and separable: less shrinkage than a quality scorer's)
+BETA_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
 K_GRID = (5, 10, 20, 40)
 SHARPNESS_GRID = (5.0, 20.0)
 
@@ -130,8 +139,13 @@ def predict_neighbours(train_x: np.ndarray, labels: Labels, x: np.ndarray, param
 
 # -- fitting, predicting, selecting -------------------------------------------------------------------
 
-def fit(kind: str, params: dict[str, Any], x: np.ndarray, labels: dict[str, Labels]) -> dict[str, Any]:
-    """A fitted scorer's state (JSON-able)."""
+def fit(kind: str, params: dict[str, Any], x: np.ndarray, labels: dict[str, Labels],
+        types: list[str] | None = None) -> dict[str, Any]:
+    """A fitted scorer's state (JSON-able). ``types``: each prompt's task type (the ``types`` kind)."""
+    if kind == TYPED:
+        if types is None:
+            raise ValueError("the types scorer needs a task type per prompt")
+        return _fit_types(params, x, labels, types)
     if kind == "logistic":
         return {"kind": kind, "params": params,
                 "weights": {c: fit_logistic(x[lab.rows], lab.scores, params["l2"]).tolist()
@@ -148,8 +162,52 @@ def fit(kind: str, params: dict[str, Any], x: np.ndarray, labels: dict[str, Labe
     raise ValueError(f"unknown scorer kind {kind!r}")
 
 
+def _fit_types(params: dict[str, Any], x: np.ndarray, labels: dict[str, Labels], types: list[str]) -> dict[str, Any]:
+    used = np.unique(np.concatenate([lab.rows for lab in labels.values()]))
+    names = sorted({types[i] for i in used})
+    known = set(used.tolist())
+    of = np.array([names.index(types[i]) if i in known else -1 for i in range(len(types))])
+    weights = [fit_logistic(x[used], (of[used] == t).astype(np.float64), params["l2"]).tolist()
+               for t in range(len(names))]
+    remap = {int(r): i for i, r in enumerate(used)}
+    means, rows = {}, {}
+    for c, lab in labels.items():
+        prior = float(lab.scores.mean())
+        kind = of[lab.rows]  # each type's mean, shrunk towards the candidate's mean by one pseudo-prompt
+        mean = [float((lab.scores[kind == t].sum() + prior) / ((kind == t).sum() + 1)) for t in range(len(names))]
+        means[c] = mean
+        rows[c] = {"rows": [remap[int(r)] for r in lab.rows],
+                   "scores": (lab.scores - np.asarray(mean)[kind]).tolist()}  # above or below the type's mean
+    return {"kind": TYPED, "params": params, "types": names, "weights": weights, "means": means,
+            "x": _pack(x[used]), "of": of[used].tolist(), "labels": rows}
+
+
+def _predict_types(state: dict[str, Any], x: np.ndarray) -> dict[str, np.ndarray]:
+    params = state["params"]
+    p = np.stack([predict_logistic(np.asarray(w), x) for w in state["weights"]], axis=1)
+    p /= np.maximum(p.sum(axis=1, keepdims=True), 1e-12)
+    likely = p.argmax(axis=1)
+    beta = float(params.get("beta", 0.0))
+    sims = similarity(x, _unpack(state["x"]), params.get("columns"), params.get("flags")) if beta else None
+    of = np.asarray(state["of"], dtype=int)
+    out = {}
+    for c, lab in state["labels"].items():
+        score = p @ np.asarray(state["means"][c])
+        if sims is not None:
+            rows, above = np.asarray(lab["rows"], dtype=int), np.asarray(lab["scores"], dtype=np.float64)
+            for t in np.unique(likely):
+                mine, same = likely == t, of[rows] == t
+                if same.any():  # the nearest prompts of the same type: how far above its mean they scored
+                    score[mine] += beta * predict_neighbours(np.empty(0), Labels(rows[same], above[same]), x[mine],
+                                                             params, 0.0, sims[mine])
+        out[c] = np.clip(score, 1e-4, 1 - 1e-4)
+    return out
+
+
 def predict(state: dict[str, Any], x: np.ndarray) -> dict[str, np.ndarray]:
     """Predicted quality per candidate for the feature rows ``x``."""
+    if state["kind"] == TYPED:
+        return _predict_types(state, x)
     if state["kind"] == "logistic":
         return {c: predict_logistic(np.asarray(w), x) for c, w in state["weights"].items()}
     if state["kind"] == "ensemble":
@@ -166,7 +224,7 @@ def predict(state: dict[str, Any], x: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def out_of_fold(kind: str, params: dict[str, Any], x: np.ndarray, labels: dict[str, Labels],
-                fold_of: np.ndarray) -> dict[str, np.ndarray]:
+                fold_of: np.ndarray, types: list[str] | None = None) -> dict[str, np.ndarray]:
     """Every prompt's predicted quality per candidate from a scorer fitted without its fold."""
     out = {c: np.full(x.shape[0], np.nan) for c in labels}
     for f in np.unique(fold_of):
@@ -178,7 +236,7 @@ def out_of_fold(kind: str, params: dict[str, Any], x: np.ndarray, labels: dict[s
                 fit_labels[c] = Labels(lab.rows[keep], lab.scores[keep])
         if len(fit_labels) < len(labels):
             continue  # a candidate has labels only in this fold: nothing to learn from
-        for c, p in predict(fit(kind, params, x, fit_labels), x[held]).items():
+        for c, p in predict(fit(kind, params, x, fit_labels, types), x[held]).items():
             out[c][held] = p
     return out
 
@@ -197,9 +255,9 @@ def log_loss(predicted: dict[str, np.ndarray], labels: dict[str, Labels]) -> flo
 
 
 def cv_loss(kind: str, params: dict[str, Any], x: np.ndarray, labels: dict[str, Labels],
-            fold_of: np.ndarray) -> float:
+            fold_of: np.ndarray, types: list[str] | None = None) -> float:
     """Mean held-out log loss over every candidate's labelled rows (prompts split into folds)."""
-    return log_loss(out_of_fold(kind, params, x, labels, fold_of), labels)
+    return log_loss(out_of_fold(kind, params, x, labels, fold_of, types), labels)
 
 
 def strata(prompts: int, labels: dict[str, Labels]) -> np.ndarray:
@@ -241,7 +299,8 @@ class Selection:
 
 
 def select(x: np.ndarray, labels: dict[str, Labels], options: list[tuple[str, dict[str, Any]]],
-           count: int = 5, repeats: int = 3, ensemble: bool = True, require: str | None = None) -> Selection:
+           count: int = 5, repeats: int = 3, ensemble: bool = True, require: str | None = None,
+           types: list[str] | None = None) -> Selection:
     """Among ``options`` (kind, settings), the one with the lowest cross-validated log loss
     (``count`` folds stratified by which candidates passed, repeated with ``repeats`` seeds, losses
     averaged). With ``ensemble`` and both kinds among the options, the average of the best logistic
@@ -254,7 +313,7 @@ def select(x: np.ndarray, labels: dict[str, Labels], options: list[tuple[str, di
     splits = [folds(n, min(count, n), seed, strata(n, labels)) for seed in range(repeats)]
     results: list[tuple[str, dict[str, Any], list[dict[str, np.ndarray]], list[float]]] = []
     for kind, params in options:
-        oof = [out_of_fold(kind, params, x, labels, fold_of) for fold_of in splits]
+        oof = [out_of_fold(kind, params, x, labels, fold_of, types) for fold_of in splits]
         results.append((kind, params, oof, [log_loss(o, labels) for o in oof]))
     best_of = {k: min((r for r in results if r[0] == k), key=lambda r: np.mean(r[3]), default=None)
                for k in ENSEMBLE_PARTS}
@@ -279,7 +338,10 @@ def options(kinds: tuple[str, ...] = KINDS, l2: float | None = None,
     The ensemble is not listed: `select` builds it from the best of each kind."""
     out: list[tuple[str, dict[str, Any]]] = []
     for kind in kinds:
-        if kind == "logistic":
+        if kind == TYPED:
+            out += [(TYPED, {"l2": v, "beta": b, "k": 10, "sharpness": 5.0, **(layout or {})})
+                    for v in TYPE_L2_GRID for b in BETA_GRID]
+        elif kind == "logistic":
             out += [("logistic", {"l2": v}) for v in ([l2] if l2 is not None else L2_GRID)]
         elif kind == "neighbours":
             out += [("neighbours", {"k": k, "sharpness": s, **(layout or {})}) for k in K_GRID for s in SHARPNESS_GRID]
