@@ -341,13 +341,19 @@ async def leads(model: Any, items: list[dict[str, Any]], embed: Any) -> np.ndarr
 # cupola.runtime.router.train. "default" is what `cupola router train` does.
 VARIANTS: dict[str, dict[str, Any]] = {
     "default": {},
+    "default, rows without categories": {"categories": False},
     "neighbours, 12-word head": {"kind": "neighbours", "head_words": 12},
     "logistic, 12-word head": {"kind": "logistic", "head_words": 12},
     "logistic, head by CV": {"kind": "logistic"},
     "neighbours, head by CV": {"kind": "neighbours"},
     "ensemble, head by CV": {"kind": "ensemble"},
 }
-CV_SEEDS = (0, 1, 2)  # the bench's cross-validation is repeated with these fold seeds
+CV_SEEDS = (0, 1, 2)
+
+
+def _kwargs(options: dict[str, Any]) -> dict[str, Any]:
+    """A variant's arguments of `train` (``categories`` is the bench's: whether the rows carry them)."""
+    return {k: v for k, v in options.items() if k != "categories"}  # the bench's cross-validation is repeated with these fold seeds
 
 
 def folds_of(items: list[dict[str, Any]], folds: int, seed: int = 0) -> np.ndarray:
@@ -376,7 +382,8 @@ async def cross_validate(items: list[dict[str, Any]], scores: dict[str, dict[str
     for f in range(folds):
         fit = [r for r, g in zip(items, fold) if g != f]
         held = [r for r, g in zip(items, fold) if g == f]
-        model = await routing.train([WEAK, STRONG], train_rows(fit, scores), embed, **options)
+        model = await routing.train([WEAK, STRONG], train_rows(fit, scores, options.get("categories", True)), embed,
+                                    **_kwargs(options))
         out[fold == f] = await leads(model, held, embed)
     return out
 
@@ -480,7 +487,8 @@ async def evaluate(args: argparse.Namespace, rows: list[dict[str, Any]], scores:
                 for seed in CV_SEEDS]
         cv = {key: round(float(np.mean([r[key] for r in runs])), 4) for key in ("apgr", "ratio_at_50", "pgr_at_50")}
         cv.update({f"{key}_sd": round(float(np.std([r[key] for r in runs])), 4) for key in ("apgr", "ratio_at_50")})
-        model = await routing.train([WEAK, STRONG], train_rows(train_items, scores), cache, **options)
+        model = await routing.train([WEAK, STRONG], train_rows(train_items, scores, options.get("categories", True)),
+                                    cache, **_kwargs(options))
         share, quality = curve(await leads(model, test_items, cache), weak, strong)
         test = curve_metrics(share, quality, q_weak, q_strong)
         seconds = round(time.perf_counter() - t, 1)

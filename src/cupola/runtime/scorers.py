@@ -167,8 +167,7 @@ def _fit_types(params: dict[str, Any], x: np.ndarray, labels: dict[str, Labels],
     names = sorted({types[i] for i in used})
     known = set(used.tolist())
     of = np.array([names.index(types[i]) if i in known else -1 for i in range(len(types))])
-    weights = [fit_logistic(x[used], (of[used] == t).astype(np.float64), params["l2"]).tolist()
-               for t in range(len(names))]
+    weights = _type_weights(x, used, of[used], len(names), params["l2"])
     remap = {int(r): i for i, r in enumerate(used)}
     means, rows = {}, {}
     for c, lab in labels.items():
@@ -180,6 +179,19 @@ def _fit_types(params: dict[str, Any], x: np.ndarray, labels: dict[str, Labels],
                    "scores": (lab.scores - np.asarray(mean)[kind]).tolist()}  # above or below the type's mean
     return {"kind": TYPED, "params": params, "types": names, "weights": weights, "means": means,
             "x": _pack(x[used]), "of": of[used].tolist(), "labels": rows}
+
+
+_TYPE_FITS: dict[tuple, list[list[float]]] = {}  # cross-validation refits the same classifier for every beta
+
+
+def _type_weights(x: np.ndarray, used: np.ndarray, of: np.ndarray, types: int, l2: float) -> list[list[float]]:
+    """One logistic regression per task type (that type against the rest) on the rows ``used``."""
+    key = (x.shape, float(x[used].sum()), used.tobytes(), of.tobytes(), l2)
+    if key not in _TYPE_FITS:
+        if len(_TYPE_FITS) > 256:
+            _TYPE_FITS.clear()
+        _TYPE_FITS[key] = [fit_logistic(x[used], (of == t).astype(np.float64), l2).tolist() for t in range(types)]
+    return _TYPE_FITS[key]
 
 
 def _predict_types(state: dict[str, Any], x: np.ndarray) -> dict[str, np.ndarray]:
