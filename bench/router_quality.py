@@ -29,7 +29,7 @@ generation takes ~30 min per run on 2 quiet cores; later runs reuse the cache):
 
     .venv/bin/python bench/router_quality.py [--runs N] [--url http://127.0.0.1:PORT] [--evaluate-only]
 
-Three runs per prompt and model by default: qwen2.5-coder-0.5b at its catalog sampling (temperature 0.7)
+Five runs per prompt and model by default: qwen2.5-coder-0.5b at its catalog sampling (temperature 0.7)
 gives the same pass/fail on a prompt in only ~80% of pairs of runs, so a single run's labels are mostly
 noise where the two models differ; averaging runs gives each prompt an expected score.
 
@@ -68,7 +68,7 @@ CODE_TIMEOUT = 10.0
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--prompts", type=Path, default=BENCH / "router_prompts.jsonl")
-    p.add_argument("--runs", type=int, default=3, help="answers per prompt and model (seeds 0..N-1); "
+    p.add_argument("--runs", type=int, default=5, help="answers per prompt and model (seeds 0..N-1); "
                    "scores are averaged over runs")
     p.add_argument("--url", help="generate through this OpenAI-compatible server (e.g. a `cupola serve`) "
                    "instead of an in-process Runtime; routing and embeddings stay in-process")
