@@ -383,7 +383,7 @@ async def cross_validate(items: list[dict[str, Any]], scores: dict[str, dict[str
         fit = [r for r, g in zip(items, fold) if g != f]
         held = [r for r, g in zip(items, fold) if g == f]
         model = await routing.train([WEAK, STRONG], train_rows(fit, scores, options.get("categories", True)), embed,
-                                    **_kwargs(options))
+                                    timing_embed=embed.real, **_kwargs(options))
         out[fold == f] = await leads(model, held, embed)
     return out
 
@@ -488,7 +488,7 @@ async def evaluate(args: argparse.Namespace, rows: list[dict[str, Any]], scores:
         cv = {key: round(float(np.mean([r[key] for r in runs])), 4) for key in ("apgr", "ratio_at_50", "pgr_at_50")}
         cv.update({f"{key}_sd": round(float(np.std([r[key] for r in runs])), 4) for key in ("apgr", "ratio_at_50")})
         model = await routing.train([WEAK, STRONG], train_rows(train_items, scores, options.get("categories", True)),
-                                    cache, **_kwargs(options))
+                                    cache, timing_embed=cache.real, **_kwargs(options))
         share, quality = curve(await leads(model, test_items, cache), weak, strong)
         test = curve_metrics(share, quality, q_weak, q_strong)
         seconds = round(time.perf_counter() - t, 1)
@@ -509,8 +509,9 @@ async def evaluate(args: argparse.Namespace, rows: list[dict[str, Any]], scores:
     report["test"]["curve"] = {"share": [round(float(s), 4) for s in share], "quality": curves}
 
     # The library's default, as `cupola router train` runs it, through the real Router.
-    model = await routing.train([WEAK, STRONG], train_rows(train_items, scores), cache)
-    calibrated = await routing.train([WEAK, STRONG], train_rows(train_items, scores), cache, calibrate=0.5)
+    model = await routing.train([WEAK, STRONG], train_rows(train_items, scores), cache, timing_embed=cache.real)
+    calibrated = await routing.train([WEAK, STRONG], train_rows(train_items, scores), cache, calibrate=0.5,
+                                     timing_embed=cache.real)
     config = RouterConfig(candidates=[WEAK, STRONG], mode="balanced")
     costs = {WEAK: 1.0, STRONG: 5.0}
     points = {

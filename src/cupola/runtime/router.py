@@ -279,15 +279,38 @@ def _score(value: Any, path: Path, number: int) -> float:
     raise InvalidParameter(f"{path}:{number}: a score is a number from 0 to 1 (or passed: true/false)")
 
 
+ROUTING_BUDGET_MS = 10.0  # what routing may add to a request (p95), embedding included
+DECISION_MS = 1.0  # the classifier and decision after the embedding (p95 ~0.7 ms on 2 cores)
+
+
+async def embedding_p95(embed: Embed, texts: list[str], samples: int = 60) -> float:
+    """p95 milliseconds of embedding one of ``texts`` per call (the longest ``samples`` of them), as
+    routing a request does."""
+    longest = sorted(texts, key=len, reverse=True)[:samples]
+    for text in longest[:3]:
+        await embed([text])  # warm up
+    times = []
+    for text in longest:
+        started = time.perf_counter()
+        await embed([text])
+        times.append((time.perf_counter() - started) * 1000)
+    return float(np.percentile(times, 95))
+
+
 async def train(candidates: list[str], rows: list[dict[str, Any]], embed: Embed, *, calibrate: float | None = None,
                 l2: float | None = None, kind: str = "auto", head_words: int | None = None,
-                embedding_model: str = "minilm-l6", repeats: int = 3) -> RouterModel:
+                embedding_model: str = "minilm-l6", repeats: int = 3, timing_embed: Embed | None = None
+                ) -> RouterModel:
     """Fit the candidates' quality scorer on the rows that name them. ``kind`` "auto" picks the
     scorer (logistic, neighbours, or their ensemble) and its settings by cross-validated log loss
     (5 stratified folds, ``repeats`` seeds); a given ``l2`` means a logistic regression with that
     regularisation. ``head_words`` None chooses the embedded head's length among `HEAD_CHOICES`
-    by the same cross-validation (heads longer than every training prompt are not tried: they embed
-    the same text as the shorter one)."""
+    by the same cross-validation: the shortest head whose loss is within one spread (standard
+    deviation over the repeats) of the best, since every request pays for embedding the head (heads
+    longer than every training prompt are not tried: they embed the same text as the shorter one), and
+    no head whose embedding takes more than the routing budget (``ROUTING_BUDGET_MS`` less the
+    decision, p95 over the longest training prompts, timed with ``timing_embed`` or ``embed``) once a
+    shorter one has been tried."""
     if kind != "auto" and kind not in scorers.KINDS + (scorers.TYPED,):
         raise InvalidParameter(f"unknown scorer kind {kind!r} (auto, {', '.join(scorers.KINDS + (scorers.TYPED,))})")
     if calibrate is not None and not 0 < calibrate < 1:
@@ -321,13 +344,16 @@ async def train(candidates: list[str], rows: list[dict[str, Any]], embed: Embed,
     heads = (head_words,) if head_words is not None else HEAD_CHOICES
     # Small matrices: BLAS threads only add contention (measured: 2.2 s vs 0.08 s per fit on 2 busy cores).
     with threadpool_limits(1):
-        best: tuple[scorers.Selection, int, np.ndarray] | None = None
+        found_by_head: list[tuple[scorers.Selection, int, np.ndarray]] = []
         tried: dict[str, float] = {}
         spread: dict[str, float] = {}
         longest = max(len(p.split()) for p in prompts)
         for i, words in enumerate(heads):
             if i and heads[i - 1] >= longest:
                 break  # every prompt fits a shorter head: a longer one embeds the same text
+            if i and await embedding_p95(timing_embed or embed, [head(p, words) for p in prompts]) \
+                    > ROUTING_BUDGET_MS - DECISION_MS:
+                break  # every request would pay more than routing may add for this head
             x = await features(bodies, embed, words)
             layout = {"columns": x.shape[1] - len(EXTRA_FEATURES), "flags": [x.shape[1] - 2, x.shape[1] - 1]}
             found = scorers.select(x, labels, scorers.options(kinds, l2, layout), repeats=repeats,
@@ -335,10 +361,12 @@ async def train(candidates: list[str], rows: list[dict[str, Any]], embed: Embed,
             prefix = f"head {words}: " if len(heads) > 1 else ""
             tried.update({prefix + k: v for k, v in found.tried.items()})
             spread.update({prefix + k: v for k, v in found.spread.items()})
-            if best is None or found.loss < best[0].loss - 1e-12:  # ties keep the shorter head (faster to embed)
-                best = (found, words, x)
-        assert best is not None
-        found, words, x = best
+            found_by_head.append((found, words, x))
+        # The shortest head within one spread of the best loss (the one-standard-error rule): a longer
+        # head costs embedding time on every request (48 words: ~10 ms p95 on 2 cores, 24: ~8 ms).
+        top = min(found_by_head, key=lambda f: f[0].loss)[0]
+        found, words, x = next(f for f in found_by_head  # (no loss when nothing was cross-validated: the first)
+                               if not f[0].loss > top.loss + top.loss_sd + 1e-12)
         chosen, params = found.kind, found.params
         state = scorers.fit(chosen, params, x, labels, types)
         means = {c: float(lab.scores.mean()) for c, lab in labels.items()}

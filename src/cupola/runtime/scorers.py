@@ -308,6 +308,7 @@ class Selection:
     loss: float
     tried: dict[str, float]
     spread: dict[str, float]
+    loss_sd: float = 0.0  # the chosen option's spread
 
 
 def select(x: np.ndarray, labels: dict[str, Labels], options: list[tuple[str, dict[str, Any]]],
@@ -340,7 +341,7 @@ def select(x: np.ndarray, labels: dict[str, Labels], options: list[tuple[str, di
     if not eligible:
         raise ValueError(f"no {require} option among {[r[0] for r in results]}")
     kind, params, _, losses = min(eligible, key=lambda r: np.mean(r[3]))
-    return Selection(kind, params, float(np.mean(losses)), tried, spread)
+    return Selection(kind, params, float(np.mean(losses)), tried, spread, float(np.std(losses)))
 
 
 def options(kinds: tuple[str, ...] = KINDS, l2: float | None = None,
