@@ -696,3 +696,13 @@ def test_a_copy_is_never_only_filler_words():
         assert not _accepts(lark, head + f'"to": "{value}"}}}}</tool_call>'), value
     for value in ("Ana", "Ana and Theo", "Theo", "my friends", "Please send"):
         assert _accepts(lark, head + f'"to": "{value}"}}}}</tool_call>'), value
+
+
+def test_filler_and_a_siblings_value_together_never_leave_a_copy_with_nothing_to_take():
+    """A message whose only value-like word is a sibling's ("my turbo" with mode turbo): the free-text
+    field keeps a valid copy (the filler rule gives way), so the call still closes."""
+    tool = {"type": "function", "function": {"name": "vac", "parameters": {"type": "object", "properties": {
+        "room": {"type": "string"}, "mode": {"type": "string", "enum": ["quiet", "turbo"]}},
+        "required": ["room", "mode"]}}}
+    lark = grammar(plan_tools({"tools": [tool], "tool_choice": "required"}, ADAPTER), 256, "my, turbo")
+    assert _accepts(lark, '<tool_call>{"name": "vac", "arguments": {"room": "my", "mode": "turbo"}}</tool_call>')

@@ -871,11 +871,12 @@ class _Lark:
             low = max(node.min_chars, 1 if copy else 0)  # a copy is not empty
             words = f" & /{_EDGES}/ & %regex {json.dumps({'substring_chunks': self.pieces})}" if copy else ""
             barred = self.excluded.get(id(node), [])
-            if copy and barred and any(re.fullmatch(_EDGES, p) and p not in barred and low <= len(p) <= chars
-                                       for p in self.pieces):  # a word is left to copy: never a dead end
+            barring = copy and barred and any(re.fullmatch(_EDGES, p) and p not in barred and low <= len(p) <= chars
+                                              for p in self.pieces)  # a word is left to copy: never a dead end
+            if barring:
                 words += " & ~/[^\\w]*(" + "|".join(_rx(v) for v in barred) + ")[^\\w]*/"
             if copy and any(re.fullmatch(_EDGES, p) and p.lower() not in _FILLER and low <= len(p) <= chars
-                            for p in self.pieces):  # a word that can be a value is left to copy
+                            and not (barring and p in barred) for p in self.pieces):  # a value-like word is left
                 words += f" & ~/{_NOT_WORD}*{_FILLER_RX}({_NOT_WORD}+{_FILLER_RX})*{_NOT_WORD}*/"
             guard = f" & /{_NO_CLOSE}/" if self.calls else ""
             body = self.rule(f"/{_STR_CHARS}{{{low},{chars}}}/{guard}{words}", f"[max_tokens={node.tokens}]")
