@@ -89,7 +89,8 @@ def train(name: NameArg,
                                             "every row; auto tries it when they have one)")] = "auto",
           head_words: Annotated[Optional[int], typer.Option(help="Embed this many words of the prompt's head "
                                                             "(default: 12, 24, 48 or 256, chosen by "
-                                                            "cross-validation)", min=1)] = None) -> None:
+                                                            "cross-validation, none slower to embed than "
+                                                            "routing's 10 ms budget)", min=1)] = None) -> None:
     """Train a router's classifier on per-prompt, per-candidate results.
 
     Unless pinned with --l2, --kind or --head-words, the scorer, its settings and the embedded head
