@@ -178,9 +178,13 @@ def quantities(text: str) -> list[Quantity]:
         elif at and text[at - 1] == "$":
             found.append(Quantity(value, "$", at))
     taken = [range(q.at, q.at + 1) for q in found]
+
+    def free(m: re.Match[str]) -> bool:  # no quantity found so far overlaps this match
+        return not any(m.start() <= r.start < m.end() or r.start <= m.start() < r.stop for r in taken)
+
     for pattern, amount in _PHRASES:
         for m in pattern.finditer(text):
-            if any(m.start() <= r.start < m.end() or r.start <= m.start() < r.stop for r in taken):
+            if not free(m):
                 continue
             if amount is None:
                 spelled = _spelled(m.group(1))
@@ -192,8 +196,7 @@ def quantities(text: str) -> list[Quantity]:
             found.append(Quantity(value, m.group(m.lastindex).lower(), m.start()))  # type: ignore[arg-type]
             taken.append(range(m.start(), m.end()))
     for pattern, amount in _FRACTIONS:
-        found += [Quantity(amount, "%", m.start()) for m in pattern.finditer(text)
-                  if not any(m.start() <= r.start < m.end() or r.start <= m.start() < r.stop for r in taken)]
+        found += [Quantity(amount, "%", m.start()) for m in pattern.finditer(text) if free(m)]
     return sorted(found, key=lambda q: q.at)
 
 
