@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from cupola.runtime.quantities import in_unit, quantities, unit_of
+from cupola.runtime.quantities import in_unit, number_places, quantities, unit_of
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -48,3 +48,13 @@ def test_conversion_stays_within_a_dimension():
     assert in_unit(quantities("one litre")[0], "ml") == Decimal(1000)
     assert in_unit(quantities("28 cents")[0], "dollars") == Decimal("0.28")
     assert in_unit(hour, "kg") is None
+
+
+@pytest.mark.parametrize("text, count", [
+    ("only the first 10 rows", 1), ("next three departures", 1), ("an hour and a half", 1),
+    ("two hundred and fifty kg and 3 apples", 2), ("g = 1.62 m/s^2, 15 m/s", 3),
+    ("on 2025-12-20 at 19:30 from SAV-310", 0),  # dates, times and codes are not numbers
+    ("price of ETH?", 0),
+])
+def test_how_many_numbers_a_user_gave(text, count):
+    assert len(number_places(text)) == count

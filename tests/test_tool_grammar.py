@@ -330,6 +330,24 @@ def test_a_date_or_time_layout_named_in_a_description_is_held():
     assert bounded["month"]["maxLength"] == 7 and bounded["at"]["pattern"] == r"^\d{2}:\d{2}$"
 
 
+@pytest.mark.parametrize("description, pattern", [
+    ("ISO 8601 date-time, e.g. 2025-01-31T19:45", r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2})?$"),
+    ('Time of day, e.g. "19:45"', r"^\d{2}:\d{2}$"),
+    ("Start, e.g. 2025-01-31 or today", None),  # other values are allowed too
+    ("A note, like the one on the fridge", None)])
+def test_a_layout_given_by_an_example_is_held(description, pattern):
+    """Found on the development set: "kickoff": "2025-10-02" for a date-time field described by an example,
+    when the user wrote "on 2025-10-02 at 19:30"."""
+    tool = {"type": "function", "function": {"name": "match", "parameters": {"type": "object", "properties": {
+        "at": {"type": "string", "description": description}}, "required": ["at"]}}}
+    plan = plan_tools({"tools": [tool], "tool_choice": "required"}, ADAPTER)
+    assert call_schema(plan, 128)["properties"]["arguments"]["properties"]["at"].get("pattern") == pattern
+    if pattern and "T" in pattern:
+        lark = grammar(plan, 128, "We host them on 2025-10-02 at 19:30")
+        assert _accepts(lark, '<tool_call>{"name": "match", "arguments": {"at": "2025-10-02T19:30"}}</tool_call>')
+        assert not _accepts(lark, '<tool_call>{"name": "match", "arguments": {"at": "2025-10-02"}}</tool_call>')
+
+
 @pytest.mark.parametrize("text,expected", [
     ("We're a family of five, need four bedrooms at least, max 550k.", ["550000", "5", "4"]),
     ("Print on the 2nd-floor printer, 3 copies", ["2", "3"]),
@@ -360,11 +378,14 @@ def test_numbers_and_dates_are_ones_the_user_wrote_and_unwritten_optional_ones_a
     lark = grammar(plan, 256, "Family of five in Raleigh: four bedrooms at least, max 550k, moving 2025-06-01")
     assert _accepts(lark, _call('"city": "Raleigh", "min_bedrooms": 4, "max_price": 550000, '
                                 '"move_in": "2025-06-01"', "homes"))
-    assert _accepts(lark, _call('"city": "Raleigh", "min_bedrooms": 5', "homes"))
+    assert _accepts(lark, _call('"city": "Raleigh", "min_bedrooms": 5, "max_price": 550000', "homes"))
+    # "max 550k" gives the optional max_price: it is not left out
+    assert not _accepts(lark, _call('"city": "Raleigh", "min_bedrooms": 4', "homes"))
     assert not _accepts(lark, _call('"city": "Raleigh", "min_bedrooms": 100', "homes"))  # not a number the user wrote
     assert not _accepts(lark, _call('"city": "Raleigh", "min_bedrooms": 4, "max_price": 5000', "homes"))
     assert not _accepts(lark, _call('"city": "Raleigh", "min_bedrooms": 4, "move_in": "2025-06-02"', "homes"))
-    assert _accepts(lark, _call('"city": "Raleigh", "min_bedrooms": 4, "ratio": 0.25', "homes"))  # opted out
+    assert _accepts(lark, _call('"city": "Raleigh", "min_bedrooms": 4, "max_price": 550000, "ratio": 0.25',
+                                "homes"))  # opted out
     # no number fits the range (550000 > 20): the integer is only bounded, never a dead end
     lark = grammar(plan, 256, "In Raleigh under 550k")
     assert _accepts(lark, _call('"city": "Raleigh", "min_bedrooms": 3, "max_price": 550000', "homes"))
@@ -419,7 +440,9 @@ def test_siblings_choosing_from_the_same_few_values_take_different_ones():
     lark = grammar(plan, 256, "How many ml is 2 cups? I'm 52, resting at 58 bpm")
     assert _accepts(lark, _call('"amount": 2, "from_unit": "cup", "to_unit": "ml", "age": 52, "rest_bpm": 58',
                                 "convert"))
-    assert _accepts(lark, _call('"amount": 2, "from_unit": "ml", "to_unit": "cup"', "convert"))
+    assert _accepts(lark, _call('"amount": 2, "from_unit": "ml", "to_unit": "cup", "rest_bpm": 58', "convert"))
+    # "resting at 58 bpm" gives the optional rest_bpm (a word of its key by a number): it is not left out
+    assert not _accepts(lark, _call('"amount": 2, "from_unit": "ml", "to_unit": "cup"', "convert"))
     assert not _accepts(lark, _call('"amount": 2, "from_unit": "cup", "to_unit": "cup"', "convert"))
     assert not _accepts(lark, _call('"amount": 2, "from_unit": "cup", "to_unit": "ml", "age": 58, "rest_bpm": 58',
                                     "convert"))
@@ -639,6 +662,7 @@ def test_a_description_that_names_the_kind_of_a_field_holds_it_to_tokens_of_that
     assert _accepts(lark, head + '"from_account": "SAV-310", "to_account": "CHK-001"}}</tool_call>')
     assert not _accepts(lark, head + '"from_account": "CHK-001", "to_account": "CHK-001"}}</tool_call>')
     assert not _accepts(lark, head + '"from_account": "SAV", "to_account": "CHK-001"}}</tool_call>')
+    assert not _accepts(lark, head + '"from_account": "SAV-310", "to_account": "1200"}}</tool_call>')  # 1200.50
     # "name or id": not held to ids
     assert _accepts(lark, head + '"from_account": "SAV-310", "to_account": "CHK-001", "payee": "Ana"}}</tool_call>')
 
@@ -706,3 +730,40 @@ def test_filler_and_a_siblings_value_together_never_leave_a_copy_with_nothing_to
         "required": ["room", "mode"]}}}
     lark = grammar(plan_tools({"tools": [tool], "tool_choice": "required"}, ADAPTER), 256, "my, turbo")
     assert _accepts(lark, '<tool_call>{"name": "vac", "arguments": {"room": "my", "mode": "turbo"}}</tool_call>')
+
+
+ALERT = {"type": "function", "function": {"name": "alert", "parameters": {"type": "object", "properties": {
+    "metric": {"type": "string"}, "comparator": {"type": "string", "enum": [">", "<", ">=", "<="]},
+    "threshold": {"type": "number"}, "duration_minutes": {"type": "integer"}, "limit": {"type": "integer"},
+    "min_amount": {"type": "number"}, "channel": {"type": "string"}},
+    "required": ["metric", "comparator", "threshold"]}}}
+
+
+def test_optional_numbers_and_strings_the_user_gave_are_written():
+    """Found on the development set: a 135M model leaves out "for 5 minutes", "last 5", "500 or more"
+    and "in the audit schema"; and "disk_free_gb < 10" names the operator "<"."""
+    plan = plan_tools({"tools": [ALERT], "tool_choice": "required"}, ADAPTER)
+    lark = grammar(plan, 256, "Alert me if cpu_usage < 90 for 5 minutes")
+    assert _accepts(lark, _call('"metric": "cpu_usage", "comparator": "<", "threshold": 90, "duration_minutes": 5',
+                                "alert"))
+    assert not _accepts(lark, _call('"metric": "cpu_usage", "comparator": "<", "threshold": 90', "alert"))
+    assert not _accepts(lark, _call('"metric": "cpu_usage", "comparator": ">", "threshold": 90, '
+                                    '"duration_minutes": 5', "alert"))
+    # a count ("the last 3 ...") and a lower bound ("500 or more") by the words next to the number
+    lark = grammar(plan, 256, "cpu_usage < 90, show the last 3 alerts of 500 or more")
+    assert _accepts(lark, _call('"metric": "cpu_usage", "comparator": "<", "threshold": 90, "limit": 3, '
+                                '"min_amount": 500', "alert"))
+    assert not _accepts(lark, _call('"metric": "cpu_usage", "comparator": "<", "threshold": 90, "limit": 3',
+                                    "alert"))
+    # a string whose key the user said
+    lark = grammar(plan, 256, "cpu_usage < 90, post it to the ops channel")
+    assert not _accepts(lark, _call('"metric": "cpu_usage", "comparator": "<", "threshold": 90', "alert"))
+    assert _accepts(lark, _call('"metric": "cpu_usage", "comparator": "<", "threshold": 90, "channel": "ops"',
+                                "alert"))
+    # no number left over, or none that says which field it is for: the optional ones stay optional
+    for text in ("Alert me if cpu_usage < 90", "cpu_usage < 90 and 5 and 7"):
+        lark = grammar(plan, 256, text)
+        assert _accepts(lark, _call('"metric": "cpu_usage", "comparator": "<", "threshold": 90', "alert"))
+    # "<=" does not name "<"
+    lark = grammar(plan, 256, "Alert me if cpu_usage <= 90")
+    assert not _accepts(lark, _call('"metric": "cpu_usage", "comparator": "<", "threshold": 90', "alert"))

@@ -97,14 +97,25 @@ SHARE = {"type": "function", "function": {
         "path": {"type": "string"}, "emails": {"type": "array", "items": {"type": "string", "format": "email"}}},
         "required": ["path", "emails"], "additionalProperties": False}}}
 
+ALERT = {"type": "function", "function": {
+    "name": "create_alert", "description": "Alert when a metric crosses a threshold",
+    "parameters": {"type": "object", "properties": {
+        "metric": {"type": "string"}, "comparator": {"type": "string", "enum": [">", "<", ">=", "<="]},
+        "threshold": {"type": "number"},
+        "duration_minutes": {"type": "integer", "description": "How long the condition must hold"}},
+        "required": ["metric", "comparator", "threshold"], "additionalProperties": False}}}
+
 
 @pytest.mark.parametrize("tool, text, key, expected", [
     (TIMER, "The bread needs to rest for an hour and a half, can you time it?", "minutes", 90),
     (TIMER, "Time the eggs: a quarter of an hour.", "minutes", 15),
     (SHARE, "Let mia@x.io and lou@x.io edit /docs/plan.docx.", "emails", ["mia@x.io", "lou@x.io"]),
+    (ALERT, "Alert me if cpu_usage goes above 90 for 5 minutes.", "duration_minutes", 5),  # an optional given
+    (ALERT, "Alert me when disk_free_gb < 10", "comparator", "<"),
 ])
 def test_quantities_are_converted_and_lists_hold_every_address(openai_client, tool, text, key, expected):
-    """The model wrote 0.5 for "an hour and a half" and shared with one of two addresses."""
+    """The model wrote 0.5 for "an hour and a half", shared with one of two addresses, left out "for 5
+    minutes" and chose ">" for "<"."""
     resp = openai_client.chat.completions.create(
         model="smollm2-135m", seed=1, tools=[tool], tool_choice="required", max_tokens=160,
         messages=[{"role": "user", "content": text}])

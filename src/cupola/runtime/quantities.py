@@ -200,6 +200,20 @@ def quantities(text: str) -> list[Quantity]:
     return sorted(found, key=lambda q: q.at)
 
 
+_SPELLED_RUN = re.compile(rf"\b(?:{_NUMBER_WORDS})(?:(?:\s+|-|\s+and\s+)(?:{_NUMBER_WORDS}))*\b", re.I)
+
+
+def number_places(text: str) -> list[tuple[int, int]]:
+    """Where ``text`` gives a number, in order, once each however it is written: digits ("10", "1.62"),
+    number words ("three departures", "two hundred") and quantities in words ("an hour", "half a
+    day"). Dates, clock times and codes are not numbers (see :func:`numbers`)."""
+    places = [(at, m.end()) for _, at in numerals(text) if (m := re.compile(r"-?[\d,.]*").match(text, at))]
+    places += [(m.start(), m.end()) for m in _SPELLED_RUN.finditer(text)]
+    places += [(q.at, q.at + 1) for q in quantities(text)
+               if not any(start <= q.at < end for start, end in places)]
+    return sorted(places)
+
+
 _IN_UNIT = re.compile(rf"\b(?:in|as|of)\s+(?:whole\s+)?(%|(?:{_UNIT_WORDS})\b)|\((%|(?:{_UNIT_WORDS}))\)", re.I)
 
 

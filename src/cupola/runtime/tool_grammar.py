@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from cupola.runtime.quantities import in_unit, number_text, numbers, numerals, quantities, unit_of
+from cupola.runtime.quantities import in_unit, number_places, number_text, numbers, numerals, quantities, unit_of
 
 OPEN, CLOSE = "<tool_call>", "</tool_call>"
 MAX_PARALLEL = 4
@@ -150,14 +150,19 @@ def _format_layout(schema: dict[str, Any]) -> dict[str, Any] | None:
     return {**base, "type": "string", "pattern": pattern, "maxLength": length}
 
 
+_EXAMPLE = r"(?:e\.g\.|eg|like|such as|for example|example:?)\s*[\"'“‘(]?"
+
+
 def _described_layout(schema: dict[str, Any]) -> dict[str, Any] | None:
-    """A string property without a pattern or format whose description names a date or time layout:
-    the schema with that layout as its pattern (None otherwise)."""
+    """A string property without a pattern or format whose description names a date or time layout
+    ("YYYY-MM-DD") or gives an example in one ("e.g. 2025-01-31T19:45"): the schema with that layout as
+    its pattern (None otherwise)."""
     text = schema.get("description")
     if not isinstance(text, str) or any(k in schema for k in ("pattern", "format", "enum", "const")):
         return None
     for named, pattern, length in _LAYOUTS:
-        if re.search(rf"(?<![A-Za-z]){named}(?![A-Za-z])", text):
+        if re.search(rf"(?<![A-Za-z]){named}(?![A-Za-z])", text) \
+                or re.search(rf"{_EXAMPLE}{pattern}(?![\w:-])(?![\"'”’)]?,?\s+or\b)", text, re.I):  # not "or today"
             return {**schema, "type": "string", "pattern": f"^{pattern}$", "maxLength": length}
     return None
 
@@ -393,6 +398,20 @@ _CODES = set(_LANGUAGES)  # never a symbol after a number
 # Words of a boolean's key that do not name the thing itself (include_archived names "archived").
 _FLAG_WORDS = frozenset("is has have include includes enable enabled allow use show with should can do only "
                         "get set want".split())
+_BOUNDS = frozenset("max maximum min minimum limit num number count total value amount".split())  # no unit's word
+_COUNT_BEFORE = re.compile(r"\b(first|last|top|next|latest|newest|recent|most recent)$")
+_COUNTED = re.compile(r"$|[a-z]*(?<![su])s\b|(?:" + "|".join(sorted(_COMMON)) + r")\b")  # "5 transactions", not "14 bus"
+_LOW_BEFORE = re.compile(r"\b(at least|over|above|more than|from|min|minimum)$")
+_LOW_AFTER = re.compile(r"^(or more|and up|and above|or above|or higher|plus)\b")
+_HIGH_BEFORE = re.compile(r"\b(under|below|at most|less than|up to|within|max|maximum|no more than)$")
+_HIGH_AFTER = re.compile(r"^(or less|or fewer|or under|or below|and under|max)\b")
+# a number field named as a count or a bound takes a number the user wrote as one (before, after: words)
+_BOUND_CUES = {
+    **{w: lambda b, a: bool(_COUNT_BEFORE.search(b) and _COUNTED.match(a))
+       for w in ("limit", "top", "count", "results", "rows", "items")},
+    **{w: lambda b, a: bool(_LOW_BEFORE.search(b) or _LOW_AFTER.search(a)) for w in ("min", "minimum", "least")},
+    **{w: lambda b, a: bool(_HIGH_BEFORE.search(b) or _HIGH_AFTER.search(a)) for w in ("max", "maximum", "most")},
+}
 _NEGATIONS = frozenset("no not don dont doesn without never non disable skip exclude".split())
 
 
@@ -406,7 +425,7 @@ _KINDS = {
     "path": re.compile(r"(?<![\w@/.])(?:~|\.{1,2})?/[\w.~/-]*[\w~/]"  # /docs/a.txt, ~/notes
                        r"|(?<![\w@/.-])[\w-]+\.[A-Za-z][A-Za-z0-9]{0,4}\b(?!@)"),  # report.pdf
     "phone": re.compile(r"\+?\d[\d ().-]{5,}\d"),
-    "id": re.compile(r"(?<![\w@/.-])#?(?P<value>[A-Za-z0-9][\w-]*\d[\w-]*)"),
+    "id": re.compile(r"(?<![\w@/.-])#?(?P<value>[A-Za-z0-9][\w-]*\d[\w-]*)(?![\w.-]*\.\d)"),  # not "1200" of 1200.50
 }
 _KIND_WORDS = {"email": {"email", "emails", "mail"}, "url": {"url", "urls", "uri", "link", "href"},
                "path": {"path", "paths", "file", "files", "folder", "dir", "directory", "filename"},
@@ -454,10 +473,13 @@ def _words(text: str) -> list[str]:
 
 def mentions(value: Any, text: str) -> bool:
     """Whether the user's ``text`` names ``value`` (:func:`_said`), or its word when it is a symbol or
-    code ("g" by "grams", "de" by "German"), or its symbol right after a number ("grams" by "150 g")."""
+    code ("g" by "grams", "de" by "German"), or its symbol right after a number ("grams" by "150 g"); an
+    operator only by itself ("<" is not named by "<=" or "->")."""
     if _said(value, text):
         return True
     key = str(value).lower()
+    if key and not re.search(r"\w", key):  # an operator ("<", ">=") written as one: "disk_free_gb < 10"
+        return re.search(rf"(?<![^\w\s]){re.escape(key)}(?![^\w\s])", text) is not None
     if key in _ALIASES:
         return any(_said(word, text) for word in _ALIASES[key])
     return any(re.search(rf"\d\s?{re.escape(abbr)}\b", text, re.I) and any(_said(value, word) for word in words)
@@ -816,14 +838,64 @@ class _Lark:
                 and sub.schema.get(FROM_USER, True) is not False and (value := self._flag(k)) is not None}
 
     def _asked(self, key: str, node: Node) -> bool:
-        """Whether an optional property must be written: an enum one of whose values the user named, or
-        a boolean whose name the user used ("walking directions", "a public playlist")."""
+        """Whether an optional property must be written: an enum one of whose values the user named, a
+        boolean whose name the user used ("walking directions", "a public playlist"), or a string
+        whose key the user said ("in the audit schema", "memo 'rent top-up'", "reply in thread ...")."""
         if not self.said or node.schema.get(FROM_USER, True) is False:
             return False
         values = _enum_values(node)
         if values is not None:
             return any(mentions(v, self.said) for v in values if isinstance(v, str))
+        if node.kind == "str" or (node.kind == "json" and node.schema.get("type") == "string"):
+            return any(_said(w, self.said) for w in _words(key) if len(w) >= 3 and w not in _COMMON | _BOUNDS) \
+                and self._grounded(key, node)
         return node.schema.get("type") == "boolean" and self._grounded(key, node)
+
+    def _numbers_given(self, members: list[tuple[str, Node, bool]]) -> set[str]:
+        """The optional number fields the user gave a value for, which a small model tends to leave out
+        ("only the first 10 rows" for max_rows, "for 5 minutes" for duration_minutes, "two days" for
+        hours). When the user wrote more numbers than the required number fields take, an optional
+        number field is written if the user's quantity is in its unit, or a word of its key stands next
+        to a number ("top 4" for top, "150 kW" for min_power_kw), or it is the only optional number
+        field that could take one and no free-text field could hold it instead; all of these when
+        they are no more than the numbers left over, else none (the model chooses)."""
+        if not self.said:
+            return set()
+        numeric = [(k, sub, req) for k, sub, req in members
+                   if sub.schema.get("type") in ("number", "integer") and sub.schema.get(FROM_USER, True) is not False]
+        if any(sub.kind == "arr" and req for _, sub, req in members):
+            return set()  # a list may take any number of them: none is known to be left over
+        codes: set[str] = set()  # "48810" for an employee_id is not a number (but 500 is, by "CHK-778")
+        for k, sub, _ in members:
+            if sub.kind == "str" and (kind := _kind(k, sub.schema)):
+                tokens = kind_tokens(kind, self.said)
+                codes |= set([t for t in tokens if re.search(r"[A-Za-z]", t)] or tokens)
+        places = [(start, end) for start, end in number_places(self.said) if self.said[start:end] not in codes]
+        left = len(places) - sum(req for _, _, req in numeric)
+        optional = [(k, sub) for k, sub, req in numeric if not req and self._written(sub)]
+        if left <= 0 or not optional:
+            return set()
+        words = [(m.start(), m.group().lower()) for m in re.finditer(r"[A-Za-z]+", self.said)]
+        near = [([w for s, w in words if s < start][-3:], [w for s, w in words if s >= end][:3])
+                for start, end in places]  # three words each side of each number
+
+        def beside(key: str) -> bool:  # a word of the key next to a number ("first 10 rows", "top 4")
+            names = [w for w in _words(key) if w not in _COMMON and w not in _BOUNDS]
+            if any(_said(n, " ".join(before + after)) for n in names for before, after in near):
+                return True
+            # "last 5 transactions" for a count, "500 or more" for a lower bound, "under 120" for an upper
+            cues = set(_words(key)) & set(_BOUND_CUES)
+            return any(_BOUND_CUES[c](" ".join(before), " ".join(after)) for c in cues for before, after in near)
+
+        def in_its_unit(sub: Node) -> bool:
+            unit = self.units.get(id(sub))
+            return bool(unit) and any(in_unit(q, unit) is not None for q in self.quantities)  # type: ignore[arg-type]
+
+        cued = {k for k, sub in optional if in_its_unit(sub) or beside(k)}
+        free_text = any(sub.kind == "str" and _kind(k, sub.schema) is None for k, sub, _ in members)
+        if not cued and len(optional) == 1 and not free_text:
+            cued = {optional[0][0]}
+        return cued if len(cued) <= left else set()
 
     def _named(self, node: Node) -> list[Node]:
         """An enum's choices narrowed to the values the user named, when they named any."""
@@ -899,7 +971,8 @@ class _Lark:
             target = sub.parts[0] if sub.kind == "arr" and sub.parts else sub
             if target.schema.get("type") in ("number", "integer"):
                 self.units[id(target)] = unit_of(k, target.schema.get("description", sub.schema.get("description")))
-        members = [(k, sub, req or self._asked(k, sub)) for k, sub, req in _members(node)
+        left_out = self._numbers_given(_members(node))
+        members = [(k, sub, req or k in left_out or self._asked(k, sub)) for k, sub, req in _members(node)
                    if req or self._grounded(k, sub)]
         for k, sub, _ in members:
             target = sub.parts[0] if sub.kind == "arr" and sub.parts else sub
