@@ -8,7 +8,9 @@ requests written against them; they were written separately, with different func
 test set measures how tool calling generalizes to tools nobody tuned for. This script only
 assembles: it gives each request a category (one tool, 2-4 candidates, 5+ candidates), picks the
 other candidate functions (about half from the same domain, so the choice is a real one), derives
-tags from the schemas, and adds the no-call cases. The development set also carries the 106 cases
+tags from the schemas, and adds the no-call cases. A source can grow by added parts
+(``BOOK.part(name)``, see dsl.py): their requests name their category, get their own seed, and
+their cases are numbered after the earlier ones, so adding a part changes no existing case. The development set also carries the 106 cases
 of the first bench (``legacy_cases.jsonl``), ids ``dev-legacy-*``. Everything is seeded: a build
 is byte-for-byte reproducible.
 
@@ -43,6 +45,7 @@ from dsl import Ask, Book, Function, NoCall, Rule
 
 CATEGORIES = ("single", "choice_2_4", "choice_5plus", "no_call", "parallel")
 SHARES = (("single", 0.3), ("choice_2_4", 0.4), ("choice_5plus", 0.3))
+SHARES_NAMES = tuple(name for name, _ in SHARES)
 UNIT_RE = re.compile(r"(^|_)(kg|g|mg|lb|lbs|km|m|cm|mm|mi|ml|l|kwh|kw|w|mph|kmh|celsius|fahrenheit|c|f|hours|hrs|"
                      r"minutes|mins|min|seconds|secs|sec|ms|days|mb|gb|tb|pct|percent|degrees|deg|ft|inches|in|"
                      r"liters|grams|meters|usd|eur|bpm|mmhg|psi|kb|hz|mhz|ghz|db|au|ly|pa|kpa|v|mah|cal|kcal)$",
@@ -204,13 +207,24 @@ def legacy_cases() -> list[dict[str, Any]]:
 
 def build(book: Book, seed: int) -> list[dict[str, Any]]:
     rng = random.Random(seed)
-    pool = book.functions
-    domains = {f.name: f.domain for f in pool}
-    if len(domains) != len(pool):
+    everything = book.functions
+    domains = {f.name: f.domain for f in everything}
+    if len(domains) != len(everything):
         raise SystemExit(f"{book.name}: a function name is declared twice")
+    pool = [f for f in everything if not f.part]  # the first part, built exactly as before parts existed
+    asks = [a for f in pool for a in f.asks]
+    if any(a.category for a in asks):
+        raise SystemExit(f"{book.name}: the first part's categories are drawn, not given")
     cases = [call_case(ask, cat, candidates(ask.fn, cat, pool, rng), domains)
-             for ask, cat in categories_for([a for f in pool for a in f.asks], rng)]
+             for ask, cat in categories_for(asks, rng)]
     cases += [no_call_case(nc, pool, rng) for nc in book.no_calls]
+    for part in book.parts[1:]:  # added parts: their own seed, given categories, appended after
+        part_rng = random.Random(f"{seed}:{part}")
+        for ask in (a for f in everything if f.part == part for a in f.asks):
+            cat = ask.category or "single"
+            if cat not in SHARES_NAMES:
+                raise SystemExit(f"{book.name}: {ask.fn.name}: category {cat!r} is not a call category")
+            cases.append(call_case(ask, cat, candidates(ask.fn, cat, everything, part_rng), domains))
     short = {"single": "single", "choice_2_4": "choice", "choice_5plus": "many", "no_call": "none"}
     counters: dict[str, int] = {}
     for case in cases:

@@ -126,6 +126,7 @@ class Ask:
     tags: tuple[str, ...]
     system: str | None = None
     history: list[dict[str, str]] | None = None
+    category: str | None = None  # only in an added part (``Book.part``); None there means "single"
 
 
 @dataclass
@@ -136,6 +137,7 @@ class Function:
     domain: str
     asks: list[Ask] = field(default_factory=list)
     avoid: set[str] = field(default_factory=set)  # functions that must not be offered as distractors
+    part: str = ""  # "" for the first part of the book, else the name given to ``Book.part``
 
     def tool(self) -> dict[str, Any]:
         fn: dict[str, Any] = {"name": self.name}
@@ -145,8 +147,9 @@ class Function:
         return {"type": "function", "function": fn}
 
     def ask(self, text: str, args: dict[str, Any] | None = None, tags: str = "", *,
-            system: str | None = None, history: list[dict[str, str]] | None = None) -> Ask:
-        ask = Ask(self, text, args or {}, tuple(tags.split()), system, history)
+            system: str | None = None, history: list[dict[str, str]] | None = None,
+            category: str | None = None) -> Ask:
+        ask = Ask(self, text, args or {}, tuple(tags.split()), system, history, category)
         self.asks.append(ask)
         return ask
 
@@ -167,13 +170,14 @@ class Domain:
 
     registry: dict[str, list[Domain]] = {}
 
-    def __init__(self, name: str, book: str) -> None:
+    def __init__(self, name: str, book: str, part: str = "") -> None:
         self.name = name
+        self.part = part
         self.functions: list[Function] = []
         Domain.registry.setdefault(book, []).append(self)
 
     def fn(self, name: str, description: str | None, /, **params: Param) -> Function:
-        f = Function(name, description, params, self.name)
+        f = Function(name, description, params, self.name, part=self.part)
         self.functions.append(f)
         return f
 
@@ -190,9 +194,22 @@ class Book:
     def __init__(self, name: str) -> None:
         self.name = name
         self.no_calls: list[NoCall] = []
+        self.parts: list[str] = [""]
+
+    def part(self, name: str) -> None:
+        """Start an added part: the domains declared from here on belong to it.
+
+        The build leaves every case of the earlier parts as it was (ids, categories, candidates) and
+        appends the new part's cases after them, numbered on. Requests of an added part are written
+        against its own functions and name their category (``ask(..., category="choice_2_4")``;
+        ``single`` when left out); their other candidates may come from any part.
+        """
+        if not name or name in self.parts:
+            raise ValueError(f"part name {name!r} is empty or taken")
+        self.parts.append(name)
 
     def domain(self, name: str) -> Domain:
-        return Domain(name, self.name)
+        return Domain(name, self.name, self.parts[-1])
 
     @property
     def functions(self) -> list[Function]:

@@ -724,3 +724,469 @@ nc("Good morning! Before we start: how are you?", tags="small_talk",
 nc("Thanks, that's perfect.", tags="small_talk history",
    history=[{"role": "user", "content": "What's a good way to keep basil fresh?"},
             {"role": "assistant", "content": "Keep it like cut flowers: stems in a glass of water, on the counter."}])
+
+# ===============================================================================================
+# Added part "2025-extra": everyday APIs in new domains (one function: `single`; other requests
+# name their category and get near-miss candidates from the build). Cases are numbered after the
+# ones above, which the part leaves unchanged.
+# ===============================================================================================
+BOOK.part("2025-extra")
+C2, C5 = "choice_2_4", "choice_5plus"
+
+# -- statistics ---------------------------------------------------------------------------------
+d = BOOK.domain("statistics")
+stdev = d.fn("stats.standard_deviation", "Standard deviation of a list of numbers.",
+             values=A(N(), minItems=2),
+             sample=B("Use the sample (n-1) formula instead of the population one", opt=True))
+stdev.ask("What's the standard deviation of 4, 8, 15, 16, 23 and 42?", {"values": [4, 8, 15, 16, 23, 42]})
+stdev.ask("sample std dev: 2.5, 3.1, 2.9, 3.4", {"values": [2.5, 3.1, 2.9, 3.4], "sample": True}, "terse")
+stdev.ask("My five test scores were 78, 85, 92, 88 and 70. How spread out are they? Treat them as a sample.",
+          {"values": [78, 85, 92, 88, 70], "sample": True}, "indirect", category=C2)
+
+ci = d.fn("confidenceInterval", "Confidence interval for a population mean.",
+          sampleMean=N(), stdDev=N("Sample standard deviation", minimum=0), sampleSize=I(minimum=2),
+          confidencePercent=E([90, 95, 99], "Default 95", opt=True))
+ci.ask("Give me the 95% confidence interval for a mean of 50.2, standard deviation 4.1, 36 observations.",
+       {"sampleMean": 50.2, "stdDev": 4.1, "sampleSize": 36, "confidencePercent": may_omit(95)})
+ci.ask("We surveyed 120 commuters: average commute 34.5 minutes, sd of 12. What's the 99% interval?",
+       {"sampleMean": 34.5, "stdDev": 12, "sampleSize": 120, "confidencePercent": 99}, "indirect")
+ci.ask("mean 7.3, s = 1.1, n = 25, 90% CI", {"sampleMean": 7.3, "stdDev": 1.1, "sampleSize": 25,
+                                           "confidencePercent": 90}, "terse", category=C5)
+
+binom = d.fn("binomial_probability", None, trials=I(), successes=I(), p_success=N())
+binom.ask("Probability of exactly 3 heads in 10 fair coin flips?", {"trials": 10, "successes": 3, "p_success": 0.5})
+binom.ask("If my free throws go in 70% of the time, what are the odds I make exactly eight out of ten?",
+          {"trials": 10, "successes": 8, "p_success": 0.7}, "words indirect")
+binom.ask("A spinner lands on red a quarter of the time. Chance of exactly 2 reds in 6 spins?",
+          {"trials": 6, "successes": 2, "p_success": 0.25}, "words", category=C2)
+
+regress = d.fn("linear_regression_fit", "Least-squares line through paired data; can also predict y at a new x.",
+               x_values=A(N()), y_values=A(N()), predict_x=N("Predict y at this x", opt=True))
+regress.ask("Fit a straight line to x = 1, 2, 3, 4, 5 and y = 2.1, 3.9, 6.2, 8.1, 9.8.",
+            {"x_values": [1, 2, 3, 4, 5], "y_values": [2.1, 3.9, 6.2, 8.1, 9.8]})
+regress.ask("Ad spend (in $k) was 10, 20, 30, 40 and sales were 25, 41, 58, 79. What sales should 50k of ad "
+            "spend bring?",
+            {"x_values": [10, 20, 30, 40], "y_values": [25, 41, 58, 79], "predict_x": 50}, "indirect")
+regress.ask("regress y=[3,5,7,10] on x=[0,1,2,3], predict at x=6",
+            {"x_values": [0, 1, 2, 3], "y_values": [3, 5, 7, 10], "predict_x": 6}, "terse", category=C2)
+
+# -- mathematics --------------------------------------------------------------------------------
+d = BOOK.domain("mathematics")
+gcd = d.fn("math.gcd", "Greatest common divisor of two or more integers.", integers=A(I(), minItems=2))
+gcd.ask("gcd of 84 and 126", {"integers": unordered([84, 126])}, "terse")
+gcd.ask("What's the largest number that divides 48, 180 and 600 evenly?",
+        {"integers": unordered([48, 180, 600])}, "indirect")
+
+quad = d.fn("solve_quadratic", "Roots of a*x^2 + b*x + c = 0.",
+            coef_a=N(), coef_b=N(), coef_c=N(),
+            complex_roots=B("Also return complex roots (real only by default)", opt=True))
+quad.ask("Solve x^2 - 5x + 6 = 0.", {"coef_a": 1, "coef_b": -5, "coef_c": 6})
+quad.ask("Find all roots of 2x² + 3x + 5 = 0, complex ones included.",
+         {"coef_a": 2, "coef_b": 3, "coef_c": 5, "complex_roots": True})
+quad.ask("Where does 4x^2 + 4x + 1 cross zero?", {"coef_a": 4, "coef_b": 4, "coef_c": 1}, "indirect", category=C2)
+
+factor = d.fn("primeFactorize", "Prime factorization.", n=I(minimum=2))
+factor.ask("prime factors of 360", {"n": 360}, "terse")
+factor.ask("Could you break 9,797 down into its prime factors?", {"n": 9797}, "polite")
+
+comb = d.fn("math.combinations", "Number of ways to choose k items out of n when order does not matter.",
+            pool_size=I(minimum=0), choose=I(minimum=0),
+            repetition=B("Allow the same item more than once", opt=True))
+comb.ask("How many different 5-card hands can be dealt from a 52-card deck?", {"pool_size": 52, "choose": 5},
+         "indirect")
+comb.ask("In how many ways can I pick three scoops from eight ice cream flavours if flavours can repeat?",
+         {"pool_size": 8, "choose": 3, "repetition": True}, "words")
+comb.ask("A lottery ticket is 6 numbers out of 49. How many possible tickets are there?",
+         {"pool_size": 49, "choose": 6}, "indirect", category=C5)
+
+# -- astronomy ----------------------------------------------------------------------------------
+d = BOOK.domain("astronomy")
+moon = d.fn("get_moon_phase", "Moon phase and illuminated fraction on a date.",
+            on_date=S("YYYY-MM-DD"), hemisphere=E(["north", "south"], "How the phase is drawn; default north",
+                                                  opt=True))
+moon.ask("What phase will the moon be in on 2025-12-25?", {"on_date": "2025-12-25"})
+moon.ask("I'm in Melbourne. How will the moon look on 2026-01-10?",
+         {"on_date": "2026-01-10", "hemisphere": "south"}, "indirect")
+
+BODIES = ["sun", "mercury", "venus", "earth", "moon", "mars", "jupiter", "saturn", "uranus", "neptune"]
+pdist = d.fn("planetaryDistance", "Distance between two solar-system bodies on a date.",
+             fromBody=E(BODIES), toBody=E(BODIES), onDate=S("YYYY-MM-DD; today when left out", opt=True),
+             distanceUnit=E(["km", "au", "light_minutes"], "Default km", opt=True))
+pdist.ask("How far is Mars from Earth right now, in AU?",
+          {"fromBody": one_of("earth", "mars"), "toBody": one_of("mars", "earth"), "distanceUnit": "au"}, "units")
+pdist.ask("Distance from Earth to Jupiter on 2026-03-01 in light minutes, please.",
+          {"fromBody": "earth", "toBody": "jupiter", "onDate": "2026-03-01", "distanceUnit": "light_minutes"},
+          "polite units")
+pdist.ask("How many kilometres was Venus from the Sun on 2025-06-21?",
+          {"fromBody": one_of("venus", "sun"), "toBody": one_of("sun", "venus"), "onDate": "2025-06-21",
+           "distanceUnit": may_omit("km")}, "units", category=C5)
+
+scope = d.fn("telescope.field_of_view", "True field of view and magnification of a telescope with an eyepiece.",
+             telescope_focal_length_mm=N(exclusiveMinimum=0),
+             eyepiece=O(focal_length_mm=N(exclusiveMinimum=0),
+                        apparent_fov_deg=N("Apparent field of the eyepiece; 52 when left out", opt=True)),
+             barlow_factor=N("Barlow lens multiplier, e.g. 2", opt=True))
+scope.ask("My telescope has a 1200 mm focal length. What field of view do I get with a 25 mm eyepiece?",
+          {"telescope_focal_length_mm": 1200, "eyepiece": {"focal_length_mm": 25}}, "units")
+scope.ask("1000mm scope, 10mm eyepiece with 68 degree apparent field, plus a 2x barlow - magnification and true fov?",
+          {"telescope_focal_length_mm": 1000, "eyepiece": {"focal_length_mm": 10, "apparent_fov_deg": 68},
+           "barlow_factor": 2}, "terse units")
+scope.ask("How much sky fits in the view of a 650 millimetre refractor with a 32 mm, 50-degree eyepiece?",
+          {"telescope_focal_length_mm": 650, "eyepiece": {"focal_length_mm": 32, "apparent_fov_deg": 50}},
+          "indirect units", category=C2)
+
+star = d.fn("star_catalog.lookup", "Catalog data for a named star.",
+            star_name=S(), properties=A(E(["magnitude", "distance_ly", "spectral_type", "constellation",
+                                           "radius_solar"]), "All when left out", opt=True))
+star.ask("How far away is Betelgeuse in light years?", {"star_name": "Betelgeuse", "properties": ["distance_ly"]},
+         "units")
+star.ask("Look up Sirius.", {"star_name": "Sirius"}, "terse")
+star.ask("Which constellation is Vega in, and what's its spectral type?",
+         {"star_name": "Vega", "properties": unordered(["constellation", "spectral_type"])}, category=C5)
+
+# -- biology ------------------------------------------------------------------------------------
+d = BOOK.domain("biology")
+revcomp = d.fn("dna.reverse_complement", "Reverse complement of a DNA sequence.", sequence=S("Bases A, C, G, T"))
+revcomp.ask("reverse complement of ATGCGTAC", {"sequence": "ATGCGTAC"}, "terse")
+revcomp.ask("I need the opposite strand, read 5' to 3', for GGATCCTTAA.", {"sequence": "GGATCCTTAA"}, "indirect")
+
+gc = d.fn("gc_content_percent", "GC content of a DNA sequence, in percent.",
+          dna=S(), window_size=I("Also report GC% in sliding windows of this many bases", opt=True, minimum=1))
+gc.ask("GC content of ATGGCGCGTTAGCCA?", {"dna": "ATGGCGCGTTAGCCA"}, "terse")
+gc.ask("What share of ACGTTTGCAGGCAATCGCGA is G or C? Also break it down in windows of five bases.",
+       {"dna": "ACGTTTGCAGGCAATCGCGA", "window_size": 5}, "indirect words")
+gc.ask("Percentage of G+C in the primer CCGTAGGCTA", {"dna": "CCGTAGGCTA"}, category=C2)
+
+growth = d.fn("population_growth", "Project a population forward in time.",
+              initial_population=I(minimum=1), growth_rate_percent=N("Per year"), projection_years=N(),
+              model=E(["exponential", "logistic"], "Default exponential", opt=True),
+              carrying_capacity=I("Needed for the logistic model", opt=True))
+growth.ask("A town of 12,000 people grows 2.5% a year. How big will it be in 10 years?",
+           {"initial_population": 12000, "growth_rate_percent": 2.5, "projection_years": 10}, "indirect")
+growth.ask("Deer herd of 300, 18 percent growth per year, and the forest can support 1,000 at most. Project it "
+           "eight years ahead with a logistic model.",
+           {"initial_population": 300, "growth_rate_percent": 18, "projection_years": 8, "model": "logistic",
+            "carrying_capacity": 1000}, "words")
+
+taxo = d.fn("species.get_taxonomy", "Taxonomic classification of a species.",
+            species_name=S("Common or scientific name"), include_synonyms=B(opt=True))
+taxo.ask("What's the full classification of the red fox?",
+         {"species_name": one_of("red fox", "Vulpes vulpes")}, category=C2)
+
+# -- history ------------------------------------------------------------------------------------
+d = BOOK.domain("history")
+evdate = d.fn("history.event_date", "When a historical event happened.",
+              event=S("Name of the event"), calendar=E(["gregorian", "julian"], "Default gregorian", opt=True))
+evdate.ask("When was the Battle of Hastings?", {"event": contains("Battle of Hastings", "hastings")})
+evdate.ask("What was the date of the October Revolution in the Julian calendar?",
+           {"event": contains("October Revolution", "october revolution"), "calendar": "julian"})
+evdate.ask("when did the Berlin Wall fall", {"event": contains("fall of the Berlin Wall", "berlin wall")},
+           "terse", category=C2)
+
+figure = d.fn("getHistoricalFigure", "Biographical facts about a historical person.",
+              personName=S(), facts=A(E(["born", "died", "nationality", "known_for", "spouse"]),
+                                      "All when left out", opt=True))
+figure.ask("When was Ada Lovelace born and when did she die?",
+           {"personName": "Ada Lovelace", "facts": unordered(["born", "died"])})
+figure.ask("Tell me about Simón Bolívar.", {"personName": one_of("Simón Bolívar", "Simon Bolivar")}, "terse")
+
+timeline = d.fn("history.timeline", "Key events in a region between two years (negative years are BCE).",
+                region=S(), from_year=I(), to_year=I(),
+                theme=E(["politics", "war", "science", "art", "religion", "economy"], opt=True))
+timeline.ask("Timeline of Egypt from 100 BC to 50 AD.", {"region": "Egypt", "from_year": -100, "to_year": 50})
+timeline.ask("scientific milestones in Europe 1600-1700",
+             {"region": "Europe", "from_year": 1600, "to_year": 1700, "theme": "science"}, "terse")
+timeline.ask("I'm writing an essay on wars in Japan between 1450 and 1600. What happened?",
+             {"region": "Japan", "from_year": 1450, "to_year": 1600, "theme": "war"}, "indirect", category=C2)
+
+# -- music --------------------------------------------------------------------------------------
+d = BOOK.domain("music")
+notefreq = d.fn("music.note_frequency", "Frequency in Hz of a note in equal temperament.",
+                pitch=S("Scientific pitch notation, e.g. A4, C#5"),
+                reference_hz=N("Frequency of A4; 440 when left out", opt=True))
+notefreq.ask("What's the frequency of middle C?", {"pitch": "C4"}, "indirect")
+notefreq.ask("Frequency of E5 when the orchestra tunes A to 442 Hz?", {"pitch": "E5", "reference_hz": 442}, "units")
+
+NOTES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
+chord = d.fn("chord_notes", "Notes of a chord.",
+             root=E(NOTES), quality=E(["major", "minor", "diminished", "augmented", "dom7", "maj7", "min7"]))
+chord.ask("Which notes make up a D minor chord?", {"root": "D", "quality": "minor"})
+chord.ask("Spell G7 for me.", {"root": "G", "quality": "dom7"}, "terse")
+chord.ask("I'm learning guitar and the song has an F# diminished chord. What notes are in it?",
+          {"root": "F#", "quality": "diminished"}, "indirect", category=C5)
+
+metro = d.fn("metronome.start", "Start the metronome.",
+             bpm=I(minimum=20, maximum=300), timeSignature=S("e.g. 3/4; 4/4 when left out", opt=True),
+             accentFirstBeat=B(opt=True))
+metro.ask("Start a metronome at 96 bpm.", {"bpm": 96})
+metro.ask("Click in 6/8 at a hundred and twenty, and accent the downbeat.",
+          {"bpm": 120, "timeSignature": "6/8", "accentFirstBeat": True}, "words")
+metro.ask("waltz tempo please, 3/4 at 84", {"bpm": 84, "timeSignature": "3/4"}, "terse", category=C2)
+
+setlist = d.fn("concerts.setlist", "Songs an artist played at a past concert.",
+               artist=S(), concert_date=S("YYYY-MM-DD"), venue_city=S(opt=True))
+setlist.ask("I was at the Taylor Swift show in Lisbon on 2024-05-24 and want to relive it. What was the setlist?",
+            {"artist": "Taylor Swift", "concert_date": "2024-05-24", "venue_city": "Lisbon"}, "indirect",
+            category=C2)
+
+# -- real estate --------------------------------------------------------------------------------
+d = BOOK.domain("real_estate")
+homeval = d.fn("realEstate.estimateValue", "Estimated market value of a home.",
+               propertyAddress=S(), bedrooms=I(minimum=0), bathrooms=N("Half baths count 0.5"),
+               livingAreaSqft=N("Living area in square feet"), hasGarage=B(opt=True))
+homeval.ask("Estimate what 14 Elm Row, Portland OR is worth: 3 bed, 2 bath, 1,650 sq ft, with a garage.",
+            {"propertyAddress": contains("14 Elm Row, Portland, OR", "14 elm row", "portland"), "bedrooms": 3,
+             "bathrooms": 2, "livingAreaSqft": 1650, "hasGarage": True})
+homeval.ask("What's a 2 bedroom, one and a half bath flat of 90 square metres at 8 Quay Street, Dublin worth?",
+            {"propertyAddress": contains("8 Quay Street, Dublin", "8 quay st", "dublin"), "bedrooms": 2,
+             "bathrooms": 1.5, "livingAreaSqft": one_of(968.75, 968.8, 969, 968.76, 968.7, 968.751, 968.752)},
+            "units words")
+homeval.ask("value of 221 Pine Ave, Austin TX - 4bd/3ba, 2400 sqft",
+            {"propertyAddress": contains("221 Pine Ave, Austin, TX", "221 pine ave", "austin"), "bedrooms": 4,
+             "bathrooms": 3, "livingAreaSqft": 2400}, "terse", category=C2)
+
+afford = d.fn("mortgage.max_affordable_price", "Highest home price a buyer can afford.",
+              gross_annual_income=N(), down_payment=N(), interest_rate_pct=N("Annual rate in percent"),
+              monthly_debt_payments=N(opt=True), loan_term_years=I("Default 30", opt=True))
+afford.ask("We earn 95k a year together, have 20k saved for the down payment, and rates are about 6.5%. How "
+           "expensive a house can we afford?",
+           {"gross_annual_income": 95000, "down_payment": 20000, "interest_rate_pct": 6.5}, "indirect")
+afford.ask("income 140000, car loan 450/mo, 60000 down, 5.875% on a 15-year loan: max home price?",
+           {"gross_annual_income": 140000, "down_payment": 60000, "interest_rate_pct": 5.875,
+            "monthly_debt_payments": 450, "loan_term_years": 15}, "terse")
+afford.ask("I make $72,000, owe $300 a month on student loans and can put down $15,000. At 7% over thirty years, "
+           "what price range should I look in?",
+           {"gross_annual_income": 72000, "down_payment": 15000, "interest_rate_pct": 7,
+            "monthly_debt_payments": 300, "loan_term_years": may_omit(30)}, "words", category=C5)
+
+rentals = d.fn("rentals.search", "Search apartments for rent.",
+               neighborhood=S(), max_rent=N("Monthly, local currency"), min_bedrooms=I(opt=True),
+               pets_allowed=B(opt=True), furnished=B(opt=True))
+rentals.ask("Find rentals in Kreuzberg under 1400 a month with at least 2 bedrooms.",
+            {"neighborhood": "Kreuzberg", "max_rent": 1400, "min_bedrooms": 2})
+rentals.ask("I have a cat and need a furnished place in the Mission District, budget $2,800.",
+            {"neighborhood": one_of("Mission District", "Mission"), "max_rent": 2800, "pets_allowed": True,
+             "furnished": True}, "indirect")
+rentals.ask("apartments in Le Marais up to 1900/month", {"neighborhood": one_of("Le Marais", "Marais"),
+                                                         "max_rent": 1900}, "terse", category=C2)
+
+insure = d.fn("insurance.get_quote", "Premium quote for an insurance policy.",
+              coverage_type=E(["auto", "home", "renters", "life"]), coverage_amount=N(),
+              applicant_age=I(minimum=18), deductible=N(opt=True))
+insure.ask("Quote me renters insurance for 30k of coverage, I'm 27.",
+           {"coverage_type": "renters", "coverage_amount": 30000, "applicant_age": 27}, "terse", category=C2)
+
+# -- health -------------------------------------------------------------------------------------
+d = BOOK.domain("health")
+caffeine = d.fn("caffeine.remaining_mg", "Caffeine still in the body some hours after a dose.",
+                dose_mg=N(minimum=0), hours_elapsed=N(minimum=0),
+                half_life_hours=N("Elimination half-life; 5 when left out", opt=True))
+caffeine.ask("I had 200 mg of caffeine 6 hours ago. How much is still in my system?",
+             {"dose_mg": 200, "hours_elapsed": 6}, "units")
+caffeine.ask("Two espressos at about 64 mg each at 2pm - how much caffeine is left at 11pm? I'm pregnant, so use a "
+             "10 hour half-life.",
+             {"dose_mg": 128, "hours_elapsed": 9, "half_life_hours": 10}, "indirect units words")
+caffeine.ask("caffeine left after 95 mg and four and a half hours", {"dose_mg": 95, "hours_elapsed": 4.5},
+             "terse words units", category=C2)
+
+water_intake = d.fn("calculateWaterIntake", "Daily water intake recommendation.",
+                    bodyWeightKg=N(), exerciseMinutes=I("Per day", opt=True), hotClimate=B(opt=True))
+water_intake.ask("How much water should I drink a day? I weigh 60 kg and work out 45 minutes daily.",
+                 {"bodyWeightKg": 60, "exerciseMinutes": 45}, "units")
+water_intake.ask("Water intake for someone of 90 kg spending the summer in Phoenix?",
+                 {"bodyWeightKg": 90, "hotClimate": True}, "indirect")
+
+interactions = d.fn("drug_interactions.check", "Check a list of medications for known interactions.",
+                    medications=A(S(), minItems=2),
+                    min_severity=E(["minor", "moderate", "major"], "Default minor", opt=True))
+interactions.ask("Can I take ibuprofen together with lisinopril?",
+                 {"medications": unordered(["ibuprofen", "lisinopril"])}, "indirect")
+interactions.ask("check warfarin, aspirin and omeprazole - only major interactions",
+                 {"medications": unordered(["warfarin", "aspirin", "omeprazole"]), "min_severity": "major"},
+                 "terse")
+interactions.ask("My dad takes simvastatin and his doctor just added clarithromycin. Is that combo a problem?",
+                 {"medications": unordered(["simvastatin", "clarithromycin"])}, "indirect", category=C2)
+
+bedtime = d.fn("sleep.calculate_bedtime", "Bedtimes that end on a full sleep cycle.",
+               wake_time=S("HH:MM, 24-hour"), cycles=I("Number of 90-minute cycles; default 5", opt=True),
+               fall_asleep_minutes=I(opt=True))
+bedtime.ask("Waking at 7:15 am, I want 6 full cycles and it takes me 20 minutes to fall asleep.",
+            {"wake_time": "07:15", "cycles": 6, "fall_asleep_minutes": 20}, "units", category=C2)
+
+# -- geography ----------------------------------------------------------------------------------
+d = BOOK.domain("geography")
+facts = d.fn("country_facts", "Facts about a country.",
+             country=S(), include=A(E(["capital", "population", "area_km2", "currency", "official_languages",
+                                       "calling_code"]), minItems=1))
+facts.ask("What currency and which languages does Switzerland use?",
+          {"country": "Switzerland", "include": unordered(["currency", "official_languages"])})
+facts.ask("capital + population of Kenya", {"country": "Kenya", "include": unordered(["capital", "population"])},
+          "terse")
+facts.ask("I need to call a hotel in Portugal, what's the country code? And how big is the country in km²?",
+          {"country": "Portugal", "include": unordered(["calling_code", "area_km2"])}, "indirect units",
+          category=C5)
+
+elev = d.fn("elevationAt", "Ground elevation above sea level at a coordinate.",
+            latitude=N(minimum=-90, maximum=90), longitude=N(minimum=-180, maximum=180),
+            elevationUnit=E(["m", "ft"], opt=True))
+elev.ask("How high above sea level is 27.9881, 86.9250?", {"latitude": 27.9881, "longitude": 86.925})
+elev.ask("elevation in feet at lat 39.7392 lon -104.9903",
+         {"latitude": 39.7392, "longitude": -104.9903, "elevationUnit": "ft"}, "terse units")
+elev.ask("We're planning a picnic at 47.0707 N, 15.4395 E; how many metres up is that spot?",
+         {"latitude": 47.0707, "longitude": 15.4395, "elevationUnit": may_omit("m")}, "indirect units",
+         category=C2)
+
+tzconv = d.fn("timezone.convert_time", "Convert a clock time between IANA time zones.",
+              clock_time=S("HH:MM"), from_tz=S("IANA name, e.g. Europe/Paris"), to_tz=S("IANA name"),
+              reference_date=S("YYYY-MM-DD, for daylight saving; today when left out", opt=True))
+tzconv.ask("What time is 09:00 New York time in Tokyo?",
+           {"clock_time": "09:00", "from_tz": "America/New_York", "to_tz": "Asia/Tokyo"})
+tzconv.ask("If it's 15:30 in London on 2025-03-30, what time is it in Sydney?",
+           {"clock_time": "15:30", "from_tz": "Europe/London", "to_tz": "Australia/Sydney",
+            "reference_date": "2025-03-30"})
+tzconv.ask("My call with Berlin is at 2pm their time. What's that for me in Los Angeles?",
+           {"clock_time": "14:00", "from_tz": "Europe/Berlin", "to_tz": "America/Los_Angeles"}, "indirect",
+           category=C2)
+
+# -- investing ----------------------------------------------------------------------------------
+d = BOOK.domain("investing")
+compound = d.fn("compoundInterest", "Future value of savings with compound interest.",
+                initialDeposit=N(), annualRatePct=N(), termYears=N(),
+                compoundsPerYear=E([1, 4, 12, 365], "Default 12", opt=True), monthlyContribution=N(opt=True))
+compound.ask("If I put 10,000 away at 4% compounded quarterly, what will I have after 15 years?",
+             {"initialDeposit": 10000, "annualRatePct": 4, "termYears": 15, "compoundsPerYear": 4})
+compound.ask("5k to start, adding 200 every month, 7% a year for thirty years - what do I end up with?",
+             {"initialDeposit": 5000, "annualRatePct": 7, "termYears": 30, "monthlyContribution": 200}, "words")
+compound.ask("2500 at 3.2% for 6 years, compounded annually", {"initialDeposit": 2500, "annualRatePct": 3.2,
+                                                                "termYears": 6, "compoundsPerYear": 1},
+             "terse", category=C2)
+
+LEG = O(kind=E(["call", "put"]), position=E(["long", "short"]), strike=N(), premium=N("Per share"))
+payoff = d.fn("optionStrategyPayoff", "Profit or loss at expiry of an options strategy, per share.",
+              legs=A(LEG, minItems=1), underlyingPriceAtExpiry=N())
+payoff.ask("If I buy a 100 call for 3.50, what's my profit per share if the stock is at 110 at expiry?",
+           {"legs": [{"kind": "call", "position": "long", "strike": 100, "premium": 3.5}],
+            "underlyingPriceAtExpiry": 110}, "indirect")
+payoff.ask("bull call spread: long 50 call @ 4, short 55 call @ 1.5. P/L at 53?",
+           {"legs": unordered([{"kind": "call", "position": "long", "strike": 50, "premium": 4},
+                               {"kind": "call", "position": "short", "strike": 55, "premium": 1.5}]),
+            "underlyingPriceAtExpiry": 53}, "terse")
+payoff.ask("I sold a put with a strike of forty-five for 2 dollars. The stock ends at 41 - how did I do?",
+           {"legs": [{"kind": "put", "position": "short", "strike": 45, "premium": 2}],
+            "underlyingPriceAtExpiry": 41}, "words indirect", category=C2)
+
+quote = d.fn("stocks.get_quote", "Latest price of a stock.",
+             ticker=S(), exchange=E(["NYSE", "NASDAQ", "LSE", "TSE", "XETRA"], opt=True),
+             include_after_hours=B(opt=True))
+quote.ask("What's Apple trading at?", {"ticker": "AAPL"}, "indirect", category=C5)
+
+crypto = d.fn("crypto.price_history", "Daily closing prices of a cryptocurrency.",
+              coin=S("Symbol, e.g. BTC"), lookback_days=I(minimum=1, maximum=365),
+              quote_currency=S("Default USD", opt=True))
+crypto.ask("How has Ether done in euros over the past two weeks?",
+           {"coin": "ETH", "lookback_days": 14, "quote_currency": "EUR"}, "words indirect", category=C2)
+
+# -- education ----------------------------------------------------------------------------------
+d = BOOK.domain("education")
+gpa = d.fn("gpaCalculator", "GPA on a 4.0 scale.",
+           courses=A(O(credits=N(), grade=E(["A", "A-", "B+", "B", "B-", "C+", "C", "C-", "D", "F"])), minItems=1))
+gpa.ask("GPA for: 3 credits A, 4 credits B+, 3 credits C.",
+        {"courses": unordered([{"credits": 3, "grade": "A"}, {"credits": 4, "grade": "B+"},
+                               {"credits": 3, "grade": "C"}])}, "terse")
+gpa.ask("This semester I got an A- in a four-credit class and a B in each of two three-credit classes. What's my "
+        "GPA?",
+        {"courses": unordered([{"credits": 4, "grade": "A-"}, {"credits": 3, "grade": "B"},
+                               {"credits": 3, "grade": "B"}])}, "words indirect")
+gpa.ask("Work out my grade point average: Biology 4 credits B-, History 3 credits A.",
+        {"courses": unordered([{"credits": 4, "grade": "B-"}, {"credits": 3, "grade": "A"}])}, category=C2)
+
+grade = d.fn("gradebook.record_score", "Record a student's score on an assignment.",
+             student_id=S(), assignment=S(), points=N(), out_of=N("Maximum points; 100 when left out", opt=True),
+             late=B(opt=True))
+grade.ask("S-2091 got 18 out of 20 on Lab Report 2, handed in late.",
+          {"student_id": "S-2091", "assignment": contains("Lab Report 2"), "points": 18, "out_of": 20,
+           "late": True}, "terse", category=C2)
+
+courses = d.fn("courses.search_catalog", "Search the university course catalog.",
+               keywords=S(), term=E(["fall", "spring", "summer"]),
+               course_level=E(["intro", "intermediate", "advanced", "graduate"], opt=True), online_only=B(opt=True))
+courses.ask("Any online intro statistics courses this fall?",
+            {"keywords": contains("statistics"), "term": "fall", "course_level": "intro", "online_only": True},
+            category=C2)
+
+library = d.fn("library.search_catalog", "Search the public library's catalog.",
+               search_terms=S(), media=E(["book", "ebook", "audiobook", "dvd"], opt=True),
+               available_now=B("Only items on the shelf now", opt=True))
+library.ask("books about beekeeping that I could borrow today",
+            {"search_terms": contains("beekeeping"), "media": may_omit("book"), "available_now": True},
+            "terse indirect", category=C5)
+
+# -- pets ---------------------------------------------------------------------------------------
+d = BOOK.domain("pets")
+portion = d.fn("pet.daily_food_portion", "Daily amount of dry food for a dog or cat, in grams.",
+               species=E(["dog", "cat"]), pet_weight_kg=N(), age_years=N(), neutered=B(opt=True),
+               activity_level=E(["low", "normal", "high"], opt=True))
+portion.ask("My cat weighs 11 pounds, she's two and spayed. Daily portion?",
+            {"species": "cat", "pet_weight_kg": one_of(4.99, 5, 4.99, 4.9895, 4.98952, 4.98951, 4.9),
+             "age_years": 2, "neutered": True}, "units words", category=C2)
+
+vaccines = d.fn("pets.vaccine_schedule", "Vaccinations due for a pet, by date.",
+                species=E(["dog", "cat", "rabbit"]), birth_date=S("YYYY-MM-DD"),
+                region=S("ISO 3166 country code, e.g. US", opt=True))
+vaccines.ask("Puppy born 2025-06-15, we live in the UK. Vaccination schedule please.",
+             {"species": "dog", "birth_date": "2025-06-15", "region": one_of("GB", "UK")}, "polite", category=C2)
+
+# -- shipping -----------------------------------------------------------------------------------
+d = BOOK.domain("shipping")
+shipquote = d.fn("shipping.quote", "Price a parcel shipment.",
+                 parcel=O(weight_kg=N(), length_cm=N(), width_cm=N(), height_cm=N()),
+                 from_postcode=S(), to_postcode=S(), speed=E(["economy", "express", "overnight"], opt=True))
+shipquote.ask("Quote to ship a 2.5 kg box, 40 x 30 x 20 cm, from 10115 to 80331, express.",
+              {"parcel": {"weight_kg": 2.5, "length_cm": 40, "width_cm": 30, "height_cm": 20},
+               "from_postcode": "10115", "to_postcode": "80331", "speed": "express"}, "units")
+shipquote.ask("How much to send a 12 x 9 x 4 inch package weighing 3 lb from 94103 to 10001?",
+              {"parcel": {"weight_kg": one_of(1.36, 1.361, 1.3608, 1.36078, 1.4),
+                          "length_cm": one_of(30.48, 30.5), "width_cm": one_of(22.86, 22.9),
+                          "height_cm": one_of(10.16, 10.2)},
+               "from_postcode": "94103", "to_postcode": "10001"}, "units")
+shipquote.ask("cheapest way to post a 500 g parcel 25x15x5 cm from SW1A 1AA to EH1 1YZ",
+              {"parcel": {"weight_kg": 0.5, "length_cm": 25, "width_cm": 15, "height_cm": 5},
+               "from_postcode": "SW1A 1AA", "to_postcode": "EH1 1YZ", "speed": "economy"}, "terse units",
+              category=C2)
+
+tracking = d.fn("trackParcel", "Tracking events of a parcel.",
+                carrier=E(["ups", "fedex", "dhl", "usps"]), trackingNumber=S())
+tracking.ask("Where's my UPS package 1Z999AA10123456784?", {"carrier": "ups", "trackingNumber": "1Z999AA10123456784"},
+             category=C5)
+
+# -- energy -------------------------------------------------------------------------------------
+d = BOOK.domain("energy")
+elbill = d.fn("electricity.bill_estimate", "Estimate an electricity bill.",
+              usage_kwh=N(), billing_days=I(minimum=1),
+              tariff=O(price_per_kwh=N("In main currency units (0.25, not 25 cents)"),
+                       daily_standing_charge=N("In main currency units", opt=True)))
+elbill.ask("We used 350 kWh over 31 days and pay 0.28 per kWh. What will the bill be?",
+           {"usage_kwh": 350, "billing_days": 31, "tariff": {"price_per_kwh": 0.28}}, "units")
+elbill.ask("Estimate a 90 day bill: 1,240 kWh at 24.5p per kWh plus a 53p daily standing charge.",
+           {"usage_kwh": 1240, "billing_days": 90, "tariff": {"price_per_kwh": 0.245,
+                                                              "daily_standing_charge": 0.53}}, "units")
+elbill.ask("Roughly what does 500 kilowatt-hours cost over a 30-day month at 31 cents a unit?",
+           {"usage_kwh": 500, "billing_days": 30, "tariff": {"price_per_kwh": 0.31}}, "units words", category=C5)
+
+appliance = d.fn("applianceRunningCost", "Running cost of an electrical appliance.",
+                 power_watts=N(), hours_per_day=N(), price_per_kwh=N(), period_days=I("Default 30", opt=True))
+appliance.ask("What does a 2 kW space heater cost to run 5 hours a day for a week at 0.30 per kWh?",
+              {"power_watts": 2000, "hours_per_day": 5, "price_per_kwh": 0.3, "period_days": 7}, "units",
+              category=C2)
+
+not_with(appliance, elbill)  # a running cost is also a small bill
+not_with(tracking, track)  # orders.track (above) could be tried with a tracking number
+
+# -- requests that need the conversation --------------------------------------------------------
+tzconv.ask("And what time would that be in Mumbai?",
+           {"clock_time": "09:00", "from_tz": "America/New_York", "to_tz": "Asia/Kolkata"},
+           history=[{"role": "user", "content": "Our stand-up is at 09:00 New York time."},
+                    {"role": "assistant", "content": "Got it, 09:00 in New York (America/New_York)."}],
+           category=C2)
+interactions.ask("metformin and ibuprofen?", {"medications": unordered(["metformin", "ibuprofen"])}, "terse",
+                 system="You are a pharmacy assistant. Check interactions with the tools before answering.")
