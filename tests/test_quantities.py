@@ -21,6 +21,11 @@ from cupola.runtime.quantities import in_unit, number_places, quantities, unit_o
     ("a 20% tip on $85", [("20", "%"), ("85", "$")]),
     ("open the blinds halfway", [("50", "%")]),
     ("twice a day, 5 km/h, $3 per hour", [("3", "$")]),  # rates are not quantities of their unit
+    ("5% a year, 8 hours a day, 120 euros a night", [("5", "%"), ("8", "hours")]),
+    ("valid for three years, a whole year, 18 months", [("3", "years"), ("1", "year"), ("18", "months")]),
+    ("a 40 x 30 x 20 cm box, 25x15x5 cm", [("40", "cm"), ("30", "cm"), ("20", "cm"), ("25", "cm"), ("15", "cm"),
+                                           ("5", "cm")]),  # each side in the unit written after the last
+    ("a 2 kW heater, one and a half baths", [("2", "kw")]),
     ("price of ETH?", []),
 ])
 def test_the_quantities_a_user_wrote(text, expected):
@@ -50,6 +55,12 @@ def test_conversion_stays_within_a_dimension():
     assert in_unit(hour, "kg") is None
 
 
+def test_one_and_a_half_is_one_number():
+    from cupola.runtime.quantities import numbers
+
+    assert [str(n) for n in numbers("one and a half baths, five and a half hours")] == ["1.5", "5.5"]
+
+
 @pytest.mark.parametrize("text, count", [
     ("only the first 10 rows", 1), ("next three departures", 1), ("an hour and a half", 1),
     ("two hundred and fifty kg and 3 apples", 2), ("g = 1.62 m/s^2, 15 m/s", 3),
@@ -58,3 +69,21 @@ def test_conversion_stays_within_a_dimension():
 ])
 def test_how_many_numbers_a_user_gave(text, count):
     assert len(number_places(text)) == count
+
+
+@pytest.mark.parametrize("text, unit, expected", [
+    ("a loan for two years", "months", "24"), ("18 months", "years", "1.5"), ("a whole year", "days", "365"),
+    ("at 3.5%", "fraction", "0.035"), ("for 2 weeks", "days", "14"), ("a 2 kW heater", "watts", "2000")])
+def test_calendar_units_and_shares_as_decimals_convert(text, unit, expected):
+    """A year is 12 months (not 360 days), 365 days; "As a decimal: 0.05 means 5%" takes 0.035 for 3.5%."""
+    from cupola.runtime.quantities import number_text
+
+    assert number_text(in_unit(quantities(text)[0], unit)) == expected
+
+
+def test_a_share_described_as_a_decimal_is_in_fraction():
+    assert unit_of("annual_rate", "As a decimal: 0.05 means 5%") == "fraction"
+    assert unit_of("rate", "Interest rate as a fraction") == "fraction"
+    assert unit_of("rate_percent", "Annual rate in percent") == "percent"
+    assert unit_of("p_success") == unit_of("probability") == "fraction"  # a probability is from 0 to 1
+    assert unit_of("p") is None

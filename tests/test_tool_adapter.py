@@ -426,3 +426,17 @@ async def test_how_many_of_a_unit_names_the_unit_converted_to():
         body = {"messages": [{"role": "user", "content": text}], "tools": [tool], "tool_choice": "required"}
         _, plan = await tool_calls.prepare(body, Capabilities(grammar=True), None, 0.2)
         assert list(plan.assignments.values()) == [expected], text
+
+
+async def test_converted_values_keep_the_order_the_user_wrote_them_in():
+    """Found on the development set's added part: "12 x 9 x 4 inch" gave length 22.86, width 10.16, height
+    30.48 (the converted values were in no place of the message, so no order held them)."""
+    from cupola.runtime import tool_calls
+
+    cm = {"type": "number"}
+    tool = {"type": "function", "function": {"name": "ship", "parameters": {"type": "object", "properties": {
+        "length_cm": cm, "width_cm": cm, "height_cm": cm}, "required": ["length_cm", "width_cm", "height_cm"]}}}
+    body = {"messages": [{"role": "user", "content": "a 12 x 9 x 4 inch box"}], "tools": [tool],
+            "tool_choice": "required"}
+    _, plan = await tool_calls.prepare(body, Capabilities(grammar=True), None, 0.2)
+    assert list(plan.assignments.values()) == [("30.48", "22.86", "10.16")]

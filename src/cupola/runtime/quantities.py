@@ -35,11 +35,20 @@ _CLOCK = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?|(?<!\d)\d
 
 
 def _spelled(text: str) -> list[Decimal]:
-    """Numbers written in words: "four", "one hundred and fifty", "twenty-five", "two thousand", "a dozen"."""
+    """Numbers written in words: "four", "one hundred and fifty", "twenty-five", "two thousand", "a dozen",
+    "one and a half"."""
     out: list[Decimal] = []
     total, current, open_ = 0, 0, False
     words = re.findall(r"[a-z]+", text.lower())
+    half = False  # "one and a half": 1.5, not 1 and 0.5
     for i, w in enumerate(words + [""]):
+        if half:
+            half = w != "half"
+            continue
+        if w == "and" and open_ and words[i + 1:i + 3] == ["a", "half"]:
+            out.append(Decimal(total + current) + Decimal("0.5"))
+            total, current, open_, half = 0, 0, False, True
+            continue
         if w in _CARDINALS and open_ and not (current % 100 >= 20 and current % 10 == 0 and _CARDINALS[w] < 10) \
                 and not (current % 100 == 0 and _CARDINALS[w] < 100):  # "seven eight": two numbers
             out.append(Decimal(total + current))
@@ -114,6 +123,8 @@ _unit("time", "60", "min", "mins", "minute", "minutes")
 _unit("time", "3600", "h", "hr", "hrs", "hour", "hours")
 _unit("time", "86400", "day", "days", "night", "nights")
 _unit("time", "604800", "week", "weeks", "wk", "wks")
+_unit("time", "2592000", "month", "months", "mo", "mos")  # 30 days (but a year is 12 months: see in_unit)
+_unit("time", "31536000", "year", "years", "yr", "yrs")  # 365 days
 _unit("length", "0.001", "mm", "millimetre", "millimetres", "millimeter", "millimeters")
 _unit("length", "0.01", "cm", "centimetre", "centimetres", "centimeter", "centimeters")
 _unit("length", "1", "m", "metre", "metres", "meter", "meters")
@@ -129,29 +140,34 @@ _unit("mass", "28.349523125", "oz", "ounce", "ounces")
 _unit("volume", "1", "ml", "millilitre", "millilitres", "milliliter", "milliliters")
 _unit("volume", "10", "cl", "centilitre", "centilitres", "centiliter", "centiliters")
 _unit("volume", "1000", "l", "litre", "litres", "liter", "liters")
+_unit("power", "1", "w", "watt", "watts")
+_unit("power", "1000", "kw", "kilowatt", "kilowatts")
 _unit("percent", "1", "%", "percent", "pct")
+_unit("percent", "100", "fraction")  # a share written as a decimal: 5% is 0.05
 _unit("money", "0.01", "cent", "cents")
 _unit("money", "1", "$", "dollar", "dollars", "usd")
 # a single letter or a word that is also a common word names a unit only after a number ("5 m", "10 s")
-_AMBIGUOUS = {"s", "h", "m", "l", "g", "min", "mi", "in", "$"}
+_AMBIGUOUS = {"s", "h", "m", "l", "g", "w", "min", "mi", "in", "$"}
 
-_UNIT_WORDS = "|".join(sorted((re.escape(u) for u in _UNITS if u not in ("%", "$")), key=len, reverse=True))
+_UNIT_WORDS = "|".join(sorted((re.escape(u) for u in _UNITS if u not in ("%", "$", "fraction")), key=len, reverse=True))
 _NUMBER_WORDS = "|".join(sorted(_CARDINALS, key=len, reverse=True)) + "|hundred|thousand"
 _AFTER = re.compile(rf"-?[\d,.]*\d(?:\s*-\s*|\s?)(%|(?:{_UNIT_WORDS})\b)", re.I)  # "30 minutes", "5kg", "30-minute"
+_BY = re.compile(r"(?<![\d.,])(\d+(?:\.\d+)?)\s*(?:x|×|by)\s*$")  # a side before "x" in "40 x 30 x 20 cm"
+_AFTER_AMOUNT = re.compile(rf"(?:\d(?:k|K|M|bn)?|%|\b(?:{_UNIT_WORDS}|euros?|dollars?|bucks|quid|cents?|usd|eur|gbp))\s+$", re.I)
 _PHRASES = [  # quantities written with words, each with its amount (None: the spelled number matched)
     (re.compile(rf"\b(?:an?|one)\s+({_UNIT_WORDS})\s+and\s+an?\s+half\b", re.I), Decimal("1.5")),
     (re.compile(rf"\b((?:{_NUMBER_WORDS})(?:(?:\s+|-|\s+and\s+)(?:{_NUMBER_WORDS}))*)"
                 rf"(\s+and\s+an?\s+half)?\s+({_UNIT_WORDS})\b", re.I), None),
     (re.compile(rf"\bhalf\s+(?:an?\s+)?({_UNIT_WORDS})\b", re.I), Decimal("0.5")),
     (re.compile(rf"\b(?:an?|one)\s+quarter\s+(?:of\s+)?(?:an?\s+)?({_UNIT_WORDS})\b", re.I), Decimal("0.25")),
-    (re.compile(rf"(?<!\bper )(?<!\btimes )(?<!\bonce )(?<!\btwice )\b(?:an?|one)\s+({_UNIT_WORDS})\b", re.I),
-     Decimal(1)),
+    (re.compile(rf"(?<!\bper )(?<!\btimes )(?<!\bonce )(?<!\btwice )\b(?:an?|one)\s+(?:whole\s+|full\s+|entire\s+)?"
+                rf"({_UNIT_WORDS})\b", re.I), Decimal(1)),
 ]
 # parts of a whole a user says instead of a percentage: "halfway", "a quarter open", "three quarters"
 _FRACTIONS = [(re.compile(r"\bthree[\s-]quarters?\b", re.I), Decimal(75)),
               (re.compile(r"\b(?:an?|one)\s+quarter\b(?!\s+(?:of\s+)?(?:an?\s+)?[a-z]+s?\b(?<!open))", re.I),
                Decimal(25)),
-              (re.compile(r"\bhalf(?:way)?\b", re.I), Decimal(50))]
+              (re.compile(r"(?<!\band a )\bhalf(?:way)?\b", re.I), Decimal(50))]  # not "one and a half"
 
 
 @dataclass(frozen=True)
@@ -177,6 +193,12 @@ def quantities(text: str) -> list[Quantity]:
             found.append(Quantity(value, m.group(1).lower(), at))
         elif at and text[at - 1] == "$":
             found.append(Quantity(value, "$", at))
+    for q in list(found):  # "40 x 30 x 20 cm": each side is in cm
+        before = text[:q.at]
+        while (m := _BY.search(before)) and q.unit != "$":
+            found.append(Quantity(Decimal(m.group(1).replace(",", "")), q.unit, m.start(1)))
+            before = before[:m.start(1)]
+    found.sort(key=lambda q: q.at)
     taken = [range(q.at, q.at + 1) for q in found]
 
     def free(m: re.Match[str]) -> bool:  # no quantity found so far overlaps this match
@@ -184,8 +206,8 @@ def quantities(text: str) -> list[Quantity]:
 
     for pattern, amount in _PHRASES:
         for m in pattern.finditer(text):
-            if not free(m):
-                continue
+            if not free(m) or (amount == 1 and _AFTER_AMOUNT.search(text, 0, m.start())):
+                continue  # "5% a year", "8 hours a day", "120 euros a night": rates, not a year, a day, a night
             if amount is None:
                 spelled = _spelled(m.group(1))
                 if len(spelled) != 1:
@@ -200,7 +222,22 @@ def quantities(text: str) -> list[Quantity]:
     return sorted(found, key=lambda q: q.at)
 
 
-_SPELLED_RUN = re.compile(rf"\b(?:{_NUMBER_WORDS})(?:(?:\s+|-|\s+and\s+)(?:{_NUMBER_WORDS}))*\b", re.I)
+_SPELLED_RUN = re.compile(rf"\b(?:{_NUMBER_WORDS})(?:(?:\s+|-|\s+and\s+)(?:{_NUMBER_WORDS}))*(?:\s+and\s+a\s+half)?\b",
+                          re.I)
+
+
+_WRITTEN = re.compile(r"-?[\d,.]*\d[kKM]?(?:bn)?")  # a numeral as written, from its start
+
+
+def number_values(text: str) -> list[tuple[int, int, Decimal]]:
+    """The numbers ``text`` gives with where each is written: (start, end, value), in order; the
+    numbers of :func:`number_places` that are digits or number words (not a phrase such as "an hour")."""
+    out = [(at, at + len(m.group(0)), value) for value, at in numerals(text) if (m := _WRITTEN.match(text, at))]
+    for m in _SPELLED_RUN.finditer(text):
+        spelled = _spelled(m.group(0))
+        if len(spelled) == 1:
+            out.append((m.start(), m.end(), spelled[0]))
+    return sorted(out)
 
 
 def number_places(text: str) -> list[tuple[int, int]]:
@@ -217,6 +254,7 @@ def number_places(text: str) -> list[tuple[int, int]]:
 _IN_UNIT = re.compile(rf"\b(?:in|as|of)\s+(?:whole\s+)?(%|(?:{_UNIT_WORDS})\b)|\((%|(?:{_UNIT_WORDS}))\)", re.I)
 
 
+_AS_FRACTION = re.compile(r"\bas an? (?:decimal|fraction)\b|\b0?\.\d+\s*(?:means|is|=|for)\s*\d+(?:\.\d+)?\s*%", re.I)
 _RATE = re.compile(r"\s*(?:/|per\b|an?\s)", re.I)
 
 
@@ -224,10 +262,14 @@ def unit_of(key: str, description: object = None) -> str | None:
     """The unit a number field is in: the last word of its key ("ttl_seconds", "duration_min",
     "volume_ml", "nights") or, failing that, its description ("Expiry in seconds", "Size (kg)"); None
     when it names none. A key that is one short word ("min", "m") is not a unit: it is a bound; nor is
-    a rate ("price_per_liter", "Price in dollars per litre")."""
+    a rate ("price_per_liter", "Price in dollars per litre"). A share described as a decimal ("As a
+    decimal: 0.05 means 5%") is in "fraction", so "5%" is 0.05."""
     words = re.sub(r"[^a-z0-9%]+", " ", re.sub(r"([a-z])([A-Z])", r"\1 \2", key).lower()).split()
     if words and words[-1] in _UNITS and (len(words) > 1 or words[-1] not in _AMBIGUOUS):
         return None if len(words) > 1 and words[-2] in ("per", "a") else words[-1]  # price_per_liter: a rate
+    if (isinstance(description, str) and _AS_FRACTION.search(description)) \
+            or (words and (words[0] in ("probability", "prob", "likelihood") or (words[0] == "p" and len(words) > 1))):
+        return "fraction"  # a probability is from 0 to 1: "70% of the time" is 0.7
     if isinstance(description, str):
         m = _IN_UNIT.search(description)
         if m and not _RATE.match(description, m.end()):
@@ -235,9 +277,17 @@ def unit_of(key: str, description: object = None) -> str | None:
     return None
 
 
+def dimension(word: str) -> str | None:
+    """What a unit word measures ("hours": "time"); None when it is not one."""
+    return _UNITS[word][0] if word in _UNITS else None
+
+
 def in_unit(quantity: Quantity, unit: str) -> Decimal | None:
     """``quantity`` converted to ``unit``; None when the two measure different things."""
     have, want = _UNITS[quantity.unit], _UNITS[unit]
     if have[0] != want[0]:
         return None
+    sizes = {have[1], want[1]}
+    if sizes == {_UNITS["year"][1], _UNITS["month"][1]}:  # a calendar's months, not 30-day ones
+        return (quantity.value * (12 if have[1] > want[1] else Decimal(1) / 12)).normalize()
     return (quantity.value * have[1] / want[1]).normalize()

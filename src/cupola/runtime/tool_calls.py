@@ -108,7 +108,8 @@ async def assignments(messages: list[dict[str, Any]], plan: ToolPlan, embed: Emb
         return {}  # (a JSON-schema engine gets no grammar to hold the assignment)
     usable, places = [], {}
     for ask in tool_adapter.asks(plan, budget, source):
-        found = {v: tool_grammar.value_place(v, source) for combo in ask.combos for v in combo if v is not None}
+        found = {v: ask.places.get(v) or tool_grammar.value_place(v, source)
+                 for combo in ask.combos for v in combo if v is not None}
         if all(found.values()):  # every value is where the user wrote it (not a number in words)
             places.update(found)
             usable.append(ask)

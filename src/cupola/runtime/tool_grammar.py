@@ -36,10 +36,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from cupola.runtime.quantities import in_unit, number_places, number_text, numbers, numerals, quantities, unit_of
+from cupola.runtime.quantities import (dimension, in_unit, number_places, number_text, number_values, numbers, numerals,
+                                       quantities, unit_of)
 
 OPEN, CLOSE = "<tool_call>", "</tool_call>"
 MAX_PARALLEL = 4
+MAX_WANTED = 16  # the most items a list of the user's own values (numbers, dates) is sized for
 DEFAULT_BUDGET = 512  # the budget assumed when a request sets no max_tokens
 BYTES_PER_CHAR = 4  # the most UTF-8 bytes (so tokens) one character can take
 # (array size, optional properties kept) tried in turn: arrays never below minItems nor above maxItems;
@@ -78,6 +80,7 @@ class Node:
     max_chars: int | None = None  # str: declared maxLength; arr: declared maxItems
     min_items: int = 0  # arr
     items: int = 0  # arr: the chosen bound
+    wanted: int = 0  # arr: how many values the user wrote for it (its items may be as many: 4, 8, 15, 16, 23, 42)
     tokens: int = 0  # str: the chosen token cap
     optional: bool = True  # obj: optional properties allowed (dropped when the budget is tight)
     chars: int = 0  # str: the chosen character cap
@@ -226,8 +229,9 @@ def shape(schema: Any, depth: int = 0) -> Node:
 
 def _set_level(node: Node, items: int, optional: bool) -> None:
     if node.kind == "arr":
-        top = node.max_chars if node.max_chars is not None else items
-        node.items = max(node.min_items, min(items, top))
+        wanted = max(items, node.wanted) if items >= LEVELS[0][0] else items  # the roomiest level only
+        top = node.max_chars if node.max_chars is not None else wanted
+        node.items = max(node.min_items, min(wanted, top))
     node.optional = optional
     for part in node.parts:
         _set_level(part[1] if isinstance(part, tuple) else part, items, optional)
@@ -359,6 +363,8 @@ def _fit_to(node: Node, source: str) -> None:
         written = lark.found.get(id(n))
         if written and n.size is not None:
             n.size = min(n.size, max(len(w.encode()) for w in written))
+        if n.kind == "arr" and n.parts and (items := lark.found.get(id(n.parts[0]))):
+            n.wanted = min(max(len(items), sum(lark.counts.get(v, 0) for v in items)), MAX_WANTED)
         stack += [p[1] if isinstance(p, tuple) else p for p in n.parts]
 
 
@@ -398,6 +404,7 @@ _CODES = set(_LANGUAGES)  # never a symbol after a number
 # Words of a boolean's key that do not name the thing itself (include_archived names "archived").
 _FLAG_WORDS = frozenset("is has have include includes enable enabled allow use show with should can do only "
                         "get set want".split())
+_EVERY = frozenset("every each per".split())  # "200 every month": the month is the number's neighbour
 _BOUNDS = frozenset("max maximum min minimum limit num number count total value amount".split())  # no unit's word
 _COUNT_BEFORE = re.compile(r"\b(first|last|top|next|latest|newest|recent|most recent)$")
 _COUNTED = re.compile(r"$|[a-z]*(?<![su])s\b|(?:" + "|".join(sorted(_COMMON)) + r")\b")  # "5 transactions", not "14 bus"
@@ -509,6 +516,14 @@ def _said(value: Any, text: str) -> bool:
         return len(w) >= stem and len(t) >= stem and w[:stem] == t[:stem]
 
     return any(all(same(w, have[i + j]) for j, w in enumerate(wanted)) for i in range(len(have) - len(wanted) + 1))
+
+
+def _rounded(value: Decimal | None) -> Decimal | None:
+    """A converted quantity as a user would write it: to two decimals when it has more than a number may
+    (3 lb is 1.36 kg, 12 inches 30.48 cm; 3.5% is still 0.035)."""
+    if value is None or -value.as_tuple().exponent <= DECIMALS:  # type: ignore[operator]
+        return value
+    return value.quantize(Decimal("0.01")).normalize()
 
 
 def _fits_number(value: Decimal, schema: dict[str, Any], size: int | None) -> bool:
@@ -637,6 +652,7 @@ _LEAD = re.compile(r"^[(\[{'‘“#]+")
 _EDGES = r"[^\s.,;:!?'’”)\]}(\[{‘“#]([^\x00]*[^\s,;:(\[{‘“#])?"
 # Words that are never a value on their own: a copy of only these ("my", "Please", "OK") was a small
 # model filling a field it had nothing for (found on the development set: "memo": "Please", "sender": "my")
+_SPLITS = 96  # the most ways an object's two copies may be split (each costs two substring rules)
 _FILLER = frozenset("a an the my me i you your we our their them they this that these those is are was were be "
                     "been do does did please ok okay and or but so if then than of to for from with by at about "
                     "into what which who when where why how just also".split())
@@ -684,6 +700,7 @@ class Ask:
     signature: Signature
     fields: list[str]
     combos: list[tuple[str | None, ...]]  # None: the property is left out
+    places: dict[str, tuple[int, int]] = field(default_factory=dict)  # converted values: where the user wrote them
 
 
 def value_place(value: str, text: str) -> tuple[int, int] | None:
@@ -765,6 +782,10 @@ class _Lark:
         if not any(re.fullmatch(_EDGES, p) for p in self.pieces):
             self.source = None  # no word to copy (only punctuation): values are only bounded
         self.said = source or ""
+        # a copy ends with a full stop (or "?", "!") only where the user's quote does: "The meeting moved
+        # to 3pm." in quotes, never "lunch is here." or "users(email)." at the end of a sentence
+        quoted = list(dict.fromkeys(re.findall(r"([^\s\"'“‘]*[^\s\"'“‘.!?][.!?]+)[\"'”’]", self.said)))
+        self._stop = "/[^\\x00]*[^.!?]" + "".join(f"|[^\\x00]*{_rx(q)}" for q in quoted) + "/"
         self.numbers = numbers(self.said)
         self.quantities = quantities(self.said)
         self.units: dict[int, str | None] = {}  # number nodes (by id) -> the unit their field names
@@ -773,6 +794,11 @@ class _Lark:
         self.listed: set[int] = set()  # array items (by id) of a kind whose every token the list holds
         self.excluded: dict[int, list[str]] = {}  # copied strings (by id) that may not be exactly these
         self.found: dict[int, list[str] | None] = {}  # _written's answer per node (by id): asked several times
+        self.need: int | None = None  # the required number fields of the whole call (see _numbers_given)
+        self.spare = 0  # its optional number fields
+        self.near: list[tuple[Decimal, list[str]]] | None = None  # see _neighbours
+        self.origins: dict[str, tuple[int, int]] = {}  # a converted number -> where its quantity is written
+        self.depth = 0  # objects entered
 
     def _written(self, node: Node) -> list[str] | None:
         """The values the user wrote that a number (or a string with a pattern, such as a date) may take,
@@ -786,8 +812,11 @@ class _Lark:
             return None
         if node.schema.get("type") in ("number", "integer"):
             unit = self.units.get(id(node))  # "in an hour" for ttl_seconds: 3600, and no other number
-            converted = [v for q in self.quantities if unit and (v := in_unit(q, unit)) is not None
+            converted = [v for q in self.quantities if unit and (v := _rounded(in_unit(q, unit))) is not None
                          and _fits_number(v, node.schema, node.size)]
+            for q in self.quantities:  # where each converted value was written ("12 x 9 inch": 30.48 first)
+                if unit and (v := _rounded(in_unit(q, unit))) is not None:
+                    self.origins.setdefault(number_text(v), (q.at, q.at + len(number_text(q.value))))
             if converted:
                 return list(dict.fromkeys(number_text(v) for v in converted))
             return [number_text(v) for v in self.numbers if _fits_number(v, node.schema, node.size)]
@@ -811,7 +840,7 @@ class _Lark:
             return bool(written)
         values = _enum_values(node)
         if values is not None:
-            return any(mentions(v, self.said) for v in values if isinstance(v, str))
+            return any(self._says(node, v) for v in values)
         if node.schema.get("type") == "boolean":
             return self._flag(key) is not None
         return True
@@ -845,11 +874,60 @@ class _Lark:
             return False
         values = _enum_values(node)
         if values is not None:
-            return any(mentions(v, self.said) for v in values if isinstance(v, str))
+            return any(self._says(node, v) for v in values)
         if node.kind == "str" or (node.kind == "json" and node.schema.get("type") == "string"):
             return any(_said(w, self.said) for w in _words(key) if len(w) >= 3 and w not in _COMMON | _BOUNDS) \
                 and self._grounded(key, node)
         return node.schema.get("type") == "boolean" and self._grounded(key, node)
+
+    def _neighbours(self) -> list[tuple[Decimal, list[str]]]:
+        """Each number the user wrote with the words next to it: the nearest word before it and the two
+        after it that are not common ones, in the same clause ("3 bedrooms, 2 baths": bedrooms for 3,
+        baths for 2; not "current" for "the current through a 220 ohm resistor")."""
+        if self.near is None:
+            words = [(m.start(), m.end(), m.group().lower()) for m in re.finditer(r"[A-Za-z]{2,}", self.said)
+                     if m.group().lower() not in _COMMON | _EVERY]
+            self.near = []
+            for start, end, value in number_values(self.said):
+                before = [(s, e, w) for s, e, w in words if e <= start][-1:]
+                after = [(s, e, w) for s, e, w in words if s >= end][:2]  # "6 full cycles", "220 ohm resistor"
+                self.near.append((value, [w for s, e, w in before + after if not re.search(
+                    r"[,;:.!?()]", self.said[e:start] if e <= start else self.said[end:s])]))
+        return self.near
+
+    def _narrow_numbers(self, members: list[tuple[str, Node, bool]]) -> None:
+        """Narrow the user's numbers a field of ``members`` may take by the words they stand by. A
+        number the user wrote next to a word of a field's key is that field's ("3 bedrooms, 2 baths", "a
+        2 bedroom flat of 90 square metres": bedrooms 2, not 90), when it is the only such number; and a
+        field that names no unit does not take a quantity a sibling's unit claims ("70% of the time,
+        eight out of ten": trials is not 70 when p_success takes 70%)."""
+        if not self.said:
+            return
+        numeric = [(k, sub) for k, sub, _ in members if sub.kind in ("lex", "json")
+                   and sub.schema.get("type") in ("number", "integer") and sub.schema.get(FROM_USER, True) is not False]
+        if not numeric:
+            return
+        units = [u for _, sub in numeric if (u := self.units.get(id(sub)))]
+        keys = Counter(w for k, _ in numeric for w in set(_words(k)))
+        for k, sub in numeric:
+            written = self._written(sub)
+            if not written or self.units.get(id(sub)) and any(
+                    in_unit(q, self.units[id(sub)]) is not None for q in self.quantities):  # its unit decides
+                continue
+            # the key's own words, not those its siblings share ("ph" of current_ph and target_ph)
+            names = [w for w in _words(k) if w not in _COMMON and w not in _BOUNDS and len(w) >= 2 and keys[w] == 1]
+            beside = {number_text(value) for value, near in self._neighbours()
+                      if any(_said(n, w) for n in names for w in near)}
+            if len(beside) == 1 and beside <= set(written):
+                self.found[id(sub)] = list(beside)
+                continue
+            if self.units.get(id(sub)):
+                continue
+            kinds = {dimension(w) for w in _words(k)} - {None}  # hours_per_day may take "5 hours"
+            claimed = {number_text(q.value) for q in self.quantities if dimension(q.unit) not in kinds
+                       and any(in_unit(q, u) is not None for u in units)}
+            if kept := [w for w in written if w not in claimed]:
+                self.found[id(sub)] = kept
 
     def _numbers_given(self, members: list[tuple[str, Node, bool]]) -> set[str]:
         """The optional number fields the user gave a value for, which a small model tends to leave out
@@ -863,15 +941,13 @@ class _Lark:
             return set()
         numeric = [(k, sub, req) for k, sub, req in members
                    if sub.schema.get("type") in ("number", "integer") and sub.schema.get(FROM_USER, True) is not False]
-        if any(sub.kind == "arr" and req for _, sub, req in members):
-            return set()  # a list may take any number of them: none is known to be left over
         codes: set[str] = set()  # "48810" for an employee_id is not a number (but 500 is, by "CHK-778")
         for k, sub, _ in members:
             if sub.kind == "str" and (kind := _kind(k, sub.schema)):
                 tokens = kind_tokens(kind, self.said)
                 codes |= set([t for t in tokens if re.search(r"[A-Za-z]", t)] or tokens)
         places = [(start, end) for start, end in number_places(self.said) if self.said[start:end] not in codes]
-        left = len(places) - sum(req for _, _, req in numeric)
+        left = len(places) - (self.need or 0)
         optional = [(k, sub) for k, sub, req in numeric if not req and self._written(sub)]
         if left <= 0 or not optional:
             return set()
@@ -881,7 +957,7 @@ class _Lark:
 
         def beside(key: str) -> bool:  # a word of the key next to a number ("first 10 rows", "top 4")
             names = [w for w in _words(key) if w not in _COMMON and w not in _BOUNDS]
-            if any(_said(n, " ".join(before + after)) for n in names for before, after in near):
+            if any(_said(n, w) for n in names for _, near_words in self._neighbours() for w in near_words):
                 return True
             # "last 5 transactions" for a count, "500 or more" for a lower bound, "under 120" for an upper
             cues = set(_words(key)) & set(_BOUND_CUES)
@@ -893,9 +969,22 @@ class _Lark:
 
         cued = {k for k, sub in optional if in_its_unit(sub) or beside(k)}
         free_text = any(sub.kind == "str" and _kind(k, sub.schema) is None for k, sub, _ in members)
-        if not cued and len(optional) == 1 and not free_text:
+        if not cued and len(optional) == 1 and self.spare == 1 and not free_text:
             cued = {optional[0][0]}
         return cued if len(cued) <= left else set()
+
+    def _says(self, node: Node, value: Any) -> bool:
+        """Whether the user named an enum's ``value``: a word (:func:`mentions`), or a number they wrote
+        bare or in the field's unit ("95%" for a confidence_percent of 95; not "4%" for compounds_per_year)."""
+        if isinstance(value, str):
+            return mentions(value, self.said)
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return False
+        unit = self.units.get(id(node))
+        at = {q.at for q in self.quantities}
+        said = {v for v, start in numerals(self.said) if start not in at}
+        said |= {v for q in self.quantities if unit and (v := in_unit(q, unit)) is not None}
+        return Decimal(str(value)) in said
 
     def _named(self, node: Node) -> list[Node]:
         """An enum's choices narrowed to the values the user named, when they named any."""
@@ -904,7 +993,7 @@ class _Lark:
                 or len(values) != len(node.parts):
             return node.parts
         named = [part for value, part in zip(values, node.parts)
-                 if isinstance(value, str) and mentions(value, self.said)]
+                 if self._says(node, value)]
         hinted = self.hints.get(enum_key(values), [])
         return named or [part for value, part in zip(values, node.parts) if value in hinted] or node.parts
 
@@ -930,18 +1019,12 @@ class _Lark:
             if tokens:  # a whole token of the property's kind (an id, an address, a path)
                 return self.rule(" | ".join(_lit(t) for t in tokens))
             # never "</" in a value: a model that writes "</tool_call>" inside a string cannot fake the end
-            copy = node.schema.get(FROM_USER, True) is not False and bool(self.source) \
-                and len(self.source) >= node.min_chars  # type: ignore[arg-type]
-            chars = node.chars
-            if copy:
-                # llguidance's max_tokens counts only the tokens the model chose, not those the copy forces
-                # (the rest of a word), so a copy is held to as many bytes as its token cap: each of its
-                # characters is one of the message's, at most ``width`` bytes, and a token is at least one
-                chars = min(node.chars, node.tokens // max(len(c.encode()) for c in self.source))  # type: ignore
-                copy = self._copyable(max(node.min_chars, 1), chars)
-                chars = chars if copy else node.chars
+            copied = self._copy_chars(node)
+            copy = copied is not None
+            chars = node.chars if copied is None else copied
             low = max(node.min_chars, 1 if copy else 0)  # a copy is not empty
-            words = f" & /{_EDGES}/ & %regex {json.dumps({'substring_chunks': self.pieces})}" if copy else ""
+            words = f" & /{_EDGES}/ & {self._stop} & %regex {json.dumps({'substring_chunks': self.pieces})}" \
+                if copy else ""
             barred = self.excluded.get(id(node), [])
             barring = copy and barred and any(re.fullmatch(_EDGES, p) and p not in barred and low <= len(p) <= chars
                                               for p in self.pieces)  # a word is left to copy: never a dead end
@@ -970,8 +1053,13 @@ class _Lark:
         for k, sub, _ in _members(node):  # the unit each number field is in, by its key or description
             target = sub.parts[0] if sub.kind == "arr" and sub.parts else sub
             if target.schema.get("type") in ("number", "integer"):
-                self.units[id(target)] = unit_of(k, target.schema.get("description", sub.schema.get("description")))
-        left_out = self._numbers_given(_members(node))
+                top = target.schema.get("maximum", target.schema.get("exclusiveMaximum"))
+                self.units[id(target)] = unit_of(k, target.schema.get("description", sub.schema.get("description"))) \
+                    or ("fraction" if isinstance(top, (int, float)) and 0 < top <= 1 else None)  # 0.3 for "30%"
+        self._narrow_numbers(_members(node))
+        if self.depth == 0:  # a call's arguments: the numbers its required fields take, nested ones too
+            self.need, self.spare = _number_fields(_members(node))
+        left_out = self._numbers_given(_members(node)) if self.need is not None else set()
         members = [(k, sub, req or k in left_out or self._asked(k, sub)) for k, sub, req in _members(node)
                    if req or self._grounded(k, sub)]
         for k, sub, _ in members:
@@ -991,17 +1079,82 @@ class _Lark:
                 self.excluded[id(target)] = list(dict.fromkeys(str(v) for v in claimed))
         combos, fixed = self._distinct(members)
         flags = self._flags(members)
-        exprs = {k: self.expr(sub) for k, sub, _ in members if k not in fixed and k not in flags}
+        self.depth += 1
+        try:
+            exprs = {k: self.expr(sub) for k, sub, _ in members if k not in fixed and k not in flags}
+        finally:
+            self.depth -= 1
+        apart = self._apart(members, set(fixed) | set(flags), _SPLITS // len(combos or [()]))
 
-        def body(values: dict[str, str]) -> str:
+        def body(values: dict[str, str], split: dict[str, str]) -> str:
             values = {**flags, **values}
-            kvs = [(f'{_lit(_lit(k) + _KSEP)} {_lit(values[k]) if k in values else exprs[k]}', req)
+            kvs = [(f'{_lit(_lit(k) + _KSEP)} {_lit(values[k]) if k in values else split.get(k, exprs[k])}', req)
                    for k, sub, req in members if k not in values or values[k] is not None]  # None: left out
             return f'"{{" {self._members(kvs)} "}}"'
 
-        if not combos:
-            return self.rule(body({}))
-        return self.rule(" | ".join(f"({body(dict(zip(fixed, combo)))})" for combo in combos))
+        bodies = [body(dict(zip(fixed, combo)), split) for combo in combos or [()]
+                  for split in apart or [{}]]
+        return self.rule(bodies[0] if len(bodies) == 1 else " | ".join(f"({b})" for b in bodies))
+
+    def _copy_chars(self, node: Node) -> int | None:
+        """The most characters a free-text ``node`` copied from the message (its pieces) may have; None
+        when it is not copied (opted out, or no copy of the pieces fits its bounds)."""
+        if node.kind != "str" or node.chars == 0 or self._choices(node) or node.schema.get(FROM_USER, True) is False \
+                or not self.source or len(self.source) < node.min_chars:  # type: ignore[arg-type]
+            return None
+        # llguidance's max_tokens counts only the tokens the model chose, not those the copy forces (the rest
+        # of a word), so a copy is held to as many bytes as its token cap: each of its characters is one of
+        # the message's, at most ``width`` bytes, and a token is at least one
+        chars = min(node.chars, node.tokens // max(len(c.encode()) for c in self.source))  # type: ignore[operator]
+        return chars if self._copyable(max(node.min_chars, 1), chars) else None
+
+    def _apart(self, members: list[tuple[str, Node, bool]], skip: set[str], most: int) -> list[dict[str, str]]:
+        """Two sibling free-text copies come from different places in the message: one from the words
+        before some space, the other from the words after it, either way round (never "homeTeam":
+        "Hawks", "awayTeam": "Hawks", nor "channel": "lunch" with "text": "lunch is here"; true of
+        every pair of copies in the development and test cases but one). The expressions of the two
+        properties for each such split; none unless exactly two properties are copies (or two of
+        several are required ones), or when the splits would be more than ``most``."""
+        copies = [(k, sub, req) for k, sub, req in members if k not in skip and self._copy_chars(sub) is not None]
+        pair = [(k, sub) for k, sub, req in copies if req or len(copies) == 2]  # else the two required ones
+        spaces = [i for i, p in enumerate(self.pieces) if p.isspace()]
+        if len(pair) != 2 or not spaces or 2 * len(spaces) > most:
+            return []
+        (a, node_a), (b, node_b) = pair
+        pieces, out = self.pieces, []
+        try:
+            for i in spaces:
+                before, after = pieces[:i], pieces[i + 1:]
+                for first, second in (((a, node_a), (b, node_b)), ((b, node_b), (a, node_a))):
+                    if not (self._worded(first[1], before) and self._worded(second[1], after)):
+                        continue
+                    self.pieces = before
+                    head = self.expr(first[1])
+                    self.pieces = after
+                    out.append({first[0]: head, second[0]: self.expr(second[1])})
+        finally:
+            self.pieces = pieces
+        return out
+
+    def _worded(self, node: Node, part: list[str]) -> bool:
+        """Whether ``node`` may be copied from ``part`` of the message as from the whole: some copy fits,
+        and a word that is neither filler nor a sibling's value is there when the whole message has one."""
+        pieces = self.pieces
+        try:
+            whole = self._copy_chars(node)
+            self.pieces = part
+            chars = self._copy_chars(node)
+        finally:
+            self.pieces = pieces
+        if whole is None or chars is None:
+            return False
+
+        barred = set(self.excluded.get(id(node), []))
+
+        def worded(ps: list[str], top: int) -> bool:
+            return any(re.fullmatch(_EDGES, p) and p.lower() not in _FILLER and p not in barred and len(p) <= top
+                       for p in ps)
+        return worded(part, chars) or not worded(pieces, whole)
 
     def _copyable(self, low: int, high: int) -> bool:
         """Whether some copy of the message (pieces from one to another, starting and ending with a word)
@@ -1087,7 +1240,8 @@ class _Lark:
                 if self.prefer.get(signature) in group:
                     group = [self.prefer[signature]]
                 else:
-                    self.asks.append(Ask(signature, [_field_text(k, subs[k]) for k in keys], group))
+                    self.asks.append(Ask(signature, [_field_text(k, subs[k]) for k in keys], group,
+                                         {v: self.origins[v] for c in group for v in c if v in self.origins}))
             if group and len(combos) * len(group) <= 64:
                 combos = [a + b for a in combos for b in group]
                 fixed += keys
@@ -1116,6 +1270,25 @@ class _Lark:
         if expr is None:
             return ""
         return f"({expr})?" if nullable else f"({expr})"
+
+
+def _number_fields(members: list[tuple[str, Node, bool]]) -> tuple[int | None, int]:
+    """How many numbers the required fields among ``members`` take, in nested objects too (None when a
+    required list may take any number of them: none is then known to be left over), and how many
+    optional number fields there are."""
+    need: int | None = 0
+    spare = 0
+    for _, sub, req in members:
+        if sub.kind == "arr":
+            need = None if req else need
+        elif sub.kind == "obj":
+            inner, more = _number_fields(_members(sub))
+            need = None if need is None or (req and inner is None) else need + (inner or 0) * req
+            spare += more
+        elif sub.schema.get("type") in ("number", "integer") and sub.schema.get(FROM_USER, True) is not False:
+            need = None if need is None else need + req
+            spare += not req
+    return need, spare
 
 
 def _field_text(key: str, node: Node) -> str:
