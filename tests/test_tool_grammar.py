@@ -885,3 +885,20 @@ def test_a_number_by_a_word_of_its_key_is_that_fields():
     plan = plan_tools({"tools": [ph], "tool_choice": "required"}, ADAPTER)
     lark = grammar(plan, 256, "My soil is pH 7.8 and blueberries want 5.0")
     assert _accepts(lark, _call('"current_ph": 7.8, "target_ph": 5', "ph"))
+
+
+def test_a_copy_is_never_the_quantity_a_number_sibling_takes():
+    """Found on the test set: "food": "150 g" next to "grams": 150, "key": "10" next to "seconds": 600."""
+    kcal = {"type": "function", "function": {"name": "kcal", "parameters": {"type": "object", "properties": {
+        "food": {"type": "string"}, "grams": {"type": "number"}}, "required": ["food", "grams"]}}}
+    plan = plan_tools({"tools": [kcal], "tool_choice": "required"}, ADAPTER)
+    lark = grammar(plan, 256, "Calories in 150 g of cooked rice?")
+    assert _accepts(lark, _call('"food": "cooked rice", "grams": 150', "kcal"))
+    assert not _accepts(lark, _call('"food": "150 g", "grams": 150', "kcal"))
+    cache = {"type": "function", "function": {"name": "cache", "parameters": {"type": "object", "properties": {
+        "key": {"type": "string"}, "seconds": {"type": "integer"}}, "required": ["key", "seconds"]}}}
+    plan = plan_tools({"tools": [cache], "tool_choice": "required"}, ADAPTER)
+    lark = grammar(plan, 256, "Cache login for 10 minutes")
+    assert _accepts(lark, _call('"key": "login", "seconds": 600', "cache"))
+    for copy in ("10", "10 minutes"):
+        assert not _accepts(lark, _call(f'"key": "{copy}", "seconds": 600', "cache"))

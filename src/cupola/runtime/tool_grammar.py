@@ -652,6 +652,7 @@ _LEAD = re.compile(r"^[(\[{'‘“#]+")
 _EDGES = r"[^\s.,;:!?'’”)\]}(\[{‘“#]([^\x00]*[^\s,;:(\[{‘“#])?"
 # Words that are never a value on their own: a copy of only these ("my", "Please", "OK") was a small
 # model filling a field it had nothing for (found on the development set: "memo": "Please", "sender": "my")
+_QUANTITY_TEXT = re.compile(r"-?[\d,.]*\d+\s?-?\s?[A-Za-z%]+|\$[\d,.]*\d")  # "150 g", "10 minutes", "$80"
 _SPLITS = 96  # the most ways an object's two copies may be split (each costs two substring rules)
 _FILLER = frozenset("a an the my me i you your we our their them they this that these those is are was were be "
                     "been do does did please ok okay and or but so if then than of to for from with by at about "
@@ -1073,6 +1074,12 @@ class _Lark:
                         and not taken & set(self._choices(sub.parts[0]) or [])}
         claimed = [json.loads(v) if v.startswith('"') else v for k, sub, _ in members
                    if (sub.kind != "str" or id(sub) in self.typed) and (c := self._choices(sub)) for v in c]
+        for k, sub, _ in members:  # and the quantity a number sibling converts ("150 g", "10 minutes" for 600)
+            unit = self.units.get(id(sub))
+            if unit and self._written(sub):
+                claimed += [m.group(0).strip() for q in self.quantities if in_unit(q, unit) is not None
+                            and (m := _QUANTITY_TEXT.match(self.said, q.at))]
+                claimed += [number_text(q.value) for q in self.quantities if in_unit(q, unit) is not None]
         for k, sub, _ in members:  # a free-text copy is never just a value a sibling takes ("device": "35",
             target = sub.parts[0] if sub.kind == "arr" and sub.parts else sub  # "rooms": [..., "turbo"])
             if target.kind == "str" and id(target) not in self.typed and claimed:
