@@ -789,6 +789,7 @@ class _Lark:
         self._stop = "/[^\\x00]*[^.!?]" + "".join(f"|[^\\x00]*{_rx(q)}" for q in quoted) + "/"
         self.numbers = numbers(self.said)
         self.quantities = quantities(self.said)
+        self.bare = {v for v, start in numerals(self.said) if start not in {q.at for q in self.quantities}}  # no unit
         self.units: dict[int, str | None] = {}  # number nodes (by id) -> the unit their field names
         self.counts = Counter(number_text(v) for v, _ in numerals(self.said))  # how often each was written
         self.typed: dict[int, list[str]] = {}  # string nodes (by id) held to whole tokens of their kind
@@ -813,11 +814,13 @@ class _Lark:
             return None
         if node.schema.get("type") in ("number", "integer"):
             unit = self.units.get(id(node))  # "in an hour" for ttl_seconds: 3600, and no other number
-            converted = [v for q in self.quantities if unit and (v := _rounded(in_unit(q, unit))) is not None
-                         and _fits_number(v, node.schema, node.size)]
-            for q in self.quantities:  # where each converted value was written ("12 x 9 inch": 30.48 first)
+            converted = []
+            for q in self.quantities:
                 if unit and (v := _rounded(in_unit(q, unit))) is not None:
+                    # where each converted value was written ("12 x 9 inch": 30.48 first)
                     self.origins.setdefault(number_text(v), (q.at, q.at + len(number_text(q.value))))
+                    if _fits_number(v, node.schema, node.size):
+                        converted.append(v)
             if converted:
                 return list(dict.fromkeys(number_text(v) for v in converted))
             return [number_text(v) for v in self.numbers if _fits_number(v, node.schema, node.size)]
@@ -912,8 +915,7 @@ class _Lark:
         keys = Counter(w for k, _ in numeric for w in set(_words(k)))
         for k, sub in numeric:
             written = self._written(sub)
-            if not written or self.units.get(id(sub)) and any(
-                    in_unit(q, self.units[id(sub)]) is not None for q in self.quantities):  # its unit decides
+            if not written or self._in_its_unit(sub):  # its unit decides
                 continue
             # the key's own words, not those its siblings share ("ph" of current_ph and target_ph)
             names = [w for w in _words(k) if w not in _COMMON and w not in _BOUNDS and len(w) >= 2 and keys[w] == 1]
@@ -964,15 +966,17 @@ class _Lark:
             cues = set(_words(key)) & set(_BOUND_CUES)
             return any(_BOUND_CUES[c](" ".join(before), " ".join(after)) for c in cues for before, after in near)
 
-        def in_its_unit(sub: Node) -> bool:
-            unit = self.units.get(id(sub))
-            return bool(unit) and any(in_unit(q, unit) is not None for q in self.quantities)  # type: ignore[arg-type]
-
-        cued = {k for k, sub in optional if in_its_unit(sub) or beside(k)}
+        cued = {k for k, sub in optional if self._in_its_unit(sub) or beside(k)}
         free_text = any(sub.kind == "str" and _kind(k, sub.schema) is None for k, sub, _ in members)
         if not cued and len(optional) == 1 and self.spare == 1 and not free_text:
             cued = {optional[0][0]}
         return cued if len(cued) <= left else set()
+
+    def _in_its_unit(self, node: Node) -> bool:
+        """Whether the user wrote a quantity in the unit a number ``node`` names ("5 minutes" for
+        duration_minutes)."""
+        unit = self.units.get(id(node))
+        return bool(unit) and any(in_unit(q, unit) is not None for q in self.quantities)  # type: ignore[arg-type]
 
     def _says(self, node: Node, value: Any) -> bool:
         """Whether the user named an enum's ``value``: a word (:func:`mentions`), or a number they wrote
@@ -982,9 +986,7 @@ class _Lark:
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             return False
         unit = self.units.get(id(node))
-        at = {q.at for q in self.quantities}
-        said = {v for v, start in numerals(self.said) if start not in at}
-        said |= {v for q in self.quantities if unit and (v := in_unit(q, unit)) is not None}
+        said = self.bare | {v for q in self.quantities if unit and (v := in_unit(q, unit)) is not None}
         return Decimal(str(value)) in said
 
     def _named(self, node: Node) -> list[Node]:
@@ -1076,10 +1078,9 @@ class _Lark:
                    if (sub.kind != "str" or id(sub) in self.typed) and (c := self._choices(sub)) for v in c]
         for k, sub, _ in members:  # and the quantity a number sibling converts ("150 g", "10 minutes" for 600)
             unit = self.units.get(id(sub))
-            if unit and self._written(sub):
-                claimed += [m.group(0).strip() for q in self.quantities if in_unit(q, unit) is not None
-                            and (m := _QUANTITY_TEXT.match(self.said, q.at))]
-                claimed += [number_text(q.value) for q in self.quantities if in_unit(q, unit) is not None]
+            taken = [q for q in self.quantities if in_unit(q, unit) is not None] if unit and self._written(sub) else []
+            claimed += [m.group(0).strip() for q in taken if (m := _QUANTITY_TEXT.match(self.said, q.at))]
+            claimed += [number_text(q.value) for q in taken]
         for k, sub, _ in members:  # a free-text copy is never just a value a sibling takes ("device": "35",
             target = sub.parts[0] if sub.kind == "arr" and sub.parts else sub  # "rooms": [..., "turbo"])
             if target.kind == "str" and id(target) not in self.typed and claimed:
