@@ -288,6 +288,36 @@ async def test_task_types_route_by_the_kind_of_request_and_round_trip(tmp_path):
         await train([SMALL, LARGE], rows(), fake_embed, kind="types")
 
 
+def test_task_types_learn_that_longer_prompts_of_a_type_are_harder_when_cross_validation_says_so():
+    # Two task types told apart by the embedding; within "solve", the small model passes the short
+    # prompts and fails the long ones, and nothing but the length (the column after the embedding) says which.
+    rng = np.random.default_rng(5)
+    n = 120
+    kind = np.arange(n) % 2  # 0: "greet" (always passed), 1: "solve"
+    chars = rng.integers(40, 400, size=n)
+    emb = np.zeros((n, 8))
+    emb[np.arange(n), kind] = 1.0
+    emb[:, 2:] = 0.05 * rng.normal(size=(n, 6))
+    x = np.hstack([emb, np.log1p(chars)[:, None] / 8.0, np.zeros((n, 2))])
+    small = np.where(kind == 0, 1.0, (chars < 200).astype(float))
+    labels = {SMALL: scorers.Labels(np.arange(n), small), LARGE: scorers.Labels(np.arange(n), np.ones(n))}
+    types = ["greet" if k == 0 else "solve" for k in kind]
+    layout = {"columns": 8, "flags": [9, 10]}
+    base = {"l2": 0.1, "beta": 0.0, "k": 10, "sharpness": 5.0, **layout}
+    probe = np.zeros((2, 11))
+    probe[:, 1] = 1.0  # two "solve" prompts, 60 and 350 characters
+    probe[:, 8] = np.log1p([60, 350]) / 8.0
+    flat = scorers.predict(scorers.fit(scorers.TYPED, base, x, labels, types), probe)[SMALL]
+    sloped_state = scorers.fit(scorers.TYPED, {**base, "slope": 1.0}, x, labels, types)
+    sloped = scorers.predict(sloped_state, probe)[SMALL]
+    assert abs(flat[0] - flat[1]) < 0.05  # the type's mean alone cannot tell them apart
+    assert sloped[0] > flat[0] + 0.2 and sloped[1] < flat[1] - 0.2
+    assert sloped_state["slopes"][SMALL][1] < 0 and abs(sloped_state["slopes"][SMALL][0]) < 1e-9
+    chosen = scorers.select(x, labels, scorers.options((scorers.TYPED,), layout=layout), types=types)
+    assert chosen.params.get("slope") is not None
+    assert any("slope=" in label for label in chosen.tried) and any("slope=" not in k for k in chosen.tried)
+
+
 def test_folds_are_stratified_by_which_candidates_passed_and_repeats_differ():
     rng = np.random.default_rng(3)
     small = (rng.random(100) < 0.2).astype(float)  # few prompts that the small model passes

@@ -145,13 +145,13 @@ class RouterModel:
 
     def settings(self) -> dict[str, float]:
         """The scorer's settings that cross-validation chose (``l2``, or ``k`` and ``sharpness``, or
-        all three for an ensemble, and ``beta`` for task types)."""
+        all three for an ensemble, and ``beta`` and ``slope`` for task types)."""
         if self.kind == "logistic":
             return {"l2": self.l2} if self.l2 is not None else {}
         params = self.scorer.get("params", {})
         if self.kind == "ensemble":
             params = {**params.get("logistic", {}), **params.get("neighbours", {})}
-        return {k: v for k, v in params.items() if k in ("l2", "k", "sharpness", "beta")}
+        return {k: v for k, v in params.items() if k in ("l2", "k", "sharpness", "beta", "slope")}
 
     def cv_summary(self) -> str:
         """What cross-validation chose and its held-out log loss (mean ± spread over the repeats)."""

@@ -14,7 +14,10 @@ Three kinds, each a few dozen lines of numpy (small data: hundreds to thousands 
   `cupola eval export --router-data` writes it), a logistic regression per task type (one against
   the rest) gives a request's type probabilities, and a candidate's score is its mean score on each
   type weighted by them, plus ``beta`` times what the ``k`` most similar prompts of the most likely
-  type scored above their type's mean. Routing by task type is what tells a 135M model's easy
+  type scored above their type's mean. With ``slope`` (a ridge penalty), each type also has a slope
+  on the prompt's log length, fitted on the scores around the type's mean: within a kind of task,
+  longer prompts tend to be harder for a small model (or, for extraction, easier), and the length
+  tells prompts of one type apart where their embeddings do not. Routing by task type is what tells a 135M model's easy
   requests from its hard ones; the neighbours then separate prompts within a type.
 
 `select` picks the kind and its settings (``l2``; ``k`` and ``sharpness``) with the lowest
@@ -42,6 +45,7 @@ TYPE_L2_GRID = (0.01, 0.03, 0.1, 0.3)  # (types are few and separable: less shri
 BETA_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
 K_GRID = (5, 10, 20, 40)
 SHARPNESS_GRID = (5.0, 20.0)
+SLOPE_GRID: tuple[float | None, ...] = (None, 1.0, 3.0, 10.0)  # ridge of a type's length slope (None: no slope)
 
 
 @dataclass
@@ -169,16 +173,31 @@ def _fit_types(params: dict[str, Any], x: np.ndarray, labels: dict[str, Labels],
     of = np.array([names.index(types[i]) if i in known else -1 for i in range(len(types))])
     weights = _type_weights(x, used, of[used], len(names), params["l2"])
     remap = {int(r): i for i, r in enumerate(used)}
-    means, rows = {}, {}
+    means, rows, slopes = {}, {}, {}
+    ridge = params.get("slope")
+    length = _length(x, params)
+    centres = [float(length[used][of[used] == t].mean()) for t in range(len(names))]
     for c, lab in labels.items():
         prior = float(lab.scores.mean())
         kind = of[lab.rows]  # each type's mean, shrunk towards the candidate's mean by one pseudo-prompt
         mean = [float((lab.scores[kind == t].sum() + prior) / ((kind == t).sum() + 1)) for t in range(len(names))]
+        residual = lab.scores - np.asarray(mean)[kind]
+        if ridge is not None:  # within a type, longer prompts are harder: a ridge slope on the length
+            d = length[lab.rows] - np.asarray(centres)[kind]
+            slope = [float((d[kind == t] * residual[kind == t]).sum() / ((d[kind == t] ** 2).sum() + ridge))
+                     for t in range(len(names))]
+            slopes[c] = slope
+            residual = residual - np.asarray(slope)[kind] * d
         means[c] = mean
         rows[c] = {"rows": [remap[int(r)] for r in lab.rows],
-                   "scores": (lab.scores - np.asarray(mean)[kind]).tolist()}  # above or below the type's mean
+                   "scores": residual.tolist()}  # above or below the type's mean
     return {"kind": TYPED, "params": params, "types": names, "weights": weights, "means": means,
-            "x": _pack(x[used]), "of": of[used].tolist(), "labels": rows}
+            "slopes": slopes, "centres": centres, "x": _pack(x[used]), "of": of[used].tolist(), "labels": rows}
+
+
+def _length(x: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+    """The prompts' log length in nats of characters (the column after the embedding; see `router`)."""
+    return x[:, params.get("columns", x.shape[1] - 3)] * 8.0
 
 
 _TYPE_FITS: dict[tuple, list[list[float]]] = {}  # cross-validation refits the same classifier for every beta
@@ -203,8 +222,13 @@ def _predict_types(state: dict[str, Any], x: np.ndarray) -> dict[str, np.ndarray
     sims = similarity(x, _unpack(state["x"]), params.get("columns"), params.get("flags")) if beta else None
     of = np.asarray(state["of"], dtype=int)
     out = {}
+    slopes = state.get("slopes") or {}
+    d = _length(x, params)[:, None] - np.asarray(state.get("centres") or [0.0] * p.shape[1])[None, :] \
+        if slopes else None
     for c, lab in state["labels"].items():
         score = p @ np.asarray(state["means"][c])
+        if c in slopes:
+            score += (p * d) @ np.asarray(slopes[c])
         if sims is not None:
             rows, above = np.asarray(lab["rows"], dtype=int), np.asarray(lab["scores"], dtype=np.float64)
             for t in np.unique(likely):
@@ -352,8 +376,9 @@ def options(kinds: tuple[str, ...] = KINDS, l2: float | None = None,
     out: list[tuple[str, dict[str, Any]]] = []
     for kind in kinds:
         if kind == TYPED:
-            out += [(TYPED, {"l2": v, "beta": b, "k": 10, "sharpness": 5.0, **(layout or {})})
-                    for v in TYPE_L2_GRID for b in BETA_GRID]
+            out += [(TYPED, {"l2": v, "beta": b, "k": 10, "sharpness": 5.0, **(layout or {}),
+                             **({} if sl is None else {"slope": sl})})
+                    for v in TYPE_L2_GRID for b in BETA_GRID for sl in SLOPE_GRID]
         elif kind == "logistic":
             out += [("logistic", {"l2": v}) for v in ([l2] if l2 is not None else L2_GRID)]
         elif kind == "neighbours":
