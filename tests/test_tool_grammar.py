@@ -237,6 +237,11 @@ LIGHTS = {"type": "function", "function": {"name": "lights", "parameters": {"typ
     "required": ["room", "state"]}}}
 
 
+def _lark(tool: dict, text: str, budget: int = 256) -> str:
+    """The adapter's grammar for a call to ``tool`` (required) from the user's ``text``."""
+    return grammar(plan_tools({"tools": [tool], "tool_choice": "required"}, ADAPTER), budget, text)
+
+
 def _call(args: str, name: str = "lights") -> str:
     """A wrapped call to ``name`` with the arguments' JSON members ``args``."""
     return f'<tool_call>{{"name": "{name}", "arguments": {{{args}}}}}</tool_call>'
@@ -246,8 +251,7 @@ def test_enum_values_the_user_named_are_the_choices_and_unnamed_optional_ones_ar
     """Values are taken from the user's words: a named enum value is chosen among those named, an optional
     enum or boolean the user did not mention is not invented (found on the development set: "celsius" added
     to "Weather in Berlin", "gift_wrap": false to "add two to my cart", "on" for "turn off")."""
-    plan = plan_tools({"tools": [LIGHTS], "tool_choice": "required"}, ADAPTER)
-    lark = grammar(plan, 256, "Turn off the kitchen lights and notify me, in blue")
+    lark = _lark(LIGHTS, "Turn off the kitchen lights and notify me, in blue")
     assert _accepts(lark, _call('"room": "kitchen", "state": "off", "colors": ["blue"], "notify": true'))
     assert not _accepts(lark, _call('"room": "kitchen", "state": "dim", "colors": ["blue"], "notify": true'))
     # optional ones the user asked for are written (found on the development set: "walking directions"
@@ -261,7 +265,7 @@ def test_enum_values_the_user_named_are_the_choices_and_unnamed_optional_ones_ar
     assert _accepts(lark, _call('"room": "kitchen", "state": "off", "colors": ["blue"], "notify": true, '
                                 '"note": "b"'))  # opted out: any value, and optional
     # nothing named: every value stays possible (a required enum always has one)
-    lark = grammar(plan, 256, "Make the kitchen cosy")
+    lark = _lark(LIGHTS, "Make the kitchen cosy")
     assert all(_accepts(lark, _call(f'"room": "kitchen", "state": "{s}"')) for s in ("on", "off", "dim"))
 
 
@@ -374,8 +378,7 @@ HOMES = {"type": "function", "function": {"name": "homes", "parameters": {"type"
 def test_numbers_and_dates_are_ones_the_user_wrote_and_unwritten_optional_ones_are_left_out():
     """Found on the development set: "grams": 100 for "150 g of rice", "min_bedrooms": 100 for "four
     bedrooms", "end": "70:00" for "to 07:00", "vs_currency"-like optional numbers the user never gave."""
-    plan = plan_tools({"tools": [HOMES], "tool_choice": "required"}, ADAPTER)
-    lark = grammar(plan, 256, "Family of five in Raleigh: four bedrooms at least, max 550k, moving 2025-06-01")
+    lark = _lark(HOMES, "Family of five in Raleigh: four bedrooms at least, max 550k, moving 2025-06-01")
     assert _accepts(lark, _call('"city": "Raleigh", "min_bedrooms": 4, "max_price": 550000, '
                                 '"move_in": "2025-06-01"', "homes"))
     # "four bedrooms": the number by a word of the key is min_bedrooms', not "five" (the family)
@@ -388,10 +391,10 @@ def test_numbers_and_dates_are_ones_the_user_wrote_and_unwritten_optional_ones_a
     assert _accepts(lark, _call('"city": "Raleigh", "min_bedrooms": 4, "max_price": 550000, "ratio": 0.25',
                                 "homes"))  # opted out
     # no number fits the range (550000 > 20): the integer is only bounded, never a dead end
-    lark = grammar(plan, 256, "In Raleigh under 550k")
+    lark = _lark(HOMES, "In Raleigh under 550k")
     assert _accepts(lark, _call('"city": "Raleigh", "min_bedrooms": 3, "max_price": 550000', "homes"))
     # no number, no date: the optional ones are left out, the required one is only bounded
-    lark = grammar(plan, 256, "Homes in Raleigh")
+    lark = _lark(HOMES, "Homes in Raleigh")
     assert _accepts(lark, _call('"city": "Raleigh", "min_bedrooms": 2', "homes"))
     assert not _accepts(lark, _call('"city": "Raleigh", "min_bedrooms": 2, "max_price": 9', "homes"))
     assert not _accepts(lark, _call('"city": "Raleigh", "min_bedrooms": 2, "move_in": "2025-06-01"', "homes"))
@@ -437,8 +440,7 @@ COOK = {"type": "function", "function": {"name": "convert", "parameters": {"type
 def test_siblings_choosing_from_the_same_few_values_take_different_ones():
     """Found on the development set: "from_unit": "cup", "to_unit": "cup" for "How many ml is 2 cups?", an
     age equal to the resting heart rate, both ends of a time range the same."""
-    plan = plan_tools({"tools": [COOK], "tool_choice": "required"}, ADAPTER)
-    lark = grammar(plan, 256, "How many ml is 2 cups? I'm 52, resting at 58 bpm")
+    lark = _lark(COOK, "How many ml is 2 cups? I'm 52, resting at 58 bpm")
     assert _accepts(lark, _call('"amount": 2, "from_unit": "cup", "to_unit": "ml", "age": 52, "rest_bpm": 58',
                                 "convert"))
     assert _accepts(lark, _call('"amount": 2, "from_unit": "ml", "to_unit": "cup", "rest_bpm": 58', "convert"))
@@ -448,16 +450,16 @@ def test_siblings_choosing_from_the_same_few_values_take_different_ones():
     assert not _accepts(lark, _call('"amount": 2, "from_unit": "cup", "to_unit": "ml", "age": 58, "rest_bpm": 58',
                                     "convert"))
     # one unit named: it is used, the other comes from the whole enum
-    lark = grammar(plan, 256, "Convert 2 cups of flour")
+    lark = _lark(COOK, "Convert 2 cups of flour")
     assert _accepts(lark, _call('"amount": 2, "from_unit": "cup", "to_unit": "g"', "convert"))
     assert not _accepts(lark, _call('"amount": 2, "from_unit": "cup", "to_unit": "cup"', "convert"))
     assert not _accepts(lark, _call('"amount": 2, "from_unit": "ml", "to_unit": "g"', "convert"))
     # fewer numbers than fields: a number serves one field, unless it was written twice; the optional
     # fields left over are left out ("yoga 60 min 250 kcal" never set the distance too, development set)
-    lark = grammar(plan, 256, "2 cups to grams, I'm 60 and my pulse is 60")
+    lark = _lark(COOK, "2 cups to grams, I'm 60 and my pulse is 60")
     assert _accepts(lark, _call('"amount": 2, "from_unit": "cup", "to_unit": "g", "age": 60, "rest_bpm": 60',
                                 "convert"))
-    lark = grammar(plan, 256, "2 cups to grams, I'm 60")
+    lark = _lark(COOK, "2 cups to grams, I'm 60")
     assert _accepts(lark, _call('"amount": 2, "from_unit": "cup", "to_unit": "g", "age": 60', "convert"))
     assert not _accepts(lark, _call('"amount": 2, "from_unit": "cup", "to_unit": "g", "age": 60, "rest_bpm": 60',
                                     "convert"))
@@ -529,8 +531,7 @@ def test_formatted_strings_take_a_value_of_their_format_from_the_message():
     tool = {"type": "function", "function": {"name": "invite", "parameters": {"type": "object", "properties": {
         "sender": {"type": "string", "format": "email"}, "guest": {"type": "string", "format": "email"},
         "day": {"type": "string", "format": "date"}}, "required": ["sender", "guest", "day"]}}}
-    plan = plan_tools({"tools": [tool], "tool_choice": "required"}, ADAPTER)
-    lark = grammar(plan, 256, "From ana@x.io, invite bo@y.org on 2025-04-09")
+    lark = _lark(tool, "From ana@x.io, invite bo@y.org on 2025-04-09")
     head = '<tool_call>{"name": "invite", "arguments": {'
     assert _accepts(lark, head + '"sender": "ana@x.io", "guest": "bo@y.org", "day": "2025-04-09"}}</tool_call>')
     assert not _accepts(lark, head + '"sender": "ana@x.io", "guest": "ana@x.io", "day": "2025-04-09"}}</tool_call>')
@@ -544,8 +545,7 @@ def test_dates_keep_the_messages_order_and_a_copy_is_never_just_a_siblings_value
         "city": {"type": "string"}, "check_in": {"type": "string", "format": "date"},
         "check_out": {"type": "string", "format": "date"}, "guests": {"type": "integer"}},
         "required": ["city", "check_in", "check_out"]}}}
-    plan = plan_tools({"tools": [tool], "tool_choice": "required"}, ADAPTER)
-    lark = grammar(plan, 256, "OK, a hotel in Porto from 2025-05-01 to 2025-05-04 for 2.")
+    lark = _lark(tool, "OK, a hotel in Porto from 2025-05-01 to 2025-05-04 for 2.")
     head = '<tool_call>{"name": "hotels", "arguments": {'
 
     def takes(args: str) -> bool:
@@ -572,8 +572,7 @@ def test_a_list_of_the_users_values_keeps_the_order_they_were_written_in():
     """Found on the development set: "notify ops@corp.com and sre@corp.com" came back as [sre, ops]."""
     tool = {"type": "function", "function": {"name": "alert", "parameters": {"type": "object", "properties": {
         "notify": {"type": "array", "items": {"type": "string", "format": "email"}}}, "required": ["notify"]}}}
-    plan = plan_tools({"tools": [tool], "tool_choice": "required"}, ADAPTER)
-    lark = grammar(plan, 256, "notify ops@corp.com and sre@corp.com")
+    lark = _lark(tool, "notify ops@corp.com and sre@corp.com")
     head = '<tool_call>{"name": "alert", "arguments": {"notify": '
     assert _accepts(lark, head + '["ops@corp.com", "sre@corp.com"]}}</tool_call>')
     assert not _accepts(lark, head + '["sre@corp.com", "ops@corp.com"]}}</tool_call>')
@@ -657,8 +656,7 @@ def test_a_description_that_names_the_kind_of_a_field_holds_it_to_tokens_of_that
         "to_account": {"type": "string", "description": "Destination account id"},
         "payee": {"type": "string", "description": "Name or id of the payee"}},
         "required": ["from_account", "to_account"]}}}
-    plan = plan_tools({"tools": [tool], "tool_choice": "required"}, ADAPTER)
-    lark = grammar(plan, 256, "transfer 1200.50 SAV-310 -> CHK-001 for Ana")
+    lark = _lark(tool, "transfer 1200.50 SAV-310 -> CHK-001 for Ana")
     head = '<tool_call>{"name": "transfer", "arguments": {'
     assert _accepts(lark, head + '"from_account": "SAV-310", "to_account": "CHK-001"}}</tool_call>')
     assert not _accepts(lark, head + '"from_account": "CHK-001", "to_account": "CHK-001"}}</tool_call>')
@@ -675,8 +673,7 @@ def test_fewer_dates_than_date_fields_leave_the_choice_to_the_model():
         "sku": {"type": "string"}, "percent_off": {"type": "number"},
         "starts": {"type": "string", "format": "date"}, "ends": {"type": "string", "format": "date"}},
         "required": ["sku", "percent_off"]}}}
-    plan = plan_tools({"tools": [tool], "tool_choice": "required"}, ADAPTER)
-    lark = grammar(plan, 256, "Put SKU HD-77 on sale at 15% off until 2025-12-31.")
+    lark = _lark(tool, "Put SKU HD-77 on sale at 15% off until 2025-12-31.")
     head = '<tool_call>{"name": "sale", "arguments": {"sku": "HD-77", "percent_off": 15, '
     assert _accepts(lark, head + '"ends": "2025-12-31"}}</tool_call>')
     assert _accepts(lark, head + '"starts": "2025-12-31"}}</tool_call>')
@@ -702,8 +699,7 @@ def test_a_quantity_in_another_unit_is_converted_to_the_unit_a_field_names(tool,
     a half". A field whose key or description names a unit takes the user's quantities of its dimension,
     converted, and no other number when there is one."""
     name = tool["function"]["name"]
-    plan = plan_tools({"tools": [tool], "tool_choice": "required"}, ADAPTER)
-    lark = grammar(plan, 256, text)
+    lark = _lark(tool, text)
     key = {"cache_set": '"key": "session:42", ' if "session" in text else '"key": "k1", ', "timer": ""}[name]
     assert _accepts(lark, _call(key + good, name))
     assert not _accepts(lark, _call(key + bad, name))
@@ -743,30 +739,29 @@ ALERT = {"type": "function", "function": {"name": "alert", "parameters": {"type"
 def test_optional_numbers_and_strings_the_user_gave_are_written():
     """Found on the development set: a 135M model leaves out "for 5 minutes", "last 5", "500 or more"
     and "in the audit schema"; and "disk_free_gb < 10" names the operator "<"."""
-    plan = plan_tools({"tools": [ALERT], "tool_choice": "required"}, ADAPTER)
-    lark = grammar(plan, 256, "Alert me if cpu_usage < 90 for 5 minutes")
+    lark = _lark(ALERT, "Alert me if cpu_usage < 90 for 5 minutes")
     assert _accepts(lark, _call('"metric": "cpu_usage", "comparator": "<", "threshold": 90, "duration_minutes": 5',
                                 "alert"))
     assert not _accepts(lark, _call('"metric": "cpu_usage", "comparator": "<", "threshold": 90', "alert"))
     assert not _accepts(lark, _call('"metric": "cpu_usage", "comparator": ">", "threshold": 90, '
                                     '"duration_minutes": 5', "alert"))
     # a count ("the last 3 ...") and a lower bound ("500 or more") by the words next to the number
-    lark = grammar(plan, 256, "cpu_usage < 90, show the last 3 alerts of 500 or more")
+    lark = _lark(ALERT, "cpu_usage < 90, show the last 3 alerts of 500 or more")
     assert _accepts(lark, _call('"metric": "cpu_usage", "comparator": "<", "threshold": 90, "limit": 3, '
                                 '"min_amount": 500', "alert"))
     assert not _accepts(lark, _call('"metric": "cpu_usage", "comparator": "<", "threshold": 90, "limit": 3',
                                     "alert"))
     # a string whose key the user said
-    lark = grammar(plan, 256, "cpu_usage < 90, post it to the ops channel")
+    lark = _lark(ALERT, "cpu_usage < 90, post it to the ops channel")
     assert not _accepts(lark, _call('"metric": "cpu_usage", "comparator": "<", "threshold": 90', "alert"))
     assert _accepts(lark, _call('"metric": "cpu_usage", "comparator": "<", "threshold": 90, "channel": "ops"',
                                 "alert"))
     # no number left over, or none that says which field it is for: the optional ones stay optional
     for text in ("Alert me if cpu_usage < 90", "cpu_usage < 90 and 5 and 7"):
-        lark = grammar(plan, 256, text)
+        lark = _lark(ALERT, text)
         assert _accepts(lark, _call('"metric": "cpu_usage", "comparator": "<", "threshold": 90', "alert"))
     # "<=" does not name "<"
-    lark = grammar(plan, 256, "Alert me if cpu_usage <= 90")
+    lark = _lark(ALERT, "Alert me if cpu_usage <= 90")
     assert not _accepts(lark, _call('"metric": "cpu_usage", "comparator": "<", "threshold": 90', "alert"))
 
 
@@ -774,8 +769,7 @@ def test_a_share_between_0_and_1_takes_the_users_percentage_as_a_decimal():
     tool = {"type": "function", "function": {"name": "grow", "parameters": {"type": "object", "properties": {
         "principal": {"type": "number"}, "rate": {"type": "number", "minimum": 0, "maximum": 1},
         "months": {"type": "integer"}}, "required": ["principal", "rate", "months"]}}}
-    plan = plan_tools({"tools": [tool], "tool_choice": "required"}, ADAPTER)
-    lark = grammar(plan, 256, "What do 9,500 at 3.75% give over two years?")
+    lark = _lark(tool, "What do 9,500 at 3.75% give over two years?")
     assert _accepts(lark, _call('"principal": 9500, "rate": 0.0375, "months": 24', "grow"))
     assert not _accepts(lark, _call('"principal": 9500, "rate": 3.75, "months": 24', "grow"))
     assert not _accepts(lark, _call('"principal": 9500, "rate": 0.0375, "months": 2', "grow"))
@@ -786,11 +780,10 @@ def test_a_copy_ends_with_a_full_stop_only_inside_the_users_quotes():
     full stop), while "The meeting moved to 3pm." in quotes keeps its own."""
     tool = {"type": "function", "function": {"name": "post", "parameters": {"type": "object", "properties": {
         "text": {"type": "string"}}, "required": ["text"]}}}
-    plan = plan_tools({"tools": [tool], "tool_choice": "required"}, ADAPTER)
-    lark = grammar(plan, 256, "Tell the team lunch is here.")
+    lark = _lark(tool, "Tell the team lunch is here.")
     assert _accepts(lark, _call('"text": "lunch is here"', "post"))
     assert not _accepts(lark, _call('"text": "lunch is here."', "post"))
-    lark = grammar(plan, 256, 'Post "The meeting moved to 3pm." to the team. Thanks!')
+    lark = _lark(tool, 'Post "The meeting moved to 3pm." to the team. Thanks!')
     assert _accepts(lark, _call('"text": "The meeting moved to 3pm."', "post"))
     assert _accepts(lark, _call('"text": "The meeting moved to 3pm"', "post"))
     assert not _accepts(lark, _call('"text": "to the team."', "post"))
@@ -802,25 +795,23 @@ def test_two_sibling_copies_come_from_different_places_in_the_message():
     tool = {"type": "function", "function": {"name": "match", "parameters": {"type": "object", "properties": {
         "homeTeam": {"type": "string"}, "awayTeam": {"type": "string"}, "venue": {"type": "string"}},
         "required": ["homeTeam", "awayTeam"]}}}
-    plan = plan_tools({"tools": [tool], "tool_choice": "required"}, ADAPTER)
-    lark = grammar(plan, 256, "We host the Harbour Hawks tonight. We're Northgate Rovers.")
+    lark = _lark(tool, "We host the Harbour Hawks tonight. We're Northgate Rovers.")
     assert _accepts(lark, _call('"homeTeam": "Northgate Rovers", "awayTeam": "Harbour Hawks"', "match"))
     assert _accepts(lark, _call('"homeTeam": "Harbour Hawks", "awayTeam": "Northgate Rovers"', "match"))
     assert not _accepts(lark, _call('"homeTeam": "Hawks", "awayTeam": "Hawks"', "match"))
     assert not _accepts(lark, _call('"homeTeam": "Harbour Hawks", "awayTeam": "Hawks"', "match"))
     # a word written twice may go to both
-    lark = grammar(plan, 256, "Hawks at home against the Hawks")
+    lark = _lark(tool, "Hawks at home against the Hawks")
     assert _accepts(lark, _call('"homeTeam": "Hawks", "awayTeam": "Hawks"', "match"))
     # with a third, optional copy: the two required ones
-    lark = grammar(plan, 256, "We host the Harbour Hawks at Eastfield Park. We're Northgate Rovers.")
+    lark = _lark(tool, "We host the Harbour Hawks at Eastfield Park. We're Northgate Rovers.")
     assert not _accepts(lark, _call('"homeTeam": "Hawks", "awayTeam": "Hawks", "venue": "Eastfield Park"', "match"))
     assert _accepts(lark, _call('"homeTeam": "Northgate Rovers", "awayTeam": "Harbour Hawks", '
                                 '"venue": "Eastfield Park"', "match"))
     # three required copies: left to the model (the splits would multiply)
     three = {"type": "function", "function": {"name": "match", "parameters": {
         **tool["function"]["parameters"], "required": ["homeTeam", "awayTeam", "venue"]}}}
-    plan = plan_tools({"tools": [three], "tool_choice": "required"}, ADAPTER)
-    lark = grammar(plan, 256, "We host the Harbour Hawks at Eastfield Park. We're Northgate Rovers.")
+    lark = _lark(three, "We host the Harbour Hawks at Eastfield Park. We're Northgate Rovers.")
     assert _accepts(lark, _call('"homeTeam": "Hawks", "awayTeam": "Hawks", "venue": "Eastfield Park"', "match"))
 
 
@@ -831,33 +822,29 @@ def test_values_found_on_the_new_development_cases():
     ci = {"type": "function", "function": {"name": "ci", "parameters": {"type": "object", "properties": {
         "mean": {"type": "number"}, "n": {"type": "integer"},
         "confidencePercent": {"type": "integer", "enum": [90, 95, 99]}}, "required": ["mean", "n"]}}}
-    plan = plan_tools({"tools": [ci], "tool_choice": "required"}, ADAPTER)
-    lark = grammar(plan, 256, "95% interval for a mean of 50.2 over 36 people")
+    lark = _lark(ci, "95% interval for a mean of 50.2 over 36 people")
     assert _accepts(lark, _call('"mean": 50.2, "n": 36, "confidencePercent": 95', "ci"))
     assert not _accepts(lark, _call('"mean": 50.2, "n": 36', "ci"))
     assert not _accepts(lark, _call('"mean": 95, "n": 36, "confidencePercent": 95', "ci"))
-    lark = grammar(plan, 256, "interval for a mean of 50.2 at 4% over 36 people")  # 4% is not 90, 95 or 99
+    lark = _lark(ci, "interval for a mean of 50.2 at 4% over 36 people")  # 4% is not 90, 95 or 99
     assert _accepts(lark, _call('"mean": 50.2, "n": 36', "ci"))
 
     sd = {"type": "function", "function": {"name": "sd", "parameters": {"type": "object", "properties": {
         "values": {"type": "array", "items": {"type": "number"}}}, "required": ["values"]}}}
-    plan = plan_tools({"tools": [sd], "tool_choice": "required"}, ADAPTER)
-    lark = grammar(plan, 256, "standard deviation of 4, 8, 15, 16, 23 and 42")
+    lark = _lark(sd, "standard deviation of 4, 8, 15, 16, 23 and 42")
     assert _accepts(lark, _call('"values": [4, 8, 15, 16, 23, 42]', "sd"))
 
     scope = {"type": "function", "function": {"name": "fov", "parameters": {"type": "object", "properties": {
         "focal_mm": {"type": "number"}, "eyepiece": {"type": "object", "properties": {
             "focal_mm": {"type": "number"}, "fov_deg": {"type": "number"}}, "required": ["focal_mm"]},
         "barlow": {"type": "number"}}, "required": ["focal_mm", "eyepiece"]}}}
-    plan = plan_tools({"tools": [scope], "tool_choice": "required"}, ADAPTER)
-    lark = grammar(plan, 256, "A 1200 mm telescope with a 25 mm eyepiece")
+    lark = _lark(scope, "A 1200 mm telescope with a 25 mm eyepiece")
     assert _accepts(lark, _call('"focal_mm": 1200, "eyepiece": {"focal_mm": 25}', "fov"))
 
     parcel = {"type": "function", "function": {"name": "ship", "parameters": {"type": "object", "properties": {
         "weight_kg": {"type": "number"}, "length_cm": {"type": "number"}, "width_cm": {"type": "number"}},
         "required": ["weight_kg", "length_cm", "width_cm"]}}}
-    plan = plan_tools({"tools": [parcel], "tool_choice": "required"}, ADAPTER)
-    lark = grammar(plan, 256, "a 12 x 9 inch parcel weighing 3 lb")
+    lark = _lark(parcel, "a 12 x 9 inch parcel weighing 3 lb")
     assert _accepts(lark, _call('"weight_kg": 1.36, "length_cm": 30.48, "width_cm": 22.86', "ship"))
     assert not _accepts(lark, _call('"weight_kg": 3, "length_cm": 12, "width_cm": 9', "ship"))
 
@@ -868,37 +855,121 @@ def test_a_number_by_a_word_of_its_key_is_that_fields():
     home = {"type": "function", "function": {"name": "value", "parameters": {"type": "object", "properties": {
         "address": {"type": "string"}, "bedrooms": {"type": "integer"}, "bathrooms": {"type": "number"}},
         "required": ["address", "bedrooms", "bathrooms"]}}}
-    plan = plan_tools({"tools": [home], "tool_choice": "required"}, ADAPTER)
-    lark = grammar(plan, 256, "What is 14 Elm Row worth: 3 bedrooms, one and a half bathrooms?")
+    lark = _lark(home, "What is 14 Elm Row worth: 3 bedrooms, one and a half bathrooms?")
     assert _accepts(lark, _call('"address": "14 Elm Row", "bedrooms": 3, "bathrooms": 1.5', "value"))
     assert not _accepts(lark, _call('"address": "14 Elm Row", "bedrooms": 14, "bathrooms": 1.5', "value"))
     odds = {"type": "function", "function": {"name": "odds", "parameters": {"type": "object", "properties": {
         "trials": {"type": "integer"}, "successes": {"type": "integer"}, "p_success": {"type": "number"}},
         "required": ["trials", "successes", "p_success"]}}}
-    plan = plan_tools({"tools": [odds], "tool_choice": "required"}, ADAPTER)
-    lark = grammar(plan, 256, "I score 70% of the time: odds of eight out of ten?")
+    lark = _lark(odds, "I score 70% of the time: odds of eight out of ten?")
     assert _accepts(lark, _call('"trials": 10, "successes": 8, "p_success": 0.7', "odds"))
     assert not _accepts(lark, _call('"trials": 70, "successes": 8, "p_success": 0.7', "odds"))
     # words a sibling's key shares say nothing ("pH" of current_ph and target_ph)
     ph = {"type": "function", "function": {"name": "ph", "parameters": {"type": "object", "properties": {
         "current_ph": {"type": "number"}, "target_ph": {"type": "number"}}, "required": ["current_ph", "target_ph"]}}}
-    plan = plan_tools({"tools": [ph], "tool_choice": "required"}, ADAPTER)
-    lark = grammar(plan, 256, "My soil is pH 7.8 and blueberries want 5.0")
+    lark = _lark(ph, "My soil is pH 7.8 and blueberries want 5.0")
     assert _accepts(lark, _call('"current_ph": 7.8, "target_ph": 5', "ph"))
+
+
+def test_a_shortened_key_word_by_a_number_names_the_field_and_ordered_keys_copy_in_order():
+    """Found on the development set's added part: "bedrooms": 14 (the house number) for "3 bed, 2 bath";
+    "player_a": "Aryna Sabalenka", "player_b": "Iga Swiatek" for "Iga Swiatek vs Aryna Sabalenka"."""
+    home = {"type": "function", "function": {"name": "value", "parameters": {"type": "object", "properties": {
+        "address": {"type": "string"}, "bedrooms": {"type": "integer"}, "bathrooms": {"type": "number"},
+        "sqft": {"type": "number"}}, "required": ["address", "bedrooms", "bathrooms", "sqft"]}}}
+    lark = _lark(home, "What is 14 Elm Row worth: 3 bed, 2 bath, 1,650 sq ft?")
+    assert _accepts(lark, _call('"address": "14 Elm Row", "bedrooms": 3, "bathrooms": 2, "sqft": 1650', "value"))
+    assert not _accepts(lark, _call('"address": "14 Elm Row", "bedrooms": 14, "bathrooms": 2, "sqft": 1650', "value"))
+    assert not _accepts(lark, _call('"address": "14 Elm Row", "bedrooms": 3, "bathrooms": 14, "sqft": 1650', "value"))
+    h2h = {"type": "function", "function": {"name": "h2h", "parameters": {"type": "object", "properties": {
+        "player_a": {"type": "string"}, "player_b": {"type": "string"}}, "required": ["player_a", "player_b"]}}}
+    lark = _lark(h2h, "Iga Swiatek vs Aryna Sabalenka record?")
+    assert _accepts(lark, _call('"player_a": "Iga Swiatek", "player_b": "Aryna Sabalenka"', "h2h"))
+    assert not _accepts(lark, _call('"player_a": "Aryna Sabalenka", "player_b": "Iga Swiatek"', "h2h"))
+    # keys that say which is which may take the values either way round ("from Paris to Rome" is not
+    # "origin", "destination" in the message's order when written "to Rome from Paris")
+    trip = {"type": "function", "function": {"name": "trip", "parameters": {"type": "object", "properties": {
+        "destination": {"type": "string"}, "origin": {"type": "string"}}, "required": ["destination", "origin"]}}}
+    lark = _lark(trip, "Trains from Paris to Rome")
+    assert _accepts(lark, _call('"destination": "Rome", "origin": "Paris"', "trip"))
+
+
+def test_a_list_of_objects_takes_the_users_numbers_and_times_in_the_order_written():
+    """Found on the development set's added part: "courses" of 4 items for three, "strike": 3.5, "premium":
+    100 for "a 100 call for 3.50", a heating period "07:00" to "18:00" for "07:00 to 10:00"."""
+    gpa = {"type": "function", "function": {"name": "gpa", "parameters": {"type": "object", "properties": {
+        "courses": {"type": "array", "minItems": 1, "items": {"type": "object", "properties": {
+            "credits": {"type": "number"}, "grade": {"type": "string", "enum": ["A", "B+", "B", "C"]}},
+            "required": ["credits", "grade"]}}}, "required": ["courses"]}}}
+    lark = _lark(gpa, "GPA for: 3 credits A, 4 credits B+, 3 credits C.")
+    assert _accepts(lark, _call('"courses": [{"credits": 3, "grade": "A"}, {"credits": 4, "grade": "B+"}, '
+                                '{"credits": 3, "grade": "C"}]', "gpa"))
+    assert not _accepts(lark, _call('"courses": [{"credits": 3, "grade": "A"}, {"credits": 3, "grade": "B+"}, '
+                                    '{"credits": 4, "grade": "C"}]', "gpa"))  # not in the order written
+    assert not _accepts(lark, _call('"courses": [{"credits": 3, "grade": "A"}, {"credits": 4, "grade": "B+"}, '
+                                    '{"credits": 3, "grade": "C"}, {"credits": 4, "grade": "A"}]', "gpa"))
+    assert _accepts(lark, _call('"courses": [{"credits": 4, "grade": "B+"}, {"credits": 3, "grade": "C"}]', "gpa"))
+    legs = {"type": "function", "function": {"name": "payoff", "parameters": {"type": "object", "properties": {
+        "legs": {"type": "array", "minItems": 1, "items": {"type": "object", "properties": {
+            "strike": {"type": "number"}, "premium": {"type": "number"}}, "required": ["strike", "premium"]}},
+        "price": {"type": "number"}}, "required": ["legs", "price"]}}}
+    lark = _lark(legs, "If I buy a 100 call for 3.50, what's my profit at 110?")
+    assert _accepts(lark, _call('"legs": [{"strike": 100, "premium": 3.5}], "price": 110', "payoff"))
+    assert not _accepts(lark, _call('"legs": [{"strike": 3.5, "premium": 100}], "price": 110', "payoff"))
+    heat = {"type": "function", "function": {"name": "heat", "parameters": {"type": "object", "properties": {
+        "periods": {"type": "array", "items": {"type": "object", "properties": {
+            "start": {"type": "string", "description": "HH:MM"}, "end": {"type": "string", "description": "HH:MM"},
+            "celsius": {"type": "number"}}, "required": ["start", "end", "celsius"]}}}, "required": ["periods"]}}}
+    lark = _lark(heat, "Heat to 21 C from 07:00 to 10:00 and to 19 C from 18:00 to 23:00.")
+    assert _accepts(lark, _call('"periods": [{"start": "07:00", "end": "10:00", "celsius": 21}, '
+                                '{"start": "18:00", "end": "23:00", "celsius": 19}]', "heat"))
+    assert not _accepts(lark, _call('"periods": [{"start": "07:00", "end": "18:00", "celsius": 21}, '
+                                    '{"start": "18:00", "end": "23:00", "celsius": 19}]', "heat"))
+    # a number written in words: the items are not held to an order (the model chooses, as before)
+    lark = grammar(plan_tools({"tools": [gpa], "tool_choice": "required"}, ADAPTER), 256,
+                   "GPA: an A in a four-credit class and a B in a 3 credit class")
+    assert _accepts(lark, _call('"courses": [{"credits": 3, "grade": "B"}, {"credits": 3, "grade": "A"}]', "gpa"))
+
+
+def test_a_nested_object_takes_the_numbers_its_siblings_left():
+    """Found on the development set's added part: "telescope_focal_length_mm": 1200 with "eyepiece":
+    {"focal_length_mm": 1200} for "a 1200 mm focal length ... a 25 mm eyepiece"."""
+    scope = {"type": "function", "function": {"name": "fov", "parameters": {"type": "object", "properties": {
+        "telescope_focal_length_mm": {"type": "number"},
+        "eyepiece": {"type": "object", "properties": {"focal_length_mm": {"type": "number"}},
+                     "required": ["focal_length_mm"]}}, "required": ["telescope_focal_length_mm", "eyepiece"]}}}
+    lark = _lark(scope, "My telescope has a 1200 mm focal length. What do I see with a 25 mm eyepiece?")
+    assert _accepts(lark, _call('"telescope_focal_length_mm": 1200, "eyepiece": {"focal_length_mm": 25}', "fov"))
+    assert _accepts(lark, _call('"telescope_focal_length_mm": 25, "eyepiece": {"focal_length_mm": 1200}', "fov"))
+    assert not _accepts(lark, _call('"telescope_focal_length_mm": 1200, "eyepiece": {"focal_length_mm": 1200}',
+                                    "fov"))
+    # a number written twice may be taken twice
+    lark = _lark(scope, "A 25 mm telescope with a 25 mm eyepiece")
+    assert _accepts(lark, _call('"telescope_focal_length_mm": 25, "eyepiece": {"focal_length_mm": 25}', "fov"))
+
+
+def test_a_copy_never_ends_on_a_word_that_leaves_its_phrase_open():
+    """Found on the development set: "text": "Remind me to", "city": "OK, find me a"."""
+    remind = {"type": "function", "function": {"name": "remind", "parameters": {"type": "object", "properties": {
+        "text": {"type": "string"}}, "required": ["text"]}}}
+    lark = _lark(remind, "Remind me to call mom")
+    assert _accepts(lark, _call('"text": "call mom"', "remind"))
+    assert _accepts(lark, _call('"text": "Remind me to call mom"', "remind"))
+    assert not _accepts(lark, _call('"text": "Remind me to"', "remind"))
+    lark = _lark(remind, "Play Stand by Me")
+    assert _accepts(lark, _call('"text": "Stand by Me"', "remind"))  # a title's own capital
 
 
 def test_a_copy_is_never_the_quantity_a_number_sibling_takes():
     """Found on the test set: "food": "150 g" next to "grams": 150, "key": "10" next to "seconds": 600."""
     kcal = {"type": "function", "function": {"name": "kcal", "parameters": {"type": "object", "properties": {
         "food": {"type": "string"}, "grams": {"type": "number"}}, "required": ["food", "grams"]}}}
-    plan = plan_tools({"tools": [kcal], "tool_choice": "required"}, ADAPTER)
-    lark = grammar(plan, 256, "Calories in 150 g of cooked rice?")
+    lark = _lark(kcal, "Calories in 150 g of cooked rice?")
     assert _accepts(lark, _call('"food": "cooked rice", "grams": 150', "kcal"))
     assert not _accepts(lark, _call('"food": "150 g", "grams": 150', "kcal"))
     cache = {"type": "function", "function": {"name": "cache", "parameters": {"type": "object", "properties": {
         "key": {"type": "string"}, "seconds": {"type": "integer"}}, "required": ["key", "seconds"]}}}
-    plan = plan_tools({"tools": [cache], "tool_choice": "required"}, ADAPTER)
-    lark = grammar(plan, 256, "Cache login for 10 minutes")
+    lark = _lark(cache, "Cache login for 10 minutes")
     assert _accepts(lark, _call('"key": "login", "seconds": 600', "cache"))
     for copy in ("10", "10 minutes"):
         assert not _accepts(lark, _call(f'"key": "{copy}", "seconds": 600', "cache"))

@@ -42,6 +42,7 @@ from cupola.runtime.quantities import (dimension, in_unit, number_places, number
 OPEN, CLOSE = "<tool_call>", "</tool_call>"
 MAX_PARALLEL = 4
 MAX_WANTED = 16  # the most items a list of the user's own values (numbers, dates) is sized for
+_RUN_ITEMS = 48  # the most items rendered for the runs of a list of objects that take the user's numbers
 DEFAULT_BUDGET = 512  # the budget assumed when a request sets no max_tokens
 BYTES_PER_CHAR = 4  # the most UTF-8 bytes (so tokens) one character can take
 # (array size, optional properties kept) tried in turn: arrays never below minItems nor above maxItems;
@@ -481,8 +482,13 @@ def _words(text: str) -> list[str]:
 def mentions(value: Any, text: str) -> bool:
     """Whether the user's ``text`` names ``value`` (:func:`_said`), or its word when it is a symbol or
     code ("g" by "grams", "de" by "German"), or its symbol right after a number ("grams" by "150 g"); an
-    operator only by itself ("<" is not named by "<=" or "->")."""
-    if _said(value, text):
+    operator only by itself ("<" is not named by "<=" or "->"); a capital letter (a grade, a class) by
+    itself, "A" not where it starts a sentence ("an A-", "a B+ in", not "A 3-credit class")."""
+    if isinstance(value, str) and re.fullmatch(r"[A-HJ-Z][+-]?", value):
+        before = r"(?<=[\w,;:] )" if value[0] == "A" else r"(?<![A-Za-z+-])"
+        if re.search(rf"{before}{re.escape(value)}(?![\w+-])", text):
+            return True
+    elif _said(value, text):
         return True
     key = str(value).lower()
     if key and not re.search(r"\w", key):  # an operator ("<", ">=") written as one: "disk_free_gb < 10"
@@ -516,6 +522,13 @@ def _said(value: Any, text: str) -> bool:
         return len(w) >= stem and len(t) >= stem and w[:stem] == t[:stem]
 
     return any(all(same(w, have[i + j]) for j, w in enumerate(wanted)) for i in range(len(have) - len(wanted) + 1))
+
+
+def _beside(name: str, word: str) -> bool:
+    """Whether ``word``, next to one of the user's numbers, names the key word ``name``: said
+    (:func:`_said`) or shortened to its first letters ("3 bed, 2 bath" for bedrooms and bathrooms,
+    "90 sec" for seconds). Only beside a number: "add" does not name an address elsewhere."""
+    return _said(name, word) or (len(word) >= 3 and word not in _COMMON and name.startswith(word))
 
 
 def _rounded(value: Decimal | None) -> Decimal | None:
@@ -597,20 +610,31 @@ def _date_times(text: str) -> list[str]:
     return out
 
 
-def _layout_values(schema: dict[str, Any], text: str) -> list[str]:
-    """The strings in ``text`` that a string schema's ``pattern`` accepts whole (dates, times, codes the
-    user wrote), each once; none when the pattern is not one Python's ``re`` reads."""
-    pattern = schema.get("pattern")
-    if not isinstance(pattern, str):
-        return []
+def _ordered_matches(pattern: str, text: str) -> list[str]:
+    """Every string of ``text`` that ``pattern`` accepts whole (dates, times, codes), in the order
+    written, repeats kept; none when the pattern is not one Python's ``re`` reads."""
     try:
         whole = re.compile(pattern)
         inner = re.compile(rf"(?<![\w-])(?:{pattern.removeprefix('^').removesuffix('$')})(?![\w-])")
     except re.error:
         return []
+    return [m.group(0) for m in inner.finditer(text)
+            if whole.search(m.group(0)) and not re.search(r'["\\\x00-\x1f]', m.group(0))]
+
+
+def _layout_values(schema: dict[str, Any], text: str) -> list[str]:
+    """The strings in ``text`` that a string schema's ``pattern`` accepts whole (dates, times, codes the
+    user wrote, and dates written with a month's name), each once."""
+    pattern = schema.get("pattern")
+    if not isinstance(pattern, str):
+        return []
+    try:
+        whole = re.compile(pattern)
+    except re.error:
+        return []
     top = schema.get("maxLength")
     out: list[str] = []
-    for value in [m.group(0) for m in inner.finditer(text)] + _spelled_dates(text) + _date_times(text):
+    for value in _ordered_matches(pattern, text) + _spelled_dates(text) + _date_times(text):
         if whole.search(value) and value not in out and not re.search(r'["\\\x00-\x1f]', value) \
                 and (not isinstance(top, int) or len(value) <= top):
             out.append(value)
@@ -659,6 +683,10 @@ _FILLER = frozenset("a an the my me i you your we our their them they this that 
                     "into what which who when where why how just also".split())
 _FILLER_RX = "(" + "|".join([f"[{w[0]}{w[0].upper()}]{w[1:]}" for w in sorted(_FILLER)] + ["OK"]) + ")"
 _NOT_WORD = r"[^A-Za-z0-9_]"
+# Lowercase words a value never ends with: a copy ending so was cut mid-phrase ("Remind me to", "OK, find
+# me a"); titles that end so are capitalised ("Stand by Me")
+_DANGLING = "(" + "|".join("a an the to of for and or with from by at in on into about my me your our their his "
+                           "her its".split()) + ")"
 _STARTS, _ENDS = re.compile(r"[^\s.,;:!?'’”)\]}(\[{‘“#]"), re.compile(r"[^\s,;:(\[{‘“#]")  # _EDGES' ends
 _TRAIL = re.compile(r"(['’]s|[.,;:!?)\]}'’”…]+)+$")
 
@@ -920,7 +948,7 @@ class _Lark:
             # the key's own words, not those its siblings share ("ph" of current_ph and target_ph)
             names = [w for w in _words(k) if w not in _COMMON and w not in _BOUNDS and len(w) >= 2 and keys[w] == 1]
             beside = {number_text(value) for value, near in self._neighbours()
-                      if any(_said(n, w) for n in names for w in near)}
+                      if any(_beside(n, w) for n in names for w in near)}
             if len(beside) == 1 and beside <= set(written):
                 self.found[id(sub)] = list(beside)
                 continue
@@ -960,7 +988,7 @@ class _Lark:
 
         def beside(key: str) -> bool:  # a word of the key next to a number ("first 10 rows", "top 4")
             names = [w for w in _words(key) if w not in _COMMON and w not in _BOUNDS]
-            if any(_said(n, w) for n in names for _, near_words in self._neighbours() for w in near_words):
+            if any(_beside(n, w) for n in names for _, near_words in self._neighbours() for w in near_words):
                 return True
             # "last 5 transactions" for a count, "500 or more" for a lower bound, "under 120" for an upper
             cues = set(_words(key)) & set(_BOUND_CUES)
@@ -1036,6 +1064,7 @@ class _Lark:
             if copy and any(re.fullmatch(_EDGES, p) and p.lower() not in _FILLER and low <= len(p) <= chars
                             and not (barring and p in barred) for p in self.pieces):  # a value-like word is left
                 words += f" & ~/{_NOT_WORD}*{_FILLER_RX}({_NOT_WORD}+{_FILLER_RX})*{_NOT_WORD}*/"
+                words += f" & ~/[^\\x00]*{_NOT_WORD}{_DANGLING}/"  # "Remind me to", "find me a"
             guard = f" & /{_NO_CLOSE}/" if self.calls else ""
             body = self.rule(f"/{_STR_CHARS}{{{low},{chars}}}/{guard}{words}", f"[max_tokens={node.tokens}]")
             return f'"\\"" {body} "\\""'
@@ -1047,18 +1076,16 @@ class _Lark:
             lists = self._distinct_items(node)
             if lists:  # a few known values (addresses, the user's numbers, enum values): each once
                 return self.rule(" | ".join(_lit("[" + _SEP.join(items) + "]") for items in lists))
+            runs = self._runs(node)
+            if runs:  # objects that take the user's numbers: in the order written, each once
+                return self.rule(" | ".join(runs))
             self.repeated += 1
             item = self.expr(node.parts[0])
             self.repeated -= 1
             rest = f' ("{_SEP}" {item}){{{max(0, node.min_items - 1)},{node.items - 1}}}' if node.items > 1 else ""
             inner = f"{item}{rest}"
             return self.rule(f'"[" {inner} "]"' if node.min_items else f'"[" ({inner})? "]"')
-        for k, sub, _ in _members(node):  # the unit each number field is in, by its key or description
-            target = sub.parts[0] if sub.kind == "arr" and sub.parts else sub
-            if target.schema.get("type") in ("number", "integer"):
-                top = target.schema.get("maximum", target.schema.get("exclusiveMaximum"))
-                self.units[id(target)] = unit_of(k, target.schema.get("description", sub.schema.get("description"))) \
-                    or ("fraction" if isinstance(top, (int, float)) and 0 < top <= 1 else None)  # 0.3 for "30%"
+        self._set_units(node)
         self._narrow_numbers(_members(node))
         if self.depth == 0:  # a call's arguments: the numbers its required fields take, nested ones too
             self.need, self.spare = _number_fields(_members(node))
@@ -1087,12 +1114,14 @@ class _Lark:
                 self.excluded[id(target)] = list(dict.fromkeys(str(v) for v in claimed))
         combos, fixed = self._distinct(members)
         flags = self._flags(members)
+        combos, fixed = self._around_nested(members, combos, fixed, set(flags))
         self.depth += 1
         try:
             exprs = {k: self.expr(sub) for k, sub, _ in members if k not in fixed and k not in flags}
         finally:
             self.depth -= 1
         apart = self._apart(members, set(fixed) | set(flags), _SPLITS // len(combos or [()]))
+        inner = {combo: self._besides(members, set(fixed) | set(flags), dict(zip(fixed, combo))) for combo in combos}
 
         def body(values: dict[str, str], split: dict[str, str]) -> str:
             values = {**flags, **values}
@@ -1100,9 +1129,82 @@ class _Lark:
                    for k, sub, req in members if k not in values or values[k] is not None]  # None: left out
             return f'"{{" {self._members(kvs)} "}}"'
 
-        bodies = [body(dict(zip(fixed, combo)), split) for combo in combos or [()]
+        bodies = [body(dict(zip(fixed, combo)), {**inner.get(combo, {}), **split}) for combo in combos or [()]
                   for split in apart or [{}]]
         return self.rule(bodies[0] if len(bodies) == 1 else " | ".join(f"({b})" for b in bodies))
+
+    def _set_units(self, node: Node) -> None:
+        """The unit each number field of an object is in, by its key or description (before any of its
+        fields' values are looked up: they depend on it)."""
+        for k, sub, _ in _members(node):
+            target = sub.parts[0] if sub.kind == "arr" and sub.parts else sub
+            if target.schema.get("type") in ("number", "integer") and id(target) not in self.units:
+                top = target.schema.get("maximum", target.schema.get("exclusiveMaximum"))
+                self.units[id(target)] = unit_of(k, target.schema.get("description", sub.schema.get("description"))) \
+                    or ("fraction" if isinstance(top, (int, float)) and 0 < top <= 1 else None)  # 0.3 for "30%"
+
+    def _around_nested(self, members: list[tuple[str, Node, bool]], combos: list[tuple[str | None, ...]],
+                       fixed: list[str], skip: set[str]) -> tuple[list[tuple[str | None, ...]], list[str]]:
+        """``combos`` and ``fixed`` (see `_distinct`) with the required number fields that no sibling
+        shares values with fixed too, one value each, when a nested object's numbers are among theirs:
+        the nested object can then take the others (`_besides`)."""
+        lone = [(k, c) for k, sub, req in members if req and k not in fixed and k not in skip and sub.kind != "obj"
+                and sub.schema.get("type") in ("number", "integer") and (c := self._written(sub))]
+        if not lone or not any(sub.kind == "obj" for _, sub, _ in members):
+            return combos, fixed
+        nested = {v for k, sub, _ in members if sub.kind == "obj" and k not in skip
+                  for f, _ in self._numbers_in(sub) for v in self._written(f) or []}
+        lone = [(k, c) for k, c in lone if nested & set(c)]
+        if not lone:
+            return combos, fixed
+        product = combos or [()]
+        for _, values in lone:
+            product = [a + (v,) for a in product for v in values]
+        if len(product) > 64:
+            return combos, fixed
+        return product, fixed + [k for k, _ in lone]
+
+    def _numbers_in(self, node: Node) -> list[tuple[Node, bool]]:
+        """The number fields of an object and of the objects nested in it that take the user's numbers,
+        each with whether it is required (in its object, and that object in its parent)."""
+        out, stack = [], [(node, True)]
+        while stack:
+            inner, needed = stack.pop()
+            self._set_units(inner)
+            for _, part, req in _members(inner):
+                if part.kind == "obj":
+                    stack.append((part, needed and req))
+                elif part.schema.get("type") in ("number", "integer") and self._written(part):
+                    out.append((part, needed and req))
+        return out
+
+    def _besides(self, members: list[tuple[str, Node, bool]], skip: set[str],
+                 values: dict[str, str | None]) -> dict[str, str]:
+        """The expressions of nested objects among ``members`` when their required siblings take the
+        numbers of ``values``: their number fields take the user's other numbers ("a 1200 mm telescope
+        with a 25 mm eyepiece": the eyepiece's focal length is not the 1200 its sibling took), a number
+        written twice being twice available; an optional one with no number left is left out. None
+        changed when a required field would have no number left."""
+        used = Counter(v for k, sub, req in members if req and (v := values.get(k)) is not None)
+        out: dict[str, str] = {}
+        for k, sub, _ in members:
+            if k in skip or sub.kind != "obj":
+                continue
+            fields = self._numbers_in(sub)
+            narrowed = {id(f): [v for v in self._written(f) or [] if used[v] < self.counts.get(v, 1)]
+                        for f, _ in fields}
+            if all(narrowed[id(f)] == self._written(f) for f, _ in fields) \
+                    or not all(narrowed[id(f)] for f, required in fields if required):
+                continue
+            saved = {id(f): self._written(f) for f, _ in fields}
+            self.found.update(narrowed)
+            self.depth += 1
+            try:
+                out[k] = self.expr(sub)
+            finally:
+                self.depth -= 1
+                self.found.update(saved)
+        return out
 
     def _copy_chars(self, node: Node) -> int | None:
         """The most characters a free-text ``node`` copied from the message (its pieces) may have; None
@@ -1120,7 +1222,8 @@ class _Lark:
         """Two sibling free-text copies come from different places in the message: one from the words
         before some space, the other from the words after it, either way round (never "homeTeam":
         "Hawks", "awayTeam": "Hawks", nor "channel": "lunch" with "text": "lunch is here"; true of
-        every pair of copies in the development and test cases but one). The expressions of the two
+        every pair of copies in the development and test cases but one), in the message's order when
+        their keys differ only by a mark of order (player_a and player_b). The expressions of the two
         properties for each such split; none unless exactly two properties are copies (or two of
         several are required ones), or when the splits would be more than ``most``."""
         copies = [(k, sub, req) for k, sub, req in members if k not in skip and self._copy_chars(sub) is not None]
@@ -1133,7 +1236,8 @@ class _Lark:
         try:
             for i in spaces:
                 before, after = pieces[:i], pieces[i + 1:]
-                for first, second in (((a, node_a), (b, node_b)), ((b, node_b), (a, node_a))):
+                orders = [((a, node_a), (b, node_b)), ((b, node_b), (a, node_a))]
+                for first, second in orders[:1] if _ordered(a, b) else orders[1:] if _ordered(b, a) else orders:
                     if not (self._worded(first[1], before) and self._worded(second[1], after)):
                         continue
                     self.pieces = before
@@ -1197,6 +1301,69 @@ class _Lark:
         at = {v: value_place(v, self.said) for v in choices}
         if all(at.values()):  # the items in the order the user wrote them (["ops@x.io", "sre@x.io"])
             out = [items for items in out if all(at[a] < at[b] for a, b in zip(items, items[1:]))] or out
+        return out
+
+    def _runs(self, node: Node) -> list[str]:
+        """A list of objects whose fields take the user's numbers or patterned values ("3 credits A, 4
+        credits B+", "vertices (0,0), (4,0), (4,3)", "21 C from 07:00 to 10:00 and 19 C from 18:00 to
+        23:00"): the items take the values in the order written, each once, the fields of an item in
+        their order (a small model left to fill each item from every value repeats and swaps them).
+        Numbers: a run of them (start, items), longest first; patterned values (times, dates): all of
+        them. One expression per run, up to `_RUN_ITEMS` items in all; none when an item has optional
+        or nested values, a number is written in words, or a quantity would be converted (converted
+        values are not in the written order)."""
+        item = node.parts[0]
+        if item.kind != "obj" or not self.said or self.repeated:
+            return []
+        fields: list[Node] = []
+        layouts: dict[str, list[Node]] = {}  # pattern -> its fields
+        self._set_units(item)  # (before any value is looked up: the values depend on it)
+        for key, sub, req in item.parts:
+            number = sub.schema.get("type") in ("number", "integer") and sub.kind in ("lex", "json")
+            pattern = sub.schema.get("pattern") if sub.kind == "json" and sub.schema.get("type") == "string" else None
+            if sub.kind in ("obj", "arr") or ((number or pattern) and not req):
+                return []  # nested or optional values: no one order of the item's values
+            if sub.schema.get(FROM_USER, True) is False:
+                continue
+            if number:
+                unit = self.units.get(id(sub))
+                if unit and any((v := in_unit(q, unit)) is not None and v != q.value for q in self.quantities):
+                    return []
+                fields.append(sub)
+            elif isinstance(pattern, str) and self._written(sub):
+                layouts.setdefault(pattern, []).append(sub)
+        written = [number_text(v) for v, _ in numerals(self.said)]
+        if fields and len(written) != len(number_values(self.said)):
+            return []
+        found = {p: _ordered_matches(p, self.said) for p in layouts}
+        groups = [(fs, [_lit(v) for v in found[p]], False) for p, fs in layouts.items()]
+        if fields:
+            groups.append((fields, written, True))
+        if not groups:
+            return []
+        spans = []
+        for m in range(max(1, node.min_items), node.items + 1):
+            if all(len(values) == m * len(fs) for fs, values, run in groups if not run):
+                spans += [(start, m) for start in range(len(written) - m * len(fields) + 1)] if fields else [(0, m)]
+        out, items_left = [], _RUN_ITEMS
+        for start, m in sorted(spans, key=lambda r: (-r[1], r[0])):
+            taken = [(fs, values[start:start + m * len(fs)] if run else values) for fs, values, run in groups]
+            numbers_fit = not fields or all(_fits_number(Decimal(v), f.schema, f.size)
+                                            for v, f in zip(taken[-1][1], fields * m))
+            if m > items_left or not numbers_fit:
+                continue
+            items_left -= m
+            saved = {id(f): self._written(f) for fs, _ in taken for f in fs}
+            try:
+                rendered = []
+                for i in range(m):
+                    for fs, values in taken:
+                        for f, v in zip(fs, values[i * len(fs):(i + 1) * len(fs)]):
+                            self.found[id(f)] = [v]
+                    rendered.append(self.expr(item))
+            finally:
+                self.found.update(saved)
+            out.append(f'"[" {f" {_lit(_SEP)} ".join(rendered)} "]"')
         return out
 
     def _choices(self, node: Node, named: bool = True) -> list[str] | None:
@@ -1278,6 +1445,21 @@ class _Lark:
         if expr is None:
             return ""
         return f"({expr})?" if nullable else f"({expr})"
+
+
+_ORDINAL = re.compile(r"(.+?)(?:[_-]([a-d]|\d+)|([A-D]|\d+))")
+
+
+def _ordered(first: str, second: str) -> bool:
+    """Whether two keys are one name marked first and second (player_a and player_b, team1 and team2,
+    itemA and itemB): nothing but the order of the values the user wrote tells them apart."""
+    a, b = _ORDINAL.fullmatch(first), _ORDINAL.fullmatch(second)
+    if not a or not b or a.group(1).lower() != b.group(1).lower():
+        return False
+    mark_a, mark_b = (m.group(2) or m.group(3) for m in (a, b))
+    if mark_a.isdigit() != mark_b.isdigit():
+        return False
+    return int(mark_a) < int(mark_b) if mark_a.isdigit() else mark_a.lower() < mark_b.lower()
 
 
 def _number_fields(members: list[tuple[str, Node, bool]]) -> tuple[int | None, int]:
