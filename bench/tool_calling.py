@@ -494,6 +494,7 @@ def main() -> None:
     ap.add_argument("--parallel", type=int, default=2, help="decoding slots of each server, and requests in flight")
     ap.add_argument("--threads", type=int, default=0,
                     help="CPU threads of each server (0: every core; on a busy machine 1 is much faster)")
+    ap.add_argument("--temperature", type=float, help="send this temperature instead of the catalog default's")
     ap.add_argument("--label", default="current adapter", help="name of this run of Cupola's adapter")
     ap.add_argument("--note", default="", help="what to say about the measurement (e.g. the machine was shared)")
     ap.add_argument("--out", help="results file stem in bench/results/ (default tool_calling, or "
@@ -518,6 +519,8 @@ def main() -> None:
         results.setdefault("case_files", {}).update(
             {name: os.path.relpath(f, BENCH) for name, f in files.items()})
         gguf, sampling = prepare_models(args.models_dir.resolve(), args.model, args.embedding_model)
+        if args.temperature is not None:
+            sampling = {**sampling, "temperature": args.temperature}
         results.update(model=args.model, sampling=sampling, concurrency=args.parallel)
         results.setdefault("runs", {})
         date = dt.date.today().isoformat()

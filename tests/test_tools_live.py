@@ -106,7 +106,26 @@ ALERT = {"type": "function", "function": {
         "required": ["metric", "comparator", "threshold"], "additionalProperties": False}}}
 
 
+ZONES = {"type": "function", "function": {
+    "name": "convert_time", "description": "Convert a clock time between time zones",
+    "parameters": {"type": "object", "properties": {
+        "clock_time": {"type": "string", "description": "HH:MM"},
+        "from_tz": {"type": "string", "description": "IANA name, e.g. Europe/Paris"},
+        "to_tz": {"type": "string", "description": "IANA name"}},
+        "required": ["clock_time", "from_tz", "to_tz"], "additionalProperties": False}}}
+GPA = {"type": "function", "function": {
+    "name": "gpa", "description": "Grade point average of a term",
+    "parameters": {"type": "object", "properties": {"courses": {"type": "array", "minItems": 1, "items": {
+        "type": "object", "properties": {
+            "credits": {"type": "number"},
+            "grade": {"type": "string", "enum": ["A", "A-", "B+", "B", "B-", "C+", "C", "C-", "D", "F"]}},
+        "required": ["credits", "grade"]}}}, "required": ["courses"], "additionalProperties": False}}}
+
+
 @pytest.mark.parametrize("tool, text, key, expected", [
+    (ZONES, "What time is 09:00 New York time in Tokyo?", "to_tz", "Asia/Tokyo"),  # a code, not "Tokyo"
+    (GPA, "GPA for: 3 credits A, 4 credits B+, 3 credits C.", "courses",  # in order, each once
+     [{"credits": 3, "grade": "A"}, {"credits": 4, "grade": "B+"}, {"credits": 3, "grade": "C"}]),
     (TIMER, "The bread needs to rest for an hour and a half, can you time it?", "minutes", 90),
     (TIMER, "Time the eggs: a quarter of an hour.", "minutes", 15),
     (SHARE, "Let mia@x.io and lou@x.io edit /docs/plan.docx.", "emails", ["mia@x.io", "lou@x.io"]),
@@ -114,8 +133,8 @@ ALERT = {"type": "function", "function": {
     (ALERT, "Alert me when disk_free_gb < 10", "comparator", "<"),
 ])
 def test_quantities_are_converted_and_lists_hold_every_address(openai_client, tool, text, key, expected):
-    """The model wrote 0.5 for "an hour and a half", shared with one of two addresses, left out "for 5
-    minutes" and chose ">" for "<"."""
+    """The model wrote "Tokyo" for a time zone, four courses for three, 0.5 for "an hour and a half",
+    shared with one of two addresses, left out "for 5 minutes" and chose ">" for "<"."""
     resp = openai_client.chat.completions.create(
         model="smollm2-135m", seed=1, tools=[tool], tool_choice="required", max_tokens=160,
         messages=[{"role": "user", "content": text}])

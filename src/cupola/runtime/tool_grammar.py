@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from cupola.runtime import codes
 from cupola.runtime.quantities import (dimension, in_unit, number_places, number_text, number_values, numbers, numerals,
                                        quantities, unit_of)
 
@@ -450,6 +451,9 @@ def _kind(key: str, schema: dict[str, Any]) -> str | None:
     if schema.get("format") in _FORMATS:
         return _FORMATS[schema["format"]]
     words = set(_words(key))
+    code = codes.kind_of(key, schema, words)  # a time zone, a language, currency or country code
+    if code:
+        return code
     for kind, names in _KIND_WORDS.items():
         if words & names:
             return kind
@@ -463,8 +467,11 @@ def _kind(key: str, schema: dict[str, Any]) -> str | None:
     return None
 
 
-def kind_tokens(kind: str, text: str) -> list[str]:
-    """The whole tokens of ``kind`` in the user's ``text``, in order and once each."""
+def kind_tokens(kind: str, text: str, schema: dict[str, Any] | None = None) -> list[str]:
+    """The whole tokens of ``kind`` in the user's ``text``, in order and once each (for a kind of code,
+    the codes of what the user named: `codes.codes`)."""
+    if kind in codes.KINDS:
+        return codes.codes(kind, text, schema)
     out: list[str] = []
     for m in _KINDS[kind].finditer(text):
         value = (m.groupdict().get("value") or m.group(0)).strip()
@@ -734,7 +741,7 @@ class Ask:
 
 def value_place(value: str, text: str) -> tuple[int, int] | None:
     """Where the user first wrote ``value`` (a JSON literal: a number as its digits, a string as written
-    or by the word that names it: "cups" for cup, "grams" for g), as (start, end) in ``text``; None
+    or by the word that names it: "cups" for cup, "grams" for g, "Tokyo" for Asia/Tokyo), as (start, end) in ``text``; None
     when it is not written as such (a date made from a month name, a number in words)."""
     if value.startswith('"'):
         wanted = json.loads(value)
@@ -743,7 +750,9 @@ def value_place(value: str, text: str) -> tuple[int, int] | None:
         m = re.search(rf"(?<!\w){re.escape(wanted)}(?!\w)", text) \
             or re.search(rf"(?<!\w){re.escape(wanted)}\w*", text, re.I) \
             or next((w for w in re.finditer(r"[^\W\d_]+", text) if mentions(wanted, w.group())), None)
-        return (m.start(), m.end()) if m else None
+        if m:
+            return m.start(), m.end()
+        return next((at for kind in codes.KINDS if (at := codes.places(kind, text).get(wanted))), None)  # "Tokyo"
     try:
         number = Decimal(value)
     except ArithmeticError:
@@ -875,6 +884,8 @@ class _Lark:
             return any(self._says(node, v) for v in values)
         if node.schema.get("type") == "boolean":
             return self._flag(key) is not None
+        if node.kind == "str" and (kind := _kind(key, node.schema)) in codes.KINDS:
+            return bool(kind_tokens(kind, self.said, node.schema))  # no zone or code the user named
         return True
 
     def _flag(self, key: str) -> str | None:
@@ -1096,7 +1107,7 @@ class _Lark:
             target = sub.parts[0] if sub.kind == "arr" and sub.parts else sub
             kind = _kind(k, target.schema) or _kind(k, sub.schema) if target.kind == "str" else None
             if kind and self.said and target.schema.get(FROM_USER, True) is not False:
-                self.typed[id(target)] = kind_tokens(kind, self.said)
+                self.typed[id(target)] = kind_tokens(kind, self.said, target.schema)
         taken = {v for k, sub, _ in members if sub.kind != "arr" for v in self._choices(sub) or []}
         self.listed |= {id(sub.parts[0]) for k, sub, _ in members  # lists of addresses no single sibling takes
                         if sub.kind == "arr" and sub.parts and _kind(k, sub.schema.get("items") or {}) in _LISTED
