@@ -124,8 +124,6 @@ GPA = {"type": "function", "function": {
 
 @pytest.mark.parametrize("tool, text, key, expected", [
     (ZONES, "What time is 09:00 New York time in Tokyo?", "to_tz", "Asia/Tokyo"),  # a code, not "Tokyo"
-    (GPA, "GPA for: 3 credits A, 4 credits B+, 3 credits C.", "courses",  # in order, each once
-     [{"credits": 3, "grade": "A"}, {"credits": 4, "grade": "B+"}, {"credits": 3, "grade": "C"}]),
     (TIMER, "The bread needs to rest for an hour and a half, can you time it?", "minutes", 90),
     (TIMER, "Time the eggs: a quarter of an hour.", "minutes", 15),
     (SHARE, "Let mia@x.io and lou@x.io edit /docs/plan.docx.", "emails", ["mia@x.io", "lou@x.io"]),
@@ -133,12 +131,23 @@ GPA = {"type": "function", "function": {
     (ALERT, "Alert me when disk_free_gb < 10", "comparator", "<"),
 ])
 def test_quantities_are_converted_and_lists_hold_every_address(openai_client, tool, text, key, expected):
-    """The model wrote "Tokyo" for a time zone, four courses for three, 0.5 for "an hour and a half",
+    """The model wrote "Tokyo" for a time zone, 0.5 for "an hour and a half",
     shared with one of two addresses, left out "for 5 minutes" and chose ">" for "<"."""
     resp = openai_client.chat.completions.create(
         model="smollm2-135m", seed=1, tools=[tool], tool_choice="required", max_tokens=160,
         messages=[{"role": "user", "content": text}])
     assert json.loads(resp.choices[0].message.tool_calls[0].function.arguments)[key] == expected
+
+
+def test_a_list_of_objects_takes_the_numbers_in_the_order_written(openai_client):
+    """The model wrote four courses for three, with the credits shuffled. (At max_tokens 256, the
+    tool-calling bench's budget: at 160 the worst case of three items does not fit, and the grammar
+    holds two.)"""
+    resp = openai_client.chat.completions.create(
+        model="smollm2-135m", seed=1, tools=[GPA], tool_choice="required", max_tokens=256,
+        messages=[{"role": "user", "content": "GPA for: 3 credits A, 4 credits B+, 3 credits C."}])
+    assert json.loads(resp.choices[0].message.tool_calls[0].function.arguments)["courses"] == [
+        {"credits": 3, "grade": "A"}, {"credits": 4, "grade": "B+"}, {"credits": 3, "grade": "C"}]
 
 
 def test_auto_answers_small_talk_without_a_call(openai_client):
