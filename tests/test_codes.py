@@ -14,7 +14,8 @@ from test_tool_grammar import _accepts, _call, _lark  # noqa: E402
 
 def test_kinds_come_from_the_key_and_the_description():
     assert kind_of("from_tz", {"description": "IANA name, e.g. Europe/Paris"}, {"from", "tz"}) == "timezone"
-    assert kind_of("zone", {}, {"zone"}) == "timezone"
+    assert kind_of("time_zone", {}, {"time", "zone"}) == "timezone"
+    assert kind_of("availability_zone", {"description": "e.g. us-east-1a"}, {"availability", "zone"}) is None
     assert kind_of("language", {"description": "ISO 639-1 code"}, {"language"}) == "language"
     assert kind_of("lang_code", {}, {"lang", "code"}) == "language"
     assert kind_of("quote_currency", {"description": "Default USD"}, {"quote", "currency"}) == "currency"

@@ -47,7 +47,8 @@ def kind_of(key: str, schema: dict[str, Any], words: set[str]) -> str | None:
     zone (``tz``, "IANA"), or a language, currency or country *code* (the standard's name, or the
     key or description saying "code"; a property named "country" alone may want the name)."""
     description = schema.get("description") if isinstance(schema.get("description"), str) else ""
-    if words & {"tz", "timezone", "zone"} or re.search(r"\bIANA\b|\btime ?zone\b", description, re.I):
+    if words & {"tz", "timezone"} or {"time", "zone"} <= words \
+            or re.search(r"\bIANA\b|\btime ?zone\b", description, re.I):  # not "availability_zone", "dns_zone"
         return "timezone"
     coded = "code" in words or re.search(r"\bcode\b|\bISO\b", description, re.I) is not None
     if re.search(r"ISO[ -]?639", description) or (words & {"language", "lang", "locale"} and coded):

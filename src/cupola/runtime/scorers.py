@@ -17,8 +17,8 @@ Three kinds, each a few dozen lines of numpy (small data: hundreds to thousands 
   type scored above their type's mean. With ``slope`` (a ridge penalty), each type also has a slope
   on the prompt's log length, fitted on the scores around the type's mean: within a kind of task,
   longer prompts tend to be harder for a small model (or, for extraction, easier), and the length
-  tells prompts of one type apart where their embeddings do not. Routing by task type is what tells a 135M model's easy
-  requests from its hard ones; the neighbours then separate prompts within a type.
+  tells prompts of one type apart where their embeddings do not. Routing by task type is what tells
+  a 135M model's easy requests from its hard ones; the neighbours then separate prompts within a type.
 
 `select` picks the kind and its settings (``l2``; ``k`` and ``sharpness``) with the lowest
 cross-validated log loss on the training data (5 folds stratified by which candidates passed,
@@ -196,7 +196,8 @@ def _fit_types(params: dict[str, Any], x: np.ndarray, labels: dict[str, Labels],
 
 
 def _length(x: np.ndarray, params: dict[str, Any]) -> np.ndarray:
-    """The prompts' log length in nats of characters (the column after the embedding; see `router`)."""
+    """The prompts' log length, ``log(1 + characters)`` (the column after the embedding, stored divided
+    by 8: see `router.extra_features`)."""
     return x[:, params.get("columns", x.shape[1] - 3)] * 8.0
 
 

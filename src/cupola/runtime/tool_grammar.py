@@ -741,8 +741,9 @@ class Ask:
 
 def value_place(value: str, text: str) -> tuple[int, int] | None:
     """Where the user first wrote ``value`` (a JSON literal: a number as its digits, a string as written
-    or by the word that names it: "cups" for cup, "grams" for g, "Tokyo" for Asia/Tokyo), as (start, end) in ``text``; None
-    when it is not written as such (a date made from a month name, a number in words)."""
+    or by the word that names it: "cups" for cup, "grams" for g, "Tokyo" for Asia/Tokyo), as (start,
+    end) in ``text``; None when it is not written as such (a date made from a month name, a number in
+    words)."""
     if value.startswith('"'):
         wanted = json.loads(value)
         if not isinstance(wanted, str) or not wanted:
