@@ -27,11 +27,12 @@ still constrained, but no length is promised for it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -827,9 +828,10 @@ class _Lark:
         self._stop = "/[^\\x00]*[^.!?]" + "".join(f"|[^\\x00]*{_rx(q)}" for q in quoted) + "/"
         self.numbers = numbers(self.said)
         self.quantities = quantities(self.said)
-        self.bare = {v for v, start in numerals(self.said) if start not in {q.at for q in self.quantities}}  # no unit
+        self.numerals = numerals(self.said)  # (value, start) of every number written in digits, in order
+        self.bare = {v for v, start in self.numerals if start not in {q.at for q in self.quantities}}  # no unit
         self.units: dict[int, str | None] = {}  # number nodes (by id) -> the unit their field names
-        self.counts = Counter(number_text(v) for v, _ in numerals(self.said))  # how often each was written
+        self.counts = Counter(number_text(v) for v, _ in self.numerals)  # how often each was written
         self.typed: dict[int, list[str]] = {}  # string nodes (by id) held to whole tokens of their kind
         self.listed: set[int] = set()  # array items (by id) of a kind whose every token the list holds
         self.excluded: dict[int, list[str]] = {}  # copied strings (by id) that may not be exactly these
@@ -1126,14 +1128,16 @@ class _Lark:
                 self.excluded[id(target)] = list(dict.fromkeys(str(v) for v in claimed))
         combos, fixed = self._distinct(members)
         flags = self._flags(members)
-        combos, fixed = self._around_nested(members, combos, fixed, set(flags))
+        nested = {k: self._numbers_in(sub) for k, sub, _ in members if sub.kind == "obj" and k not in flags}
+        combos, fixed = self._around_nested(members, combos, fixed, nested)
         self.depth += 1
         try:
             exprs = {k: self.expr(sub) for k, sub, _ in members if k not in fixed and k not in flags}
         finally:
             self.depth -= 1
         apart = self._apart(members, set(fixed) | set(flags), _SPLITS // len(combos or [()]))
-        inner = {combo: self._besides(members, set(fixed) | set(flags), dict(zip(fixed, combo))) for combo in combos}
+        rendered: dict[tuple, str] = {}  # a nested object's expression per narrowing (assignments share them)
+        inner = {combo: self._besides(members, nested, dict(zip(fixed, combo)), rendered) for combo in combos}
 
         def body(values: dict[str, str], split: dict[str, str]) -> str:
             values = {**flags, **values}
@@ -1156,17 +1160,15 @@ class _Lark:
                     or ("fraction" if isinstance(top, (int, float)) and 0 < top <= 1 else None)  # 0.3 for "30%"
 
     def _around_nested(self, members: list[tuple[str, Node, bool]], combos: list[tuple[str | None, ...]],
-                       fixed: list[str], skip: set[str]) -> tuple[list[tuple[str | None, ...]], list[str]]:
+                       fixed: list[str], nested: dict[str, list[tuple[Node, bool]]]
+                       ) -> tuple[list[tuple[str | None, ...]], list[str]]:
         """``combos`` and ``fixed`` (see `_distinct`) with the required number fields that no sibling
-        shares values with fixed too, one value each, when a nested object's numbers are among theirs:
-        the nested object can then take the others (`_besides`)."""
-        lone = [(k, c) for k, sub, req in members if req and k not in fixed and k not in skip and sub.kind != "obj"
-                and sub.schema.get("type") in ("number", "integer") and (c := self._written(sub))]
-        if not lone or not any(sub.kind == "obj" for _, sub, _ in members):
-            return combos, fixed
-        nested = {v for k, sub, _ in members if sub.kind == "obj" and k not in skip
-                  for f, _ in self._numbers_in(sub) for v in self._written(f) or []}
-        lone = [(k, c) for k, c in lone if nested & set(c)]
+        shares values with fixed too, one value each, when the numbers of a ``nested`` object (its
+        number fields, see `_numbers_in`) are among theirs: the nested object can then take the others
+        (`_besides`)."""
+        taken = {v for fields in nested.values() for f, _ in fields for v in self._written(f) or []}
+        lone = [(k, c) for k, sub, req in members if req and k not in fixed and sub.kind != "obj"
+                and sub.schema.get("type") in ("number", "integer") and (c := self._written(sub)) and taken & set(c)]
         if not lone:
             return combos, fixed
         product = combos or [()]
@@ -1190,33 +1192,43 @@ class _Lark:
                     out.append((part, needed and req))
         return out
 
-    def _besides(self, members: list[tuple[str, Node, bool]], skip: set[str],
-                 values: dict[str, str | None]) -> dict[str, str]:
-        """The expressions of nested objects among ``members`` when their required siblings take the
-        numbers of ``values``: their number fields take the user's other numbers ("a 1200 mm telescope
-        with a 25 mm eyepiece": the eyepiece's focal length is not the 1200 its sibling took), a number
-        written twice being twice available; an optional one with no number left is left out. None
-        changed when a required field would have no number left."""
+    def _besides(self, members: list[tuple[str, Node, bool]], nested: dict[str, list[tuple[Node, bool]]],
+                 values: dict[str, str | None], rendered: dict[tuple, str]) -> dict[str, str]:
+        """The expressions of the ``nested`` objects among ``members`` when their required siblings take
+        the numbers of ``values``: their number fields take the user's other numbers ("a 1200 mm
+        telescope with a 25 mm eyepiece": the eyepiece's focal length is not the 1200 its sibling took),
+        a number written twice being twice available; an optional one with no number left is left out.
+        None changed when a required field would have no number left. ``rendered`` keeps each
+        narrowing's expression, rendered once."""
         used = Counter(v for k, sub, req in members if req and (v := values.get(k)) is not None)
         out: dict[str, str] = {}
         for k, sub, _ in members:
-            if k in skip or sub.kind != "obj":
+            fields = nested.get(k, [])
+            narrowed = [(f, [v for v in self._written(f) or [] if used[v] < self.counts.get(v, 1)]) for f, _ in fields]
+            if all(taken == self._written(f) for f, taken in narrowed) \
+                    or not all(taken for (_, taken), (_, required) in zip(narrowed, fields) if required):
                 continue
-            fields = self._numbers_in(sub)
-            narrowed = {id(f): [v for v in self._written(f) or [] if used[v] < self.counts.get(v, 1)]
-                        for f, _ in fields}
-            if all(narrowed[id(f)] == self._written(f) for f, _ in fields) \
-                    or not all(narrowed[id(f)] for f, required in fields if required):
-                continue
-            saved = {id(f): self._written(f) for f, _ in fields}
-            self.found.update(narrowed)
-            self.depth += 1
-            try:
-                out[k] = self.expr(sub)
-            finally:
-                self.depth -= 1
-                self.found.update(saved)
+            key = (k, *(tuple(taken) for _, taken in narrowed))
+            if key not in rendered:
+                self.depth += 1
+                try:
+                    with self._taking(narrowed):
+                        rendered[key] = self.expr(sub)
+                finally:
+                    self.depth -= 1
+            out[k] = rendered[key]
         return out
+
+    @contextlib.contextmanager
+    def _taking(self, values: list[tuple[Node, list[str]]]) -> Iterator[None]:
+        """Nodes held to these values while an expression is rendered, as if the user's words gave them
+        no others (see `_written`); what they took before is restored after."""
+        saved = {id(node): self._written(node) for node, _ in values}
+        self.found.update({id(node): taken for node, taken in values})
+        try:
+            yield
+        finally:
+            self.found.update(saved)
 
     def _copy_chars(self, node: Node) -> int | None:
         """The most characters a free-text ``node`` copied from the message (its pieces) may have; None
@@ -1344,7 +1356,7 @@ class _Lark:
                 fields.append(sub)
             elif isinstance(pattern, str) and self._written(sub):
                 layouts.setdefault(pattern, []).append(sub)
-        written = [number_text(v) for v, _ in numerals(self.said)]
+        written = [number_text(v) for v, _ in self.numerals]
         if fields and len(written) != len(number_values(self.said)):
             return []
         found = {p: _ordered_matches(p, self.said) for p in layouts}
@@ -1365,16 +1377,11 @@ class _Lark:
             if m > items_left or not numbers_fit:
                 continue
             items_left -= m
-            saved = {id(f): self._written(f) for fs, _ in taken for f in fs}
-            try:
-                rendered = []
-                for i in range(m):
-                    for fs, values in taken:
-                        for f, v in zip(fs, values[i * len(fs):(i + 1) * len(fs)]):
-                            self.found[id(f)] = [v]
+            rendered = []
+            for i in range(m):
+                with self._taking([(f, [v]) for fs, values in taken
+                                   for f, v in zip(fs, values[i * len(fs):(i + 1) * len(fs)])]):
                     rendered.append(self.expr(item))
-            finally:
-                self.found.update(saved)
             out.append(f'"[" {f" {_lit(_SEP)} ".join(rendered)} "]"')
         return out
 
