@@ -87,3 +87,25 @@ def test_a_share_described_as_a_decimal_is_in_fraction():
     assert unit_of("rate_percent", "Annual rate in percent") == "percent"
     assert unit_of("p_success") == unit_of("probability") == "fraction"  # a probability is from 0 to 1
     assert unit_of("p") is None
+
+
+@pytest.mark.parametrize("text, unit, expected", [
+    ("a flat of 90 square metres", "sqft", 968.75), ("1,650 sq ft", "m2", 153.29), ("a 2 ha vineyard", "acres", 4.94),
+    ("2400 sqft", "sqft", 2400)])
+def test_areas_convert(text, unit, expected):
+    """Found on the development set: "90 square metres" for a livingAreaSqft."""
+    assert round(float(in_unit(quantities(text)[0], unit)), 2) == expected
+    assert unit_of("livingAreaSqft") == "sqft" and unit_of("plot_area_m2") == "m2"
+
+
+def test_how_often_a_year_and_years_before_the_common_era():
+    """Found on the development set: "compounded quarterly" is 4 compounds a year; "from 100 BC" is -100."""
+    from cupola.runtime.quantities import numbers
+
+    assert [(str(q.value), q.unit) for q in quantities("at 4% compounded quarterly")] == [("4", "%"), ("4", "per year")]
+    assert [str(q.value) for q in quantities("paid monthly, compounded annually, billed weekly")] == ["12", "1", "52"]
+    assert quantities("What would I pay monthly?") == []  # how often is said of a payment or of compounding
+    assert unit_of("compoundsPerYear") == unit_of("compounding_frequency") == unit_of("payments_per_year") == "per year"
+    assert [str(n) for n in numbers("Egypt from 100 BC to 50 AD, Rome in 27 BCE, Troy c. 1200 B.C.")] == \
+        ["-100", "50", "-27", "-1200"]
+    assert [str(n) for n in numbers("a 100 BCD x")] == ["100"]

@@ -29,6 +29,7 @@ _SCALES = {"k": 1_000, "thousand": 1_000, "m": 1_000_000, "million": 1_000_000, 
 _NUMERAL = re.compile(r"(?:(?<=^)|(?<=[\s(\[$€£=,]))-(?=\d)|(?<![\d.,])(?=\d)|(?<=\d,)(?!\d{3}(?!\d))(?=\d)")
 _DIGITS = re.compile(r"(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(?:(k|K|M|bn)\b|\s+(thousand|million|billion)\b)?")
 # digits inside a code are not a number of their own ("SAV-310", "t-101", "A10492"; but "1920x1080" is two)
+_BC = re.compile(r"\s?(?:BCE?|B\.C\.(?:E\.)?)(?![\w.])")
 _CODE_DIGITS = re.compile(r"(?<![\d])[A-Za-z][-_]?$")
 # dates and clock times are not numbers of their own ("2025-04-09" is not 2025, 4 and 9)
 _CLOCK = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?|(?<!\d)\d{1,2}:\d{2}(?::\d{2})?")
@@ -97,6 +98,8 @@ def numerals(text: str) -> list[tuple[Decimal, int]]:
         skip.add(start.start())  # "-3" is -3, not 3 as well
         value = Decimal(m.group(1).replace(",", "") + (m.group(2) or ""))
         scale = (m.group(3) or m.group(4) or "").lower()
+        if sign == 1 and not scale and _BC.match(text, m.end()):  # "100 BC" is the year -100
+            sign = -1
         found.append((sign * value * _SCALES.get(scale, 1), start.start()))
     return found
 
@@ -140,6 +143,13 @@ _unit("mass", "28.349523125", "oz", "ounce", "ounces")
 _unit("volume", "1", "ml", "millilitre", "millilitres", "milliliter", "milliliters")
 _unit("volume", "10", "cl", "centilitre", "centilitres", "centiliter", "centiliters")
 _unit("volume", "1000", "l", "litre", "litres", "liter", "liters")
+_unit("area", "1", "sqm", "sq m", "m2", "square metre", "square metres", "square meter", "square meters")
+_unit("area", "0.09290304", "sqft", "sq ft", "ft2", "square foot", "square feet")
+_unit("area", "10000", "ha", "hectare", "hectares")
+_unit("area", "4046.8564224", "acre", "acres")
+_unit("area", "1000000", "km2", "sq km", "square kilometre", "square kilometres", "square kilometer",
+      "square kilometers")
+_unit("frequency", "1", "per year")  # how often in a year: "compounded quarterly" is 4 (see _EVERY)
 _unit("power", "1", "w", "watt", "watts")
 _unit("power", "1000", "kw", "kilowatt", "kilowatts")
 _unit("percent", "1", "%", "percent", "pct")
@@ -147,9 +157,16 @@ _unit("percent", "100", "fraction")  # a share written as a decimal: 5% is 0.05
 _unit("money", "0.01", "cent", "cents")
 _unit("money", "1", "$", "dollar", "dollars", "usd")
 # a single letter or a word that is also a common word names a unit only after a number ("5 m", "10 s")
-_AMBIGUOUS = {"s", "h", "m", "l", "g", "w", "min", "mi", "in", "$"}
+_AMBIGUOUS = {"s", "h", "m", "l", "g", "w", "min", "mi", "in", "$", "ha"}
+# how often something happens, said of a payment or of compounding ("compounded quarterly", "paid monthly"):
+# that many times a year
+_EVERY = re.compile(r"\b(?:compounded|compounding|compounds|paid|payable|billed|charged)\s+(?:(annually|yearly)|"
+                    r"(semi-?annually|bi-?annually|half-yearly)|(quarterly)|(monthly)|(fortnightly|bi-?weekly)|"
+                    r"(weekly)|(daily))\b", re.I)
+_TIMES_A_YEAR = (1, 2, 4, 12, 26, 52, 365)
 
-_UNIT_WORDS = "|".join(sorted((re.escape(u) for u in _UNITS if u not in ("%", "$", "fraction")), key=len, reverse=True))
+_UNIT_WORDS = "|".join(sorted((re.escape(u) for u in _UNITS if u not in ("%", "$", "fraction", "per year")), key=len,
+                              reverse=True))
 _NUMBER_WORDS = "|".join(sorted(_CARDINALS, key=len, reverse=True)) + "|hundred|thousand"
 _AFTER = re.compile(rf"-?[\d,.]*\d(?:\s*-\s*|\s?)(%|(?:{_UNIT_WORDS})\b)", re.I)  # "30 minutes", "5kg", "30-minute"
 _BY = re.compile(r"(?<![\d.,])(\d+(?:\.\d+)?)\s*(?:x|×|by)\s*$")  # a side before "x" in "40 x 30 x 20 cm"
@@ -219,6 +236,9 @@ def quantities(text: str) -> list[Quantity]:
             taken.append(range(m.start(), m.end()))
     for pattern, amount in _FRACTIONS:
         found += [Quantity(amount, "%", m.start()) for m in pattern.finditer(text) if free(m)]
+    for m in _EVERY.finditer(text):
+        at = m.start(m.lastindex)  # type: ignore[arg-type]
+        found.append(Quantity(Decimal(_TIMES_A_YEAR[m.lastindex - 1]), "per year", at))  # type: ignore[operator]
     return sorted(found, key=lambda q: q.at)
 
 
@@ -265,6 +285,8 @@ def unit_of(key: str, description: object = None) -> str | None:
     a rate ("price_per_liter", "Price in dollars per litre"). A share described as a decimal ("As a
     decimal: 0.05 means 5%") is in "fraction", so "5%" is 0.05."""
     words = re.sub(r"[^a-z0-9%]+", " ", re.sub(r"([a-z])([A-Z])", r"\1 \2", key).lower()).split()
+    if words[-2:] == ["per", "year"] or {"compounding", "compounds"} & set(words):  # compounds_per_year
+        return "per year"
     if words and words[-1] in _UNITS and (len(words) > 1 or words[-1] not in _AMBIGUOUS):
         return None if len(words) > 1 and words[-2] in ("per", "a") else words[-1]  # price_per_liter: a rate
     if (isinstance(description, str) and _AS_FRACTION.search(description)) \

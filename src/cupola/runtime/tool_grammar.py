@@ -514,6 +514,14 @@ def name_share(name: str, text: str) -> float:
     return sum(_said(w, text) for w in words) / len(words) if words else 0.0
 
 
+_INFLECTIONS = frozenset(("s", "es", "d", "ed"))
+
+
+def _forms(word: str) -> set[str]:
+    """A word and its inflections ("language": languages; "died": die)."""
+    return {word, *(word + i for i in _INFLECTIONS), *(word[:-len(i)] for i in _INFLECTIONS if word.endswith(i))}
+
+
 def _said(value: Any, text: str) -> bool:
     """Whether the user's ``text`` names ``value`` (an enum value or a property name): its words in a
     row, each matching a word of the text whole, as a prefix ("quiet" in "quietly", "cup" in "cups") or
@@ -525,6 +533,8 @@ def _said(value: Any, text: str) -> bool:
 
     def same(w: str, t: str) -> bool:
         if t == w or (len(w) >= 2 and t.startswith(w) and len(t) - len(w) <= 3):
+            return True
+        if len(t) >= 3 and w.startswith(t) and w[len(t):] in _INFLECTIONS:  # "die" names died, "tax" taxes
             return True
         stem = max(4, min(len(w), len(t)) - 2)
         return len(w) >= stem and len(t) >= stem and w[:stem] == t[:stem]
@@ -685,6 +695,15 @@ _EDGES = r"[^\s.,;:!?'’”)\]}(\[{‘“#]([^\x00]*[^\s,;:(\[{‘“#])?"
 # Words that are never a value on their own: a copy of only these ("my", "Please", "OK") was a small
 # model filling a field it had nothing for (found on the development set: "memo": "Please", "sender": "my")
 _QUANTITY_TEXT = re.compile(r"-?[\d,.]*\d+\s?-?\s?[A-Za-z%]+|\$[\d,.]*\d")  # "150 g", "10 minutes", "$80"
+_NEAR = 4  # the most words beside its key's word a copy is taken from (see _Lark._near_key)
+# key words that name no place in a message: "the text says", "a name for it" are not where the value is
+_GENERIC_KEYS = frozenset("name names text query value values message content body description data input string "
+                          "search term terms keyword keywords".split())
+_CLAUSE_END = frozenset((".", "!", "?", ";", ","))
+_QUOTES = frozenset(("'", "‘", "’", "“", "”"))
+_LIST_BREAK = re.compile(r"[,;:.!?()\[\]{}]+")  # marks inside a piece of the message no list item crosses
+_SPAN_WORDS = 4  # the most words of an item of a list of copies (see _Lark._spans)
+_SPAN_STARTS = 80  # the most words a message may have for its spans to be listed
 _SPLITS = 96  # the most ways an object's two copies may be split (each costs two substring rules)
 _FILLER = frozenset("a an the my me i you your we our their them they this that these those is are was were be "
                     "been do does did please ok okay and or but so if then than of to for from with by at about "
@@ -832,6 +851,7 @@ class _Lark:
         self.bare = {v for v, start in self.numerals if start not in {q.at for q in self.quantities}}  # no unit
         self.units: dict[int, str | None] = {}  # number nodes (by id) -> the unit their field names
         self.counts = Counter(number_text(v) for v, _ in self.numerals)  # how often each was written
+        self.counts.update(number_text(q.value) for q in self.quantities if q.unit == "per year")  # "quarterly"
         self.typed: dict[int, list[str]] = {}  # string nodes (by id) held to whole tokens of their kind
         self.listed: set[int] = set()  # array items (by id) of a kind whose every token the list holds
         self.excluded: dict[int, list[str]] = {}  # copied strings (by id) that may not be exactly these
@@ -841,6 +861,9 @@ class _Lark:
         self.near: list[tuple[Decimal, list[str]]] | None = None  # see _neighbours
         self.origins: dict[str, tuple[int, int]] = {}  # a converted number -> where its quantity is written
         self.depth = 0  # objects entered
+        self.optional: set[int] = set()  # array nodes (by id) that are an object's optional members
+        self.outside: tuple[list[str], int] = ([], 0)  # see _outside: of the object whose members are rendered
+        self.leftover: dict[int, list[tuple[str, str]]] = {}  # lists of objects (by id): see _runs
 
     def _written(self, node: Node) -> list[str] | None:
         """The values the user wrote that a number (or a string with a pattern, such as a date) may take,
@@ -887,8 +910,9 @@ class _Lark:
             return any(self._says(node, v) for v in values)
         if node.schema.get("type") == "boolean":
             return self._flag(key) is not None
-        if node.kind == "str" and (kind := _kind(key, node.schema)) in codes.KINDS:
-            return bool(kind_tokens(kind, self.said, node.schema))  # no zone or code the user named
+        target = node.parts[0] if node.kind == "arr" and node.parts else node
+        if target.kind == "str" and (kind := _kind(key, target.schema) or _kind(key, node.schema)):
+            return bool(kind_tokens(kind, self.said, target.schema))  # no address, id, zone or code written
         return True
 
     def _flag(self, key: str) -> str | None:
@@ -1022,9 +1046,16 @@ class _Lark:
 
     def _says(self, node: Node, value: Any) -> bool:
         """Whether the user named an enum's ``value``: a word (:func:`mentions`), or a number they wrote
-        bare or in the field's unit ("95%" for a confidence_percent of 95; not "4%" for compounds_per_year)."""
+        bare or in the field's unit ("95%" for a confidence_percent of 95; not "4%" for compounds_per_year);
+        a value of several words also by a word of five letters or more that no other value of the enum has
+        ("languages" for official_languages beside currency, "gluten" for gluten_free beside vegan)."""
         if isinstance(value, str):
-            return mentions(value, self.said)
+            if mentions(value, self.said):
+                return True
+            words = _words(value)
+            others = {w for v in _enum_values(node) or [] if v != value for w in _words(str(v))}
+            have = set(_words(self.said))  # the word itself or an inflection of it: not a shared stem
+            return len(words) > 1 and any(len(w) >= 5 and w not in others and have & _forms(w) for w in words)
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             return False
         unit = self.units.get(id(node))
@@ -1087,18 +1118,22 @@ class _Lark:
         if node.kind == "arr":
             if node.items == 0:
                 return '"[]"'
-            lists = self._distinct_items(node)
+            lists = self._number_run(node) or self._distinct_items(node)
             if lists:  # a few known values (addresses, the user's numbers, enum values): each once
                 return self.rule(" | ".join(_lit("[" + _SEP.join(items) + "]") for items in lists))
             runs = self._runs(node)
             if runs:  # objects that take the user's numbers: in the order written, each once
                 return self.rule(" | ".join(runs))
+            spans = self._spans(node)
+            if spans:  # copies of the user's words: in the order written, never the same words twice
+                return self.rule(f'"[" {spans} "]"' if self._least(node) else f'"[" ({spans})? "]"')
             self.repeated += 1
             item = self.expr(node.parts[0])
             self.repeated -= 1
-            rest = f' ("{_SEP}" {item}){{{max(0, node.min_items - 1)},{node.items - 1}}}' if node.items > 1 else ""
+            low = self._least(node)
+            rest = f' ("{_SEP}" {item}){{{max(0, low - 1)},{node.items - 1}}}' if node.items > 1 else ""
             inner = f"{item}{rest}"
-            return self.rule(f'"[" {inner} "]"' if node.min_items else f'"[" ({inner})? "]"')
+            return self.rule(f'"[" {inner} "]"' if low else f'"[" ({inner})? "]"')
         self._set_units(node)
         self._narrow_numbers(_members(node))
         if self.depth == 0:  # a call's arguments: the numbers its required fields take, nested ones too
@@ -1106,6 +1141,7 @@ class _Lark:
         left_out = self._numbers_given(_members(node)) if self.need is not None else set()
         members = [(k, sub, req or k in left_out or self._asked(k, sub)) for k, sub, req in _members(node)
                    if req or self._grounded(k, sub)]
+        self.optional |= {id(sub) for k, sub, req in _members(node) if sub.kind == "arr" and not req and sub.items}
         for k, sub, _ in members:
             target = sub.parts[0] if sub.kind == "arr" and sub.parts else sub
             kind = _kind(k, target.schema) or _kind(k, sub.schema) if target.kind == "str" else None
@@ -1131,11 +1167,16 @@ class _Lark:
         nested = {k: self._numbers_in(sub) for k, sub, _ in members if sub.kind == "obj" and k not in flags}
         combos, fixed = self._around_nested(members, combos, fixed, nested)
         self.depth += 1
+        outside, self.outside = self.outside, self._outside(members)
         try:
             exprs = {k: self.expr(sub) for k, sub, _ in members if k not in fixed and k not in flags}
         finally:
             self.depth -= 1
-        apart = self._apart(members, set(fixed) | set(flags), _SPLITS // len(combos or [()]))
+            self.outside = outside
+        near = {k: e for k, sub, _ in members if k in exprs and (e := self._near_key(k, sub))}
+        exprs.update(near)  # "the events table", "my Shopping note": a copy by its key's word, not split apart
+        apart = self._apart(members, set(fixed) | set(flags) | set(near), _SPLITS // len(combos or [()])) \
+            or self._left_to_sibling(members, set(fixed) | set(flags))
         rendered: dict[tuple, str] = {}  # a nested object's expression per narrowing (assignments share them)
         inner = {combo: self._besides(members, nested, dict(zip(fixed, combo)), rendered) for combo in combos}
 
@@ -1257,9 +1298,13 @@ class _Lark:
             return []
         (a, node_a), (b, node_b) = pair
         pieces, out = self.pieces, []
+        cuts = [(i, i + 1) for i in spaces]
+        if _ordered(a, b) or _ordered(b, a):  # "Iga Swiatek vs Aryna Sabalenka": at the word between them
+            cuts = [(i, i + 3) for i in spaces if i + 2 < len(pieces) and pieces[i + 1].lower() in _BETWEEN
+                    and pieces[i + 2].isspace()] or cuts
         try:
-            for i in spaces:
-                before, after = pieces[:i], pieces[i + 1:]
+            for i, j in cuts:
+                before, after = pieces[:i], pieces[j:]
                 orders = [((a, node_a), (b, node_b)), ((b, node_b), (a, node_a))]
                 for first, second in orders[:1] if _ordered(a, b) else orders[1:] if _ordered(b, a) else orders:
                     if not (self._worded(first[1], before) and self._worded(second[1], after)):
@@ -1307,6 +1352,100 @@ class _Lark:
                     return True
         return False
 
+    def _spans(self, node: Node) -> str | None:
+        """A list of free-text copies as the spans of the message it may hold: each item a span of up to
+        `_SPAN_WORDS` words, the items in the order written and never overlapping, so never the same
+        words twice (a small model left to copy each item writes ``["room", "room", "room", "room"]`` for
+        "can the robot do the living room"). The items obey what a single copy does (no filler alone,
+        no dangling last word, no full stop outside quotes, not a sibling's value, within the item's
+        bounds). None when the items are not copies or the message is too long to list its spans."""
+        item = node.parts[0]
+        chars = self._copy_chars(item)
+        if self.repeated or chars is None or id(item) in self.typed:
+            return None
+        pieces, barred = self.pieces, set(self.excluded.get(id(item), []))
+        low = max(item.min_chars, 1)
+        starts = [i for i, p in enumerate(pieces) if _STARTS.match(p[0])]
+        if len(starts) > _SPAN_STARTS:
+            return None
+        spans: dict[int, list[tuple[str, int]]] = {}  # start piece -> (text, the piece after it)
+        for i in starts:
+            words = 0
+            for j in range(i, len(pieces)):
+                words += bool(re.search(r"\w", pieces[j]))
+                text = "".join(pieces[i:j + 1])
+                if words > _SPAN_WORDS or len(text) > chars or len(text.encode()) > (item.tokens or 0) \
+                        or (j > i and (_LIST_BREAK.fullmatch(pieces[j - 1]) or pieces[j - 1] in ("and", "or"))):
+                    break  # an item of a list is never "soon, can" nor "kitchen and hallway"
+                said = re.findall(r"\w+", text)
+                if pieces[j].isspace() or not _ENDS.match(pieces[j][-1]) or len(text) < low or text in barred \
+                        or text[-1] in ".!?" or all(w.lower() in _FILLER for w in said) \
+                        or (len(said) > 1 and re.fullmatch(_DANGLING, said[-1])):
+                    continue
+                spans.setdefault(i, []).append((_lit(_lit(text)), j + 1))
+        at = [i for i in starts if i in spans]
+        if not at:
+            return None
+        top, least, memo = node.items, self._least(node), {}
+
+        def items_from(used: int, k: int) -> str | None:  # the rest of the list from the k-th start on
+            if (used, k) in memo:
+                return memo[(used, k)]
+            alternatives = []
+            for text, after in spans[at[k]]:
+                n = next((m for m, i in enumerate(at) if i >= after), len(at))
+                more = items_from(used + 1, n) if used + 1 < top and n < len(at) else None
+                if more and used + 1 >= least:
+                    alternatives.append(f'{text} ("{_SEP}" {more})?')
+                elif more:
+                    alternatives.append(f'{text} "{_SEP}" {more}')
+                elif used + 1 >= least:
+                    alternatives.append(text)
+            if k + 1 < len(at) and (skip := items_from(used, k + 1)):
+                alternatives.append(skip)
+            memo[(used, k)] = self.rule(" | ".join(alternatives)) if alternatives else None
+            return memo[(used, k)]
+
+        return items_from(0, 0)
+
+    def _least(self, node: Node) -> int:
+        """The fewest items an array node may hold: one when it is optional (an empty list says no
+        more than leaving it out, and a small model writes ``"rooms": []`` for "the kitchen and the
+        hallway"), else its ``minItems``."""
+        return max(node.min_items, 1 if id(node) in self.optional else 0)
+
+    def _number_run(self, node: Node) -> list[tuple[str, ...]]:
+        """The lists a list of numbers may be when the user wrote its numbers in digits: a run of them
+        written as a list, with only commas, spaces or "and" between ("the standard deviation of 4, 8,
+        15, 16, 23 and 42"; "ad spend was 10, 20, 30, 40 and sales were 25, 41, 58, 79": x_values is 10
+        to 40, never 10 to 79), longest first, not a number a sibling is held to or one the item does
+        not allow; none when a number is written in words or converted, or the runs are too many to list."""
+        item = node.parts[0]
+        written = self._written(item)
+        found = number_values(self.said)
+        if not written or not found or len(self.numerals) != len(found) \
+                or not set(written) <= {number_text(v) for _, _, v in found}:  # converted
+            return []
+        held = list(self.outside[0])
+        lists, run, end = [], [], 0
+        for start, stop, value in found:
+            text = number_text(value)
+            if text in held or text not in written:  # a sibling's, or one the item does not allow: ends the run
+                if text in held:
+                    held.remove(text)
+                lists.append(run)
+                run = []
+                continue
+            if run and not _LISTED_BETWEEN.fullmatch(self.said[end:start]):
+                lists.append(run)
+                run = []
+            run.append(text)
+            end = stop
+        lists.append(run)
+        sizes = range(node.items, max(1, self._least(node)) - 1, -1)  # longest first
+        out = list(dict.fromkeys(tuple(r[i:i + size]) for size in sizes for r in lists for i in range(len(r) - size + 1)))
+        return out if 0 < len(out) <= 64 else []
+
     def _distinct_items(self, node: Node) -> list[tuple[str, ...]]:
         """The arrays of an array node whose items choose from a few values, each value at most once
         (``["lou@x.io", "lou@x.io"]`` is never meant); none when they would be too many to list."""
@@ -1314,18 +1453,99 @@ class _Lark:
         if not choices:
             return []
         out: list[tuple[str, ...]] = []
-        for size in range(node.min_items, node.items + 1):
+        for size in range(self._least(node), node.items + 1):
             lists = _injective([choices] * size, self.counts)
             if lists is None or len(out) + len(lists) > 64:
                 return []
             out += lists
-        if id(node.parts[0]) in self.listed:  # "let mia@x.io and lou@x.io edit": both, not one of them
+        values = _enum_values(node)
+        if id(node.parts[0]) in self.listed or (values and any(self._says(node.parts[0], v) for v in values)):
+            # "let mia@x.io and lou@x.io edit", "its currency and languages": all of them, not one
             most = max(len(items) for items in out)
             out = [items for items in out if len(items) == most]
         at = {v: value_place(v, self.said) for v in choices}
         if all(at.values()):  # the items in the order the user wrote them (["ops@x.io", "sre@x.io"])
             out = [items for items in out if all(at[a] < at[b] for a, b in zip(items, items[1:]))] or out
         return out
+
+    def _near_key(self, key: str, node: Node) -> str | None:
+        """A free-text copy whose key's word the user wrote once ("Describe the events *table* in the
+        audit *schema*", "add it to my Shopping *note*", "the api *service*") taken from the words
+        beside it: up to `_NEAR` words before or after it in its clause (a quote begun after it whole),
+        the key's word with them ("the living room blinds" for a room) but never alone. None when no word
+        of the key is written once, the message has double quotes, or no copy fits there."""
+        if node.kind != "str" or id(node) in self.typed or self._copy_chars(node) is None \
+                or re.search(r'["“”]', self.said):  # double quotes are not in the pieces: where they are is lost
+            return None
+        pieces = self.pieces
+        lowered = [p.lower() for p in pieces]
+        at = None
+        for word in _words(key):
+            if len(word) < 3 or word in _COMMON | _BOUNDS | _FILLER | _GENERIC_KEYS:
+                continue
+            places = [i for i, p in enumerate(lowered) if p in _forms(word)]
+            if len(places) == 1:
+                at = places[0]
+                break
+        if at is None:
+            return None
+        windows = []
+        for step in (-1, 1):
+            words, i, quoted = 0, at + step, False
+            while 0 <= i < len(pieces) and not (pieces[i] in _CLAUSE_END and not quoted):
+                if pieces[i] in _QUOTES and step > 0:  # a quote begun after the key's word, whole
+                    quoted = not quoted
+                words += bool(re.search(r"\w", pieces[i]))
+                if words > _NEAR and not quoted:
+                    break
+                i += step
+            windows.append(pieces[at:i] if step > 0 else pieces[i + 1:at + 1])  # "living room" for a room
+        out, barred = [], self.excluded.get(id(node), [])
+        self.excluded[id(node)] = [*barred, pieces[at]]  # but never the key's word alone
+        try:
+            for part in windows:
+                while part and part[0].isspace():
+                    part = part[1:]
+                while part and part[-1].isspace():
+                    part = part[:-1]
+                self.pieces = part
+                if any(re.fullmatch(_EDGES, p) and p != pieces[at] for p in part) and self._copy_chars(node) is not None:
+                    out.append(self.expr(node))
+        finally:
+            self.pieces = pieces
+            self.excluded[id(node)] = barred
+        return self.rule(" | ".join(out)) if out else None
+
+    def _left_to_sibling(self, members: list[tuple[str, Node, bool]], skip: set[str]) -> list[dict[str, str]]:
+        """A list of objects that takes all but one of the user's numbers, beside one number field that
+        takes the one left: the two together, one alternative per run ("long 50 call @ 4, short 55
+        call @ 1.5. P/L at 53": the legs take 50, 4, 55 and 1.5, the price 53, never a number of a leg)."""
+        lists = [(k, self.leftover[id(sub)]) for k, sub, _ in members if k not in skip and id(sub) in self.leftover]
+        numbers = [(k, sub) for k, sub, req in members if req and k not in skip and sub.kind in ("lex", "json")
+                   and sub.schema.get("type") in ("number", "integer") and not (
+                       (w := self._written(sub)) and len(w) == 1)]
+        if len(lists) != 1 or len(numbers) != 1:
+            return []
+        (key, runs), (number, node) = lists[0], numbers[0]
+        allowed = self._written(node)
+        if allowed is None or not all(value in allowed for _, value in runs):
+            return []
+        return [{key: run, number: _lit(value)} for run, value in runs]
+
+    def _outside(self, members: list[tuple[str, Node, bool]]) -> tuple[list[str], int]:
+        """The numbers an object's required number fields take besides its lists: those held to one
+        value by the user's words ("at 110 at expiry" for underlying_price_at_expiry), and how many
+        more such fields take one of the others."""
+        held, loose = [], 0
+        for k, sub, req in members:
+            if req and sub.kind in ("lex", "json") and sub.schema.get("type") in ("number", "integer") \
+                    and sub.schema.get(FROM_USER, True) is not False:
+                written = self._written(sub)
+                if written and len(written) == 1:
+                    held += written
+                else:
+                    loose += 1
+        return held, loose
 
     def _runs(self, node: Node) -> list[str]:
         """A list of objects whose fields take the user's numbers or patterned values ("3 credits A, 4
@@ -1359,6 +1579,10 @@ class _Lark:
         written = [number_text(v) for v, _ in self.numerals]
         if fields and len(written) != len(number_values(self.said)):
             return []
+        held, loose = self.outside  # a sibling's number is not the list's ("strike 100, premium 3.50, at 110
+        for value in held:  # at expiry"), and the list takes all the rest ("long 50 call @ 4, short 55 call
+            if value in written:  # @ 1.5. P/L at 53": both legs, not one)
+                written.remove(value)
         found = {p: _ordered_matches(p, self.said) for p in layouts}
         groups = [(fs, [_lit(v) for v in found[p]], False) for p, fs in layouts.items()]
         if fields:
@@ -1369,6 +1593,9 @@ class _Lark:
         for m in range(max(1, node.min_items), node.items + 1):
             if all(len(values) == m * len(fs) for fs, values, run in groups if not run):
                 spans += [(start, m) for start in range(len(written) - m * len(fields) + 1)] if fields else [(0, m)]
+        whole = [(start, m) for start, m in spans if m * len(fields) == len(written) - loose]
+        spans = whole if fields and whole else spans
+        left: list[tuple[str, str]] = []  # (a run, the one number it leaves) when one sibling takes it
         out, items_left = [], _RUN_ITEMS
         for start, m in sorted(spans, key=lambda r: (-r[1], r[0])):
             taken = [(fs, values[start:start + m * len(fs)] if run else values) for fs, values, run in groups]
@@ -1383,6 +1610,11 @@ class _Lark:
                                    for f, v in zip(fs, values[i * len(fs):(i + 1) * len(fs)])]):
                     rendered.append(self.expr(item))
             out.append(f'"[" {f" {_lit(_SEP)} ".join(rendered)} "]"')
+            rest = written[:start] + written[start + m * len(fields):]
+            if fields and loose == 1 and len(rest) == 1:
+                left.append((out[-1], rest[0]))
+        if left and len(left) == len(out):
+            self.leftover[id(node)] = left
         return out
 
     def _choices(self, node: Node, named: bool = True) -> list[str] | None:
@@ -1467,6 +1699,10 @@ class _Lark:
 
 
 _ORDINAL = re.compile(r"(.+?)(?:[_-]([a-d]|\d+)|([A-D]|\d+))")
+
+
+_LISTED_BETWEEN = re.compile(r"[\s,;]*(?:and\b|&)?[\s,;]*", re.I)  # between the numbers of a list
+_BETWEEN = frozenset(("vs", "vs.", "v", "v.", "versus", "against", "and", "or", "&"))  # "A vs B", "A and B"
 
 
 def _ordered(first: str, second: str) -> bool:
