@@ -1090,31 +1090,3 @@ def test_lists_of_copies_and_numbers_still_close_within_the_budget(budget):
         assert used <= budget, (used, out)
         json.loads(out.decode()[len("<tool_call>"):-len("</tool_call>")])
 
-
-def test_a_copy_whose_key_word_the_user_wrote_comes_from_beside_it():
-    """Found on the development set: "note_title": "buy batteries" for "Add 'buy batteries' to my Shopping note",
-    "service": "connections" for "restart the api service on app-eu-1, we can't drop connections"."""
-    note = {"type": "function", "function": {"name": "note", "parameters": {"type": "object", "properties": {
-        "note_title": {"type": "string"}}, "required": ["note_title"]}}}
-    lark = _lark(note, "Add 'buy batteries' to my Shopping note, then call the garage about the car.")
-    assert _accepts(lark, _call('"note_title": "Shopping"', "note"))
-    assert not _accepts(lark, _call('"note_title": "buy batteries"', "note"))  # five words away
-    assert not _accepts(lark, _call('"note_title": "garage"', "note"))  # in the next clause
-    assert not _accepts(lark, _call('"note_title": "note"', "note"))  # never the key's word alone
-    room = {"type": "function", "function": {"name": "blinds", "parameters": {"type": "object", "properties": {
-        "room": {"type": "string"}}, "required": ["room"]}}}
-    lark = _lark(room, "Open the living room blinds halfway, then the kitchen ones.")
-    assert _accepts(lark, _call('"room": "living room"', "blinds"))  # the key's word with its neighbours
-    assert not _accepts(lark, _call('"room": "kitchen"', "blinds"))
-    # beside a second copy too (the two are then not split apart)
-    restart = {"type": "function", "function": {"name": "restart", "parameters": {"type": "object", "properties": {
-        "host": {"type": "string"}, "service": {"type": "string"}}, "required": ["host", "service"]}}}
-    lark = _lark(restart, "Gracefully restart the api service on app-eu-1, we can't drop connections.")
-    assert _accepts(lark, _call('"host": "app-eu-1", "service": "api"', "restart"))
-    assert not _accepts(lark, _call('"host": "app-eu-1", "service": "connections"', "restart"))
-    # a double-quoted value may run past the words beside the key's word
-    lark = _lark(note, 'Add it to the note "Weekly plan for the whole team" please')
-    assert _accepts(lark, _call('"note_title": "Weekly plan for the whole team"', "note"))
-    # a key word the user did not write, or a generic one ("name"), leaves the whole message to copy from
-    lark = _lark(room, "Open the kitchen blinds halfway.")
-    assert _accepts(lark, _call('"room": "kitchen"', "blinds"))

@@ -695,12 +695,6 @@ _EDGES = r"[^\s.,;:!?'’”)\]}(\[{‘“#]([^\x00]*[^\s,;:(\[{‘“#])?"
 # Words that are never a value on their own: a copy of only these ("my", "Please", "OK") was a small
 # model filling a field it had nothing for (found on the development set: "memo": "Please", "sender": "my")
 _QUANTITY_TEXT = re.compile(r"-?[\d,.]*\d+\s?-?\s?[A-Za-z%]+|\$[\d,.]*\d")  # "150 g", "10 minutes", "$80"
-_NEAR = 4  # the most words beside its key's word a copy is taken from (see _Lark._near_key)
-# key words that name no place in a message: "the text says", "a name for it" are not where the value is
-_GENERIC_KEYS = frozenset("name names text query value values message content body description data input string "
-                          "search term terms keyword keywords".split())
-_CLAUSE_END = frozenset((".", "!", "?", ";", ","))
-_QUOTES = frozenset(("'", "‘", "’", "“", "”"))
 _LIST_BREAK = re.compile(r"[,;:.!?()\[\]{}]+")  # marks inside a piece of the message no list item crosses
 _SPAN_WORDS = 4  # the most words of an item of a list of copies (see _Lark._spans)
 _SPAN_STARTS = 80  # the most words a message may have for its spans to be listed
@@ -1173,9 +1167,7 @@ class _Lark:
         finally:
             self.depth -= 1
             self.outside = outside
-        near = {k: e for k, sub, _ in members if k in exprs and (e := self._near_key(k, sub))}
-        exprs.update(near)  # "the events table", "my Shopping note": a copy by its key's word, not split apart
-        apart = self._apart(members, set(fixed) | set(flags) | set(near), _SPLITS // len(combos or [()])) \
+        apart = self._apart(members, set(fixed) | set(flags), _SPLITS // len(combos or [()])) \
             or self._left_to_sibling(members, set(fixed) | set(flags))
         rendered: dict[tuple, str] = {}  # a nested object's expression per narrowing (assignments share them)
         inner = {combo: self._besides(members, nested, dict(zip(fixed, combo)), rendered) for combo in combos}
@@ -1467,54 +1459,6 @@ class _Lark:
         if all(at.values()):  # the items in the order the user wrote them (["ops@x.io", "sre@x.io"])
             out = [items for items in out if all(at[a] < at[b] for a, b in zip(items, items[1:]))] or out
         return out
-
-    def _near_key(self, key: str, node: Node) -> str | None:
-        """A free-text copy whose key's word the user wrote once ("Describe the events *table* in the
-        audit *schema*", "add it to my Shopping *note*", "the api *service*") taken from the words
-        beside it: up to `_NEAR` words before or after it in its clause (a quote begun after it whole),
-        the key's word with them ("the living room blinds" for a room) but never alone. None when no word
-        of the key is written once, the message has double quotes, or no copy fits there."""
-        if node.kind != "str" or id(node) in self.typed or self._copy_chars(node) is None \
-                or re.search(r'["“”]', self.said):  # double quotes are not in the pieces: where they are is lost
-            return None
-        pieces = self.pieces
-        lowered = [p.lower() for p in pieces]
-        at = None
-        for word in _words(key):
-            if len(word) < 3 or word in _COMMON | _BOUNDS | _FILLER | _GENERIC_KEYS:
-                continue
-            places = [i for i, p in enumerate(lowered) if p in _forms(word)]
-            if len(places) == 1:
-                at = places[0]
-                break
-        if at is None:
-            return None
-        windows = []
-        for step in (-1, 1):
-            words, i, quoted = 0, at + step, False
-            while 0 <= i < len(pieces) and not (pieces[i] in _CLAUSE_END and not quoted):
-                if pieces[i] in _QUOTES and step > 0:  # a quote begun after the key's word, whole
-                    quoted = not quoted
-                words += bool(re.search(r"\w", pieces[i]))
-                if words > _NEAR and not quoted:
-                    break
-                i += step
-            windows.append(pieces[at:i] if step > 0 else pieces[i + 1:at + 1])  # "living room" for a room
-        out, barred = [], self.excluded.get(id(node), [])
-        self.excluded[id(node)] = [*barred, pieces[at]]  # but never the key's word alone
-        try:
-            for part in windows:
-                while part and part[0].isspace():
-                    part = part[1:]
-                while part and part[-1].isspace():
-                    part = part[:-1]
-                self.pieces = part
-                if any(re.fullmatch(_EDGES, p) and p != pieces[at] for p in part) and self._copy_chars(node) is not None:
-                    out.append(self.expr(node))
-        finally:
-            self.pieces = pieces
-            self.excluded[id(node)] = barred
-        return self.rule(" | ".join(out)) if out else None
 
     def _left_to_sibling(self, members: list[tuple[str, Node, bool]], skip: set[str]) -> list[dict[str, str]]:
         """A list of objects that takes all but one of the user's numbers, beside one number field that
