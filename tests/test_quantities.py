@@ -106,6 +106,7 @@ def test_how_often_a_year_and_years_before_the_common_era():
     assert [str(q.value) for q in quantities("paid monthly, compounded annually, billed weekly")] == ["12", "1", "52"]
     assert quantities("What would I pay monthly?") == []  # how often is said of a payment or of compounding
     assert unit_of("compoundsPerYear") == unit_of("compounding_frequency") == unit_of("payments_per_year") == "per year"
+    assert unit_of("cost_per_year") is None  # an amount a year, not how often
     assert [str(n) for n in numbers("Egypt from 100 BC to 50 AD, Rome in 27 BCE, Troy c. 1200 B.C.")] == \
         ["-100", "50", "-27", "-1200"]
     assert [str(n) for n in numbers("a 100 BCD x")] == ["100"]

@@ -28,8 +28,8 @@ _SCALES = {"k": 1_000, "thousand": 1_000, "m": 1_000_000, "million": 1_000_000, 
 # (a comma between digits is a thousands separator only before three digits: "(4,3)" is 4 and 3)
 _NUMERAL = re.compile(r"(?:(?<=^)|(?<=[\s(\[$€£=,]))-(?=\d)|(?<![\d.,])(?=\d)|(?<=\d,)(?!\d{3}(?!\d))(?=\d)")
 _DIGITS = re.compile(r"(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(?:(k|K|M|bn)\b|\s+(thousand|million|billion)\b)?")
+_BC = re.compile(r"\s?(?:BCE?|B\.C\.(?:E\.)?)(?![\w.])")  # a year before the common era: "100 BC" is -100
 # digits inside a code are not a number of their own ("SAV-310", "t-101", "A10492"; but "1920x1080" is two)
-_BC = re.compile(r"\s?(?:BCE?|B\.C\.(?:E\.)?)(?![\w.])")
 _CODE_DIGITS = re.compile(r"(?<![\d])[A-Za-z][-_]?$")
 # dates and clock times are not numbers of their own ("2025-04-09" is not 2025, 4 and 9)
 _CLOCK = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?|(?<!\d)\d{1,2}:\d{2}(?::\d{2})?")
@@ -285,8 +285,9 @@ def unit_of(key: str, description: object = None) -> str | None:
     a rate ("price_per_liter", "Price in dollars per litre"). A share described as a decimal ("As a
     decimal: 0.05 means 5%") is in "fraction", so "5%" is 0.05."""
     words = re.sub(r"[^a-z0-9%]+", " ", re.sub(r"([a-z])([A-Z])", r"\1 \2", key).lower()).split()
-    if words[-2:] == ["per", "year"] or {"compounding", "compounds"} & set(words):  # compounds_per_year
-        return "per year"
+    if {"compounding", "compounds"} & set(words) or (words[-2:] == ["per", "year"] and words[-3:-2] and words[-3] in (
+            "payments", "periods", "times", "installments", "instalments")):  # compounds_per_year, payments_per_year
+        return "per year"  # (not cost_per_year: an amount)
     if words and words[-1] in _UNITS and (len(words) > 1 or words[-1] not in _AMBIGUOUS):
         return None if len(words) > 1 and words[-2] in ("per", "a") else words[-1]  # price_per_liter: a rate
     if (isinstance(description, str) and _AS_FRACTION.search(description)) \
