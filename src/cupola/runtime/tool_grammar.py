@@ -468,6 +468,17 @@ def _kind(key: str, schema: dict[str, Any]) -> str | None:
     return None
 
 
+def _item(node: Node) -> Node:
+    """An array node's item node; any other node itself."""
+    return node.parts[0] if node.kind == "arr" and node.parts else node
+
+
+def _string_kind(key: str, node: Node) -> str | None:
+    """The kind (`_kind`) of a string property or of a list of strings, by the item's schema or the list's."""
+    target = _item(node)
+    return _kind(key, target.schema) or _kind(key, node.schema) if target.kind == "str" else None
+
+
 def kind_tokens(kind: str, text: str, schema: dict[str, Any] | None = None) -> list[str]:
     """The whole tokens of ``kind`` in the user's ``text``, in order and once each (for a kind of code,
     the codes of what the user named: `codes.codes`)."""
@@ -842,6 +853,7 @@ class _Lark:
         self.numbers = numbers(self.said)
         self.quantities = quantities(self.said)
         self.numerals = numerals(self.said)  # (value, start) of every number written in digits, in order
+        self.values = number_values(self.said)  # (start, end, value) of every number, in digits or words
         self.bare = {v for v, start in self.numerals if start not in {q.at for q in self.quantities}}  # no unit
         self.units: dict[int, str | None] = {}  # number nodes (by id) -> the unit their field names
         self.counts = Counter(number_text(v) for v, _ in self.numerals)  # how often each was written
@@ -904,9 +916,8 @@ class _Lark:
             return any(self._says(node, v) for v in values)
         if node.schema.get("type") == "boolean":
             return self._flag(key) is not None
-        target = node.parts[0] if node.kind == "arr" and node.parts else node
-        if target.kind == "str" and (kind := _kind(key, target.schema) or _kind(key, node.schema)):
-            return bool(kind_tokens(kind, self.said, target.schema))  # no address, id, zone or code written
+        if kind := _string_kind(key, node):  # no address, id, zone or code written
+            return bool(kind_tokens(kind, self.said, _item(node).schema))
         return True
 
     def _flag(self, key: str) -> str | None:
@@ -952,7 +963,7 @@ class _Lark:
             words = [(m.start(), m.end(), m.group().lower()) for m in re.finditer(r"[A-Za-z]{2,}", self.said)
                      if m.group().lower() not in _COMMON | _EVERY]
             self.near = []
-            for start, end, value in number_values(self.said):
+            for start, end, value in self.values:
                 before = [(s, e, w) for s, e, w in words if e <= start][-1:]
                 after = [(s, e, w) for s, e, w in words if s >= end][:2]  # "6 full cycles", "220 ohm resistor"
                 self.near.append((value, [w for s, e, w in before + after if not re.search(
@@ -1137,8 +1148,8 @@ class _Lark:
                    if req or self._grounded(k, sub)]
         self.optional |= {id(sub) for k, sub, req in _members(node) if sub.kind == "arr" and not req and sub.items}
         for k, sub, _ in members:
-            target = sub.parts[0] if sub.kind == "arr" and sub.parts else sub
-            kind = _kind(k, target.schema) or _kind(k, sub.schema) if target.kind == "str" else None
+            target = _item(sub)
+            kind = _string_kind(k, sub)
             if kind and self.said and target.schema.get(FROM_USER, True) is not False:
                 self.typed[id(target)] = kind_tokens(kind, self.said, target.schema)
         taken = {v for k, sub, _ in members if sub.kind != "arr" for v in self._choices(sub) or []}
@@ -1161,14 +1172,15 @@ class _Lark:
         nested = {k: self._numbers_in(sub) for k, sub, _ in members if sub.kind == "obj" and k not in flags}
         combos, fixed = self._around_nested(members, combos, fixed, nested)
         self.depth += 1
-        outside, self.outside = self.outside, self._outside(members)
+        here = self._outside(members)
+        outside, self.outside = self.outside, (here[0], len(here[1]))
         try:
             exprs = {k: self.expr(sub) for k, sub, _ in members if k not in fixed and k not in flags}
         finally:
             self.depth -= 1
             self.outside = outside
         apart = self._apart(members, set(fixed) | set(flags), _SPLITS // len(combos or [()])) \
-            or self._left_to_sibling(members, set(fixed) | set(flags))
+            or self._left_to_sibling(members, here[1], set(fixed) | set(flags))
         rendered: dict[tuple, str] = {}  # a nested object's expression per narrowing (assignments share them)
         inner = {combo: self._besides(members, nested, dict(zip(fixed, combo)), rendered) for combo in combos}
 
@@ -1414,7 +1426,7 @@ class _Lark:
         not allow; none when a number is written in words or converted, or the runs are too many to list."""
         item = node.parts[0]
         written = self._written(item)
-        found = number_values(self.said)
+        found = self.values
         if not written or not found or len(self.numerals) != len(found) \
                 or not set(written) <= {number_text(v) for _, _, v in found}:  # converted
             return []
@@ -1460,14 +1472,14 @@ class _Lark:
             out = [items for items in out if all(at[a] < at[b] for a, b in zip(items, items[1:]))] or out
         return out
 
-    def _left_to_sibling(self, members: list[tuple[str, Node, bool]], skip: set[str]) -> list[dict[str, str]]:
+    def _left_to_sibling(self, members: list[tuple[str, Node, bool]], loose: list[tuple[str, Node]],
+                         skip: set[str]) -> list[dict[str, str]]:
         """A list of objects that takes all but one of the user's numbers, beside one number field that
-        takes the one left: the two together, one alternative per run ("long 50 call @ 4, short 55
-        call @ 1.5. P/L at 53": the legs take 50, 4, 55 and 1.5, the price 53, never a number of a leg)."""
+        takes the one left (``loose``: see `_outside`): the two together, one alternative per run ("long 50
+        call @ 4, short 55 call @ 1.5. P/L at 53": the legs take 50, 4, 55 and 1.5, the price 53, never a
+        number of a leg)."""
         lists = [(k, self.leftover[id(sub)]) for k, sub, _ in members if k not in skip and id(sub) in self.leftover]
-        numbers = [(k, sub) for k, sub, req in members if req and k not in skip and sub.kind in ("lex", "json")
-                   and sub.schema.get("type") in ("number", "integer") and not (
-                       (w := self._written(sub)) and len(w) == 1)]
+        numbers = [(k, sub) for k, sub in loose if k not in skip]
         if len(lists) != 1 or len(numbers) != 1:
             return []
         (key, runs), (number, node) = lists[0], numbers[0]
@@ -1476,11 +1488,12 @@ class _Lark:
             return []
         return [{key: run, number: _lit(value)} for run, value in runs]
 
-    def _outside(self, members: list[tuple[str, Node, bool]]) -> tuple[list[str], int]:
+    def _outside(self, members: list[tuple[str, Node, bool]]) -> tuple[list[str], list[tuple[str, Node]]]:
         """The numbers an object's required number fields take besides its lists: those held to one
-        value by the user's words ("at 110 at expiry" for underlying_price_at_expiry), and how many
-        more such fields take one of the others."""
-        held, loose = [], 0
+        value by the user's words ("at 110 at expiry" for underlying_price_at_expiry), and the fields
+        that take one of the others."""
+        held: list[str] = []
+        loose: list[tuple[str, Node]] = []
         for k, sub, req in members:
             if req and sub.kind in ("lex", "json") and sub.schema.get("type") in ("number", "integer") \
                     and sub.schema.get(FROM_USER, True) is not False:
@@ -1488,7 +1501,7 @@ class _Lark:
                 if written and len(written) == 1:
                     held += written
                 else:
-                    loose += 1
+                    loose.append((k, sub))
         return held, loose
 
     def _runs(self, node: Node) -> list[str]:
@@ -1521,7 +1534,7 @@ class _Lark:
             elif isinstance(pattern, str) and self._written(sub):
                 layouts.setdefault(pattern, []).append(sub)
         written = [number_text(v) for v, _ in self.numerals]
-        if fields and len(written) != len(number_values(self.said)):
+        if fields and len(written) != len(self.values):
             return []
         held, loose = self.outside  # a sibling's number is not the list's ("strike 100, premium 3.50, at 110
         for value in held:  # at expiry"), and the list takes all the rest ("long 50 call @ 4, short 55 call
