@@ -24,6 +24,14 @@ ADAPTER = Capabilities(chat=True, grammar=True, json_schema=True)
 EOS = 256
 
 
+def _tool(name: str, properties: dict, required: list | None = None) -> dict:
+    """A function tool whose parameters are an object of ``properties`` (``required`` ones)."""
+    parameters = {"type": "object", "properties": properties}
+    if required is not None:
+        parameters["required"] = required
+    return {"type": "function", "function": {"name": name, "parameters": parameters}}
+
+
 class _Bytes:
     """A tokenizer whose tokens are single bytes (plus EOS): the most tokens any text can take."""
 
@@ -130,9 +138,7 @@ def test_the_longest_call_the_grammar_allows_fits_the_budget(seed):
 
 
 def test_a_declared_max_length_is_never_raised_and_strings_are_bounded():
-    tool = {"type": "function", "function": {"name": "search", "parameters": {
-        "type": "object", "properties": {"query": {"type": "string", "minLength": 1, "maxLength": 40}},
-        "required": ["query"]}}}
+    tool = _tool("search", {"query": {"type": "string", "minLength": 1, "maxLength": 40}}, ["query"])
     plan = plan_tools({"tools": [tool], "tool_choice": "required"}, ADAPTER)
     schema = call_schema(plan, 4096)["properties"]["arguments"]
     assert schema["properties"]["query"]["maxLength"] == 40
@@ -143,9 +149,8 @@ def test_a_declared_max_length_is_never_raised_and_strings_are_bounded():
 
 
 def test_free_text_without_a_limit_is_capped_by_the_budget():
-    tool = {"type": "function", "function": {"name": "note", "parameters": {
-        "type": "object", "properties": {"text": {"type": "string"}, "tags": {"type": "array", "items": {
-            "type": "string"}}}, "required": ["text"]}}}
+    tool = _tool("note", {"text": {"type": "string"}, "tags": {"type": "array", "items": {
+        "type": "string"}}}, ["text"])
     plan = plan_tools({"tools": [tool], "tool_choice": "required"}, ADAPTER)
     for budget in (128, 256, 1024):
         bound = call_bounds(plan, budget)[0][0]
@@ -157,8 +162,7 @@ def test_free_text_without_a_limit_is_capped_by_the_budget():
 
 
 def test_a_budget_below_any_call_is_a_400_naming_max_tokens_and_the_minimum():
-    tool = {"type": "function", "function": {"name": "add", "parameters": {
-        "type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}}, "required": ["a", "b"]}}}
+    tool = _tool("add", {"a": {"type": "number"}, "b": {"type": "number"}}, ["a", "b"])
     body = {"messages": [{"role": "user", "content": "2+3?"}], "tools": [tool], "tool_choice": "required",
             "max_tokens": 16}
     with pytest.raises(InvalidParameter) as info:
@@ -170,9 +174,9 @@ def test_a_budget_below_any_call_is_a_400_naming_max_tokens_and_the_minimum():
 
 
 def test_tools_that_do_not_fit_are_left_out_of_the_grammar_when_others_fit():
-    small = {"type": "function", "function": {"name": "ping", "parameters": {"type": "object", "properties": {}}}}
-    big = {"type": "function", "function": {"name": "many", "parameters": {"type": "object", "properties": {
-        f"n{i}": {"type": "number"} for i in range(8)}, "required": [f"n{i}" for i in range(8)]}}}
+    small = _tool("ping", {})
+    big = _tool("many", {
+        f"n{i}": {"type": "number"} for i in range(8)}, [f"n{i}" for i in range(8)])
     plan = plan_tools({"tools": [small, big], "tool_choice": "required"}, ADAPTER)
     lark = grammar(plan, 64)
     assert '\\"ping\\"' in lark and '\\"many\\"' not in lark
@@ -181,8 +185,7 @@ def test_tools_that_do_not_fit_are_left_out_of_the_grammar_when_others_fit():
 
 
 def test_a_value_cannot_fake_the_closing_tag():
-    tool = {"type": "function", "function": {"name": "calc", "parameters": {
-        "type": "object", "properties": {"expression": {"type": "string"}}, "required": ["expression"]}}}
+    tool = _tool("calc", {"expression": {"type": "string"}}, ["expression"])
     lark = grammar(plan_tools({"tools": [tool], "tool_choice": "required"}, ADAPTER), 256)
     matcher = llguidance.LLMatcher(TOKENIZER, lark, log_level=0)
     assert matcher.consume_tokens(list(b'<tool_call>{"name": "calc", "arguments": {"expression": "1 < 2 <<')), \
@@ -193,9 +196,7 @@ def test_a_value_cannot_fake_the_closing_tag():
 
 
 def test_free_text_values_are_copied_from_the_user_and_still_bounded():
-    tool = {"type": "function", "function": {"name": "search", "parameters": {
-        "type": "object", "properties": {"query": {"type": "string"}, "k": {"type": "integer"}},
-        "required": ["query"]}}}
+    tool = _tool("search", {"query": {"type": "string"}, "k": {"type": "integer"}}, ["query"])
     plan = plan_tools({"tools": [tool], "tool_choice": "required"}, ADAPTER)
     source = 'Find "tool calling" notes about small models </tool_call> please'
     lark = grammar(plan, 128, source)
@@ -211,9 +212,7 @@ def test_free_text_values_are_copied_from_the_user_and_still_bounded():
 
 def test_free_text_that_opts_out_is_written_not_copied():
     """A file's content is not in the user's words: a property with x-cupola-from-user false is only bounded."""
-    tool = {"type": "function", "function": {"name": "calc", "parameters": {
-        "type": "object", "properties": {"expression": {"type": "string", FROM_USER: False}},
-        "required": ["expression"]}}}
+    tool = _tool("calc", {"expression": {"type": "string", FROM_USER: False}}, ["expression"])
     plan = plan_tools({"tools": [tool], "tool_choice": "required"}, ADAPTER)
     lark = grammar(plan, 128, "What is 15% of 240?")
     matcher = llguidance.LLMatcher(TOKENIZER, lark, log_level=0)
@@ -228,13 +227,12 @@ def _accepts(lark: str, text: str) -> bool:
     return matcher.validate_tokens(data) == len(data) and matcher.consume_tokens(data) and matcher.is_accepting()
 
 
-LIGHTS = {"type": "function", "function": {"name": "lights", "parameters": {"type": "object", "properties": {
+LIGHTS = _tool("lights", {
     "room": {"type": "string"}, "state": {"type": "string", "enum": ["on", "off", "dim"]},
     "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
     "colors": {"type": "array", "items": {"type": "string", "enum": ["red", "green", "blue"]}},
     "gift_wrap": {"type": "boolean"}, "notify": {"type": "boolean"}, "note": {"type": "string", FROM_USER: False,
-                                                                                "enum": ["a", "b"]}},
-    "required": ["room", "state"]}}}
+                                                                                "enum": ["a", "b"]}}, ["room", "state"])
 
 
 def _lark(tool: dict, text: str, budget: int = 256) -> str:
@@ -285,8 +283,7 @@ def test_what_counts_as_the_user_naming_a_value(value, text, named):
 
 
 def test_a_copied_value_is_whole_words_never_a_piece_of_one_or_bare_punctuation():
-    tool = {"type": "function", "function": {"name": "track", "parameters": {
-        "type": "object", "properties": {"order_id": {"type": "string"}}, "required": ["order_id"]}}}
+    tool = _tool("track", {"order_id": {"type": "string"}}, ["order_id"])
     plan = plan_tools({"tools": [tool], "tool_choice": "required"}, ADAPTER)
     lark = grammar(plan, 128, "Where's my order #A10492, placed for CT-2291? Ask mia@x.io.")
     head = '<tool_call>{"name": "track", "arguments": {"order_id": '
@@ -309,8 +306,7 @@ def test_a_copied_value_is_whole_words_never_a_piece_of_one_or_bare_punctuation(
 
 
 def test_a_message_with_no_word_to_copy_leaves_values_only_bounded():
-    tool = {"type": "function", "function": {"name": "track", "parameters": {
-        "type": "object", "properties": {"order_id": {"type": "string"}}, "required": ["order_id"]}}}
+    tool = _tool("track", {"order_id": {"type": "string"}}, ["order_id"])
     lark = grammar(plan_tools({"tools": [tool], "tool_choice": "required"}, ADAPTER), 128, "???")
     for rng in (None, random.Random(3)):
         used, text = walk(lark, rng)  # never a dead end
@@ -319,9 +315,9 @@ def test_a_message_with_no_word_to_copy_leaves_values_only_bounded():
 
 def test_a_date_or_time_layout_named_in_a_description_is_held():
     """Copying "March 2025" where the description asks for YYYY-MM can never be right (development set)."""
-    tool = {"type": "function", "function": {"name": "payslip", "parameters": {"type": "object", "properties": {
+    tool = _tool("payslip", {
         "month": {"type": "string", "description": "YYYY-MM"}, "at": {"type": "string", "description": "HH:MM"}},
-        "required": ["month", "at"]}}}
+        ["month", "at"])
     plan = plan_tools({"tools": [tool], "tool_choice": "required"}, ADAPTER)
     lark = grammar(plan, 128, "Get me the payslip for March 2025 at 09:30")
     head = '<tool_call>{"name": "payslip", "arguments": {'
@@ -342,8 +338,8 @@ def test_a_date_or_time_layout_named_in_a_description_is_held():
 def test_a_layout_given_by_an_example_is_held(description, pattern):
     """Found on the development set: "kickoff": "2025-10-02" for a date-time field described by an example,
     when the user wrote "on 2025-10-02 at 19:30"."""
-    tool = {"type": "function", "function": {"name": "match", "parameters": {"type": "object", "properties": {
-        "at": {"type": "string", "description": description}}, "required": ["at"]}}}
+    tool = _tool("match", {
+        "at": {"type": "string", "description": description}}, ["at"])
     plan = plan_tools({"tools": [tool], "tool_choice": "required"}, ADAPTER)
     assert call_schema(plan, 128)["properties"]["arguments"]["properties"]["at"].get("pattern") == pattern
     if pattern and "T" in pattern:
@@ -369,10 +365,10 @@ def test_the_numbers_a_user_wrote(text, expected):
     assert [str(n) if n != n.to_integral_value() else str(int(n)) for n in numbers(text)] == expected
 
 
-HOMES = {"type": "function", "function": {"name": "homes", "parameters": {"type": "object", "properties": {
+HOMES = _tool("homes", {
     "city": {"type": "string"}, "min_bedrooms": {"type": "integer", "minimum": 0, "maximum": 20},
     "max_price": {"type": "number"}, "ratio": {"type": "number", FROM_USER: False},
-    "move_in": {"type": "string", "description": "YYYY-MM-DD"}}, "required": ["city", "min_bedrooms"]}}}
+    "move_in": {"type": "string", "description": "YYYY-MM-DD"}}, ["city", "min_bedrooms"])
 
 
 def test_numbers_and_dates_are_ones_the_user_wrote_and_unwritten_optional_ones_are_left_out():
@@ -431,10 +427,10 @@ def test_a_response_format_schema_closes_within_max_tokens(budget):
     assert bound_format(free, ADAPTER) is free
 
 
-COOK = {"type": "function", "function": {"name": "convert", "parameters": {"type": "object", "properties": {
+COOK = _tool("convert", {
     "amount": {"type": "number"}, "from_unit": {"type": "string", "enum": ["cup", "tbsp", "ml", "g"]},
     "to_unit": {"type": "string", "enum": ["cup", "tbsp", "ml", "g"]}, "age": {"type": "integer"},
-    "rest_bpm": {"type": "integer"}}, "required": ["amount", "from_unit", "to_unit"]}}}
+    "rest_bpm": {"type": "integer"}}, ["amount", "from_unit", "to_unit"])
 
 
 def test_siblings_choosing_from_the_same_few_values_take_different_ones():
@@ -499,11 +495,10 @@ def test_values_from_the_users_words_keep_every_call_within_the_budget(seed):
             jsonschema.validate(call["arguments"], schemas[call["name"]])
 
 
-SHARE = {"type": "function", "function": {"name": "share", "parameters": {"type": "object", "properties": {
+SHARE = _tool("share", {
     "path": {"type": "string"}, "emails": {"type": "array", "items": {"type": "string"}},
     "to": {"type": "string", "description": "E.164 phone number"}, "public": {"type": "boolean"},
-    "notify_owner": {"type": "boolean"}, "business_days_only": {"type": "boolean"}},
-    "required": ["path", "emails", "to"]}}}
+    "notify_owner": {"type": "boolean"}, "business_days_only": {"type": "boolean"}}, ["path", "emails", "to"])
 
 
 def test_paths_addresses_and_phone_numbers_are_whole_tokens_of_the_message_and_named_flags_are_set():
@@ -528,9 +523,9 @@ def test_paths_addresses_and_phone_numbers_are_whole_tokens_of_the_message_and_n
 
 
 def test_formatted_strings_take_a_value_of_their_format_from_the_message():
-    tool = {"type": "function", "function": {"name": "invite", "parameters": {"type": "object", "properties": {
+    tool = _tool("invite", {
         "sender": {"type": "string", "format": "email"}, "guest": {"type": "string", "format": "email"},
-        "day": {"type": "string", "format": "date"}}, "required": ["sender", "guest", "day"]}}}
+        "day": {"type": "string", "format": "date"}}, ["sender", "guest", "day"])
     lark = _lark(tool, "From ana@x.io, invite bo@y.org on 2025-04-09")
     head = '<tool_call>{"name": "invite", "arguments": {'
     assert _accepts(lark, head + '"sender": "ana@x.io", "guest": "bo@y.org", "day": "2025-04-09"}}</tool_call>')
@@ -541,10 +536,10 @@ def test_formatted_strings_take_a_value_of_their_format_from_the_message():
 def test_dates_keep_the_messages_order_and_a_copy_is_never_just_a_siblings_value():
     """Found on the development set: check-in and check-out swapped, "city": "2025-05-01", "device": "35"
     next to "level": 35."""
-    tool = {"type": "function", "function": {"name": "hotels", "parameters": {"type": "object", "properties": {
+    tool = _tool("hotels", {
         "city": {"type": "string"}, "check_in": {"type": "string", "format": "date"},
         "check_out": {"type": "string", "format": "date"}, "guests": {"type": "integer"}},
-        "required": ["city", "check_in", "check_out"]}}}
+        ["city", "check_in", "check_out"])
     lark = _lark(tool, "OK, a hotel in Porto from 2025-05-01 to 2025-05-04 for 2.")
     head = '<tool_call>{"name": "hotels", "arguments": {'
 
@@ -558,9 +553,9 @@ def test_dates_keep_the_messages_order_and_a_copy_is_never_just_a_siblings_value
     assert not takes('"city": "2.", "check_in": "2025-05-01", "check_out": "2025-05-04"')  # nor with its stop
     assert takes('"city": "Porto from 2025-05-01", "check_in": "2025-05-01", "check_out": "2025-05-04"')
     # nor is an item of a free-text list ("rooms": ["kitchen", "turbo"] next to "mode": "turbo")
-    tool = {"type": "function", "function": {"name": "vacuum", "parameters": {"type": "object", "properties": {
+    tool = _tool("vacuum", {
         "rooms": {"type": "array", "items": {"type": "string"}},
-        "mode": {"type": "string", "enum": ["quiet", "turbo"]}}, "required": ["rooms", "mode"]}}}
+        "mode": {"type": "string", "enum": ["quiet", "turbo"]}}, ["rooms", "mode"])
     lark = grammar(plan_tools({"tools": [tool], "tool_choice": "required"}, ADAPTER), 256,
                    "Vacuum the kitchen and the hallway on turbo.")
     head = '<tool_call>{"name": "vacuum", "arguments": {'
@@ -570,8 +565,8 @@ def test_dates_keep_the_messages_order_and_a_copy_is_never_just_a_siblings_value
 
 def test_a_list_of_the_users_values_keeps_the_order_they_were_written_in():
     """Found on the development set: "notify ops@corp.com and sre@corp.com" came back as [sre, ops]."""
-    tool = {"type": "function", "function": {"name": "alert", "parameters": {"type": "object", "properties": {
-        "notify": {"type": "array", "items": {"type": "string", "format": "email"}}}, "required": ["notify"]}}}
+    tool = _tool("alert", {
+        "notify": {"type": "array", "items": {"type": "string", "format": "email"}}}, ["notify"])
     lark = _lark(tool, "notify ops@corp.com and sre@corp.com")
     head = '<tool_call>{"name": "alert", "arguments": {"notify": '
     assert _accepts(lark, head + '["ops@corp.com", "sre@corp.com"]}}</tool_call>')
@@ -582,11 +577,11 @@ def test_a_list_of_addresses_holds_every_address_the_user_wrote():
     """Found on the development set: "Let mia@x.io and lou@x.io edit" shared with lou only. A list of
     addresses (links, paths, phone numbers) holds them all, unless a single sibling takes that kind too
     (a sender and its recipients)."""
-    share = {"type": "function", "function": {"name": "share", "parameters": {"type": "object", "properties": {
-        "emails": {"type": "array", "items": {"type": "string", "format": "email"}}}, "required": ["emails"]}}}
-    forward = {"type": "function", "function": {"name": "share", "parameters": {"type": "object", "properties": {
+    share = _tool("share", {
+        "emails": {"type": "array", "items": {"type": "string", "format": "email"}}}, ["emails"])
+    forward = _tool("share", {
         "sender": {"type": "string", "format": "email"},
-        "emails": {"type": "array", "items": {"type": "string", "format": "email"}}}, "required": ["emails"]}}}
+        "emails": {"type": "array", "items": {"type": "string", "format": "email"}}}, ["emails"])
     head = '<tool_call>{"name": "share", "arguments": {'
     lark = grammar(plan_tools({"tools": [share], "tool_choice": "required"}, ADAPTER), 256, "let mia@x.io and lou@x.io edit")
     assert _accepts(lark, head + '"emails": ["mia@x.io", "lou@x.io"]}}</tool_call>')
@@ -603,8 +598,8 @@ def test_a_list_of_addresses_holds_every_address_the_user_wrote():
 def test_a_long_url_in_the_message_never_breaks_the_bound_of_a_uri_field():
     """A `format: uri` field takes a URL of the message only when it fits the field's bound (found in review:
     a 500-character URL would have been offered whole)."""
-    tool = {"type": "function", "function": {"name": "fetch", "parameters": {"type": "object", "properties": {
-        "url": {"type": "string", "format": "uri"}}, "required": ["url"]}}}
+    tool = _tool("fetch", {
+        "url": {"type": "string", "format": "uri"}}, ["url"])
     plan = plan_tools({"tools": [tool], "tool_choice": "required"}, ADAPTER)
     long_url = "https://example.org/" + "a" * 480
     for budget in (512, 1024):  # a uri is bounded at 64 characters of up to 6 bytes: 450 tokens at least
@@ -651,11 +646,10 @@ def test_a_day_and_the_time_written_after_it_make_a_date_time(text, expected):
 def test_a_description_that_names_the_kind_of_a_field_holds_it_to_tokens_of_that_kind():
     """Found on the development set: "from_account": "CHK-001", "to_account": "CHK-001" for
     "transfer 1200.50 SAV-310 -> CHK-001" (the descriptions say "account id")."""
-    tool = {"type": "function", "function": {"name": "transfer", "parameters": {"type": "object", "properties": {
+    tool = _tool("transfer", {
         "from_account": {"type": "string", "description": "Source account id, e.g. CHK-001"},
         "to_account": {"type": "string", "description": "Destination account id"},
-        "payee": {"type": "string", "description": "Name or id of the payee"}},
-        "required": ["from_account", "to_account"]}}}
+        "payee": {"type": "string", "description": "Name or id of the payee"}}, ["from_account", "to_account"])
     lark = _lark(tool, "transfer 1200.50 SAV-310 -> CHK-001 for Ana")
     head = '<tool_call>{"name": "transfer", "arguments": {'
     assert _accepts(lark, head + '"from_account": "SAV-310", "to_account": "CHK-001"}}</tool_call>')
@@ -669,21 +663,21 @@ def test_a_description_that_names_the_kind_of_a_field_holds_it_to_tokens_of_that
 def test_fewer_dates_than_date_fields_leave_the_choice_to_the_model():
     """Found on the test set: "on sale at 15% off until 2025-12-31" with optional start and end dates
     failed with a 500 (the one-field-per-number rule reached dates)."""
-    tool = {"type": "function", "function": {"name": "sale", "parameters": {"type": "object", "properties": {
+    tool = _tool("sale", {
         "sku": {"type": "string"}, "percent_off": {"type": "number"},
         "starts": {"type": "string", "format": "date"}, "ends": {"type": "string", "format": "date"}},
-        "required": ["sku", "percent_off"]}}}
+        ["sku", "percent_off"])
     lark = _lark(tool, "Put SKU HD-77 on sale at 15% off until 2025-12-31.")
     head = '<tool_call>{"name": "sale", "arguments": {"sku": "HD-77", "percent_off": 15, '
     assert _accepts(lark, head + '"ends": "2025-12-31"}}</tool_call>')
     assert _accepts(lark, head + '"starts": "2025-12-31"}}</tool_call>')
 
 
-CACHE = {"type": "function", "function": {"name": "cache_set", "parameters": {"type": "object", "properties": {
+CACHE = _tool("cache_set", {
     "key": {"type": "string"}, "ttl_seconds": {"type": "integer", "description": "Expiry in seconds"},
-    "retries": {"type": "integer"}}, "required": ["key"]}}}
-TIMER = {"type": "function", "function": {"name": "timer", "parameters": {"type": "object", "properties": {
-    "minutes": {"type": "number", "exclusiveMinimum": 0}, "label": {"type": "string"}}, "required": ["minutes"]}}}
+    "retries": {"type": "integer"}}, ["key"])
+TIMER = _tool("timer", {
+    "minutes": {"type": "number", "exclusiveMinimum": 0}, "label": {"type": "string"}}, ["minutes"])
 
 
 @pytest.mark.parametrize("tool, text, good, bad", [
@@ -708,8 +702,8 @@ def test_a_quantity_in_another_unit_is_converted_to_the_unit_a_field_names(tool,
 def test_a_copy_is_never_only_filler_words():
     """Found on the development set: "memo": "Please", "sender": "my". A copied value holds at least one
     word that can be a value; names that merely begin like one ("Ana", "Theo") are values."""
-    tool = {"type": "function", "function": {"name": "send", "parameters": {"type": "object", "properties": {
-        "to": {"type": "string"}, "memo": {"type": "string"}}, "required": ["to"]}}}
+    tool = _tool("send", {
+        "to": {"type": "string"}, "memo": {"type": "string"}}, ["to"])
     lark = grammar(plan_tools({"tools": [tool], "tool_choice": "required"}, ADAPTER), 256,
                    "Please send it to Ana and Theo, my friends")
     head = '<tool_call>{"name": "send", "arguments": {'
@@ -722,18 +716,16 @@ def test_a_copy_is_never_only_filler_words():
 def test_filler_and_a_siblings_value_together_never_leave_a_copy_with_nothing_to_take():
     """A message whose only value-like word is a sibling's ("my turbo" with mode turbo): the free-text
     field keeps a valid copy (the filler rule gives way), so the call still closes."""
-    tool = {"type": "function", "function": {"name": "vac", "parameters": {"type": "object", "properties": {
-        "room": {"type": "string"}, "mode": {"type": "string", "enum": ["quiet", "turbo"]}},
-        "required": ["room", "mode"]}}}
+    tool = _tool("vac", {
+        "room": {"type": "string"}, "mode": {"type": "string", "enum": ["quiet", "turbo"]}}, ["room", "mode"])
     lark = grammar(plan_tools({"tools": [tool], "tool_choice": "required"}, ADAPTER), 256, "my, turbo")
     assert _accepts(lark, '<tool_call>{"name": "vac", "arguments": {"room": "my", "mode": "turbo"}}</tool_call>')
 
 
-ALERT = {"type": "function", "function": {"name": "alert", "parameters": {"type": "object", "properties": {
+ALERT = _tool("alert", {
     "metric": {"type": "string"}, "comparator": {"type": "string", "enum": [">", "<", ">=", "<="]},
     "threshold": {"type": "number"}, "duration_minutes": {"type": "integer"}, "limit": {"type": "integer"},
-    "min_amount": {"type": "number"}, "channel": {"type": "string"}},
-    "required": ["metric", "comparator", "threshold"]}}}
+    "min_amount": {"type": "number"}, "channel": {"type": "string"}}, ["metric", "comparator", "threshold"])
 
 
 def test_optional_numbers_and_strings_the_user_gave_are_written():
@@ -766,9 +758,9 @@ def test_optional_numbers_and_strings_the_user_gave_are_written():
 
 
 def test_a_share_between_0_and_1_takes_the_users_percentage_as_a_decimal():
-    tool = {"type": "function", "function": {"name": "grow", "parameters": {"type": "object", "properties": {
+    tool = _tool("grow", {
         "principal": {"type": "number"}, "rate": {"type": "number", "minimum": 0, "maximum": 1},
-        "months": {"type": "integer"}}, "required": ["principal", "rate", "months"]}}}
+        "months": {"type": "integer"}}, ["principal", "rate", "months"])
     lark = _lark(tool, "What do 9,500 at 3.75% give over two years?")
     assert _accepts(lark, _call('"principal": 9500, "rate": 0.0375, "months": 24', "grow"))
     assert not _accepts(lark, _call('"principal": 9500, "rate": 3.75, "months": 24', "grow"))
@@ -778,8 +770,8 @@ def test_a_share_between_0_and_1_takes_the_users_percentage_as_a_decimal():
 def test_a_copy_ends_with_a_full_stop_only_inside_the_users_quotes():
     """Found on the development set: "table": "users(email).", "text": "lunch is here." (the sentence's
     full stop), while "The meeting moved to 3pm." in quotes keeps its own."""
-    tool = {"type": "function", "function": {"name": "post", "parameters": {"type": "object", "properties": {
-        "text": {"type": "string"}}, "required": ["text"]}}}
+    tool = _tool("post", {
+        "text": {"type": "string"}}, ["text"])
     lark = _lark(tool, "Tell the team lunch is here.")
     assert _accepts(lark, _call('"text": "lunch is here"', "post"))
     assert not _accepts(lark, _call('"text": "lunch is here."', "post"))
@@ -792,9 +784,9 @@ def test_a_copy_ends_with_a_full_stop_only_inside_the_users_quotes():
 def test_two_sibling_copies_come_from_different_places_in_the_message():
     """Found on the development set: "homeTeam": "Hawks", "awayTeam": "Hawks"; "table": "audit" with
     "schema": "audit" for "the events table in the audit schema"."""
-    tool = {"type": "function", "function": {"name": "match", "parameters": {"type": "object", "properties": {
+    tool = _tool("match", {
         "homeTeam": {"type": "string"}, "awayTeam": {"type": "string"}, "venue": {"type": "string"}},
-        "required": ["homeTeam", "awayTeam"]}}}
+        ["homeTeam", "awayTeam"])
     lark = _lark(tool, "We host the Harbour Hawks tonight. We're Northgate Rovers.")
     assert _accepts(lark, _call('"homeTeam": "Northgate Rovers", "awayTeam": "Harbour Hawks"', "match"))
     assert _accepts(lark, _call('"homeTeam": "Harbour Hawks", "awayTeam": "Northgate Rovers"', "match"))
@@ -819,9 +811,9 @@ def test_values_found_on_the_new_development_cases():
     """Found on the development set's added part: "95% confidence interval" names the integer enum value
     95; a list of six numbers was held to four items; a nested eyepiece's optional field was forced by
     a number the top level takes; 3 lb is 1.36 kg (not dropped for its decimals)."""
-    ci = {"type": "function", "function": {"name": "ci", "parameters": {"type": "object", "properties": {
+    ci = _tool("ci", {
         "mean": {"type": "number"}, "n": {"type": "integer"},
-        "confidencePercent": {"type": "integer", "enum": [90, 95, 99]}}, "required": ["mean", "n"]}}}
+        "confidencePercent": {"type": "integer", "enum": [90, 95, 99]}}, ["mean", "n"])
     lark = _lark(ci, "95% interval for a mean of 50.2 over 36 people")
     assert _accepts(lark, _call('"mean": 50.2, "n": 36, "confidencePercent": 95', "ci"))
     assert not _accepts(lark, _call('"mean": 50.2, "n": 36', "ci"))
@@ -829,21 +821,21 @@ def test_values_found_on_the_new_development_cases():
     lark = _lark(ci, "interval for a mean of 50.2 at 4% over 36 people")  # 4% is not 90, 95 or 99
     assert _accepts(lark, _call('"mean": 50.2, "n": 36', "ci"))
 
-    sd = {"type": "function", "function": {"name": "sd", "parameters": {"type": "object", "properties": {
-        "values": {"type": "array", "items": {"type": "number"}}}, "required": ["values"]}}}
+    sd = _tool("sd", {
+        "values": {"type": "array", "items": {"type": "number"}}}, ["values"])
     lark = _lark(sd, "standard deviation of 4, 8, 15, 16, 23 and 42")
     assert _accepts(lark, _call('"values": [4, 8, 15, 16, 23, 42]', "sd"))
 
-    scope = {"type": "function", "function": {"name": "fov", "parameters": {"type": "object", "properties": {
+    scope = _tool("fov", {
         "focal_mm": {"type": "number"}, "eyepiece": {"type": "object", "properties": {
             "focal_mm": {"type": "number"}, "fov_deg": {"type": "number"}}, "required": ["focal_mm"]},
-        "barlow": {"type": "number"}}, "required": ["focal_mm", "eyepiece"]}}}
+        "barlow": {"type": "number"}}, ["focal_mm", "eyepiece"])
     lark = _lark(scope, "A 1200 mm telescope with a 25 mm eyepiece")
     assert _accepts(lark, _call('"focal_mm": 1200, "eyepiece": {"focal_mm": 25}', "fov"))
 
-    parcel = {"type": "function", "function": {"name": "ship", "parameters": {"type": "object", "properties": {
+    parcel = _tool("ship", {
         "weight_kg": {"type": "number"}, "length_cm": {"type": "number"}, "width_cm": {"type": "number"}},
-        "required": ["weight_kg", "length_cm", "width_cm"]}}}
+        ["weight_kg", "length_cm", "width_cm"])
     lark = _lark(parcel, "a 12 x 9 inch parcel weighing 3 lb")
     assert _accepts(lark, _call('"weight_kg": 1.36, "length_cm": 30.48, "width_cm": 22.86', "ship"))
     assert not _accepts(lark, _call('"weight_kg": 3, "length_cm": 12, "width_cm": 9', "ship"))
@@ -852,21 +844,21 @@ def test_values_found_on_the_new_development_cases():
 def test_a_number_by_a_word_of_its_key_is_that_fields():
     """Found on the development set's added part: "bedrooms": 90 for "a 2 bedroom ... flat of 90 square metres";
     "trials": 70 for "70% of the time ... eight out of ten" (p_success takes the 70%)."""
-    home = {"type": "function", "function": {"name": "value", "parameters": {"type": "object", "properties": {
+    home = _tool("value", {
         "address": {"type": "string"}, "bedrooms": {"type": "integer"}, "bathrooms": {"type": "number"}},
-        "required": ["address", "bedrooms", "bathrooms"]}}}
+        ["address", "bedrooms", "bathrooms"])
     lark = _lark(home, "What is 14 Elm Row worth: 3 bedrooms, one and a half bathrooms?")
     assert _accepts(lark, _call('"address": "14 Elm Row", "bedrooms": 3, "bathrooms": 1.5', "value"))
     assert not _accepts(lark, _call('"address": "14 Elm Row", "bedrooms": 14, "bathrooms": 1.5', "value"))
-    odds = {"type": "function", "function": {"name": "odds", "parameters": {"type": "object", "properties": {
+    odds = _tool("odds", {
         "trials": {"type": "integer"}, "successes": {"type": "integer"}, "p_success": {"type": "number"}},
-        "required": ["trials", "successes", "p_success"]}}}
+        ["trials", "successes", "p_success"])
     lark = _lark(odds, "I score 70% of the time: odds of eight out of ten?")
     assert _accepts(lark, _call('"trials": 10, "successes": 8, "p_success": 0.7', "odds"))
     assert not _accepts(lark, _call('"trials": 70, "successes": 8, "p_success": 0.7', "odds"))
     # words a sibling's key shares say nothing ("pH" of current_ph and target_ph)
-    ph = {"type": "function", "function": {"name": "ph", "parameters": {"type": "object", "properties": {
-        "current_ph": {"type": "number"}, "target_ph": {"type": "number"}}, "required": ["current_ph", "target_ph"]}}}
+    ph = _tool("ph", {
+        "current_ph": {"type": "number"}, "target_ph": {"type": "number"}}, ["current_ph", "target_ph"])
     lark = _lark(ph, "My soil is pH 7.8 and blueberries want 5.0")
     assert _accepts(lark, _call('"current_ph": 7.8, "target_ph": 5', "ph"))
 
@@ -874,15 +866,15 @@ def test_a_number_by_a_word_of_its_key_is_that_fields():
 def test_a_shortened_key_word_by_a_number_names_the_field_and_ordered_keys_copy_in_order():
     """Found on the development set's added part: "bedrooms": 14 (the house number) for "3 bed, 2 bath";
     "player_a": "Aryna Sabalenka", "player_b": "Iga Swiatek" for "Iga Swiatek vs Aryna Sabalenka"."""
-    home = {"type": "function", "function": {"name": "value", "parameters": {"type": "object", "properties": {
+    home = _tool("value", {
         "address": {"type": "string"}, "bedrooms": {"type": "integer"}, "bathrooms": {"type": "number"},
-        "sqft": {"type": "number"}}, "required": ["address", "bedrooms", "bathrooms", "sqft"]}}}
+        "sqft": {"type": "number"}}, ["address", "bedrooms", "bathrooms", "sqft"])
     lark = _lark(home, "What is 14 Elm Row worth: 3 bed, 2 bath, 1,650 sq ft?")
     assert _accepts(lark, _call('"address": "14 Elm Row", "bedrooms": 3, "bathrooms": 2, "sqft": 1650', "value"))
     assert not _accepts(lark, _call('"address": "14 Elm Row", "bedrooms": 14, "bathrooms": 2, "sqft": 1650', "value"))
     assert not _accepts(lark, _call('"address": "14 Elm Row", "bedrooms": 3, "bathrooms": 14, "sqft": 1650', "value"))
-    h2h = {"type": "function", "function": {"name": "h2h", "parameters": {"type": "object", "properties": {
-        "player_a": {"type": "string"}, "player_b": {"type": "string"}}, "required": ["player_a", "player_b"]}}}
+    h2h = _tool("h2h", {
+        "player_a": {"type": "string"}, "player_b": {"type": "string"}}, ["player_a", "player_b"])
     lark = _lark(h2h, "Iga Swiatek vs Aryna Sabalenka record?")
     assert _accepts(lark, _call('"player_a": "Iga Swiatek", "player_b": "Aryna Sabalenka"', "h2h"))
     assert not _accepts(lark, _call('"player_a": "Aryna Sabalenka", "player_b": "Iga Swiatek"', "h2h"))
@@ -891,8 +883,8 @@ def test_a_shortened_key_word_by_a_number_names_the_field_and_ordered_keys_copy_
     assert not _accepts(lark, _call('"player_a": "Iga", "player_b": "Swiatek"', "h2h"))
     # keys that say which is which may take the values either way round ("from Paris to Rome" is not
     # "origin", "destination" in the message's order when written "to Rome from Paris")
-    trip = {"type": "function", "function": {"name": "trip", "parameters": {"type": "object", "properties": {
-        "destination": {"type": "string"}, "origin": {"type": "string"}}, "required": ["destination", "origin"]}}}
+    trip = _tool("trip", {
+        "destination": {"type": "string"}, "origin": {"type": "string"}}, ["destination", "origin"])
     lark = _lark(trip, "Trains from Paris to Rome")
     assert _accepts(lark, _call('"destination": "Rome", "origin": "Paris"', "trip"))
 
@@ -900,10 +892,10 @@ def test_a_shortened_key_word_by_a_number_names_the_field_and_ordered_keys_copy_
 def test_a_list_of_objects_takes_the_users_numbers_and_times_in_the_order_written():
     """Found on the development set's added part: "courses" of 4 items for three, "strike": 3.5, "premium":
     100 for "a 100 call for 3.50", a heating period "07:00" to "18:00" for "07:00 to 10:00"."""
-    gpa = {"type": "function", "function": {"name": "gpa", "parameters": {"type": "object", "properties": {
+    gpa = _tool("gpa", {
         "courses": {"type": "array", "minItems": 1, "items": {"type": "object", "properties": {
             "credits": {"type": "number"}, "grade": {"type": "string", "enum": ["A", "B+", "B", "C"]}},
-            "required": ["credits", "grade"]}}}, "required": ["courses"]}}}
+            "required": ["credits", "grade"]}}}, ["courses"])
     lark = _lark(gpa, "GPA for: 3 credits A, 4 credits B+, 3 credits C.")
     assert _accepts(lark, _call('"courses": [{"credits": 3, "grade": "A"}, {"credits": 4, "grade": "B+"}, '
                                 '{"credits": 3, "grade": "C"}]', "gpa"))
@@ -913,10 +905,10 @@ def test_a_list_of_objects_takes_the_users_numbers_and_times_in_the_order_writte
                                     '{"credits": 3, "grade": "C"}, {"credits": 4, "grade": "A"}]', "gpa"))
     # every number: two of the three courses is a list a small model stops early (found on the development set)
     assert not _accepts(lark, _call('"courses": [{"credits": 4, "grade": "B+"}, {"credits": 3, "grade": "C"}]', "gpa"))
-    legs = {"type": "function", "function": {"name": "payoff", "parameters": {"type": "object", "properties": {
+    legs = _tool("payoff", {
         "legs": {"type": "array", "minItems": 1, "items": {"type": "object", "properties": {
             "strike": {"type": "number"}, "premium": {"type": "number"}}, "required": ["strike", "premium"]}},
-        "price": {"type": "number"}}, "required": ["legs", "price"]}}}
+        "price": {"type": "number"}}, ["legs", "price"])
     lark = _lark(legs, "If I buy a 100 call for 3.50, what's my profit at 110?")
     assert _accepts(lark, _call('"legs": [{"strike": 100, "premium": 3.5}], "price": 110', "payoff"))
     assert not _accepts(lark, _call('"legs": [{"strike": 3.5, "premium": 100}], "price": 110', "payoff"))
@@ -933,10 +925,10 @@ def test_a_list_of_objects_takes_the_users_numbers_and_times_in_the_order_writte
                                 "payoff"))
     assert not _accepts(lark, _call('"legs": [{"strike": 50, "premium": 4}, {"strike": 55, "premium": 1.5}], '
                                     '"price": 1.5', "payoff"))
-    heat = {"type": "function", "function": {"name": "heat", "parameters": {"type": "object", "properties": {
+    heat = _tool("heat", {
         "periods": {"type": "array", "items": {"type": "object", "properties": {
             "start": {"type": "string", "description": "HH:MM"}, "end": {"type": "string", "description": "HH:MM"},
-            "celsius": {"type": "number"}}, "required": ["start", "end", "celsius"]}}}, "required": ["periods"]}}}
+            "celsius": {"type": "number"}}, "required": ["start", "end", "celsius"]}}}, ["periods"])
     lark = _lark(heat, "Heat to 21 C from 07:00 to 10:00 and to 19 C from 18:00 to 23:00.")
     assert _accepts(lark, _call('"periods": [{"start": "07:00", "end": "10:00", "celsius": 21}, '
                                 '{"start": "18:00", "end": "23:00", "celsius": 19}]', "heat"))
@@ -951,10 +943,10 @@ def test_a_list_of_objects_takes_the_users_numbers_and_times_in_the_order_writte
 def test_a_nested_object_takes_the_numbers_its_siblings_left():
     """Found on the development set's added part: "telescope_focal_length_mm": 1200 with "eyepiece":
     {"focal_length_mm": 1200} for "a 1200 mm focal length ... a 25 mm eyepiece"."""
-    scope = {"type": "function", "function": {"name": "fov", "parameters": {"type": "object", "properties": {
+    scope = _tool("fov", {
         "telescope_focal_length_mm": {"type": "number"},
         "eyepiece": {"type": "object", "properties": {"focal_length_mm": {"type": "number"}},
-                     "required": ["focal_length_mm"]}}, "required": ["telescope_focal_length_mm", "eyepiece"]}}}
+                     "required": ["focal_length_mm"]}}, ["telescope_focal_length_mm", "eyepiece"])
     lark = _lark(scope, "My telescope has a 1200 mm focal length. What do I see with a 25 mm eyepiece?")
     assert _accepts(lark, _call('"telescope_focal_length_mm": 1200, "eyepiece": {"focal_length_mm": 25}', "fov"))
     assert _accepts(lark, _call('"telescope_focal_length_mm": 25, "eyepiece": {"focal_length_mm": 1200}', "fov"))
@@ -967,8 +959,8 @@ def test_a_nested_object_takes_the_numbers_its_siblings_left():
 
 def test_a_copy_never_ends_on_a_word_that_leaves_its_phrase_open():
     """Found on the development set: "text": "Remind me to", "city": "OK, find me a"."""
-    remind = {"type": "function", "function": {"name": "remind", "parameters": {"type": "object", "properties": {
-        "text": {"type": "string"}}, "required": ["text"]}}}
+    remind = _tool("remind", {
+        "text": {"type": "string"}}, ["text"])
     lark = _lark(remind, "Remind me to call mom")
     assert _accepts(lark, _call('"text": "call mom"', "remind"))
     assert _accepts(lark, _call('"text": "Remind me to call mom"', "remind"))
@@ -979,13 +971,13 @@ def test_a_copy_never_ends_on_a_word_that_leaves_its_phrase_open():
 
 def test_a_copy_is_never_the_quantity_a_number_sibling_takes():
     """Found on the test set: "food": "150 g" next to "grams": 150, "key": "10" next to "seconds": 600."""
-    kcal = {"type": "function", "function": {"name": "kcal", "parameters": {"type": "object", "properties": {
-        "food": {"type": "string"}, "grams": {"type": "number"}}, "required": ["food", "grams"]}}}
+    kcal = _tool("kcal", {
+        "food": {"type": "string"}, "grams": {"type": "number"}}, ["food", "grams"])
     lark = _lark(kcal, "Calories in 150 g of cooked rice?")
     assert _accepts(lark, _call('"food": "cooked rice", "grams": 150', "kcal"))
     assert not _accepts(lark, _call('"food": "150 g", "grams": 150', "kcal"))
-    cache = {"type": "function", "function": {"name": "cache", "parameters": {"type": "object", "properties": {
-        "key": {"type": "string"}, "seconds": {"type": "integer"}}, "required": ["key", "seconds"]}}}
+    cache = _tool("cache", {
+        "key": {"type": "string"}, "seconds": {"type": "integer"}}, ["key", "seconds"])
     lark = _lark(cache, "Cache login for 10 minutes")
     assert _accepts(lark, _call('"key": "login", "seconds": 600', "cache"))
     for copy in ("10", "10 minutes"):
@@ -995,10 +987,10 @@ def test_a_copy_is_never_the_quantity_a_number_sibling_takes():
 def test_an_optional_address_or_id_field_is_left_out_when_the_user_wrote_none():
     """Found on the development set: "notify": ["Alert", "Alert", "Alert", "Alert"] for "Alert me if cpu_usage
     goes above 90" (a list of email addresses, and the user wrote none)."""
-    alert = {"type": "function", "function": {"name": "alert", "parameters": {"type": "object", "properties": {
+    alert = _tool("alert", {
         "metric": {"type": "string"}, "threshold": {"type": "number"},
         "notify": {"type": "array", "items": {"type": "string", "description": "Email address"}},
-        "owner_email": {"type": "string"}}, "required": ["metric", "threshold"]}}}
+        "owner_email": {"type": "string"}}, ["metric", "threshold"])
     lark = _lark(alert, "Alert me if cpu_usage goes above 90")
     assert _accepts(lark, _call('"metric": "cpu_usage", "threshold": 90', "alert"))
     assert not _accepts(lark, _call('"metric": "cpu_usage", "threshold": 90, "notify": ["Alert"]', "alert"))
@@ -1010,11 +1002,11 @@ def test_an_optional_address_or_id_field_is_left_out_when_the_user_wrote_none():
 def test_a_list_of_enum_values_holds_every_value_the_user_named():
     """Found on the development set: "facts": ["born"] for "When was Ada Lovelace born and when did she die?",
     "include": ["currency"] for "What currency and which languages does Switzerland use?"."""
-    facts = {"type": "function", "function": {"name": "facts", "parameters": {"type": "object", "properties": {
+    facts = _tool("facts", {
         "name": {"type": "string"}, "facts": {"type": "array", "items": {"type": "string", "enum": [
             "born", "died", "nationality", "known_for"]}},
         "include": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": [
-            "capital", "currency", "official_languages", "calling_code"]}}}, "required": ["name", "include"]}}}
+            "capital", "currency", "official_languages", "calling_code"]}}}, ["name", "include"])
     lark = _lark(facts, "When was Ada Lovelace born and when did she die? Her currency?")
     assert _accepts(lark, _call('"name": "Ada Lovelace", "facts": ["born", "died"], "include": ["currency"]', "facts"))
     assert not _accepts(lark, _call('"name": "Ada Lovelace", "facts": ["born"], "include": ["currency"]', "facts"))
@@ -1028,9 +1020,9 @@ def test_a_list_of_enum_values_holds_every_value_the_user_named():
 
 def test_an_optional_list_that_is_written_is_not_empty():
     """Found on the development set: "rooms": [] for "Vacuum the kitchen and the hallway on turbo"."""
-    vacuum = {"type": "function", "function": {"name": "vacuum", "parameters": {"type": "object", "properties": {
+    vacuum = _tool("vacuum", {
         "rooms": {"type": "array", "items": {"type": "string"}},
-        "mode": {"type": "string", "enum": ["quiet", "turbo"]}}}}}
+        "mode": {"type": "string", "enum": ["quiet", "turbo"]}})
     lark = _lark(vacuum, "Vacuum the kitchen and the hallway on turbo.")
     assert _accepts(lark, _call('"rooms": ["kitchen", "hallway"], "mode": "turbo"', "vacuum"))
     assert _accepts(lark, _call('"mode": "turbo"', "vacuum"))
@@ -1040,16 +1032,15 @@ def test_an_optional_list_that_is_written_is_not_empty():
 def test_a_list_of_numbers_is_a_run_the_user_wrote_as_a_list():
     """Found on the development set: "x_values": [10, 20, 30, 40, 58, 79] for "Ad spend was 10, 20, 30, 40 and
     sales were 25, 41, 58, 79"."""
-    fit = {"type": "function", "function": {"name": "fit", "parameters": {"type": "object", "properties": {
+    fit = _tool("fit", {
         "x_values": {"type": "array", "items": {"type": "number"}, "minItems": 2},
-        "y_values": {"type": "array", "items": {"type": "number"}, "minItems": 2}},
-        "required": ["x_values", "y_values"]}}}
+        "y_values": {"type": "array", "items": {"type": "number"}, "minItems": 2}}, ["x_values", "y_values"])
     lark = _lark(fit, "Ad spend was 10, 20, 30, 40 and sales were 25, 41, 58, 79.")
     assert _accepts(lark, _call('"x_values": [10, 20, 30, 40], "y_values": [25, 41, 58, 79]', "fit"))
     assert not _accepts(lark, _call('"x_values": [10, 20, 30, 40, 58, 79], "y_values": [25, 41, 58, 79]', "fit"))
     assert not _accepts(lark, _call('"x_values": [10, 30], "y_values": [25, 41]', "fit"))  # not a run
-    std = {"type": "function", "function": {"name": "std", "parameters": {"type": "object", "properties": {
-        "values": {"type": "array", "items": {"type": "number"}}}, "required": ["values"]}}}
+    std = _tool("std", {
+        "values": {"type": "array", "items": {"type": "number"}}}, ["values"])
     lark = _lark(std, "What's the standard deviation of 4, 8, 15, 16, 23 and 42?")
     assert _accepts(lark, _call('"values": [4, 8, 15, 16, 23, 42]', "std"))
     assert not _accepts(lark, _call('"values": [4, 8, 15, 16, 23, 42, 42]', "std"))
@@ -1058,8 +1049,8 @@ def test_a_list_of_numbers_is_a_run_the_user_wrote_as_a_list():
 def test_a_list_of_copies_holds_spans_in_the_order_written_never_the_same_words_twice():
     """Found on the development set: "rooms": ["room", "room", "room", "room"] for "can the robot do the living
     room", "medications": ["clarithromycin", "clarithromycin", ...] for two drugs."""
-    vacuum = {"type": "function", "function": {"name": "vacuum", "parameters": {"type": "object", "properties": {
-        "rooms": {"type": "array", "items": {"type": "string"}}}, "required": ["rooms"]}}}
+    vacuum = _tool("vacuum", {
+        "rooms": {"type": "array", "items": {"type": "string"}}}, ["rooms"])
     lark = _lark(vacuum, "Vacuum the kitchen, the hallway and the living room, please.")
     assert _accepts(lark, _call('"rooms": ["kitchen", "hallway", "living room"]', "vacuum"))
     assert _accepts(lark, _call('"rooms": ["the kitchen", "the hallway"]', "vacuum"))
@@ -1068,8 +1059,8 @@ def test_a_list_of_copies_holds_spans_in_the_order_written_never_the_same_words_
     assert not _accepts(lark, _call('"rooms": ["kitchen, the hallway"]', "vacuum"))  # across a comma
     assert not _accepts(lark, _call('"rooms": ["hallway and the living room"]', "vacuum"))  # across "and"
     assert not _accepts(lark, _call('"rooms": ["the"]', "vacuum"))  # filler alone
-    meds = {"type": "function", "function": {"name": "meds", "parameters": {"type": "object", "properties": {
-        "medications": {"type": "array", "items": {"type": "string"}, "minItems": 2}}, "required": ["medications"]}}}
+    meds = _tool("meds", {
+        "medications": {"type": "array", "items": {"type": "string"}, "minItems": 2}}, ["medications"])
     lark = _lark(meds, "My dad takes simvastatin and his doctor just added clarithromycin. Is that a problem?")
     assert _accepts(lark, _call('"medications": ["simvastatin", "clarithromycin"]', "meds"))
     assert not _accepts(lark, _call('"medications": ["clarithromycin", "clarithromycin"]', "meds"))
@@ -1078,9 +1069,9 @@ def test_a_list_of_copies_holds_spans_in_the_order_written_never_the_same_words_
 
 @pytest.mark.parametrize("budget", [81, 96, 128, 256])
 def test_lists_of_copies_and_numbers_still_close_within_the_budget(budget):
-    tool = {"type": "function", "function": {"name": "plan", "parameters": {"type": "object", "properties": {
+    tool = _tool("plan", {
         "rooms": {"type": "array", "items": {"type": "string"}}, "values": {"type": "array", "items": {
-            "type": "number"}}, "title": {"type": "string"}}, "required": ["rooms", "values"]}}}
+            "type": "number"}}, "title": {"type": "string"}}, ["rooms", "values"])
     text = ("Clean the kitchen, the upstairs hallway, the big living room and the guest bathroom with values "
             "1.25, 2.5, 3.75, 4, 1000000 and 12345.678 please")
     plan = plan_tools({"tools": [tool], "tool_choice": "required"}, ADAPTER)
