@@ -110,3 +110,30 @@ def test_how_often_a_year_and_years_before_the_common_era():
     assert [str(n) for n in numbers("Egypt from 100 BC to 50 AD, Rome in 27 BCE, Troy c. 1200 B.C.")] == \
         ["-100", "50", "-27", "-1200"]
     assert [str(n) for n in numbers("a 100 BCD x")] == ["100"]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("I swam 1500 m in 28 minutes 30 seconds.", [("1500", "m"), ("1710", "seconds")]),
+    ("it took 2 hours and 15 minutes", [("135", "minutes")]),
+    ("a 1h 20m run", [("80", "min")]),  # "m" after hours is minutes
+    ("5 minutes and then 30 seconds later", [("5", "minutes"), ("30", "seconds")]),
+    ("30 seconds 5 minutes", [("30", "seconds"), ("5", "minutes")]),  # not from larger to smaller
+])
+def test_a_duration_written_in_parts_is_one_quantity(text, expected):
+    assert [(str(q.value), q.unit) for q in quantities(text)] == expected
+
+
+def test_temperatures_convert_between_scales():
+    assert [(str(q.value), q.unit) for q in quantities("25 °C, 72°F, 100 degrees Celsius, 300 kelvin")] == [
+        ("25", "°c"), ("72", "°f"), ("100", "degrees celsius"), ("300", "kelvin")]
+    celsius, fahrenheit, _, kelvin = quantities("25 °C, 77°F, 100 degrees Celsius, 300 kelvin")
+    assert in_unit(celsius, "kelvin") == Decimal("298.15")
+    assert in_unit(fahrenheit, "celsius") == Decimal(25)
+    assert in_unit(kelvin, "°c") == Decimal("26.85")
+    assert in_unit(celsius, "seconds") is None
+    assert (unit_of("temperature_k"), unit_of("temp_c"), unit_of("temperatureF"), unit_of("temperature")) == (
+        "kelvin", "celsius", "fahrenheit", None)
+
+
+def test_a_unit_with_a_power_is_not_that_unit():
+    assert [(str(q.value), q.unit) for q in quantities("a 4 m span, I = 0.0001 m^4")] == [("4", "m")]

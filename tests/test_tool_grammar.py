@@ -1081,3 +1081,45 @@ def test_lists_of_copies_and_numbers_still_close_within_the_budget(budget):
         assert used <= budget, (used, out)
         json.loads(out.decode()[len("<tool_call>"):-len("</tool_call>")])
 
+
+
+def test_an_enum_value_is_named_by_the_same_token_spelled_with_other_marks_or_a_word_for_it():
+    """Written for a fresh part of the development set: "SHA-256" names sha256 (was md5), "a 34-year-old
+    woman" names female (was male)."""
+    hashing = _tool("hash", {"text": {"type": "string"},
+                             "algorithm": {"type": "string", "enum": ["md5", "sha1", "sha256"]}}, ["text", "algorithm"])
+    lark = _lark(hashing, "Give me the SHA-256 of 'hello world'.")
+    assert _accepts(lark, _call('"text": "hello world", "algorithm": "sha256"', "hash"))
+    assert not _accepts(lark, _call('"text": "hello world", "algorithm": "md5"', "hash"))
+    calories = _tool("calories", {"age": {"type": "integer"}, "sex": {"type": "string", "enum": ["male", "female"]}},
+                     ["age", "sex"])
+    lark = _lark(calories, "How many calories a day does a 34-year-old woman need?")
+    assert _accepts(lark, _call('"age": 34, "sex": "female"', "calories"))
+    assert not _accepts(lark, _call('"age": 34, "sex": "male"', "calories"))
+    lark = _lark(calories, "Show the menu for a 40 year old")  # "men" is not named by "menu": both stay
+    assert _accepts(lark, _call('"age": 40, "sex": "male"', "calories"))
+    assert _accepts(lark, _call('"age": 40, "sex": "female"', "calories"))
+
+
+def test_a_host_or_a_code_field_takes_a_whole_token_of_its_kind():
+    """Written for a fresh part of the development set: "host": "10 times" for "ping example.org 10 times",
+    "project_code": "project" for "on project PRJ-204"."""
+    ping = _tool("ping", {"host": {"type": "string"}, "count": {"type": "integer"}}, ["host"])
+    lark = _lark(ping, "ping example.org 10 times, not report.pdf")
+    assert _accepts(lark, _call('"host": "example.org", "count": 10', "ping"))
+    assert not _accepts(lark, _call('"host": "10 times", "count": 10', "ping"))
+    assert not _accepts(lark, _call('"host": "report.pdf", "count": 10', "ping"))  # a file, not a host
+    assert _accepts(_lark(ping, "Is 192.168.1.20 reachable?"), _call('"host": "192.168.1.20"', "ping"))
+    log = _tool("log", {"project_code": {"type": "string"}, "hours": {"type": "number"}}, ["project_code", "hours"])
+    lark = _lark(log, "Log 6.5 hours on project PRJ-204.")
+    assert _accepts(lark, _call('"project_code": "PRJ-204", "hours": 6.5', "log"))
+    assert not _accepts(lark, _call('"project_code": "project", "hours": 6.5', "log"))
+
+
+def test_a_copy_does_not_start_with_the_number_a_required_sibling_takes():
+    """Written for a fresh part of the development set: "deployment": "6 replicas" beside replicas 6."""
+    scale = _tool("scale", {"namespace": {"type": "string"}, "deployment": {"type": "string"},
+                            "replicas": {"type": "integer"}}, ["namespace", "deployment", "replicas"])
+    lark = _lark(scale, "Scale the checkout deployment in the prod namespace to 6 replicas.")
+    assert _accepts(lark, _call('"namespace": "prod", "deployment": "checkout", "replicas": 6', "scale"))
+    assert not _accepts(lark, _call('"namespace": "prod", "deployment": "6 replicas", "replicas": 6', "scale"))

@@ -57,8 +57,8 @@ UNIT_NAMES = {"unit", "units", "temperature_unit", "currency", "distance_unit", 
 
 def split_rules(value: Any, path: str, rules: dict[str, dict[str, Any]]) -> Any:
     """The canonical value, with each ``Rule`` recorded under its argument path."""
-    if isinstance(value, Rule):
-        rules[path] = value.rule
+    if isinstance(value, Rule):  # rules nest: may_omit(one_of(...)) is both
+        rules[path] = {**rules.get(path, {}), **value.rule}
         return split_rules(value.value, path, rules)
     if isinstance(value, dict):
         return {k: split_rules(v, f"{path}.{k}" if path else k, rules) for k, v in value.items()}
@@ -218,13 +218,14 @@ def build(book: Book, seed: int) -> list[dict[str, Any]]:
     cases = [call_case(ask, cat, candidates(ask.fn, cat, pool, rng), domains)
              for ask, cat in categories_for(asks, rng)]
     cases += [no_call_case(nc, pool, rng) for nc in book.no_calls]
-    for part in book.parts[1:]:  # added parts: their own seed, given categories, appended after
+    for i, part in enumerate(book.parts[1:], 1):  # added parts: own seed, given categories, appended after
         part_rng = random.Random(f"{seed}:{part}")
+        known = [f for f in everything if f.part in book.parts[:i + 1]]  # never a later part's functions
         for ask in (a for f in everything if f.part == part for a in f.asks):
             cat = ask.category or "single"
             if cat not in SHARES_NAMES:
                 raise SystemExit(f"{book.name}: {ask.fn.name}: category {cat!r} is not a call category")
-            cases.append(call_case(ask, cat, candidates(ask.fn, cat, everything, part_rng), domains))
+            cases.append(call_case(ask, cat, candidates(ask.fn, cat, known, part_rng), domains))
     short = {"single": "single", "choice_2_4": "choice", "choice_5plus": "many", "no_call": "none"}
     counters: dict[str, int] = {}
     for case in cases:

@@ -202,7 +202,7 @@ class Book:
         The build leaves every case of the earlier parts as it was (ids, categories, candidates) and
         appends the new part's cases after them, numbered on. Requests of an added part are written
         against its own functions and name their category (``ask(..., category="choice_2_4")``;
-        ``single`` when left out); their other candidates may come from any part.
+        ``single`` when left out); their other candidates may come from this part or an earlier one.
         """
         if not name or name in self.parts:
             raise ValueError(f"part name {name!r} is empty or taken")

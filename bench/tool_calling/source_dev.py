@@ -1190,3 +1190,286 @@ tzconv.ask("And what time would that be in Mumbai?",
            category=C2)
 interactions.ask("metformin and ibuprofen?", {"medications": unordered(["metformin", "ibuprofen"])}, "terse",
                  system="You are a pharmacy assistant. Check interactions with the tools before answering.")
+
+# ===============================================================================================
+# Added part "2026-fresh": one-function requests in domains the rules above were not tuned on,
+# written before any rule was changed for them, to see which rules generalize.
+# ===============================================================================================
+BOOK.part("2026-fresh")
+
+# -- physics and engineering --------------------------------------------------------------------
+d = BOOK.domain("engineering")
+ohm = d.fn("circuit.ohms_law", "Solve Ohm's law for the missing quantity.",
+           voltage_v=N("Volts", opt=True), current_a=N("Amperes", opt=True), resistance_ohm=N("Ohms", opt=True))
+ohm.ask("What current flows through a 220 ohm resistor with 9 volts across it?",
+        {"voltage_v": 9, "resistance_ohm": 220})
+ohm.ask("A heater draws 8 A at 230 V. What's its resistance?", {"voltage_v": 230, "current_a": 8})
+beam = d.fn("beam_deflection", "Maximum deflection of a simply supported beam under a central point load.",
+            load_newtons=N(), span_m=N(), youngs_modulus_gpa=N(), moment_of_inertia_m4=N())
+beam.ask("Deflection for a 5000 N load on a 4 m span, E = 200 GPa, I = 0.0001 m^4?",
+         {"load_newtons": 5000, "span_m": 4, "youngs_modulus_gpa": 200, "moment_of_inertia_m4": 0.0001})
+freefall = d.fn("physics.free_fall", "Time and impact speed of an object dropped from rest.",
+                height_m=N("Drop height in metres"), gravity=N("m/s^2, default 9.81 (Earth)", opt=True))
+freefall.ask("How long does a stone take to fall 45 metres?", {"height_m": 45, "gravity": may_omit(9.81)})
+freefall.ask("Drop a hammer from 20 m on the Moon (g = 1.62). Time to hit the ground?",
+             {"height_m": 20, "gravity": 1.62})
+density = d.fn("calc_density", "Density from mass and volume.", mass=N(), volume=N(),
+               unit=E(["kg/m3", "g/cm3"], "Unit of the result", opt=True))
+density.ask("An object weighs 250 grams and takes up 100 cubic centimetres; give the density in g/cm3.",
+            {"mass": 250, "volume": 100, "unit": "g/cm3"})
+wavelength = d.fn("wave.wavelength", "Wavelength from frequency and wave speed.",
+                  frequency_hz=N(), speed_m_s=N("Default: speed of light", opt=True))
+wavelength.ask("What is the wavelength of a 440 Hz sound wave travelling at 343 m/s?",
+               {"frequency_hz": 440, "speed_m_s": 343})
+
+# -- astronomy ----------------------------------------------------------------------------------
+d = BOOK.domain("astronomy")
+orbit = d.fn("orbital_period", "Orbital period of a body around a central mass (Kepler's third law).",
+             semi_major_axis_km=N(), central_body=E(["Sun", "Earth", "Jupiter", "Mars"]))
+orbit.ask("What's the orbital period of a satellite with a semi-major axis of 42,164 km around Earth?",
+          {"semi_major_axis_km": 42164, "central_body": "Earth"})
+eclipse = d.fn("eclipses.next", "Next solar or lunar eclipses visible from a place.",
+               location=S("City or place name"), kind=E(["solar", "lunar", "any"], opt=True),
+               count=I("How many to list, default 1", opt=True, minimum=1))
+eclipse.ask("When is the next lunar eclipse visible from Lisbon?", {"location": "Lisbon", "kind": "lunar"})
+eclipse.ask("List the next 3 solar eclipses I could see from Santiago, Chile.",
+            {"location": one_of("Santiago, Chile", "Santiago"), "kind": "solar", "count": 3})
+iss = d.fn("iss_pass_times", "Upcoming visible passes of the International Space Station.",
+           latitude=N(), longitude=N(), days=I("Look-ahead in days (1-10)", opt=True, minimum=1, maximum=10))
+iss.ask("When can I see the ISS from 51.5, -0.12 over the next 5 days?",
+        {"latitude": 51.5, "longitude": -0.12, "days": 5})
+
+# -- chemistry ----------------------------------------------------------------------------------
+d = BOOK.domain("chemistry")
+ph = d.fn("chemistry.ph_from_concentration", "pH of a solution from its hydrogen ion concentration.",
+          h_concentration_molar=N())
+ph.ask("What's the pH if [H+] is 0.0001 M?", {"h_concentration_molar": 0.0001})
+gas = d.fn("ideal_gas.solve_pressure", "Pressure of an ideal gas, PV = nRT.",
+           moles=N(), temperature_k=N("Kelvin"), volume_l=N("Litres"))
+gas.ask("Find the pressure of 2 moles of gas at 300 K in a 10 litre container.",
+        {"moles": 2, "temperature_k": 300, "volume_l": 10})
+gas.ask("0.5 mol of helium, 25 °C, 12 L: what's the pressure?",
+        {"moles": 0.5, "temperature_k": 298.15, "volume_l": 12}, "units")
+balance_eq = d.fn("balance_equation", "Balance a chemical equation.", equation=S("e.g. H2 + O2 -> H2O"))
+balance_eq.ask("Balance this: Fe + O2 -> Fe2O3", {"equation": "Fe + O2 -> Fe2O3"})
+halflife = d.fn("radioactive_decay.remaining", "Amount left of a radioactive sample after some time.",
+                initial_amount=N(), half_life=N(), elapsed=N(),
+                time_unit=E(["seconds", "days", "years"]))
+halflife.ask("How much of 80 grams of carbon-14 is left after 11,460 years if its half-life is 5,730 years?",
+             {"initial_amount": 80, "half_life": 5730, "elapsed": 11460, "time_unit": "years"})
+
+# -- geography and travel -----------------------------------------------------------------------
+d = BOOK.domain("geography")
+capital = d.fn("get_capital_city", "Capital city of a country.", country=S())
+capital.ask("What is the capital of Australia?", {"country": "Australia"})
+river = d.fn("rivers.get_info", "Facts about a river: length, source, mouth, countries.",
+             river_name=S(), fields=A(E(["length", "source", "mouth", "countries"]), opt=True))
+river.ask("How long is the Danube and where does it end?",
+          {"river_name": "Danube", "fields": unordered(["length", "mouth"])})
+visa = d.fn("travel.visa_requirements", "Visa rules for a traveller.",
+            passport_country=S(), destination_country=S(), stay_days=I(opt=True))
+visa.ask("Do I need a visa to visit Japan for 10 days on a Canadian passport?",
+         {"passport_country": "Canada", "destination_country": "Japan", "stay_days": 10})
+visa.ask("Indian citizen travelling to Germany - visa needed?",
+         {"passport_country": "India", "destination_country": "Germany"}, "terse")
+carrent = d.fn("car_rental.search", "Search rental cars.",
+               pickup_city=S(), pickup_date=S("YYYY-MM-DD"), return_date=S("YYYY-MM-DD"),
+               car_class=E(["economy", "compact", "suv", "van", "luxury"], opt=True))
+carrent.ask("Find me an SUV to rent in Denver from 2026-07-03 to 2026-07-10.",
+            {"pickup_city": "Denver", "pickup_date": "2026-07-03", "return_date": "2026-07-10", "car_class": "suv"})
+museum = d.fn("museum.opening_hours", "Opening hours of a museum on a date.", museum_name=S(), city=S(),
+              date=S("YYYY-MM-DD", opt=True))
+museum.ask("Is the Rijksmuseum in Amsterdam open on 2026-12-25?",
+           {"museum_name": "Rijksmuseum", "city": "Amsterdam", "date": "2026-12-25"})
+
+# -- sports -------------------------------------------------------------------------------------
+d = BOOK.domain("sports")
+golf = d.fn("golf.handicap_index", "Compute a golf handicap index from recent score differentials.",
+            differentials=A(N(), minItems=3))
+golf.ask("My last differentials were 12.4, 15.1, 10.8, 13.3 and 14.0 - what's my handicap index?",
+         {"differentials": [12.4, 15.1, 10.8, 13.3, 14.0]})
+soccer = d.fn("soccer.fixture_result", "Result of a football (soccer) match.",
+              home_team=S(), away_team=S(), season=S("e.g. 2023-24", opt=True))
+soccer.ask("How did Arsenal do at home against Chelsea in the 2022-23 season?",
+           {"home_team": "Arsenal", "away_team": "Chelsea", "season": "2022-23"})
+swim = d.fn("swim_pace_per_100m", "Pace per 100 m for a swim.", distance_m=N(), time_seconds=N())
+swim.ask("I swam 1500 m in 28 minutes 30 seconds. What's my pace per hundred?",
+         {"distance_m": 1500, "time_seconds": 1710}, "units")
+chess = d.fn("chess.elo_change", "Rating change after a game (Elo).",
+             player_rating=I(), opponent_rating=I(), result=E(["win", "draw", "loss"]),
+             k_factor=I("Default 20", opt=True))
+chess.ask("I'm rated 1650 and just beat a 1800 player. How much do I gain?",
+          {"player_rating": 1650, "opponent_rating": 1800, "result": "win"})
+chess.ask("Draw between me (2100) and a 2050, K = 10.",
+          {"player_rating": 2100, "opponent_rating": 2050, "result": "draw", "k_factor": 10}, "terse")
+
+# -- health and nutrition -----------------------------------------------------------------------
+d = BOOK.domain("health")
+bmi = d.fn("calculate_bmi", "Body mass index.", weight_kg=N(), height_cm=N())
+bmi.ask("Calculate the BMI for someone who weighs 72 kg and is 180 cm tall.", {"weight_kg": 72, "height_cm": 180})
+bmi.ask("I'm 1.65 m and 60 kilos, what's my BMI?", {"weight_kg": 60, "height_cm": 165}, "units")
+bmr = d.fn("nutrition.daily_calories", "Estimated daily calorie needs (Mifflin-St Jeor).",
+           age=I(), sex=E(["male", "female"]), weight_kg=N(), height_cm=N(),
+           activity=E(["sedentary", "light", "moderate", "active", "very_active"]))
+bmr.ask("How many calories a day does a 34-year-old woman need, 68 kg, 170 cm, moderately active?",
+        {"age": 34, "sex": "female", "weight_kg": 68, "height_cm": 170, "activity": "moderate"})
+dose = d.fn("pediatric_dose", "Weight-based medicine dose for a child.",
+            medication=S(), weight_kg=N(), dose_mg_per_kg=N())
+dose.ask("Paracetamol at 15 mg/kg for a child of 18 kg - how much?",
+         {"medication": "paracetamol", "weight_kg": 18, "dose_mg_per_kg": 15})
+steps = d.fn("activity.log_steps", "Record a day's step count.", date=S("YYYY-MM-DD"), steps=I(minimum=0))
+steps.ask("Log 12,345 steps for 2026-03-14.", {"date": "2026-03-14", "steps": 12345})
+macro = d.fn("food.nutrition_facts", "Nutrition facts for an amount of a food.",
+             food=S(), grams=N("Amount in grams, default 100", opt=True))
+macro.ask("How much protein is in 150 g of chicken breast?", {"food": "chicken breast", "grams": 150})
+macro.ask("avocado nutrition facts pls", {"food": "avocado"}, "terse")
+
+# -- home and devices ---------------------------------------------------------------------------
+d = BOOK.domain("devices")
+sprinkler = d.fn("irrigation.run_zone", "Run one sprinkler zone now.", zone=I(minimum=1, maximum=12),
+                 minutes=I(minimum=1, maximum=120))
+sprinkler.ask("Water zone 3 for 15 minutes.", {"zone": 3, "minutes": 15})
+tv = d.fn("tv.set_channel", "Switch the TV to a channel.", channel=I(minimum=1),
+          room=E(["living_room", "bedroom", "kitchen"], opt=True))
+tv.ask("Put channel 42 on in the bedroom.", {"channel": 42, "room": "bedroom"})
+oven = d.fn("oven.preheat", "Preheat the oven.", temperature=N(), unit=E(["celsius", "fahrenheit"]),
+            mode=E(["bake", "convection", "grill"], opt=True))
+oven.ask("Preheat the oven to 200 degrees Celsius on convection.",
+         {"temperature": 200, "unit": "celsius", "mode": "convection"})
+oven.ask("Heat the oven to 350F please.", {"temperature": 350, "unit": "fahrenheit"}, "polite")
+camera = d.fn("security.camera_snapshot", "Take a snapshot from a security camera.",
+              camera_id=S("e.g. cam-front"), resolution=E(["low", "medium", "high"], opt=True))
+camera.ask("Grab a high resolution snapshot from cam-garage.", {"camera_id": "cam-garage", "resolution": "high"})
+washer = d.fn("washingMachine.start", "Start a wash cycle.",
+              program=E(["cotton", "synthetics", "wool", "quick", "eco"]), temperatureC=I(opt=True),
+              spinRpm=I(opt=True))
+washer.ask("Run the wool programme at 30 degrees.", {"program": "wool", "temperatureC": 30})
+washer.ask("quick wash, 1200 spin", {"program": "quick", "spinRpm": 1200}, "terse")
+
+# -- work and productivity ----------------------------------------------------------------------
+d = BOOK.domain("productivity")
+meeting = d.fn("meetings.schedule", "Schedule a meeting.", title=S(), attendees=A(S("email address")),
+               start=S("ISO 8601 date-time"), duration_minutes=I(minimum=5))
+meeting.ask("Set up a 30 minute 'Budget review' with ana@corp.com and li@corp.com at 2026-02-10T14:00.",
+            {"title": "Budget review", "attendees": ["ana@corp.com", "li@corp.com"],
+             "start": "2026-02-10T14:00", "duration_minutes": 30})
+expense = d.fn("expenses.submit", "Submit an expense claim.", amount=N(), currency=S("ISO 4217 code"),
+               category=E(["travel", "meals", "lodging", "supplies", "other"]), description=S(opt=True))
+expense.ask("Submit a meals expense of 42.80 EUR for the team lunch.",
+            {"amount": 42.8, "currency": "EUR", "category": "meals",
+             "description": may_omit(contains("team lunch", "lunch"))})
+expense.ask("Claim 189 USD for the hotel in Boston.",
+            {"amount": 189, "currency": "USD", "category": "lodging",
+             "description": may_omit(contains("hotel in Boston", "Boston"))})
+timesheet = d.fn("timesheet.log_hours", "Log hours worked on a project.", project_code=S(), hours=N(),
+                 date=S("YYYY-MM-DD"))
+timesheet.ask("Log 6.5 hours on project PRJ-204 for 2026-01-19.",
+              {"project_code": "PRJ-204", "hours": 6.5, "date": "2026-01-19"})
+translate = d.fn("documents.convert_format", "Convert a document to another format.",
+                 file_path=S(), target_format=E(["pdf", "docx", "txt", "html", "md"]))
+translate.ask("Convert reports/q3_summary.docx to PDF.", {"file_path": "reports/q3_summary.docx",
+                                                         "target_format": "pdf"})
+wordcount = d.fn("text.word_count", "Count the words in a text.", text=S())
+wordcount.ask("How many words are in 'the quick brown fox jumps over the lazy dog'?",
+              {"text": "the quick brown fox jumps over the lazy dog"})
+
+# -- software and data --------------------------------------------------------------------------
+d = BOOK.domain("software")
+gitlog = d.fn("git.log", "Show commit history.", repo_path=S(), author=S(opt=True), since=S("YYYY-MM-DD", opt=True),
+              max_count=I(opt=True, minimum=1))
+gitlog.ask("Show the last 10 commits in /srv/app.", {"repo_path": "/srv/app", "max_count": 10})
+gitlog.ask("What did maria commit to ~/code/api since 2026-01-01?",
+           {"repo_path": "~/code/api", "author": "maria", "since": "2026-01-01"})
+k8s = d.fn("kubernetes.scale_deployment", "Scale a deployment.", namespace=S(), deployment=S(), replicas=I(minimum=0))
+k8s.ask("Scale the checkout deployment in the prod namespace to 6 replicas.",
+        {"namespace": "prod", "deployment": "checkout", "replicas": 6})
+regex = d.fn("regex.test", "Test whether a regular expression matches a string.", pattern=S(), text=S(),
+             ignore_case=B(opt=True))
+regex.ask("Does the pattern ^[A-Z]{3}-\\d{4}$ match 'ABC-1234'?", {"pattern": "^[A-Z]{3}-\\d{4}$",
+                                                                   "text": "ABC-1234"})
+ping = d.fn("network.ping", "Ping a host.", host=S(), count=I("Default 4", opt=True, minimum=1))
+ping.ask("ping example.org 10 times", {"host": "example.org", "count": 10}, "terse")
+ping.ask("Is 192.168.1.20 reachable?", {"host": "192.168.1.20"}, "indirect")
+hashf = d.fn("crypto.hash_text", "Hash a string.", text=S(), algorithm=E(["md5", "sha1", "sha256", "sha512"]))
+hashf.ask("Give me the SHA-256 of 'hello world'.", {"text": "hello world", "algorithm": "sha256"})
+csvq = d.fn("data.csv_summary", "Summary statistics of a CSV column.", file=S(), column=S())
+csvq.ask("Summarize the price column of data/listings.csv.", {"file": "data/listings.csv", "column": "price"})
+
+# -- finance and shopping -----------------------------------------------------------------------
+d = BOOK.domain("money")
+roi = d.fn("investment.roi", "Return on investment in percent.", initial_value=N(), final_value=N(),
+           years=N("For an annualized figure", opt=True))
+roi.ask("I bought shares for 4,000 and sold them for 5,200. What was my ROI?",
+        {"initial_value": 4000, "final_value": 5200})
+roi.ask("Annualized return: 10k grew to 16k in 5 years.", {"initial_value": 10000, "final_value": 16000,
+                                                           "years": 5}, "terse words")
+salestax = d.fn("sales_tax.calculate", "Sales tax on a purchase.", amount=N(), state=S("US state code, e.g. CA"))
+salestax.ask("What's the sales tax on a 899 dollar laptop in Texas?", {"amount": 899, "state": "TX"})
+splitbill = d.fn("split_bill", "Split a bill between people, with an optional tip.", total=N(), people=I(minimum=1),
+                 tip_percent=N(opt=True))
+splitbill.ask("Split 186.40 between 4 people with a 15% tip.", {"total": 186.4, "people": 4, "tip_percent": 15})
+splitbill.ask("Three of us owe 96 total, how much each?", {"total": 96, "people": 3}, "words")
+depreciation = d.fn("asset.straight_line_depreciation", "Yearly straight-line depreciation.",
+                    cost=N(), salvage_value=N(), useful_life_years=I(minimum=1))
+depreciation.ask("A machine costs 50,000, is worth 5,000 at the end and lasts 9 years. Annual depreciation?",
+                 {"cost": 50000, "salvage_value": 5000, "useful_life_years": 9})
+price_alert = d.fn("shop.price_alert", "Alert me when a product's price drops below a target.",
+                   product_url=S(), target_price=N(), email=S(opt=True))
+price_alert.ask("Tell me when https://shop.example.com/p/8841 drops under 79.99.",
+                {"product_url": "https://shop.example.com/p/8841", "target_price": 79.99})
+
+# -- culture, language and education ------------------------------------------------------------
+d = BOOK.domain("culture")
+book = d.fn("books.find_by_author", "Books by an author.", author=S(), published_after=I("Year", opt=True))
+book.ask("Which books has Ursula K. Le Guin published after 1970?",
+         {"author": "Ursula K. Le Guin", "published_after": 1970})
+film = d.fn("movies.showtimes", "Cinema showtimes.", movie_title=S(), city=S(), date=S("YYYY-MM-DD", opt=True))
+film.ask("Where is Dune: Part Two playing in Leeds on 2026-03-02?",
+         {"movie_title": "Dune: Part Two", "city": "Leeds", "date": "2026-03-02"})
+conj = d.fn("language.conjugate_verb", "Conjugate a verb.", verb=S(), language=E(["french", "spanish", "german",
+                                                                                  "italian"]),
+            tense=E(["present", "past", "future"]))
+conj.ask("Conjugate the Spanish verb 'tener' in the future tense.",
+         {"verb": "tener", "language": "spanish", "tense": "future"})
+quiz = d.fn("education.generate_quiz", "Generate a multiple-choice quiz.", topic=S(), questions=I(minimum=1, maximum=50),
+            difficulty=E(["easy", "medium", "hard"], opt=True))
+quiz.ask("Make a hard 12-question quiz on the French Revolution.",
+         {"topic": "French Revolution", "questions": 12, "difficulty": "hard"})
+poem = d.fn("art.painting_info", "Information about a painting.", title=S(), artist=S(opt=True))
+poem.ask("Tell me about The Starry Night by Van Gogh.", {"title": "The Starry Night",
+                                                         "artist": one_of("Van Gogh", "Vincent van Gogh")})
+anagram = d.fn("word_games.anagrams", "Anagrams of a word.", word=S(), min_length=I(opt=True))
+anagram.ask("What anagrams can be made from 'listen'?", {"word": "listen"})
+
+# -- logistics and vehicles ---------------------------------------------------------------------
+d = BOOK.domain("logistics")
+freight = d.fn("logistics.pallet_quote", "Freight quote for a pallet shipment.", origin_postcode=S(), destination_postcode=S(),
+               pallets=I(minimum=1), weight_kg=N())
+freight.ask("Quote for 3 pallets, 1,200 kg total, from 10115 to 80331.",
+            {"origin_postcode": "10115", "destination_postcode": "80331", "pallets": 3, "weight_kg": 1200})
+tire = d.fn("vehicle.tire_pressure", "Recommended tire pressure for a car model.", make=S(), model=S(), year=I())
+tire.ask("What tyre pressure should a 2019 Toyota Corolla run?", {"make": "Toyota", "model": "Corolla", "year": 2019})
+ev = d.fn("ev.charge_time", "Time to charge an electric car.", battery_kwh=N(), from_percent=N(), to_percent=N(),
+          charger_kw=N())
+ev.ask("How long to charge a 75 kWh battery from 20% to 80% on an 11 kW charger?",
+       {"battery_kwh": 75, "from_percent": 20, "to_percent": 80, "charger_kw": 11})
+flightco2 = d.fn("travel.flight_emissions", "CO2 of a flight per passenger.", from_airport=S("IATA code"),
+                 to_airport=S("IATA code"), cabin=E(["economy", "premium", "business", "first"], opt=True),
+                 round_trip=B(opt=True))
+flightco2.ask("Carbon footprint of a return flight from LHR to JFK in business class?",
+              {"from_airport": "LHR", "to_airport": "JFK", "cabin": "business", "round_trip": True})
+
+# -- geometry -----------------------------------------------------------------------------------
+d = BOOK.domain("shapes")
+cyl = d.fn("geometry.cylinder_volume", "Volume of a cylinder.", radius=N(), height=N())
+cyl.ask("Find the volume of a cylinder with radius 3 cm and height 10 cm.", {"radius": 3, "height": 10})
+hyp = d.fn("calculate_hypotenuse", "Hypotenuse of a right triangle.", side_a=N(), side_b=N())
+hyp.ask("Find the hypotenuse of a right triangle whose legs are 6 and 8.", {"side_a": 6, "side_b": 8})
+sphere = d.fn("sphere.surface_area", "Surface area of a sphere.", radius=N(), unit=S("Length unit", opt=True))
+sphere.ask("Surface area of a sphere with a radius of 7 metres?", {"radius": 7, "unit": may_omit(one_of("m", "metres",
+                                                                                                      "meters"))})
+trap = d.fn("area_of_trapezoid", None, base1=N(), base2=N(), height=N())
+trap.ask("A trapezoid has parallel sides 8 and 14 and is 5 tall. Area?", {"base1": 8, "base2": 14, "height": 5})
+distance = d.fn("points.euclidean_distance", "Distance between two points in the plane.",
+                point_a=A(N(), minItems=2, maxItems=2), point_b=A(N(), minItems=2, maxItems=2))
+distance.ask("How far apart are (1, 2) and (4, 6)?", {"point_a": [1, 2], "point_b": [4, 6]})

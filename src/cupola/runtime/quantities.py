@@ -156,6 +156,14 @@ _unit("percent", "1", "%", "percent", "pct")
 _unit("percent", "100", "fraction")  # a share written as a decimal: 5% is 0.05
 _unit("money", "0.01", "cent", "cents")
 _unit("money", "1", "$", "dollar", "dollars", "usd")
+# temperatures are not multiples of one another: each is (offset, scale) to kelvin, K = (value + offset) * scale
+_TEMPERATURES = {"celsius": (Decimal("273.15"), Decimal(1)), "fahrenheit": (Decimal("459.67"), Decimal(5) / 9),
+                 "kelvin": (Decimal(0), Decimal(1))}
+_unit("temperature", "0", "°c", "ºc", "° c", "degc", "celsius", "centigrade", "degrees celsius", "degrees c",
+      "degrees centigrade")
+_unit("temperature", "1", "°f", "ºf", "° f", "degf", "fahrenheit", "degrees fahrenheit", "degrees f")
+_unit("temperature", "2", "kelvin", "kelvins")
+_SCALE_OF = {Decimal(0): "celsius", Decimal(1): "fahrenheit", Decimal(2): "kelvin"}
 # a single letter or a word that is also a common word names a unit only after a number ("5 m", "10 s")
 _AMBIGUOUS = {"s", "h", "m", "l", "g", "w", "min", "mi", "in", "$", "ha"}
 # how often something happens, said of a payment or of compounding ("compounded quarterly", "paid monthly"):
@@ -206,7 +214,7 @@ def quantities(text: str) -> list[Quantity]:
         m = _AFTER.match(text, at)
         if m and len(m.group(1)) == 1 and m.group(1) not in "%lL" and m.group(1).isupper():
             m = None  # "0.25 M" is a concentration, "5 G" no unit here: one letter names a unit in lower case
-        if m and not text[m.end():m.end() + 1] == "/":  # "5 km/h" is a speed, not a length
+        if m and text[m.end():m.end() + 1] not in ("/", "^", "²", "³", "⁴"):  # "5 km/h" is a speed, "1 m^4" no length
             found.append(Quantity(value, m.group(1).lower(), at))
         elif at and text[at - 1] == "$":
             found.append(Quantity(value, "$", at))
@@ -239,7 +247,28 @@ def quantities(text: str) -> list[Quantity]:
     for m in _EVERY.finditer(text):
         at = m.start(m.lastindex)  # type: ignore[arg-type]
         found.append(Quantity(Decimal(_TIMES_A_YEAR[m.lastindex - 1]), "per year", at))  # type: ignore[operator]
-    return sorted(found, key=lambda q: q.at)
+    return _durations(sorted(found, key=lambda q: q.at), text)
+
+
+_JOINED = re.compile(r"\s*(?:and\s+)?", re.I)  # between the parts of one duration ("1 hour 20 minutes"; a comma lists)
+
+
+def _durations(found: list[Quantity], text: str) -> list[Quantity]:
+    """A duration written in parts, each a smaller unit than the one before ("28 minutes 30 seconds",
+    "2 hours and 15 minutes", "1h 20m"), is one quantity: 1710 seconds, not 28 minutes and 30 seconds. A
+    comma lists durations ("a whole year, 18 months")."""
+    out: list[Quantity] = []
+    for q in found:
+        last = out[-1] if out else None
+        unit = "min" if q.unit == "m" and last is not None and last.unit in ("h", "hr", "hrs") else q.unit  # "1h 20m"
+        if last is not None and _UNITS[unit][0] == _UNITS[last.unit][0] == "time" \
+                and _UNITS[unit][1] < _UNITS[last.unit][1] and q.value >= 0 \
+                and (end := re.compile(rf"{re.escape(last.unit)}\b", re.I).search(text, last.at)) is not None \
+                and _JOINED.fullmatch(text, end.end(), q.at):
+            out[-1] = Quantity(last.value * _UNITS[last.unit][1] / _UNITS[unit][1] + q.value, unit, last.at)
+        else:
+            out.append(q)
+    return out
 
 
 _SPELLED_RUN = re.compile(rf"\b(?:{_NUMBER_WORDS})(?:(?:\s+|-|\s+and\s+)(?:{_NUMBER_WORDS}))*(?:\s+and\s+a\s+half)?\b",
@@ -288,6 +317,8 @@ def unit_of(key: str, description: object = None) -> str | None:
     if {"compounding", "compounds"} & set(words) or (words[-2:] == ["per", "year"] and words[-3:-2] and words[-3] in (
             "payments", "periods", "times", "installments", "instalments")):  # compounds_per_year, payments_per_year
         return "per year"  # (not cost_per_year: an amount)
+    if len(words) > 1 and words[-1] in ("c", "f", "k") and words[-2].startswith("temp"):  # temperature_k, temp_f
+        return {"c": "celsius", "f": "fahrenheit", "k": "kelvin"}[words[-1]]
     if words and words[-1] in _UNITS and (len(words) > 1 or words[-1] not in _AMBIGUOUS):
         return None if len(words) > 1 and words[-2] in ("per", "a") else words[-1]  # price_per_liter: a rate
     if (isinstance(description, str) and _AS_FRACTION.search(description)) \
@@ -310,6 +341,9 @@ def in_unit(quantity: Quantity, unit: str) -> Decimal | None:
     have, want = _UNITS[quantity.unit], _UNITS[unit]
     if have[0] != want[0]:
         return None
+    if have[0] == "temperature":  # 25 °C is 298.15 K and 77 °F
+        (off_in, scale_in), (off_out, scale_out) = _TEMPERATURES[_SCALE_OF[have[1]]], _TEMPERATURES[_SCALE_OF[want[1]]]
+        return ((quantity.value + off_in) * scale_in / scale_out - off_out).normalize()
     sizes = {have[1], want[1]}
     if sizes == {_UNITS["year"][1], _UNITS["month"][1]}:  # a calendar's months, not 30-day ones
         return (quantity.value * (12 if have[1] > want[1] else Decimal(1) / 12)).normalize()

@@ -402,6 +402,10 @@ _ALIASES = {"g": ["gram"], "kg": ["kilogram", "kilo"], "mg": ["milligram"], "lb"
             **{day[:3]: [day] for day in "monday tuesday wednesday thursday friday saturday sunday".split()},
             **{code: [name] for code, name in _LANGUAGES.items()}}
 _CODES = set(_LANGUAGES)  # never a symbol after a number
+# words that name a value without sharing its letters, matched whole ("a 34-year-old woman" is female;
+# "men" never by "menu")
+_SYNONYMS = {"female": {"woman", "women", "girl", "girls", "lady", "ladies", "mother", "daughter"},
+             "male": {"man", "men", "boy", "boys", "gentleman", "father", "son"}}
 
 
 # Words of a boolean's key that do not name the thing itself (include_archived names "archived").
@@ -436,10 +440,17 @@ _KINDS = {
                        r"|(?<![\w@/.-])[\w-]+\.[A-Za-z][A-Za-z0-9]{0,4}\b(?!@)"),  # report.pdf
     "phone": re.compile(r"\+?\d[\d ().-]{5,}\d"),
     "id": re.compile(r"(?<![\w@/.-])#?(?P<value>[A-Za-z0-9][\w-]*\d[\w-]*)(?![\w.-]*\.\d)"),  # not "1200" of 1200.50
+    "host": re.compile(r"(?<![\w@/.-])(?:\d{1,3}(?:\.\d{1,3}){3}|(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,})(?![\w@/-])"),
 }
 _KIND_WORDS = {"email": {"email", "emails", "mail"}, "url": {"url", "urls", "uri", "link", "href"},
                "path": {"path", "paths", "file", "files", "folder", "dir", "directory", "filename"},
-               "phone": {"phone", "mobile", "msisdn"}, "id": {"id", "ids", "sku"}}
+               "phone": {"phone", "mobile", "msisdn"}, "id": {"id", "ids", "sku"},
+               "host": {"host", "hosts", "hostname", "domain", "domains", "ip"}}
+_FILE_TYPES = frozenset("pdf txt csv tsv doc docx xls xlsx ppt pptx json yaml yml xml md py js ts html htm png jpg jpeg "
+                        "gif svg mp3 mp4 wav zip gz tar log sql ini cfg toml".split())
+# the last word of a key of several words that makes a string an id ("project_code", "order_number"; not
+# "source_code", nor a description's "state code")
+_ID_LAST = frozenset(("code", "number", "no"))
 # kinds whose every token in the message a list of that kind holds, when no single sibling takes that kind
 # (an address, a link, a file or a phone number is not written in passing; an id-like code can be)
 _LISTED = {"email", "url", "path", "phone"}
@@ -458,6 +469,8 @@ def _kind(key: str, schema: dict[str, Any]) -> str | None:
     for kind, names in _KIND_WORDS.items():
         if words & names:
             return kind
+    if len(listed := _words(key)) > 1 and listed[-1] in _ID_LAST and listed[-2] not in ("source", "python", "sample"):
+        return "id"
     description = schema.get("description")
     if isinstance(description, str) and re.search(r"\bphone\b|E\.164", description, re.I):
         return "phone"
@@ -489,6 +502,8 @@ def kind_tokens(kind: str, text: str, schema: dict[str, Any] | None = None) -> l
         value = (m.groupdict().get("value") or m.group(0)).strip()
         if kind == "id" and not re.search(r"[A-Za-z]", value) and not re.fullmatch(r"\d+", value):
             continue
+        if kind == "host" and value.rsplit(".", 1)[-1].lower() in _FILE_TYPES:  # report.pdf is a file
+            continue
         if value not in out:
             out.append(value)
     return out
@@ -512,6 +527,8 @@ def mentions(value: Any, text: str) -> bool:
     key = str(value).lower()
     if key and not re.search(r"\w", key):  # an operator ("<", ">=") written as one: "disk_free_gb < 10"
         return re.search(rf"(?<![^\w\s]){re.escape(key)}(?![^\w\s])", text) is not None
+    if key in _SYNONYMS:
+        return bool(_SYNONYMS[key] & set(_words(text)))
     if key in _ALIASES:
         return any(_said(word, text) for word in _ALIASES[key])
     return any(re.search(rf"\d\s?{re.escape(abbr)}\b", text, re.I) and any(_said(value, word) for word in words)
@@ -536,11 +553,15 @@ def _forms(word: str) -> set[str]:
 def _said(value: Any, text: str) -> bool:
     """Whether the user's ``text`` names ``value`` (an enum value or a property name): its words in a
     row, each matching a word of the text whole, as a prefix ("quiet" in "quietly", "cup" in "cups") or
-    by a shared stem of at least four letters ("drive" in "driving"); common words never count alone."""
+    by a shared stem of at least four letters ("drive" in "driving"); common words never count alone. A
+    value is also named by a token that spells it with other marks ("SHA-256" names sha256, "h264" names
+    H.264, "e-mail" names email)."""
     wanted = _words(value)
     if not wanted or (len(wanted) == 1 and wanted[0] in _COMMON):
         return False
     have = _words(text)
+    if len(joined := "".join(wanted)) >= 3 and joined in {"".join(_words(t)) for t in text.split()}:
+        return True
 
     def same(w: str, t: str) -> bool:
         if t == w or (len(w) >= 2 and t.startswith(w) and len(t) - len(w) <= 3):
@@ -861,6 +882,7 @@ class _Lark:
         self.typed: dict[int, list[str]] = {}  # string nodes (by id) held to whole tokens of their kind
         self.listed: set[int] = set()  # array items (by id) of a kind whose every token the list holds
         self.excluded: dict[int, list[str]] = {}  # copied strings (by id) that may not be exactly these
+        self.unled: dict[int, list[str]] = {}  # copied strings (by id) that may not start with these numbers
         self.found: dict[int, list[str] | None] = {}  # _written's answer per node (by id): asked several times
         self.need: int | None = None  # the required number fields of the whole call (see _numbers_given)
         self.spare = 0  # its optional number fields
@@ -1111,6 +1133,10 @@ class _Lark:
                                               for p in self.pieces)  # a word is left to copy: never a dead end
             if barring:
                 words += " & ~/[^\\w]*(" + "|".join(_rx(v) for v in barred) + ")[^\\w]*/"
+            unled = self.unled.get(id(node), [])
+            if copy and unled and any(re.fullmatch(_EDGES, p) and low <= len(p) <= chars and not re.match(
+                    "(" + "|".join(map(re.escape, unled)) + r")(?![\d.,])", p) for p in self.pieces):
+                words += " & ~/[^\\w]*(" + "|".join(_rx(v) for v in unled) + ")([^0-9.,][^\\x00]*)?/"
             if copy and any(re.fullmatch(_EDGES, p) and p.lower() not in _FILLER and low <= len(p) <= chars
                             and not (barring and p in barred) for p in self.pieces):  # a value-like word is left
                 words += f" & ~/{_NOT_WORD}*{_FILLER_RX}({_NOT_WORD}+{_FILLER_RX})*{_NOT_WORD}*/"
@@ -1163,10 +1189,17 @@ class _Lark:
             taken = [q for q in self.quantities if in_unit(q, unit) is not None] if unit and self._written(sub) else []
             claimed += [m.group(0).strip() for q in taken if (m := _QUANTITY_TEXT.match(self.said, q.at))]
             claimed += [number_text(q.value) for q in taken]
+        # nor starts with the one number a required number sibling takes ("deployment": "6 replicas", "host":
+        # "10 times" beside replicas 6, count 10)
+        sure = {number_text(Decimal(w[0])) for k, sub, req in members if req and sub.schema.get("type") in (
+            "number", "integer") and (w := self._written(sub)) and len(w) == 1}
+        leading = list(dict.fromkeys(self.said[a:b] for a, b, v in self.values if number_text(v) in sure))
         for k, sub, _ in members:  # a free-text copy is never just a value a sibling takes ("device": "35",
             target = sub.parts[0] if sub.kind == "arr" and sub.parts else sub  # "rooms": [..., "turbo"])
             if target.kind == "str" and id(target) not in self.typed and claimed:
                 self.excluded[id(target)] = list(dict.fromkeys(str(v) for v in claimed))
+            if target.kind == "str" and id(target) not in self.typed and leading:
+                self.unled[id(target)] = leading
         combos, fixed = self._distinct(members)
         flags = self._flags(members)
         nested = {k: self._numbers_in(sub) for k, sub, _ in members if sub.kind == "obj" and k not in flags}
