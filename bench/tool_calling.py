@@ -30,7 +30,7 @@ Run from the repository root:
     .venv/bin/python bench/tool_calling.py                      # both sets, default modes (~1-2 h)
     .venv/bin/python bench/tool_calling.py --sets dev --sample 10 --modes required auto
     .venv/bin/python bench/tool_calling.py --url http://127.0.0.1:8000 --sets dev --limit 5
-    .venv/bin/python bench/tool_calling.py --rescore            # re-summarise saved answers
+    .venv/bin/python bench/tool_calling.py --rescore            # judge saved answers against today's cases
 
 Results go to bench/results/tool_calling.{json,md} (runs with --limit/--sample to
 tool_calling_sample.*). Cupola's answers are stored under ``--label`` (default "current adapter");
@@ -468,6 +468,8 @@ def resummarise(results: dict[str, Any], sets: dict[str, list[dict[str, Any]]]) 
         for set_name, modes in run.get("sets", {}).items():
             cases = {c["id"]: c for c in sets[set_name]}
             for data in modes.values():
+                for row in data["rows"]:
+                    scoring.rescore(row, cases[row["id"]])
                 data["summary"] = scoring.breakdown(data["rows"], cases)
             for mode in modes:
                 if mode.endswith("-stream") and mode.removesuffix("-stream") in modes:
@@ -500,7 +502,8 @@ def main() -> None:
     ap.add_argument("--out", help="results file stem in bench/results/ (default tool_calling, or "
                                   "tool_calling_sample with --limit/--sample), or a path")
     ap.add_argument("--fresh", action="store_true", help="discard earlier runs in the results file")
-    ap.add_argument("--rescore", action="store_true", help="re-summarise the saved answers; no servers")
+    ap.add_argument("--rescore", action="store_true",
+                    help="judge the saved answers again against the cases as they are now; no servers")
     args = ap.parse_args()
     if args.label == BASELINE:
         raise SystemExit(f"--label {BASELINE!r} is reserved for the llama.cpp baseline")

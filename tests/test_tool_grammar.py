@@ -384,8 +384,10 @@ def test_numbers_and_dates_are_ones_the_user_wrote_and_unwritten_optional_ones_a
     assert not _accepts(lark, _call('"city": "Raleigh", "min_bedrooms": 100', "homes"))  # not a number the user wrote
     assert not _accepts(lark, _call('"city": "Raleigh", "min_bedrooms": 4, "max_price": 5000', "homes"))
     assert not _accepts(lark, _call('"city": "Raleigh", "min_bedrooms": 4, "move_in": "2025-06-02"', "homes"))
-    assert _accepts(lark, _call('"city": "Raleigh", "min_bedrooms": 4, "max_price": 550000, "ratio": 0.25',
-                                "homes"))  # opted out
+    assert _accepts(lark, _call('"city": "Raleigh", "min_bedrooms": 4, "max_price": 550000, "ratio": 0.25, '
+                                '"move_in": "2025-06-01"', "homes"))  # opted out
+    # "moving 2025-06-01" says move_in's word ("moving" names move): the date is written, not left out
+    assert not _accepts(lark, _call('"city": "Raleigh", "min_bedrooms": 4, "max_price": 550000', "homes"))
     # no number fits the range (550000 > 20): the integer is only bounded, never a dead end
     lark = _lark(HOMES, "In Raleigh under 550k")
     assert _accepts(lark, _call('"city": "Raleigh", "min_bedrooms": 3, "max_price": 550000', "homes"))
@@ -1123,3 +1125,50 @@ def test_a_copy_does_not_start_with_the_number_a_required_sibling_takes():
     lark = _lark(scale, "Scale the checkout deployment in the prod namespace to 6 replicas.")
     assert _accepts(lark, _call('"namespace": "prod", "deployment": "checkout", "replicas": 6', "scale"))
     assert not _accepts(lark, _call('"namespace": "prod", "deployment": "6 replicas", "replicas": 6', "scale"))
+
+
+def test_a_list_of_numbers_takes_a_run_whole_unless_a_loose_sibling_may_take_some():
+    """Written for a second fresh batch of the development set: [7, 9, 21] for "Average of 3, 7, 9 and 21?"."""
+    mean = _tool("mean", {"numbers": {"type": "array", "items": {"type": "number"}}}, ["numbers"])
+    lark = _lark(mean, "Average of 3, 7, 9 and 21?")
+    assert _accepts(lark, _call('"numbers": [3, 7, 9, 21]', "mean"))
+    assert not _accepts(lark, _call('"numbers": [7, 9, 21]', "mean"))
+    top = _tool("top", {"numbers": {"type": "array", "items": {"type": "number"}}, "k": {"type": "integer"}},
+                ["numbers", "k"])
+    lark = _lark(top, "Pick from 3, 7, 9 and 21")  # k is not held to one number: it may take an end of the run
+    assert _accepts(lark, _call('"numbers": [7, 9, 21], "k": 3', "top"))
+
+
+def test_postcodes_and_codes_are_whole_tokens_and_not_a_siblings_number():
+    vet = _tool("vet", {"postcode": {"type": "string"}}, ["postcode"])
+    assert _accepts(_lark(vet, "an emergency vet near SW1A 1AA"), _call('"postcode": "SW1A 1AA"', "vet"))
+    assert not _accepts(_lark(vet, "an emergency vet near SW1A 1AA"), _call('"postcode": "1AA"', "vet"))
+    reorder = _tool("reorder", {"sku": {"type": "string"}, "quantity": {"type": "integer"}}, ["sku", "quantity"])
+    lark = _lark(reorder, "Reorder 250 units of SKU-88213.")
+    assert _accepts(lark, _call('"sku": "SKU-88213", "quantity": 250', "reorder"))
+    assert not _accepts(lark, _call('"sku": "250", "quantity": 250', "reorder"))
+
+
+def test_an_optional_number_a_siblings_unit_claims_is_left_out():
+    """"coats": 12 for "a 12 ft by 8 ft wall" (the 12 feet are the width, in metres)."""
+    paint = _tool("paint", {"width_m": {"type": "number"}, "height_m": {"type": "number"},
+                            "coats": {"type": "integer"}}, ["width_m", "height_m"])
+    lark = _lark(paint, "I need to paint a 12 ft by 8 ft wall. How much paint?")
+    assert _accepts(lark, _call('"width_m": 3.6576, "height_m": 2.4384', "paint"))
+    assert not _accepts(lark, _call('"width_m": 3.6576, "height_m": 2.4384, "coats": 12', "paint"))
+
+
+def test_a_numbers_words_stop_before_that_and_skip_pronouns():
+    """"revenue": 7800, "cost": 12000 for "sold goods for 12,000 that cost us 7,800"."""
+    margin = _tool("margin", {"revenue": {"type": "number"}, "cost": {"type": "number"}}, ["revenue", "cost"])
+    lark = _lark(margin, "We sold goods for 12,000 that cost us 7,800. What's the margin?")
+    assert _accepts(lark, _call('"revenue": 12000, "cost": 7800', "margin"))
+    assert not _accepts(lark, _call('"revenue": 7800, "cost": 12000', "margin"))
+
+
+def test_an_ing_form_names_a_value_ending_in_e():
+    commute = _tool("commute", {"modes": {"type": "array", "items": {"type": "string", "enum": [
+        "car", "bike", "transit", "walk"]}}}, ["modes"])
+    lark = _lark(commute, "Compare biking and transit to work.")
+    assert _accepts(lark, _call('"modes": ["bike", "transit"]', "commute"))
+    assert not _accepts(lark, _call('"modes": ["transit"]', "commute"))

@@ -141,6 +141,16 @@ def score(case: dict[str, Any], message: dict[str, Any] | None, finish: str | No
     return row
 
 
+def rescore(row: dict[str, Any], case: dict[str, Any]) -> None:
+    """Judge a saved answer's arguments again against ``case`` as it is now (its expected values or match
+    rules may have been corrected since the answer was scored)."""
+    want = expected_calls(case)
+    if want and row.get("right") is not None:
+        calls = row["calls"]
+        row["right"] = row["error"] is None and Counter(c["name"] or "" for c in calls) == Counter(w["name"] for w in want)
+        row["exact"] = row["right"] and not row["problems"] and _all_match(want, calls, case.get("match") or {})
+
+
 def _all_match(want: list[dict[str, Any]], calls: list[dict[str, Any]], match: dict[str, Any]) -> bool:
     left = list(calls)
     for w in want:

@@ -1473,3 +1473,108 @@ trap.ask("A trapezoid has parallel sides 8 and 14 and is 5 tall. Area?", {"base1
 distance = d.fn("points.euclidean_distance", "Distance between two points in the plane.",
                 point_a=A(N(), minItems=2, maxItems=2), point_b=A(N(), minItems=2, maxItems=2))
 distance.ask("How far apart are (1, 2) and (4, 6)?", {"point_a": [1, 2], "point_b": [4, 6]})
+
+# -- the same part, a second batch (written after the first batch's rules, not tuned on) ------------
+d = BOOK.domain("everyday-science")
+accel = d.fn("kinematics.final_velocity", "Final velocity under constant acceleration.",
+             initial_velocity=N("m/s"), acceleration=N("m/s^2"), time=N("seconds"))
+accel.ask("Calculate the final velocity of a car that starts at 10 m/s and accelerates at 3 m/s^2 for 5 seconds.",
+          {"initial_velocity": 10, "acceleration": 3, "time": 5})
+accel.ask("A ball is dropped from rest; how fast is it going after 2 seconds at 9.8 m/s^2?",
+          {"initial_velocity": 0, "acceleration": 9.8, "time": 2}, "indirect")
+heat = d.fn("thermo.heat_energy", "Heat needed to warm a mass of a substance (Q = m c dT).",
+            mass_kg=N(), specific_heat=N("J/(kg K)"), temperature_change=N("Kelvin or Celsius degrees"))
+heat.ask("How much heat does it take to warm 2 kg of water (c = 4186) by 30 degrees?",
+         {"mass_kg": 2, "specific_heat": 4186, "temperature_change": 30})
+lens = d.fn("optics.lens_image_distance", "Image distance from the thin lens equation.",
+            focal_length_cm=N(), object_distance_cm=N())
+lens.ask("An object sits 30 cm from a lens with a focal length of 10 cm. Where is the image?",
+         {"focal_length_cm": 10, "object_distance_cm": 30})
+power = d.fn("electric_power", "Electrical power from voltage and current.", voltage=N(), current=N())
+power.ask("What's the power drawn by a device at 120 volts and 2.5 amps?", {"voltage": 120, "current": 2.5})
+cell = d.fn("biology.cell_division_count", "Cells after a number of divisions.", initial_cells=I(minimum=1),
+            divisions=I(minimum=0))
+cell.ask("Starting from 5 cells, how many are there after 8 divisions?", {"initial_cells": 5, "divisions": 8})
+dna = d.fn("biology.punnett_cross", "Offspring genotype ratios for two parents.", parent1=S("e.g. Aa"),
+           parent2=S("e.g. aa"))
+dna.ask("Cross Bb with bb - what are the offspring ratios?", {"parent1": "Bb", "parent2": "bb"})
+quake = d.fn("earthquakes.recent", "Recent earthquakes near a place.", region=S(), min_magnitude=N(opt=True),
+             days=I("Look-back in days, default 7", opt=True))
+quake.ask("Any earthquakes above magnitude 5 near Japan in the last 30 days?",
+          {"region": "Japan", "min_magnitude": 5, "days": 30})
+quake.ask("recent quakes in California", {"region": "California"}, "terse")
+
+d = BOOK.domain("everyday-life")
+recipe = d.fn("recipes.find_by_ingredients", "Recipes that use the given ingredients.",
+              ingredients=A(S(), minItems=1), max_minutes=I("Total time limit", opt=True),
+              diet=E(["vegetarian", "vegan", "gluten_free", "none"], opt=True))
+recipe.ask("What can I cook with eggs, spinach and feta in under 20 minutes?",
+           {"ingredients": unordered(["eggs", "spinach", "feta"]), "max_minutes": 20})
+recipe.ask("Vegan dinner ideas using chickpeas and rice.",
+           {"ingredients": unordered(["chickpeas", "rice"]), "diet": "vegan"})
+paint = d.fn("paint_needed", "Litres of paint for a wall.", width_m=N(), height_m=N(),
+             coats=I("Default 2", opt=True, minimum=1))
+paint.ask("How much paint for a wall 4 m wide and 2.5 m high, three coats?",
+          {"width_m": 4, "height_m": 2.5, "coats": 3})
+paint.ask("I need to paint a 12 ft by 8 ft wall. How much paint?",
+          {"width_m": one_of(3.66, 3.6576), "height_m": one_of(2.44, 2.4384)}, "units")
+plant = d.fn("plants.care_guide", "Care guide for a house plant.", species=S(),
+             light=E(["low", "medium", "bright"], opt=True))
+plant.ask("How do I look after a fiddle leaf fig in low light?", {"species": "fiddle leaf fig", "light": "low"})
+babysit = d.fn("childcare.book_sitter", "Book a babysitter.", date=S("YYYY-MM-DD"), start_time=S("HH:MM"),
+               hours=N(), children=I(minimum=1))
+babysit.ask("Book a sitter for 2 kids on 2026-05-16 from 19:00 for 4 hours.",
+            {"date": "2026-05-16", "start_time": "19:00", "hours": 4, "children": 2})
+pet = d.fn("pets.find_vet", "Find a vet near a postcode.", postcode=S(), emergency=B(opt=True),
+           species=E(["dog", "cat", "rabbit", "bird", "reptile"], opt=True))
+pet.ask("I need an emergency vet for my rabbit near SW1A 1AA.",
+        {"postcode": "SW1A 1AA", "emergency": True, "species": "rabbit"})
+gift = d.fn("gifts.suggest", "Gift ideas.", recipient_age=I(), budget=N(), interests=A(S(), opt=True))
+gift.ask("Gift ideas for a 12 year old who likes robots and chess, budget 50.",
+         {"recipient_age": 12, "budget": 50, "interests": unordered(["robots", "chess"])})
+commute = d.fn("commute.compare_modes", "Compare commute options between two addresses.", origin=S(),
+               destination=S(), modes=A(E(["car", "bike", "transit", "walk"]), opt=True))
+commute.ask("Compare biking and transit from Kings Cross to Canary Wharf.",
+            {"origin": "Kings Cross", "destination": "Canary Wharf", "modes": unordered(["bike", "transit"])})
+
+d = BOOK.domain("business")
+invoice = d.fn("invoices.create", "Create an invoice.", customer=S(), amount=N(), currency=S("ISO 4217"),
+               due_days=I("Payment terms in days", opt=True))
+invoice.ask("Invoice Acme Ltd 4,500 GBP, payment due in 30 days.",
+            {"customer": "Acme Ltd", "amount": 4500, "currency": "GBP", "due_days": 30})
+margin = d.fn("profit_margin", "Gross margin in percent.", revenue=N(), cost=N())
+margin.ask("We sold goods for 12,000 that cost us 7,800. What's the margin?", {"revenue": 12000, "cost": 7800})
+breakeven = d.fn("break_even_units", "Units needed to break even.", fixed_costs=N(), price_per_unit=N(),
+                 variable_cost_per_unit=N())
+breakeven.ask("Fixed costs are 20,000, we sell at 50 a unit and each costs 30 to make. Break-even?",
+              {"fixed_costs": 20000, "price_per_unit": 50, "variable_cost_per_unit": 30})
+crm = d.fn("crm.log_call", "Log a sales call with a contact.", contact_email=S(), outcome=E(
+    ["interested", "not_interested", "follow_up", "no_answer"]), notes=S(opt=True))
+crm.ask("Log a call with jo@acme.io - no answer.", {"contact_email": "jo@acme.io", "outcome": "no_answer"})
+crm.ask("Called sam@beta.com, wants a follow up next week about pricing.",
+        {"contact_email": "sam@beta.com", "outcome": "follow_up", "notes": may_omit(contains("pricing"))})
+hire = d.fn("jobs.post_opening", "Post a job opening.", title=S(), location=S(), remote=B(opt=True),
+            salary_max=N(opt=True))
+hire.ask("Post a remote Data Engineer job based in Berlin paying up to 85000.",
+         {"title": "Data Engineer", "location": "Berlin", "remote": True, "salary_max": 85000})
+stock = d.fn("inventory.reorder", "Reorder stock of a product.", sku=S(), quantity=I(minimum=1),
+             supplier=S(opt=True))
+stock.ask("Reorder 250 units of SKU-88213.", {"sku": "SKU-88213", "quantity": 250})
+
+d = BOOK.domain("math-basics")
+fact = d.fn("math.factorial", "Factorial of a non-negative integer.", n=I(minimum=0))
+fact.ask("Calculate the factorial of 7.", {"n": 7})
+perc = d.fn("percentage_of", "A percentage of a number.", percent=N(), of=N())
+perc.ask("What is 15% of 240?", {"percent": 15, "of": 240})
+power2 = d.fn("math.power", "Raise a base to an exponent.", base=N(), exponent=N())
+power2.ask("What's 2 to the power of 10?", {"base": 2, "exponent": 10})
+power2.ask("Compute 3 cubed.", {"base": 3, "exponent": 3}, "words")
+lcm = d.fn("least_common_multiple", None, a=I(), b=I())
+lcm.ask("Find the LCM of 12 and 18.", {"a": 12, "b": 18})
+avg = d.fn("statistics.mean", "Arithmetic mean.", numbers=A(N(), minItems=1))
+avg.ask("Average of 3, 7, 9 and 21?", {"numbers": [3, 7, 9, 21]})
+convert_base = d.fn("number_base.convert", "Convert an integer between bases.", number=S(), from_base=I(),
+                    to_base=I())
+convert_base.ask("Convert 255 from base 10 to base 16.", {"number": "255", "from_base": 10, "to_base": 16})
+circle = d.fn("circle.circumference", None, radius=N())
+circle.ask("What is the circumference of a circle with radius 4.5?", {"radius": 4.5})

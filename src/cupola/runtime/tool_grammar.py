@@ -28,6 +28,7 @@ still constrained, but no length is promised for it.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import math
 import re
@@ -411,6 +412,8 @@ _SYNONYMS = {"female": {"woman", "women", "girl", "girls", "lady", "ladies", "mo
 # Words of a boolean's key that do not name the thing itself (include_archived names "archived").
 _FLAG_WORDS = frozenset("is has have include includes enable enabled allow use show with should can do only "
                         "get set want".split())
+_PRONOUNS = frozenset("us you him her them".split())  # "cost us 7,800": cost is the number's word
+_RELATIVE = frozenset("that which who whose while whereas but".split())  # after a number, the next thing's words
 _EVERY = frozenset("every each per".split())  # "200 every month": the month is the number's neighbour
 _BOUNDS = frozenset("max maximum min minimum limit num number count total value amount".split())  # no unit's word
 _COUNT_BEFORE = re.compile(r"\b(first|last|top|next|latest|newest|recent|most recent)$")
@@ -439,12 +442,16 @@ _KINDS = {
     "path": re.compile(r"(?<![\w@/.])(?:~|\.{1,2})?/[\w.~/-]*[\w~/]"  # /docs/a.txt, ~/notes
                        r"|(?<![\w@/.-])[\w-]+\.[A-Za-z][A-Za-z0-9]{0,4}\b(?!@)"),  # report.pdf
     "phone": re.compile(r"\+?\d[\d ().-]{5,}\d"),
+    # a UK, Canadian or digits-only (US ZIP+4, most of Europe) postal code: "SW1A 1AA", "K1A 0B1", "80331"
+    "postcode": re.compile(r"(?<![\w-])(?:[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|[A-Z]\d[A-Z] ?\d[A-Z]\d|\d{4,6}(?:-\d{4})?)"
+                           r"(?![\w-])"),
     "id": re.compile(r"(?<![\w@/.-])#?(?P<value>[A-Za-z0-9][\w-]*\d[\w-]*)(?![\w.-]*\.\d)"),  # not "1200" of 1200.50
     "host": re.compile(r"(?<![\w@/.-])(?:\d{1,3}(?:\.\d{1,3}){3}|(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,})(?![\w@/-])"),
 }
 _KIND_WORDS = {"email": {"email", "emails", "mail"}, "url": {"url", "urls", "uri", "link", "href"},
                "path": {"path", "paths", "file", "files", "folder", "dir", "directory", "filename"},
-               "phone": {"phone", "mobile", "msisdn"}, "id": {"id", "ids", "sku"},
+               "phone": {"phone", "mobile", "msisdn"}, "postcode": {"postcode", "postcodes", "zip", "zipcode", "postal"},
+               "id": {"id", "ids", "sku"},
                "host": {"host", "hosts", "hostname", "domain", "domains", "ip"}}
 _FILE_TYPES = frozenset("pdf txt csv tsv doc docx xls xlsx ppt pptx json yaml yml xml md py js ts html htm png jpg jpeg "
                         "gif svg mp3 mp4 wav zip gz tar log sql ini cfg toml".split())
@@ -567,6 +574,8 @@ def _said(value: Any, text: str) -> bool:
         if t == w or (len(w) >= 2 and t.startswith(w) and len(t) - len(w) <= 3):
             return True
         if len(t) >= 3 and w.startswith(t) and w[len(t):] in _INFLECTIONS:  # "die" names died, "tax" taxes
+            return True
+        if len(w) >= 3 and w.endswith("e") and t in (w[:-1] + "ing", w + "r", w + "rs"):  # "biking" names bike
             return True
         stem = max(4, min(len(w), len(t)) - 2)
         return len(w) >= stem and len(t) >= stem and w[:stem] == t[:stem]
@@ -980,14 +989,16 @@ class _Lark:
     def _neighbours(self) -> list[tuple[Decimal, list[str]]]:
         """Each number the user wrote with the words next to it: the nearest word before it and the two
         after it that are not common ones, in the same clause ("3 bedrooms, 2 baths": bedrooms for 3,
-        baths for 2; not "current" for "the current through a 220 ohm resistor")."""
+        baths for 2; not "current" for "the current through a 220 ohm resistor"), and before "that", "which"
+        and the like ("sold for 12,000 that cost us 7,800": cost is 7,800's word, not 12,000's)."""
         if self.near is None:
             words = [(m.start(), m.end(), m.group().lower()) for m in re.finditer(r"[A-Za-z]{2,}", self.said)
-                     if m.group().lower() not in _COMMON | _EVERY]
+                     if m.group().lower() not in _COMMON | _EVERY | _PRONOUNS]
             self.near = []
             for start, end, value in self.values:
                 before = [(s, e, w) for s, e, w in words if e <= start][-1:]
                 after = [(s, e, w) for s, e, w in words if s >= end][:2]  # "6 full cycles", "220 ohm resistor"
+                after = list(itertools.takewhile(lambda x: x[2] not in _RELATIVE, after))  # "12,000 that cost us"
                 self.near.append((value, [w for s, e, w in before + after if not re.search(
                     r"[,;:.!?()]", self.said[e:start] if e <= start else self.said[end:s])]))
         return self.near
@@ -997,16 +1008,17 @@ class _Lark:
         number the user wrote next to a word of a field's key is that field's ("3 bedrooms, 2 baths", "a
         2 bedroom flat of 90 square metres": bedrooms 2, not 90), when it is the only such number; and a
         field that names no unit does not take a quantity a sibling's unit claims ("70% of the time,
-        eight out of ten": trials is not 70 when p_success takes 70%)."""
+        eight out of ten": trials is not 70 when p_success takes 70%; an optional one left nothing is left
+        out: "a 12 ft by 8 ft wall" sets no coats)."""
         if not self.said:
             return
-        numeric = [(k, sub) for k, sub, _ in members if sub.kind in ("lex", "json")
+        numeric = [(k, sub, req) for k, sub, req in members if sub.kind in ("lex", "json")
                    and sub.schema.get("type") in ("number", "integer") and sub.schema.get(FROM_USER, True) is not False]
         if not numeric:
             return
-        units = [u for _, sub in numeric if (u := self.units.get(id(sub)))]
-        keys = Counter(w for k, _ in numeric for w in set(_words(k)))
-        for k, sub in numeric:
+        units = [u for _, sub, _ in numeric if (u := self.units.get(id(sub)))]
+        keys = Counter(w for k, _, _ in numeric for w in set(_words(k)))
+        for k, sub, req in numeric:
             written = self._written(sub)
             if not written or self._in_its_unit(sub):  # its unit decides
                 continue
@@ -1022,7 +1034,8 @@ class _Lark:
             kinds = {dimension(w) for w in _words(k)} - {None}  # hours_per_day may take "5 hours"
             claimed = {number_text(q.value) for q in self.quantities if dimension(q.unit) not in kinds
                        and any(in_unit(q, u) is not None for u in units)}
-            if kept := [w for w in written if w not in claimed]:
+            kept = [w for w in written if w not in claimed]
+            if kept or not req:  # an optional one the claimed numbers leave nothing is left out ("12 ft" not coats)
                 self.found[id(sub)] = kept
 
     def _numbers_given(self, members: list[tuple[str, Node, bool]]) -> set[str]:
@@ -1173,11 +1186,16 @@ class _Lark:
         members = [(k, sub, req or k in left_out or self._asked(k, sub)) for k, sub, req in _members(node)
                    if req or self._grounded(k, sub)]
         self.optional |= {id(sub) for k, sub, req in _members(node) if sub.kind == "arr" and not req and sub.items}
+        # the one number a required number sibling takes ("replicas": 6, "quantity": 250) is not a code or a copy
+        sure = {number_text(Decimal(w[0])) for k, sub, req in members if req and sub.schema.get("type") in (
+            "number", "integer") and (w := self._written(sub)) and len(w) == 1}
+        leading = list(dict.fromkeys(self.said[a:b] for a, b, v in self.values if number_text(v) in sure))
         for k, sub, _ in members:
             target = _item(sub)
             kind = _string_kind(k, sub)
             if kind and self.said and target.schema.get(FROM_USER, True) is not False:
-                self.typed[id(target)] = kind_tokens(kind, self.said, target.schema)
+                tokens = kind_tokens(kind, self.said, target.schema)  # "250 units of SKU-88213": not 250
+                self.typed[id(target)] = [t for t in tokens if t not in leading] or tokens
         taken = {v for k, sub, _ in members if sub.kind != "arr" for v in self._choices(sub) or []}
         self.listed |= {id(sub.parts[0]) for k, sub, _ in members  # lists of addresses no single sibling takes
                         if sub.kind == "arr" and sub.parts and _kind(k, sub.schema.get("items") or {}) in _LISTED
@@ -1189,11 +1207,7 @@ class _Lark:
             taken = [q for q in self.quantities if in_unit(q, unit) is not None] if unit and self._written(sub) else []
             claimed += [m.group(0).strip() for q in taken if (m := _QUANTITY_TEXT.match(self.said, q.at))]
             claimed += [number_text(q.value) for q in taken]
-        # nor starts with the one number a required number sibling takes ("deployment": "6 replicas", "host":
-        # "10 times" beside replicas 6, count 10)
-        sure = {number_text(Decimal(w[0])) for k, sub, req in members if req and sub.schema.get("type") in (
-            "number", "integer") and (w := self._written(sub)) and len(w) == 1}
-        leading = list(dict.fromkeys(self.said[a:b] for a, b, v in self.values if number_text(v) in sure))
+        # nor starts with that one number ("deployment": "6 replicas", "host": "10 times")
         for k, sub, _ in members:  # a free-text copy is never just a value a sibling takes ("device": "35",
             target = sub.parts[0] if sub.kind == "arr" and sub.parts else sub  # "rooms": [..., "turbo"])
             if target.kind == "str" and id(target) not in self.typed and claimed:
@@ -1456,7 +1470,9 @@ class _Lark:
         written as a list, with only commas, spaces or "and" between ("the standard deviation of 4, 8,
         15, 16, 23 and 42"; "ad spend was 10, 20, 30, 40 and sales were 25, 41, 58, 79": x_values is 10
         to 40, never 10 to 79), longest first, not a number a sibling is held to or one the item does
-        not allow; none when a number is written in words or converted, or the runs are too many to list."""
+        not allow; a run whole ("the average of 3, 7, 9 and 21" is never [7, 9, 21]), unless a number
+        sibling that is not held may take numbers from it, or it is longer than the list may be; none
+        when a number is written in words or converted, or the runs are too many to list."""
         item = node.parts[0]
         written = self._written(item)
         found = self.values
@@ -1479,8 +1495,15 @@ class _Lark:
             run.append(text)
             end = stop
         lists.append(run)
-        sizes = range(node.items, max(1, self._least(node)) - 1, -1)  # longest first
-        out = list(dict.fromkeys(tuple(r[i:i + size]) for size in sizes for r in lists for i in range(len(r) - size + 1)))
+        least, loose = max(1, self._least(node)), self.outside[1]
+
+        def sizes(run: list[str]) -> range:  # whole, or short of as many numbers as loose siblings may take
+            top = min(node.items, len(run))
+            return range(top, min(top, max(least, len(run) - loose)) - 1, -1) if len(run) >= least else range(0)
+
+        out = list(dict.fromkeys(tuple(r[i:i + size]) for r in lists for size in sizes(r)
+                                 for i in range(len(r) - size + 1)))
+        out.sort(key=len, reverse=True)  # longest first
         return out if 0 < len(out) <= 64 else []
 
     def _distinct_items(self, node: Node) -> list[tuple[str, ...]]:
