@@ -1172,3 +1172,53 @@ def test_an_ing_form_names_a_value_ending_in_e():
     lark = _lark(commute, "Compare biking and transit to work.")
     assert _accepts(lark, _call('"modes": ["bike", "transit"]', "commute"))
     assert not _accepts(lark, _call('"modes": ["transit"]', "commute"))
+
+
+def test_a_copy_is_not_its_keys_words_nor_holds_by_beside_another_copy():
+    """Written for a third fresh batch of the development set: "deck": "deck", and "title": "Yesterday by the
+    Beatles" beside an artist."""
+    cards = _tool("cards", {"deck": {"type": "string"}, "front": {"type": "string"}}, ["deck", "front"])
+    lark = _lark(cards, "Add a card to my German deck: front 'der Hund'.")
+    assert _accepts(lark, _call('"deck": "German", "front": "der Hund"', "cards"))
+    assert not _accepts(lark, _call('"deck": "deck", "front": "der Hund"', "cards"))
+    lyrics = _tool("lyrics", {"title": {"type": "string"}, "artist": {"type": "string"}}, ["title"])
+    lark = _lark(lyrics, "Get me the lyrics to Yesterday by the Beatles.")
+    assert _accepts(lark, _call('"title": "Yesterday", "artist": "the Beatles"', "lyrics"))
+    assert not _accepts(lark, _call('"title": "Yesterday by the Beatles"', "lyrics"))
+
+
+def test_a_copy_does_not_start_with_the_enum_value_a_sibling_takes():
+    tutor = _tool("tutor", {"subject": {"type": "string"}, "level": {"type": "string", "enum": [
+        "primary", "secondary", "university"]}}, ["subject", "level"])
+    lark = _lark(tutor, "Book a university calculus session.")
+    assert _accepts(lark, _call('"subject": "calculus", "level": "university"', "tutor"))
+    assert not _accepts(lark, _call('"subject": "university calculus", "level": "university"', "tutor"))
+
+
+def test_held_tokens_named_codes_and_media_files():
+    """An optional list of ids whose only token a required sibling takes is left out; an optional language
+    code the user named is written; a video field takes the video file."""
+    renew = _tool("renew", {"card_number": {"type": "string"}, "item_ids": {"type": "array", "items": {
+        "type": "string"}}}, ["card_number"])
+    lark = _lark(renew, "Renew everything on library card 2900114 please.")
+    assert _accepts(lark, _call('"card_number": "2900114"', "renew"))
+    assert not _accepts(lark, _call('"card_number": "2900114", "item_ids": ["2900114"]', "renew"))
+    subs = _tool("subs", {"video": {"type": "string"}, "subtitle_file": {"type": "string"},
+                          "language": {"type": "string", "description": "ISO 639-1 code"}}, ["video", "subtitle_file"])
+    lark = _lark(subs, "Add trip.srt to trip.mp4, they're in French.")
+    assert _accepts(lark, _call('"video": "trip.mp4", "subtitle_file": "trip.srt", "language": "fr"', "subs"))
+    assert not _accepts(lark, _call('"video": "trip.srt", "subtitle_file": "trip.mp4", "language": "fr"', "subs"))
+    assert not _accepts(lark, _call('"video": "trip.mp4", "subtitle_file": "trip.srt"', "subs"))
+
+
+def test_a_description_example_code_and_a_plate_with_a_space():
+    permit = _tool("permit", {"plate_number": {"type": "string"}, "zone": {
+        "type": "string", "description": "Permit zone, e.g. Z4"}, "months": {"type": "integer"}},
+        ["plate_number", "zone", "months"])
+    lark = _lark(permit, "Apply for a 6 month parking permit in zone Z7 for plate KX19 ABC.")
+    assert _accepts(lark, _call('"plate_number": "KX19 ABC", "zone": "Z7", "months": 6', "permit"))
+    assert not _accepts(lark, _call('"plate_number": "KX19 ABC", "zone": "Z7 for plate", "months": 6', "permit"))
+    tax = _tool("tax", {"income": {"type": "number"}, "filing_status": {"type": "string", "enum": [
+        "single", "married_joint", "married_separate"]}}, ["income"])
+    assert _accepts(_lark(tax, "tax on 95k, married filing jointly"),
+                    _call('"income": 95000, "filing_status": "married_joint"', "tax"))

@@ -1578,3 +1578,91 @@ convert_base = d.fn("number_base.convert", "Convert an integer between bases.", 
 convert_base.ask("Convert 255 from base 10 to base 16.", {"number": "255", "from_base": 10, "to_base": 16})
 circle = d.fn("circle.circumference", None, radius=N())
 circle.ask("What is the circumference of a circle with radius 4.5?", {"radius": 4.5})
+
+# -- the same part, a third batch (written after the second batch's rules, not tuned on) ------------
+d = BOOK.domain("civic")
+permit = d.fn("city.parking_permit_apply", "Apply for a residential parking permit.", plate_number=S(),
+              zone=S("Permit zone, e.g. Z4"), months=I(minimum=1, maximum=12))
+permit.ask("Apply for a 6 month parking permit in zone Z7 for plate KX19 ABC.",
+           {"plate_number": "KX19 ABC", "zone": "Z7", "months": 6})
+bins = d.fn("waste.collection_day", "Next bin collection for an address.", street_address=S(),
+            bin_type=E(["general", "recycling", "garden", "food"], opt=True))
+bins.ask("When is the next recycling pickup at 14 Elm Road?", {"street_address": "14 Elm Road", "bin_type": "recycling"})
+vote = d.fn("elections.polling_place", "Polling place for a voter.", postcode=S(), election_date=S("YYYY-MM-DD", opt=True))
+vote.ask("Where do I vote? My zip is 30301.", {"postcode": "30301"})
+library_renew = d.fn("library.renew_loans", "Renew borrowed items.", card_number=S(), item_ids=A(S(), opt=True))
+library_renew.ask("Renew everything on library card 2900114 please.", {"card_number": "2900114"})
+library_renew.ask("Renew items B-2231 and B-9870 on card 2900114.",
+                  {"card_number": "2900114", "item_ids": unordered(["B-2231", "B-9870"])})
+
+d = BOOK.domain("media")
+podcast = d.fn("audio.transcode", "Convert an audio file.", input_file=S(), output_format=E(["mp3", "ogg", "flac", "wav"]),
+               bitrate_kbps=I(opt=True))
+podcast.ask("Turn episode12.wav into an mp3 at 192 kbps.", {"input_file": "episode12.wav", "output_format": "mp3",
+                                                           "bitrate_kbps": 192})
+resize = d.fn("image.resize", "Resize an image.", path=S(), width_px=I(), height_px=I(opt=True),
+              keep_aspect=B("Keep the aspect ratio", opt=True))
+resize.ask("Resize photos/cat.jpg to 800 pixels wide, keeping the aspect ratio.",
+           {"path": "photos/cat.jpg", "width_px": 800, "keep_aspect": True})
+subtitle = d.fn("video.add_subtitles", "Burn subtitles into a video.", video=S(), subtitle_file=S(),
+                language=S("ISO 639-1 code", opt=True))
+subtitle.ask("Add trip.srt to trip.mp4, they're in French.", {"video": "trip.mp4", "subtitle_file": "trip.srt",
+                                                             "language": "fr"})
+lyrics = d.fn("music.find_lyrics", "Lyrics of a song.", title=S(), artist=S(opt=True))
+lyrics.ask("Get me the lyrics to Yesterday by the Beatles.", {"title": "Yesterday",
+                                                             "artist": one_of("the Beatles", "Beatles")})
+stream = d.fn("streaming.search", "Search a streaming catalogue.", query=S(), kind=E(["movie", "series", "documentary"],
+                                                                                   opt=True),
+              max_results=I(opt=True))
+stream.ask("Find documentaries about octopuses.", {"query": one_of("octopuses", "octopus"), "kind": "documentary"})
+
+d = BOOK.domain("outdoors")
+hike = d.fn("trails.search", "Hiking trails near a place.", near=S(), max_distance_km=N(opt=True),
+            difficulty=E(["easy", "moderate", "hard"], opt=True))
+hike.ask("Easy trails near Boulder under 8 km?", {"near": "Boulder", "max_distance_km": 8, "difficulty": "easy"})
+hike.ask("Show me hard hikes around Chamonix.", {"near": "Chamonix", "difficulty": "hard"})
+snow = d.fn("ski.snow_report", "Snow report for a ski resort.", resort=S(), units=E(["metric", "imperial"], opt=True))
+snow.ask("How much fresh snow in Whistler, in inches?", {"resort": "Whistler", "units": "imperial"})
+tide2 = d.fn("surf.forecast", "Surf forecast.", spot=S(), days=I(minimum=1, maximum=7))
+tide2.ask("3-day surf forecast for Bondi Beach.", {"spot": "Bondi Beach", "days": 3})
+sunrise = d.fn("sun.times", "Sunrise and sunset.", latitude=N(), longitude=N(), date=S("YYYY-MM-DD"))
+sunrise.ask("Sunrise and sunset at 40.71, -74.01 on 2026-06-21?", {"latitude": 40.71, "longitude": -74.01,
+                                                                   "date": "2026-06-21"})
+fish = d.fn("fishing.license_price", "Price of a fishing licence.", state=S(), resident=B(),
+            duration_days=I(opt=True))
+fish.ask("How much is a 7 day non-resident fishing license in Montana?",
+         {"state": one_of("Montana", "MT"), "resident": False, "duration_days": 7})
+
+d = BOOK.domain("home-finance")
+rent_split = d.fn("rent.split_by_room_size", "Split rent by room sizes.", total_rent=N(), room_sizes_sqm=A(N(), minItems=2))
+rent_split.ask("Split 2400 rent between rooms of 12, 15 and 18 square metres.",
+               {"total_rent": 2400, "room_sizes_sqm": [12, 15, 18]})
+savings = d.fn("savings.goal_plan", "Monthly saving needed to reach a goal.", goal_amount=N(), months=I(minimum=1),
+               current_savings=N(opt=True))
+savings.ask("I want 10,000 for a car in 2 years and have 1,500 saved. How much a month?",
+            {"goal_amount": 10000, "months": 24, "current_savings": 1500}, "units")
+savings.ask("How much should I put aside monthly to have 3000 in 10 months?", {"goal_amount": 3000, "months": 10})
+utility = d.fn("utilities.compare_plans", "Compare energy plans for a usage.", annual_kwh=N(), postcode=S(),
+               green_only=B(opt=True))
+utility.ask("Compare green energy plans for 3,200 kWh a year at 2000 Copenhagen.",
+            {"annual_kwh": 3200, "postcode": "2000", "green_only": True})
+tax = d.fn("income_tax.estimate", "Estimate income tax.", annual_income=N(), country=S(),
+           filing_status=E(["single", "married_joint", "married_separate", "head_of_household"], opt=True))
+tax.ask("Estimate US income tax on 95k, married filing jointly.",
+        {"annual_income": 95000, "country": one_of("US", "USA", "United States"), "filing_status": "married_joint"})
+
+d = BOOK.domain("learning")
+flash = d.fn("flashcards.add", "Add a flashcard to a deck.", deck=S(), front=S(), back=S())
+flash.ask("Add a card to my German deck: front 'der Hund', back 'the dog'.",
+          {"deck": "German", "front": "der Hund", "back": "the dog"})
+tutor = d.fn("tutoring.book_session", "Book a tutoring session.", subject=S(), level=E(["primary", "secondary",
+                                                                                        "university"]),
+             date=S("YYYY-MM-DD"), minutes=I(opt=True))
+tutor.ask("Book a 45 minute university calculus session on 2026-02-03.",
+          {"subject": "calculus", "level": "university", "date": "2026-02-03", "minutes": 45})
+cite = d.fn("citations.format", "Format a citation.", doi=S(), style=E(["apa", "mla", "chicago", "harvard"]))
+cite.ask("Format 10.1038/nature12373 in APA.", {"doi": "10.1038/nature12373", "style": "apa"})
+spell = d.fn("spellcheck", "Check the spelling of a text.", text=S(), language=S("ISO 639-1 code", opt=True))
+spell.ask("Spellcheck: 'recieve the pakage tommorow'", {"text": "recieve the pakage tommorow"})
+typing = d.fn("typing_speed", "Words per minute.", words=I(), seconds=N())
+typing.ask("I typed 450 words in 6 minutes. What's my WPM?", {"words": 450, "seconds": 360}, "units")
