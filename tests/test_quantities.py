@@ -137,9 +137,3 @@ def test_temperatures_convert_between_scales():
 
 def test_a_unit_with_a_power_is_not_that_unit():
     assert [(str(q.value), q.unit) for q in quantities("a 4 m span, I = 0.0001 m^4")] == [("4", "m")]
-
-
-def test_each_number_of_a_list_before_a_unit_is_in_that_unit():
-    assert [(str(q.value), q.unit) for q in quantities("rooms of 12, 15 and 18 square metres")] == [
-        ("12", "square metres"), ("15", "square metres"), ("18", "square metres")]
-    assert [(str(q.value), q.unit) for q in quantities("I have 2 kids, 30 minutes")] == [("30", "minutes")]

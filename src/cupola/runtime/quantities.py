@@ -177,8 +177,7 @@ _UNIT_WORDS = "|".join(sorted((re.escape(u) for u in _UNITS if u not in ("%", "$
                               reverse=True))
 _NUMBER_WORDS = "|".join(sorted(_CARDINALS, key=len, reverse=True)) + "|hundred|thousand"
 _AFTER = re.compile(rf"-?[\d,.]*\d(?:\s*-\s*|\s?)(%|(?:{_UNIT_WORDS})\b)", re.I)  # "30 minutes", "5kg", "30-minute"
-# a side before "x" in "40 x 30 x 20 cm", or an item of a list before its unit ("12, 15 and 18 square metres")
-_BY = re.compile(r"(?<![\d.,])(\d+(?:\.\d+)?)\s*(?:x|×|by|,|,?\s*and|,?\s*or)\s*$")
+_BY = re.compile(r"(?<![\d.,])(\d+(?:\.\d+)?)\s*(?:x|×|by)\s*$")  # a side before "x" in "40 x 30 x 20 cm"
 _AFTER_AMOUNT = re.compile(rf"(?:\d(?:k|K|M|bn)?|%|\b(?:{_UNIT_WORDS}|euros?|dollars?|bucks|quid|cents?|usd|eur|gbp))\s+$", re.I)
 _PHRASES = [  # quantities written with words, each with its amount (None: the spelled number matched)
     (re.compile(rf"\b(?:an?|one)\s+({_UNIT_WORDS})\s+and\s+an?\s+half\b", re.I), Decimal("1.5")),
@@ -219,7 +218,7 @@ def quantities(text: str) -> list[Quantity]:
             found.append(Quantity(value, m.group(1).lower(), at))
         elif at and text[at - 1] == "$":
             found.append(Quantity(value, "$", at))
-    for q in list(found):  # "40 x 30 x 20 cm", "12, 15 and 18 square metres": each is in the unit after the last
+    for q in list(found):  # "40 x 30 x 20 cm": each side is in cm
         before = text[:q.at]
         while (m := _BY.search(before)) and q.unit != "$":
             found.append(Quantity(Decimal(m.group(1).replace(",", "")), q.unit, m.start(1)))

@@ -449,16 +449,12 @@ _KINDS = {
     "host": re.compile(r"(?<![\w@/.-])(?:\d{1,3}(?:\.\d{1,3}){3}|(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,})(?![\w@/-])"),
 }
 _KIND_WORDS = {"email": {"email", "emails", "mail"}, "url": {"url", "urls", "uri", "link", "href"},
-               "path": {"path", "paths", "file", "files", "folder", "dir", "directory", "filename", "video", "audio",
-                        "image", "photo", "attachment"},
+               "path": {"path", "paths", "file", "files", "folder", "dir", "directory", "filename"},
                "phone": {"phone", "mobile", "msisdn"}, "postcode": {"postcode", "postcodes", "zip", "zipcode", "postal"},
                "id": {"id", "ids", "sku"},
                "host": {"host", "hosts", "hostname", "domain", "domains", "ip"}}
 _FILE_TYPES = frozenset("pdf txt csv tsv doc docx xls xlsx ppt pptx json yaml yml xml md py js ts html htm png jpg jpeg "
                         "gif svg mp3 mp4 wav zip gz tar log sql ini cfg toml".split())
-_MEDIA = {"video": frozenset("mp4 mkv mov avi webm m4v".split()), "audio": frozenset("mp3 wav flac ogg m4a aac opus".split()),
-          **dict.fromkeys(("image", "photo"), frozenset("jpg jpeg png gif webp bmp tiff svg heic".split())),
-          **dict.fromkeys(("subtitle", "subtitles", "caption", "captions"), frozenset("srt vtt ass sub".split()))}
 # the last word of a key of several words that makes a string an id ("project_code", "order_number"; not
 # "source_code", nor a description's "state code")
 _ID_LAST = frozenset(("code", "number", "no"))
@@ -467,10 +463,6 @@ _ID_LAST = frozenset(("code", "number", "no"))
 _LISTED = {"email", "url", "path", "phone"}
 _FORMATS = {"email": "email", "uri": "url", "url": "url", "phone": "phone"}
 
-
-
-_EXAMPLE_CODE = re.compile(r"(?:e\.g\.|eg|such as|for example|example:?)\s*[\"'“‘(]?([A-Za-z0-9][\w-]*)[\"'”’)]?"
-                           r"\s*(?:$|[,;)]|\bor\b)")
 
 
 def _kind(key: str, schema: dict[str, Any]) -> str | None:
@@ -491,13 +483,8 @@ def _kind(key: str, schema: dict[str, Any]) -> str | None:
         return "phone"
     if isinstance(description, str):  # "Source account id, e.g. CHK-001": the first clause names the kind
         said = set(_words(re.split(r"[,;.(]", description, maxsplit=1)[0]))
-        if not said & {"name", "names", "or"} and (kind := next(
-                (kind for kind, names in _KIND_WORDS.items() if said & names), None)):
-            return kind
-        # "Permit zone, e.g. Z4": an example that is a code of letters and digits (not "e.g. H2 + O2 -> H2O")
-        example = _EXAMPLE_CODE.search(description)
-        if example and re.search(r"\d", example.group(1)) and re.search(r"[A-Za-z]", example.group(1)):
-            return "id"
+        if not said & {"name", "names", "or"}:
+            return next((kind for kind, names in _KIND_WORDS.items() if said & names), None)
     return None
 
 
@@ -524,8 +511,6 @@ def kind_tokens(kind: str, text: str, schema: dict[str, Any] | None = None) -> l
             continue
         if kind == "host" and value.rsplit(".", 1)[-1].lower() in _FILE_TYPES:  # report.pdf is a file
             continue
-        if kind == "id" and (more := re.match(r" [A-Z]{2,4}\b(?![ -]\w)", text[m.end():])):
-            out.append(value + more.group(0))  # "KX19 ABC" (a plate), as well as "KX19"
         if value not in out:
             out.append(value)
     return out
@@ -564,7 +549,7 @@ def name_share(name: str, text: str) -> float:
     return sum(_said(w, text) for w in words) / len(words) if words else 0.0
 
 
-_INFLECTIONS = frozenset(("s", "es", "d", "ed", "ly"))
+_INFLECTIONS = frozenset(("s", "es", "d", "ed"))
 
 
 def _forms(word: str) -> set[str]:
@@ -907,7 +892,6 @@ class _Lark:
         self.listed: set[int] = set()  # array items (by id) of a kind whose every token the list holds
         self.excluded: dict[int, list[str]] = {}  # copied strings (by id) that may not be exactly these
         self.unled: dict[int, list[str]] = {}  # copied strings (by id) that may not start with these numbers
-        self.unjoined: set[int] = set()  # copied strings (by id) that may not hold " by " (another copy's words)
         self.found: dict[int, list[str] | None] = {}  # _written's answer per node (by id): asked several times
         self.need: int | None = None  # the required number fields of the whole call (see _numbers_given)
         self.spare = 0  # its optional number fields
@@ -966,13 +950,6 @@ class _Lark:
         if kind := _string_kind(key, node):  # no address, id, zone or code written
             return bool(kind_tokens(kind, self.said, _item(node).schema))
         return True
-
-    def _coded(self, key: str, node: Node, kinds: Counter[str | None]) -> bool:
-        """Whether an optional code field must be written: the user named one of its codes and no sibling
-        takes that kind of code ("they're in French" for a subtitle language)."""
-        kind = _string_kind(key, node)
-        return bool(self.said) and kind in codes.KINDS and kinds[kind] == 1 \
-            and node.schema.get(FROM_USER, True) is not False and bool(kind_tokens(kind, self.said, _item(node).schema))
 
     def _flag(self, key: str) -> str | None:
         """A boolean the user named ("a public playlist", "nonstop only", "don't notify me"): ``"true"``,
@@ -1173,8 +1150,6 @@ class _Lark:
             if copy and unled and any(re.fullmatch(_EDGES, p) and low <= len(p) <= chars and not re.match(
                     "(" + "|".join(map(re.escape, unled)) + r")(?![\d.,])", p) for p in self.pieces):
                 words += " & ~/[^\\w]*(" + "|".join(_rx(v) for v in unled) + ")([^0-9.,][^\\x00]*)?/"
-            if copy and id(node) in self.unjoined and " by " in self.said:
-                words += " & ~/[^\\x00]* by [^\\x00]*/"
             if copy and any(re.fullmatch(_EDGES, p) and p.lower() not in _FILLER and low <= len(p) <= chars
                             and not (barring and p in barred) for p in self.pieces):  # a value-like word is left
                 words += f" & ~/{_NOT_WORD}*{_FILLER_RX}({_NOT_WORD}+{_FILLER_RX})*{_NOT_WORD}*/"
@@ -1208,9 +1183,8 @@ class _Lark:
         if self.depth == 0:  # a call's arguments: the numbers its required fields take, nested ones too
             self.need, self.spare = _number_fields(_members(node))
         left_out = self._numbers_given(_members(node)) if self.need is not None else set()
-        kinds = Counter(_string_kind(k, sub) for k, sub, _ in _members(node))
-        members = [(k, sub, req or k in left_out or self._asked(k, sub) or self._coded(k, sub, kinds))
-                   for k, sub, req in _members(node) if req or self._grounded(k, sub)]
+        members = [(k, sub, req or k in left_out or self._asked(k, sub)) for k, sub, req in _members(node)
+                   if req or self._grounded(k, sub)]
         self.optional |= {id(sub) for k, sub, req in _members(node) if sub.kind == "arr" and not req and sub.items}
         # the one number a required number sibling takes ("replicas": 6, "quantity": 250) is not a code or a copy
         sure = {number_text(Decimal(w[0])) for k, sub, req in members if req and sub.schema.get("type") in (
@@ -1221,21 +1195,7 @@ class _Lark:
             kind = _string_kind(k, sub)
             if kind and self.said and target.schema.get(FROM_USER, True) is not False:
                 tokens = kind_tokens(kind, self.said, target.schema)  # "250 units of SKU-88213": not 250
-                tokens = [t for t in tokens if t not in leading] or tokens
-                media = [_MEDIA[w] for w in _words(k) if w in _MEDIA]  # a video field takes trip.mp4, not trip.srt
-                if kind == "path" and media:
-                    tokens = [t for t in tokens if t.rsplit(".", 1)[-1].lower() in media[0]] or tokens
-                self.typed[id(target)] = tokens
-        # an optional field of a kind whose every token a required sibling takes is left out ("item_ids":
-        # ["2900114"] beside "card_number": "2900114")
-        held = {t for k, sub, req in members if req and sub.kind == "str" and len(self.typed.get(id(sub), [])) == 1
-                for t in self.typed[id(sub)]}
-        members = [(k, sub, req) for k, sub, req in members if req or not held
-                   or not set(self.typed.get(id(_item(sub)), [None])) <= held]
-        # a copy never starts with an enum value a sibling takes ("subject": "university calculus")
-        for k, sub, _ in members:
-            if sub.kind == "alt" and (c := self._choices(sub)) and len(c) == 1 and c[0].startswith('"'):
-                leading += [m.group(0) for m in re.finditer(re.escape(json.loads(c[0])), self.said, re.I)]
+                self.typed[id(target)] = [t for t in tokens if t not in leading] or tokens
         taken = {v for k, sub, _ in members if sub.kind != "arr" for v in self._choices(sub) or []}
         self.listed |= {id(sub.parts[0]) for k, sub, _ in members  # lists of addresses no single sibling takes
                         if sub.kind == "arr" and sub.parts and _kind(k, sub.schema.get("items") or {}) in _LISTED
@@ -1247,16 +1207,13 @@ class _Lark:
             taken = [q for q in self.quantities if in_unit(q, unit) is not None] if unit and self._written(sub) else []
             claimed += [m.group(0).strip() for q in taken if (m := _QUANTITY_TEXT.match(self.said, q.at))]
             claimed += [number_text(q.value) for q in taken]
-        # nor starts with that one number ("deployment": "6 replicas", "host": "10 times"), nor is its own
-        # key's words ("deck": "deck"), nor holds "by" beside another copy ("title": "Yesterday by the Beatles")
-        copies = [(k, _item(sub)) for k, sub, _ in members if _item(sub).kind == "str" and id(_item(sub)) not in self.typed]
-        for k, target in copies:  # a free-text copy is never just a value a sibling takes ("device": "35",
-            barred = [str(v) for v in claimed] + [" ".join(_words(k))] + _words(k)  # "rooms": [..., "turbo"])
-            self.excluded[id(target)] = list(dict.fromkeys(v for v in barred if v))
-            if leading:
-                self.unled[id(target)] = list(dict.fromkeys(leading))
-            if len(copies) > 1:
-                self.unjoined.add(id(target))
+        # nor starts with that one number ("deployment": "6 replicas", "host": "10 times")
+        for k, sub, _ in members:  # a free-text copy is never just a value a sibling takes ("device": "35",
+            target = sub.parts[0] if sub.kind == "arr" and sub.parts else sub  # "rooms": [..., "turbo"])
+            if target.kind == "str" and id(target) not in self.typed and claimed:
+                self.excluded[id(target)] = list(dict.fromkeys(str(v) for v in claimed))
+            if target.kind == "str" and id(target) not in self.typed and leading:
+                self.unled[id(target)] = leading
         combos, fixed = self._distinct(members)
         flags = self._flags(members)
         nested = {k: self._numbers_in(sub) for k, sub, _ in members if sub.kind == "obj" and k not in flags}
