@@ -1141,8 +1141,9 @@ def test_a_list_of_numbers_takes_a_run_whole_unless_a_loose_sibling_may_take_som
 
 def test_postcodes_and_codes_are_whole_tokens_and_not_a_siblings_number():
     vet = _tool("vet", {"postcode": {"type": "string"}}, ["postcode"])
-    assert _accepts(_lark(vet, "an emergency vet near SW1A 1AA"), _call('"postcode": "SW1A 1AA"', "vet"))
-    assert not _accepts(_lark(vet, "an emergency vet near SW1A 1AA"), _call('"postcode": "1AA"', "vet"))
+    lark = _lark(vet, "an emergency vet near SW1A 1AA")
+    assert _accepts(lark, _call('"postcode": "SW1A 1AA"', "vet"))
+    assert not _accepts(lark, _call('"postcode": "1AA"', "vet"))
     reorder = _tool("reorder", {"sku": {"type": "string"}, "quantity": {"type": "integer"}}, ["sku", "quantity"])
     lark = _lark(reorder, "Reorder 250 units of SKU-88213.")
     assert _accepts(lark, _call('"sku": "SKU-88213", "quantity": 250', "reorder"))

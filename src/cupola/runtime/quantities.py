@@ -156,14 +156,19 @@ _unit("percent", "1", "%", "percent", "pct")
 _unit("percent", "100", "fraction")  # a share written as a decimal: 5% is 0.05
 _unit("money", "0.01", "cent", "cents")
 _unit("money", "1", "$", "dollar", "dollars", "usd")
-# temperatures are not multiples of one another: each is (offset, scale) to kelvin, K = (value + offset) * scale
-_TEMPERATURES = {"celsius": (Decimal("273.15"), Decimal(1)), "fahrenheit": (Decimal("459.67"), Decimal(5) / 9),
-                 "kelvin": (Decimal(0), Decimal(1))}
-_unit("temperature", "0", "°c", "ºc", "° c", "degc", "celsius", "centigrade", "degrees celsius", "degrees c",
-      "degrees centigrade")
-_unit("temperature", "1", "°f", "ºf", "° f", "degf", "fahrenheit", "degrees fahrenheit", "degrees f")
-_unit("temperature", "2", "kelvin", "kelvins")
-_SCALE_OF = {Decimal(0): "celsius", Decimal(1): "fahrenheit", Decimal(2): "kelvin"}
+# temperatures are not multiples of one another: each scale is (offset, size) to kelvin, K = (value + offset) * size
+_TEMPERATURES: dict[str, tuple[Decimal, Decimal]] = {}  # a temperature unit's word -> its scale
+
+
+def _temperature(offset: str, size: Decimal, *names: str) -> None:
+    _unit("temperature", "1", *names)  # (the size in _UNITS is not used: see in_unit)
+    _TEMPERATURES.update(dict.fromkeys(names, (Decimal(offset), size)))
+
+
+_temperature("273.15", Decimal(1), "°c", "ºc", "° c", "degc", "celsius", "centigrade", "degrees celsius", "degrees c",
+             "degrees centigrade")
+_temperature("459.67", Decimal(5) / 9, "°f", "ºf", "° f", "degf", "fahrenheit", "degrees fahrenheit", "degrees f")
+_temperature("0", Decimal(1), "kelvin", "kelvins")
 # a single letter or a word that is also a common word names a unit only after a number ("5 m", "10 s")
 _AMBIGUOUS = {"s", "h", "m", "l", "g", "w", "min", "mi", "in", "$", "ha"}
 # how often something happens, said of a payment or of compounding ("compounded quarterly", "paid monthly"):
@@ -342,8 +347,8 @@ def in_unit(quantity: Quantity, unit: str) -> Decimal | None:
     if have[0] != want[0]:
         return None
     if have[0] == "temperature":  # 25 °C is 298.15 K and 77 °F
-        (off_in, scale_in), (off_out, scale_out) = _TEMPERATURES[_SCALE_OF[have[1]]], _TEMPERATURES[_SCALE_OF[want[1]]]
-        return ((quantity.value + off_in) * scale_in / scale_out - off_out).normalize()
+        (off_in, size_in), (off_out, size_out) = _TEMPERATURES[quantity.unit], _TEMPERATURES[unit]
+        return ((quantity.value + off_in) * size_in / size_out - off_out).normalize()
     sizes = {have[1], want[1]}
     if sizes == {_UNITS["year"][1], _UNITS["month"][1]}:  # a calendar's months, not 30-day ones
         return (quantity.value * (12 if have[1] > want[1] else Decimal(1) / 12)).normalize()

@@ -1207,7 +1207,7 @@ class _Lark:
             taken = [q for q in self.quantities if in_unit(q, unit) is not None] if unit and self._written(sub) else []
             claimed += [m.group(0).strip() for q in taken if (m := _QUANTITY_TEXT.match(self.said, q.at))]
             claimed += [number_text(q.value) for q in taken]
-        # nor starts with that one number ("deployment": "6 replicas", "host": "10 times")
+        # and no copy starts with it ("deployment": "6 replicas", "host": "10 times")
         for k, sub, _ in members:  # a free-text copy is never just a value a sibling takes ("device": "35",
             target = sub.parts[0] if sub.kind == "arr" and sub.parts else sub  # "rooms": [..., "turbo"])
             if target.kind == "str" and id(target) not in self.typed and claimed:
