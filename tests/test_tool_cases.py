@@ -184,3 +184,52 @@ def test_bench_modes_make_the_requests_they_name(sets):
     picked = bench.subset(sets["dev"], 0, 3, seed=1)
     assert picked == bench.subset(sets["dev"], 0, 3, seed=1) and len(picked) == 3 * 5
     assert [c["id"] for c in bench.subset(sets["dev"], 2, 0, 0)][:2] == [c["id"] for c in sets["dev"][:2]]
+
+
+def _load_build():
+    spec = importlib.util.spec_from_file_location("tool_cases_build", CASES / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_an_added_part_changes_no_earlier_case():
+    """An added part's requests get other candidates only from their own and earlier parts: adding the
+    "2026-fresh" part once changed the distractors of 38 cases of the part added before it."""
+    build = _load_build()
+    from dsl import Book, N  # importable once build.py is loaded
+
+    def parts(book, names):
+        for domain in ("one", "two"):  # the first part
+            d = book.domain(domain)
+            for i in range(6):
+                d.fn(f"{domain}.f{i}", f"Function {i}.", x=N()).ask(f"{domain} f{i} with {i}", {"x": i})
+        for name in names:  # added parts, each with requests among 5+ candidates
+            book.part(name)
+            d = book.domain(name)
+            for i in range(4):
+                d.fn(f"{name}.h{i}", f"H {i}.", x=N()).ask(f"{name} h{i} of {i}", {"x": i}, category="choice_5plus")
+
+    def cases(book):  # by id, without the book's name
+        return {(key := c["id"].split("-", 1)[1]): {**c, "id": key} for c in build.build(book, 7)}
+
+    alone, grown = Book("partsalone"), Book("partsgrown")
+    parts(alone, ["a"])
+    parts(grown, ["a", "b"])
+    before, after = cases(alone), cases(grown)
+    assert len(after) == len(before) + 4
+    assert all(after[k] == case for k, case in before.items())
+
+
+def test_rescore_judges_a_saved_answer_against_the_case_as_it_is_now():
+    case = {"id": "c", "category": "single", "tools": [{"type": "function", "function": {
+        "name": "paint", "parameters": {"type": "object", "properties": {"width_m": {"type": "number"}}}}}],
+        "expected": {"name": "paint", "arguments": {"width_m": 3.66}}, "match": {}}
+    answer = {"role": "assistant", "tool_calls": [{"type": "function", "function": {
+        "name": "paint", "arguments": '{"width_m": 3.6576}'}}]}
+    row = scoring.score(case, answer, "tool_calls")
+    assert row["right"] and not row["exact"]
+    scoring.rescore(row, {**case, "match": {"width_m": {"any_of": [3.66, 3.6576]}}})  # the case corrected
+    assert row["exact"]
+    scoring.rescore(row, {**case, "expected": {"name": "paint_wall", "arguments": {"width_m": 3.6576}}})  # renamed
+    assert not row["right"] and not row["exact"]
