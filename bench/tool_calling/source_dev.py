@@ -1192,8 +1192,9 @@ interactions.ask("metformin and ibuprofen?", {"medications": unordered(["metform
                  system="You are a pharmacy assistant. Check interactions with the tools before answering.")
 
 # ===============================================================================================
-# Added part "2026-fresh": one-function requests in domains the rules above were not tuned on,
-# written before any rule was changed for them, to see which rules generalize.
+# Added part "2026-fresh": one-function requests in domains the rules above were not tuned on, in
+# three batches, each written and measured before any rule was changed for it (the first: 53 of 77
+# exact), to see which rules generalize.
 # ===============================================================================================
 BOOK.part("2026-fresh")
 
@@ -1474,7 +1475,8 @@ distance = d.fn("points.euclidean_distance", "Distance between two points in the
                 point_a=A(N(), minItems=2, maxItems=2), point_b=A(N(), minItems=2, maxItems=2))
 distance.ask("How far apart are (1, 2) and (4, 6)?", {"point_a": [1, 2], "point_b": [4, 6]})
 
-# -- the same part, a second batch (written after the first batch's rules, not tuned on) ------------
+# -- the same part, a second batch: written after the first batch's rules, measured on them (22 of 33
+# exact), then tuned on --------------------------------------------------------------------------------
 d = BOOK.domain("everyday-science")
 accel = d.fn("kinematics.final_velocity", "Final velocity under constant acceleration.",
              initial_velocity=N("m/s"), acceleration=N("m/s^2"), time=N("seconds"))
@@ -1579,7 +1581,8 @@ convert_base.ask("Convert 255 from base 10 to base 16.", {"number": "255", "from
 circle = d.fn("circle.circumference", None, radius=N())
 circle.ask("What is the circumference of a circle with radius 4.5?", {"radius": 4.5})
 
-# -- the same part, a third batch (written after the second batch's rules, not tuned on) ------------
+# -- the same part, a third batch: written after the second batch's rules, measured on them (17 of 26
+# exact); the rules made for it were dropped (they did not carry over to the test set) ------------------
 d = BOOK.domain("civic")
 permit = d.fn("city.parking_permit_apply", "Apply for a residential parking permit.", plate_number=S(),
               zone=S("Permit zone, e.g. Z4"), months=I(minimum=1, maximum=12))
