@@ -1187,9 +1187,8 @@ class _Lark:
                    if req or self._grounded(k, sub)]
         self.optional |= {id(sub) for k, sub, req in _members(node) if sub.kind == "arr" and not req and sub.items}
         # the one number a required number sibling takes ("replicas": 6, "quantity": 250) is not a code or a copy
-        sure = {number_text(Decimal(w[0])) for k, sub, req in members if req and sub.schema.get("type") in (
-            "number", "integer") and (w := self._written(sub)) and len(w) == 1}
-        leading = list(dict.fromkeys(self.said[a:b] for a, b, v in self.values if number_text(v) in sure))
+        here = self._outside(members)
+        leading = list(dict.fromkeys(self.said[a:b] for a, b, v in self.values if number_text(v) in here[0]))
         for k, sub, _ in members:
             target = _item(sub)
             kind = _string_kind(k, sub)
@@ -1209,7 +1208,7 @@ class _Lark:
             claimed += [number_text(q.value) for q in taken]
         # and no copy starts with it ("deployment": "6 replicas", "host": "10 times")
         for k, sub, _ in members:  # a free-text copy is never just a value a sibling takes ("device": "35",
-            target = sub.parts[0] if sub.kind == "arr" and sub.parts else sub  # "rooms": [..., "turbo"])
+            target = _item(sub)  # "rooms": [..., "turbo"])
             if target.kind == "str" and id(target) not in self.typed and claimed:
                 self.excluded[id(target)] = list(dict.fromkeys(str(v) for v in claimed))
             if target.kind == "str" and id(target) not in self.typed and leading:
@@ -1219,7 +1218,6 @@ class _Lark:
         nested = {k: self._numbers_in(sub) for k, sub, _ in members if sub.kind == "obj" and k not in flags}
         combos, fixed = self._around_nested(members, combos, fixed, nested)
         self.depth += 1
-        here = self._outside(members)
         outside, self.outside = self.outside, (here[0], len(here[1]))
         try:
             exprs = {k: self.expr(sub) for k, sub, _ in members if k not in fixed and k not in flags}
