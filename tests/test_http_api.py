@@ -208,10 +208,30 @@ def test_auto_on_an_adapter_model_is_routed_by_relevance(settings, fake_factory,
         # engine error, never text
         assert resp.status_code == (500 if routed else 200)
         if routed:
-            assert "did not produce a tool call" in resp.json()["error"]["message"]
+            assert "did not produce a valid tool call" in resp.json()["error"]["message"]
     sent = fake_factory.engines["smollm2-135m"].requests[-1]
     assert ("grammar" in sent) is routed
     assert ("# Tools" in sent["messages"][0]["content"]) is routed
+
+
+@pytest.mark.parametrize("arguments, valid", [('{"city": "Paris"}', True), ('{"city": 5}', False),
+                                              ('{"town": "Paris", "city": "Paris"}', True), ('{"city": "Par', False)])
+def test_a_forced_call_the_schema_refuses_is_generated_again_and_never_returned(settings, arguments, valid):
+    """llama.cpp drops a grammar whose lexer runs out of fuel and goes on unconstrained: a forced call
+    whose arguments the function's schema refuses is generated once more with the next seed, and never
+    returned (the fake engine ignores grammars and answers the same both times)."""
+    factory = FakeFactory(reply=f'<tool_call>{{"name": "get_weather", "arguments": {arguments}}}</tool_call>')
+    runtime = Runtime(settings, fake_store(settings.home), engine_factory=factory)
+    with TestClient(create_app(settings, runtime)) as client:
+        resp = client.post("/v1/chat/completions", json={**CHAT, "tools": [WEATHER_TOOL], "tool_choice": "required"})
+    sent = factory.engines["smollm2-135m"].requests
+    if valid:
+        assert resp.status_code == 200 and len(sent) == 1
+        assert json.loads(resp.json()["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"]) \
+            == json.loads(arguments)
+    else:
+        assert resp.status_code == 500 and "did not produce a valid tool call" in resp.json()["error"]["message"]
+        assert len(sent) == 2 and sent[1]["seed"] == (sent[0]["seed"] + 1) % (2**31 - 1)
 
 
 def test_auto_after_a_tool_result_answers(settings, fake_factory):

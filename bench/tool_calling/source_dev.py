@@ -1669,3 +1669,140 @@ spell = d.fn("spellcheck", "Check the spelling of a text.", text=S(), language=S
 spell.ask("Spellcheck: 'recieve the pakage tommorow'", {"text": "recieve the pakage tommorow"})
 typing = d.fn("typing_speed", "Words per minute.", words=I(), seconds=N())
 typing.ask("I typed 450 words in 6 minutes. What's my WPM?", {"words": 450, "seconds": 360}, "units")
+
+# -- the same part, a fourth batch: written after the third batch's rules were dropped, measured on
+# 6a996c4's rules before any rule was made for it ------------------------------------------------------
+d = BOOK.domain("transit")
+route = d.fn("transit.plan_trip", "Public transport journey between two places.", origin=S(), destination=S(),
+             depart_at=S("HH:MM, 24-hour", opt=True), avoid_changes=B("Fewest changes", opt=True))
+route.ask("How do I get from Alexanderplatz to Potsdam Hauptbahnhof by train?",
+          {"origin": "Alexanderplatz", "destination": "Potsdam Hauptbahnhof"})
+route.ask("Plan a trip to Schiphol Airport from Amsterdam Centraal leaving at 07:45.",
+          {"origin": "Amsterdam Centraal", "destination": "Schiphol Airport", "depart_at": "07:45"})
+taxi = d.fn("rides.estimate_fare", "Estimate a taxi fare.", pickup=S(), dropoff=S(),
+            vehicle=E(["standard", "xl", "premium"], opt=True))
+taxi.ask("What would a premium ride from the Ferry Building to Oracle Park cost?",
+         {"pickup": one_of("the Ferry Building", "Ferry Building"), "dropoff": "Oracle Park", "vehicle": "premium"})
+bike_share = d.fn("bikeshare.find_docks", "Docking stations with free spaces near a place.", near=S(),
+                  min_free_docks=I(opt=True))
+bike_share.ask("Any docking stations near Union Square with at least 5 free spaces?",
+               {"near": "Union Square", "min_free_docks": 5})
+train_fare = d.fn("rail.ticket_price", "Price of a rail ticket.", from_station=S(), to_station=S(),
+                  travel_date=S("YYYY-MM-DD"), railcard=B("Has a railcard discount", opt=True))
+train_fare.ask("Price of a train ticket from Leeds to York on 2026-03-14?",
+               {"from_station": "Leeds", "to_station": "York", "travel_date": "2026-03-14"})
+
+d = BOOK.domain("household")
+laundry = d.fn("washer.start_cycle", "Start a washing machine programme.", program=E(["cotton", "synthetics",
+               "delicates", "quick"]), temperature_c=I(opt=True), spin_rpm=I(opt=True))
+laundry.ask("Run a quick wash at 30 degrees with a 1200 spin.",
+            {"program": "quick", "temperature_c": 30, "spin_rpm": 1200})
+thermo = d.fn("heating.schedule", "Set the heating for part of the day.", room=S(), target_c=N(), from_time=S("HH:MM"),
+              to_time=S("HH:MM"))
+thermo.ask("Heat the study to 21 degrees from 06:30 to 08:00.",
+           {"room": "study", "target_c": 21, "from_time": "06:30", "to_time": "08:00"})
+shopping = d.fn("shopping_list.add_items", "Add items to a shopping list.", list_name=S(), items=A(S(), minItems=1))
+shopping.ask("Put oat milk, bananas and coffee filters on the weekend list.",
+             {"list_name": one_of("weekend", "weekend list", "the weekend list"), "items": unordered(["oat milk", "bananas",
+                                                                                       "coffee filters"])})
+chore = d.fn("chores.assign", "Assign a household chore.", chore=S(), person=S(), weekly=B(opt=True))
+chore.ask("Give the bins to Sam every week.", {"chore": "bins", "person": "Sam", "weekly": True})
+paint = d.fn("paint.quantity_needed", "Litres of paint for a wall area.", area_m2=N(), coats=I(opt=True),
+             coverage_m2_per_litre=N(opt=True))
+paint.ask("How much paint for 38 square metres, two coats?", {"area_m2": 38, "coats": 2})
+
+d = BOOK.domain("pets-care")
+vet = d.fn("vet.book_appointment", "Book a vet appointment.", pet_name=S(), species=E(["dog", "cat", "rabbit", "bird"]),
+           reason=S(), date=S("YYYY-MM-DD"))
+vet.ask("Book Biscuit, my rabbit, in for a nail trim on 2026-04-02.",
+        {"pet_name": "Biscuit", "species": "rabbit", "reason": "nail trim", "date": "2026-04-02"})
+feed = d.fn("pet_food.daily_portion", "Daily food portion for a pet.", species=E(["dog", "cat"]), weight_kg=N(),
+            activity=E(["low", "normal", "high"], opt=True))
+feed.ask("How much should a very active 25 kg dog eat per day?",
+         {"species": "dog", "weight_kg": 25, "activity": "high"})
+walker = d.fn("dog_walkers.search", "Find dog walkers.", area=S(), max_price_per_walk=N(opt=True))
+walker.ask("Dog walkers in Hackney for under 15 a walk?", {"area": "Hackney", "max_price_per_walk": 15})
+
+d = BOOK.domain("publishing")
+wc = d.fn("writing.count_words", "Count the words in a text.", text=S())
+wc.ask("How many words are in 'the quick brown fox jumps over the lazy dog'?",
+       {"text": "the quick brown fox jumps over the lazy dog"})
+isbn = d.fn("books.lookup_isbn", "Look up a book by ISBN.", isbn=S())
+isbn.ask("Who wrote the book with ISBN 978-0-14-143951-8?", {"isbn": "978-0-14-143951-8"})
+blog = d.fn("blog.create_post", "Create a blog post draft.", title=S(), tags=A(S(), opt=True),
+            publish=B("Publish now instead of saving a draft", opt=True))
+blog.ask("Draft a post titled 'Winter Cycling Tips' tagged cycling and winter.",
+         {"title": "Winter Cycling Tips", "tags": unordered(["cycling", "winter"])})
+translate = d.fn("docs.translate_file", "Translate a document.", path=S(), target_language=S("ISO 639-1 code"))
+translate.ask("Translate notes/intro.md into Spanish.", {"path": "notes/intro.md", "target_language": "es"})
+readtime = d.fn("reading_time", "Minutes needed to read a text.", word_count=I(), words_per_minute=I(opt=True))
+readtime.ask("How long would 5400 words take at 250 words per minute?", {"word_count": 5400, "words_per_minute": 250})
+
+d = BOOK.domain("it-admin")
+user_add = d.fn("directory.create_user", "Create a user account.", username=S(), email=S(),
+                department=S(opt=True), admin=B(opt=True))
+user_add.ask("Create an account for jpark with email j.park@corp.example in Finance.",
+             {"username": "jpark", "email": "j.park@corp.example", "department": "Finance"})
+port = d.fn("net.check_port", "Check whether a TCP port is open on a host.", host=S(), port=I(minimum=1, maximum=65535),
+            timeout_s=N(opt=True))
+port.ask("Is port 5432 open on db.internal.example?", {"host": "db.internal.example", "port": 5432})
+backup = d.fn("backup.schedule", "Schedule a backup job.", path=S(), frequency=E(["hourly", "daily", "weekly"]),
+              keep_copies=I(opt=True))
+backup.ask("Back up /var/www every night and keep 14 copies.",
+           {"path": "/var/www", "frequency": "daily", "keep_copies": 14})
+cert = d.fn("tls.certificate_expiry", "Days until a site's TLS certificate expires.", domain=S())
+cert.ask("When does the certificate for shop.example.org run out?", {"domain": "shop.example.org"})
+disk = d.fn("storage.resize_volume", "Resize a disk volume.", volume_id=S(), size_gb=I())
+disk.ask("Grow vol-0a12f to 500 GB.", {"volume_id": "vol-0a12f", "size_gb": 500})
+
+d = BOOK.domain("food-service")
+table = d.fn("restaurant.reserve", "Reserve a restaurant table.", restaurant=S(), party_size=I(), date=S("YYYY-MM-DD"),
+             time=S("HH:MM"), seating=E(["indoor", "outdoor", "bar"], opt=True))
+table.ask("Table for 4 at Dishoom on 2026-05-09 at 19:30, outside if possible.",
+          {"restaurant": "Dishoom", "party_size": 4, "date": "2026-05-09", "time": "19:30", "seating": "outdoor"})
+tip = d.fn("bill.split_with_tip", "Split a bill with a tip.", total=N(), people=I(), tip_percent=N(opt=True))
+tip.ask("Split 186.40 between 5 of us with an 18% tip.", {"total": 186.4, "people": 5, "tip_percent": 18})
+menu = d.fn("menu.search_dishes", "Search a restaurant's menu.", restaurant=S(), dietary=E(["vegan", "vegetarian",
+            "gluten_free", "halal"], opt=True), max_price=N(opt=True))
+menu.ask("Vegan dishes at Lotus Garden under 12?", {"restaurant": "Lotus Garden", "dietary": "vegan", "max_price": 12})
+wine = d.fn("sommelier.suggest_wine", "Suggest a wine for a dish.", dish=S(), budget=N(opt=True))
+wine.ask("What wine goes with mushroom risotto?", {"dish": "mushroom risotto"})
+
+d = BOOK.domain("science-lab")
+dilute = d.fn("lab.dilution", "Volume of stock needed for a dilution (C1V1 = C2V2).", stock_concentration=N(),
+              final_concentration=N(), final_volume_ml=N())
+dilute.ask("How much 10 M stock do I need to make 250 ml of 0.5 M solution?",
+           {"stock_concentration": 10, "final_concentration": 0.5, "final_volume_ml": 250})
+halflife = d.fn("decay.remaining_amount", "Amount of a radioactive sample left.", initial_amount=N(),
+                half_life=N(), elapsed=N())
+halflife.ask("A 80 g sample has a half-life of 5 years. How much is left after 15 years?",
+             {"initial_amount": 80, "half_life": 5, "elapsed": 15})
+ph = d.fn("chem.ph_from_concentration", "pH of a solution from its hydrogen ion concentration.",
+          h_concentration=N("mol/L"))
+ph.ask("pH of a solution with [H+] = 0.001 mol/L?", {"h_concentration": 0.001})
+cell = d.fn("microscope.field_size", "Field of view of a microscope.", eyepiece_fn=N("Field number in mm"),
+            objective_mag=N())
+cell.ask("Field of view with a field number of 22 mm under a 40x objective?", {"eyepiece_fn": 22, "objective_mag": 40})
+
+d = BOOK.domain("sport-fitness")
+pace = d.fn("running.pace", "Pace per kilometre for a run.", distance_km=N(), duration_minutes=N())
+pace.ask("I ran 10 km in 52 minutes. What was my pace?", {"distance_km": 10, "duration_minutes": 52})
+league = d.fn("football.league_table", "League table.", league=S(), season=S(opt=True))
+league.ask("Show the Serie A table for 2024-25.", {"league": "Serie A", "season": "2024-25"})
+swim = d.fn("pool.book_lane", "Book a swimming lane.", pool=S(), date=S("YYYY-MM-DD"), start_time=S("HH:MM"),
+            minutes=I(opt=True))
+swim.ask("Book a lane at Kings Hall pool on 2026-01-12 at 06:00 for 45 minutes.",
+         {"pool": "Kings Hall", "date": "2026-01-12", "start_time": "06:00", "minutes": 45})
+heart = d.fn("heart_rate.zones", "Training heart rate zones.", age=I(), resting_hr=I(opt=True))
+heart.ask("My heart rate zones? I'm 41 with a resting pulse of 58.", {"age": 41, "resting_hr": 58})
+
+d = BOOK.domain("retail")
+ret = d.fn("orders.start_return", "Start a return for an order item.", order_id=S(), item_sku=S(),
+           reason=E(["damaged", "wrong_item", "not_needed", "other"]))
+ret.ask("Return SKU B-7781 from order 40091 - it arrived broken.",
+        {"order_id": "40091", "item_sku": "B-7781", "reason": "damaged"})
+giftcard = d.fn("giftcards.check_balance", "Balance of a gift card.", card_number=S(), pin=S(opt=True))
+giftcard.ask("Balance on gift card 6034 5512 9087 with PIN 4411?", {"card_number": "6034 5512 9087", "pin": "4411"})
+price_alert = d.fn("price_watch.create", "Alert when a product drops below a price.", product_url=S(), target_price=N())
+price_alert.ask("Tell me when https://shop.example.com/p/88120 drops below 49.99.",
+                {"product_url": "https://shop.example.com/p/88120", "target_price": 49.99})

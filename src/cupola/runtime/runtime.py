@@ -364,8 +364,8 @@ class Runtime:
                     if endpoint == "chat":
                         result = tool_calls.finish(result, plan)
                         if tool_calls.missing_call(result, plan):  # once more, with the next seed
-                            at.shaping.append({"what": "tool call", "detail": "no call came under a forced "
-                                               "tool_choice; generated again with the next seed"})
+                            at.shaping.append({"what": "tool call", "detail": "no valid call came under a "
+                                               "forced tool_choice; generated again with the next seed"})
                             again = {**request, "seed": (request["seed"] + 1) % (2**31 - 1)}
                             result = tool_calls.finish(await engine.chat(again, endpoint), plan)  # type: ignore[arg-type]
                             if tool_calls.missing_call(result, plan):

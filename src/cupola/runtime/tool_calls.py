@@ -15,7 +15,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from typing import Any
 
+import jsonschema
 import numpy as np
+from jsonschema.validators import validator_for
 
 from cupola.completions import chunk_like
 from cupola.engines.base import Capabilities
@@ -223,12 +225,34 @@ def forced(plan: ToolPlan | None) -> bool:
 
 
 def missing_call(result: dict[str, Any], plan: ToolPlan | None) -> bool:
-    """A forced call that did not come (the engine's grammar failed): never returned as text."""
+    """A forced call that did not come, or came with arguments its function's schema refuses: the
+    engine's grammar failed (llama.cpp drops a grammar whose lexer runs out of fuel mid-answer and
+    goes on unconstrained). Never returned: neither as text nor as an invalid call."""
+    if not forced(plan):
+        return False
     message = ((result.get("choices") or [{}])[0]).get("message") or {}
-    return forced(plan) and not message.get("tool_calls")
+    calls = message.get("tool_calls")
+    return not calls or not all(_valid(call, plan) for call in calls)  # type: ignore[arg-type]
 
 
-NO_CALL = "the model did not produce a tool call under a forced tool_choice (its grammar failed in the engine)"
+def _valid(call: dict[str, Any], plan: ToolPlan) -> bool:
+    """Whether a call names one of the plan's functions with arguments its parameters' schema accepts."""
+    function = call.get("function") or {}
+    spec = next((t for t in plan.tools if t["name"] == function.get("name")), None)
+    if spec is None:
+        return False
+    try:
+        arguments = json.loads(function.get("arguments") or "{}")
+    except ValueError:
+        return False
+    schema = spec.get("parameters") or {"type": "object"}
+    try:
+        return validator_for(schema)(schema).is_valid(arguments)
+    except jsonschema.exceptions.SchemaError:  # a schema the validator cannot read: the grammar was the check
+        return True
+
+
+NO_CALL = "the model did not produce a valid tool call under a forced tool_choice (its grammar failed in the engine)"
 
 
 def no_call_error(plan: ToolPlan, finish_reason: str | None, produced: int, prompt_tokens: int | None = None

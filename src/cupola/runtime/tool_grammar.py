@@ -1154,6 +1154,12 @@ class _Lark:
                             and not (barring and p in barred) for p in self.pieces):  # a value-like word is left
                 words += f" & ~/{_NOT_WORD}*{_FILLER_RX}({_NOT_WORD}+{_FILLER_RX})*{_NOT_WORD}*/"
                 words += f" & ~/[^\\x00]*{_NOT_WORD}{_DANGLING}/"  # "Remind me to", "find me a"
+            if copy and low <= 1 and len("".join(self.pieces)) <= chars:
+                # the pieces already hold a copy to its bounds (``_EDGES``: not empty), its characters and
+                # no "</" (see `copyable`): the same values, with less for llguidance's lexer to derive (with
+                # many splits of two copies, the lexer ran out of fuel mid-call and the engine dropped the grammar)
+                body = self.rule(words.removeprefix(" & "), f"[max_tokens={node.tokens}]")
+                return f'"\\"" {body} "\\""'
             guard = f" & /{_NO_CLOSE}/" if self.calls else ""
             body = self.rule(f"/{_STR_CHARS}{{{low},{chars}}}/{guard}{words}", f"[max_tokens={node.tokens}]")
             return f'"\\"" {body} "\\""'
