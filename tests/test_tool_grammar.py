@@ -891,6 +891,54 @@ def test_a_shortened_key_word_by_a_number_names_the_field_and_ordered_keys_copy_
     assert _accepts(lark, _call('"destination": "Rome", "origin": "Paris"', "trip"))
 
 
+@pytest.mark.parametrize("text, start, end", [
+    ("Compare biking and transit from Kings Cross to Canary Wharf.", "Kings Cross", "Canary Wharf"),
+    ("Plan a trip to Schiphol Airport from Amsterdam Centraal leaving at 07:45.", "Amsterdam Centraal",
+     "Schiphol Airport"),
+])
+def test_the_ends_of_a_journey_are_copied_after_from_and_to(text, start, end):
+    """Found on the development set's fresh part: "origin": "Kings Cross to Canary Wharf", "destination":
+    "Compare biking and transit"; and "origin": "Schiphol Airport" for "a trip to Schiphol Airport from
+    Amsterdam Centraal". Keys naming a start and an end copy what follows "from" and "to"."""
+    for keys in (("origin", "destination"), ("pickup", "dropoff"), ("from_station", "to_station")):
+        trip = _tool("trip", {keys[1]: {"type": "string"}, keys[0]: {"type": "string"},
+                              "modes": {"type": "array", "items": {"type": "string"}}}, list(keys))
+        lark = _lark(trip, text)
+        assert _accepts(lark, _call(f'"{keys[1]}": "{end}", "{keys[0]}": "{start}"', "trip"))
+        assert not _accepts(lark, _call(f'"{keys[1]}": "{start}", "{keys[0]}": "{end}"', "trip"))
+        assert not _accepts(lark, _call(f'"{keys[1]}": "{end}", "{keys[0]}": "Compare biking"', "trip"))
+    # the copy before the other's word ends with its last word: a small model stops after "Ferry"
+    ride = _tool("ride", {"pickup": {"type": "string"}, "dropoff": {"type": "string"}}, ["pickup", "dropoff"])
+    lark = _lark(ride, "What would a premium ride from the Ferry Building to Oracle Park cost?")
+    for pickup in ("the Ferry Building", "Ferry Building"):
+        assert _accepts(lark, _call(f'"pickup": "{pickup}", "dropoff": "Oracle Park"', "ride"))
+    for pickup in ("Ferry", "the Ferry", "the"):
+        assert not _accepts(lark, _call(f'"pickup": "{pickup}", "dropoff": "Oracle Park"', "ride"))
+    # without "from" (or with it twice) the two copies split the message either way round, as before
+    trip = _tool("trip", {"origin": {"type": "string"}, "destination": {"type": "string"}}, ["origin", "destination"])
+    lark = _lark(trip, "Canary Wharf to Kings Cross")
+    assert _accepts(lark, _call('"origin": "Kings Cross", "destination": "Canary Wharf"', "trip"))
+
+
+def test_a_work_and_its_maker_are_copied_around_by():
+    """Found on the development set: "artist" left out of "Play "Bohemian Rhapsody" by Queen"; "title":
+    "Yesterday by the Beatles", "artist": "the lyrics"; "artist": "Lennon" for "by John Lennon". A key
+    naming a work and one naming its maker copy what comes before and after "by", the maker written."""
+    play = _tool("play", {"song": {"type": "string"}, "artist": {"type": "string"}}, ["song"])
+    lark = _lark(play, 'Play "Imagine" by John Lennon.')
+    assert _accepts(lark, _call('"song": "Imagine", "artist": "John Lennon"', "play"))
+    for wrong in ('"song": "Imagine"', '"song": "Imagine", "artist": "Lennon"', '"song": "Imagine by John Lennon"'):
+        assert not _accepts(lark, _call(wrong, "play"))
+    lyrics = _tool("lyrics", {"title": {"type": "string"}, "artist": {"type": "string"}}, ["title"])
+    lark = _lark(lyrics, "Get me the lyrics to Yesterday by the Beatles.")
+    for artist in ("the Beatles", "Beatles"):
+        assert _accepts(lark, _call(f'"title": "Yesterday", "artist": "{artist}"', "lyrics"))
+    assert not _accepts(lark, _call('"title": "the lyrics", "artist": "the Beatles"', "lyrics"))
+    # "by" inside quotes, or followed by nothing but filler, is part of the title
+    for text in ("Play 'Stand by Me'", "Play Stand by Me"):
+        assert _accepts(_lark(play, text), _call('"song": "Stand by Me"', "play"))
+
+
 def test_a_list_of_objects_takes_the_users_numbers_and_times_in_the_order_written():
     """Found on the development set's added part: "courses" of 4 items for three, "strike": 3.5, "premium":
     100 for "a 100 call for 3.50", a heating period "07:00" to "18:00" for "07:00 to 10:00"."""

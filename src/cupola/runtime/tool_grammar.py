@@ -901,6 +901,7 @@ class _Lark:
         self.optional: set[int] = set()  # array nodes (by id) that are an object's optional members
         self.outside: tuple[list[str], int] = ([], 0)  # see _outside: of the object whose members are rendered
         self.leftover: dict[int, list[tuple[str, str]]] = {}  # lists of objects (by id): see _runs
+        self.lead: str | None = None  # a regex a copy starts with (see _starting)
 
     def _written(self, node: Node) -> list[str] | None:
         """The values the user wrote that a number (or a string with a pattern, such as a date) may take,
@@ -1078,6 +1079,15 @@ class _Lark:
             cued = {optional[0][0]}
         return cued if len(cued) <= left else set()
 
+    def _makers(self, members: list[tuple[str, Node, bool]]) -> set[str]:
+        """The free-text field of who made a work the user named with "by" ("Bohemian Rhapsody by
+        Queen" for artist beside song), which a small model leaves out when it is optional."""
+        if not self.source:
+            return set()
+        texts = [k for k, sub, _ in members if sub.kind == "str" and _string_kind(k, sub) is None]
+        return {k for a, b in itertools.permutations(texts, 2) if (parts := _made_by(self.pieces, a, b, self.said))
+                for k, (_, bounded) in parts.items() if not bounded}
+
     def _in_its_unit(self, node: Node) -> bool:
         """Whether the user wrote a quantity in the unit a number ``node`` names ("5 minutes" for
         duration_minutes)."""
@@ -1154,6 +1164,8 @@ class _Lark:
                             and not (barring and p in barred) for p in self.pieces):  # a value-like word is left
                 words += f" & ~/{_NOT_WORD}*{_FILLER_RX}({_NOT_WORD}+{_FILLER_RX})*{_NOT_WORD}*/"
                 words += f" & ~/[^\\x00]*{_NOT_WORD}{_DANGLING}/"  # "Remind me to", "find me a"
+            if copy and self.lead:
+                words += f" & /{self.lead}[^\\x00]*/"
             if copy and low <= 1 and len("".join(self.pieces)) <= chars:
                 # the pieces already hold a copy to its bounds (``_EDGES``: not empty), its characters and
                 # no "</" (see `copyable`): the same values, with less for llguidance's lexer to derive (with
@@ -1189,6 +1201,7 @@ class _Lark:
         if self.depth == 0:  # a call's arguments: the numbers its required fields take, nested ones too
             self.need, self.spare = _number_fields(_members(node))
         left_out = self._numbers_given(_members(node)) if self.need is not None else set()
+        left_out |= self._makers(_members(node))
         members = [(k, sub, req or k in left_out or self._asked(k, sub)) for k, sub, req in _members(node)
                    if req or self._grounded(k, sub)]
         self.optional |= {id(sub) for k, sub, req in _members(node) if sub.kind == "arr" and not req and sub.items}
@@ -1353,6 +1366,18 @@ class _Lark:
             return []
         (a, node_a), (b, node_b) = pair
         pieces, out = self.pieces, []
+        # "from Kings Cross to Canary Wharf", "Yesterday by the Beatles"
+        if (parts := _from_to(pieces, a, b) or _made_by(pieces, a, b, self.said)) is not None:
+            if not all(self._worded(node, parts[key][0]) for key, node in pair):
+                return []
+            try:
+                rendered = {}
+                for key, node in pair:
+                    self.pieces, bounded = parts[key]
+                    rendered[key] = (self._ending(node) if bounded else None) or self._starting(node)
+            finally:
+                self.pieces = pieces
+            return [rendered]
         cuts = [(i, i + 1) for i in spaces]
         if _ordered(a, b) or _ordered(b, a):  # "Iga Swiatek vs Aryna Sabalenka": at the word between them
             cuts = [(i, i + 3) for i in spaces if i + 2 < len(pieces) and pieces[i + 1].lower() in _BETWEEN
@@ -1371,6 +1396,33 @@ class _Lark:
         finally:
             self.pieces = pieces
         return out
+
+    def _ending(self, node: Node) -> str | None:
+        """A copy of the pieces that ends with their last word ("the Ferry Building", "Ferry Building" or
+        "Building" of "from the Ferry Building to", never "Ferry": a small model stops after a word), when
+        the pieces end where the user's words for one value do. None when no such copy fits the node."""
+        chars, barred = self._copy_chars(node), set(self.excluded.get(id(node), []))
+        if chars is None:
+            return None
+        texts = ["".join(self.pieces[i:]) for i, p in enumerate(self.pieces) if _STARTS.match(p)]
+        texts = [t for t in texts if len(t) <= chars and len(t.encode()) <= (node.tokens or 0) and t not in barred
+                 and not all(w.lower() in _FILLER for w in re.findall(r"\w+", t))]
+        return self.rule(" | ".join(_lit(_lit(t)) for t in texts)) if texts else None
+
+    def _starting(self, node: Node) -> str:
+        """The expression of a copy of the pieces that starts with their first word, or the first after
+        the filler words that lead them ("the Beatles" or "Beatles" of "by the Beatles.", "John Lennon"
+        not "Lennon" of "by John Lennon"; "Canary Wharf" of "to Canary Wharf")."""
+        words = [i for i, p in enumerate(self.pieces) if re.search(r"\w", p)]
+        first = next((i for i in words if self.pieces[i].lower() not in _FILLER), None)
+        if first is None:
+            return self.expr(node)
+        lead = "".join(self.pieces[words[0]:first])
+        self.lead = (f"({_rx(lead)})?" if lead else "") + _rx(self.pieces[first])
+        try:
+            return self.expr(node)
+        finally:
+            self.lead = None
 
     def _worded(self, node: Node, part: list[str]) -> bool:
         """Whether ``node`` may be copied from ``part`` of the message as from the whole: some copy fits,
@@ -1719,7 +1771,68 @@ _ORDINAL = re.compile(r"(.+?)(?:[_-]([a-d]|\d+)|([A-D]|\d+))")
 
 
 _LISTED_BETWEEN = re.compile(r"[\s,;]*(?:and\b|&)?[\s,;]*", re.I)  # between the numbers of a list
+# the words of a key that name where a journey (or a translation, a transfer) starts or ends (see _from_to)
+_END_WORDS = {**dict.fromkeys(("from", "origin", "source", "src", "departure", "pickup"), "from"),
+              **dict.fromkeys(("to", "destination", "dest", "target", "arrival", "dropoff"), "to")}
+# the words of a key that name a work or who made it (see _made_by)
+_MAKING = {**dict.fromkeys(("title", "song", "track", "book", "painting", "artwork", "album", "film", "movie"), "work"),
+           **dict.fromkeys(("artist", "author", "composer", "band", "painter", "writer", "director", "singer"), "maker")}
 _BETWEEN = frozenset(("vs", "vs.", "v", "v.", "versus", "against", "and", "or", "&"))  # "A vs B", "A and B"
+
+
+def _from_to(pieces: list[str], first: str, second: str) -> dict[str, tuple[list[str], bool]] | None:
+    """The words each of two copies of a journey's ends is copied from, when one key names where it
+    starts (origin, from_station, pickup, source_language) and the other where it ends (destination,
+    to_station, dropoff, target_language) and the user wrote "from" once with a "to" after it ("from
+    Kings Cross to Canary Wharf") or before it ("a trip to Schiphol Airport from Amsterdam Centraal"):
+    the start's copy comes from the words after "from", up to the "to" when it follows; the end's from
+    the words after that "to", up to "from" when it follows. Each with whether it ends at the other's
+    word (so a copy of it ends with its last word). None otherwise."""
+    ends = {_END_WORDS.get(w) for w in _words(first)} - {None}, {_END_WORDS.get(w) for w in _words(second)} - {None}
+    if ends not in (({"from"}, {"to"}), ({"to"}, {"from"})):
+        return None
+    words = [p.lower() for p in pieces]
+    froms, tos = [i for i, w in enumerate(words) if w == "from"], [i for i, w in enumerate(words) if w == "to"]
+    if len(froms) != 1:
+        return None
+    start = froms[0]
+    after, before = [i for i in tos if i > start], [i for i in tos if i < start]
+    if after:
+        parts = {"from": (pieces[start + 1:after[0]], True), "to": (pieces[after[0] + 1:], False)}
+    elif before:
+        parts = {"to": (pieces[before[-1] + 1:start], True), "from": (pieces[start + 1:], False)}
+    else:
+        return None
+    trimmed = {end: (_word_span(part), bounded) for end, (part, bounded) in parts.items()}
+    if not all(part for part, _ in trimmed.values()):
+        return None
+    (end_first,), (end_second,) = ends
+    return {first: trimmed[end_first], second: trimmed[end_second]}
+
+
+def _made_by(pieces: list[str], first: str, second: str, said: str) -> dict[str, tuple[list[str], bool]] | None:
+    """The words of a work and of who made it, when one key names a work (title, song, book) and the
+    other its maker (artist, author) and the user wrote "by" once, outside quotes ("the lyrics to
+    Yesterday by the Beatles", not "play 'Stand by Me'"): the work's copy ends with the last word
+    before "by", the maker's comes after it."""
+    kinds = [{_MAKING.get(w) for w in _words(key)} - {None} for key in (first, second)]
+    if kinds not in ([{"work"}, {"maker"}], [{"maker"}, {"work"}]) \
+            or re.search(r"[\"“‘']([^\"”’']*\s)?by(\s[^\"”’']*)?[\"”’']", said, re.IGNORECASE):
+        return None
+    at = [i for i, p in enumerate(pieces) if p.lower() == "by"]
+    if len(at) != 1:
+        return None
+    work, maker = _word_span(pieces[:at[0]]), _word_span(pieces[at[0] + 1:])
+    if not work or all(w.lower() in _FILLER for w in re.findall(r"\w+", "".join(maker))):  # "Stand by me"
+        return None
+    return {key: (work, True) if kind == {"work"} else (maker, False) for key, kind in zip((first, second), kinds)}
+
+
+def _word_span(pieces: list[str]) -> list[str]:
+    """``pieces`` from their first word to their last: no spaces at either end, nor the marks after
+    the last ("from Paris, to")."""
+    words = [i for i, p in enumerate(pieces) if re.search(r"\w", p)]
+    return pieces[words[0]:words[-1] + 1] if words else []
 
 
 def _ordered(first: str, second: str) -> bool:
