@@ -1806,3 +1806,124 @@ giftcard.ask("Balance on gift card 6034 5512 9087 with PIN 4411?", {"card_number
 price_alert = d.fn("price_watch.create", "Alert when a product drops below a price.", product_url=S(), target_price=N())
 price_alert.ask("Tell me when https://shop.example.com/p/88120 drops below 49.99.",
                 {"product_url": "https://shop.example.com/p/88120", "target_price": 49.99})
+
+# -- the same part, a fifth batch: written after the fourth batch's rules (journeys' ends, works and
+# their makers), measured on them before any rule was made for it ---------------------------------------
+d = BOOK.domain("insurance")
+quote_car = d.fn("insurance.car_quote", "Quote for car insurance.", driver_age=I(), car_value=N(),
+                 postcode=S(), cover=E(["third_party", "comprehensive"], opt=True))
+quote_car.ask("Comprehensive cover quote for a 23 year old driver, car worth 9500, postcode LS6 2AB.",
+              {"driver_age": 23, "car_value": 9500, "postcode": "LS6 2AB", "cover": "comprehensive"})
+claim = d.fn("insurance.file_claim", "File an insurance claim.", policy_number=S(), incident_date=S("YYYY-MM-DD"),
+             description=S(), amount=N(opt=True))
+claim.ask("File a claim on policy HX-449102 for a burst pipe on 2026-01-08, about 2300 in damage.",
+          {"policy_number": "HX-449102", "incident_date": "2026-01-08", "description": "burst pipe", "amount": 2300})
+travel_ins = d.fn("insurance.travel_cover", "Travel insurance for a trip.", destination=S(), days=I(), travellers=I(),
+                  winter_sports=B(opt=True))
+travel_ins.ask("Travel insurance for 2 people going skiing in Austria for 8 days.",
+               {"destination": "Austria", "days": 8, "travellers": 2, "winter_sports": True})
+
+d = BOOK.domain("photography")
+exposure = d.fn("camera.exposure_value", "Exposure value from aperture and shutter speed.", f_number=N(),
+                shutter_seconds=N(), iso=I(opt=True))
+exposure.ask("EV for f/8 at 1/250 s?", {"f_number": 8, "shutter_seconds": 0.004})
+print_size = d.fn("photo.max_print_size", "Largest print size for an image at a print resolution.", width_px=I(),
+                  height_px=I(), dpi=I(opt=True))
+print_size.ask("How big can I print a 6000 x 4000 photo at 300 dpi?", {"width_px": 6000, "height_px": 4000, "dpi": 300})
+album = d.fn("photos.create_album", "Create a photo album.", name=S(), shared_with=A(S(), opt=True))
+album.ask("Make an album called Lisbon 2025 and share it with ana@fam.pt and rui@fam.pt.",
+          {"name": "Lisbon 2025", "shared_with": unordered(["ana@fam.pt", "rui@fam.pt"])})
+
+d = BOOK.domain("tickets")
+concert = d.fn("tickets.find_events", "Find live events.", city=S(), category=E(["concert", "theatre", "comedy",
+               "sport"], opt=True), date_from=S("YYYY-MM-DD", opt=True), date_to=S("YYYY-MM-DD", opt=True))
+concert.ask("Comedy shows in Glasgow between 2026-02-01 and 2026-02-07?",
+            {"city": "Glasgow", "category": "comedy", "date_from": "2026-02-01", "date_to": "2026-02-07"})
+seats = d.fn("tickets.hold_seats", "Hold seats for an event.", event_id=S(), quantity=I(minimum=1, maximum=10),
+             section=S(opt=True))
+seats.ask("Hold 3 seats in the balcony for event EV-77120.", {"event_id": "EV-77120", "quantity": 3,
+                                                             "section": "balcony"})
+refund = d.fn("tickets.request_refund", "Request a refund for a ticket order.", order_ref=S(), reason=S(opt=True))
+refund.ask("I want my money back for order TK-55031, the show was cancelled.",
+           {"order_ref": "TK-55031", "reason": contains("cancelled", "cancel")})
+
+d = BOOK.domain("gaming")
+stats = d.fn("game.player_stats", "Stats of a player in an online game.", gamertag=S(), platform=E(["pc", "xbox",
+             "playstation", "switch"]))
+stats.ask("Stats for NightOwl_93 on PlayStation.", {"gamertag": "NightOwl_93", "platform": "playstation"})
+dice = d.fn("dice.roll", "Roll dice.", count=I(minimum=1), sides=I(minimum=2), modifier=I(opt=True))
+dice.ask("Roll 3d6 plus 2.", {"count": 3, "sides": 6, "modifier": 2})
+lobby = d.fn("game.create_lobby", "Create a multiplayer lobby.", game_mode=S(), max_players=I(), private=B(opt=True))
+lobby.ask("Set up a private capture the flag lobby for 8 players.",
+          {"game_mode": "capture the flag", "max_players": 8, "private": True})
+
+d = BOOK.domain("parenting")
+growth = d.fn("child.growth_percentile", "Height percentile for a child.", age_months=I(), height_cm=N(),
+              sex=E(["female", "male"]))
+growth.ask("What percentile is my 30 month old son at 92 cm tall?", {"age_months": 30, "height_cm": 92, "sex": "male"})
+sitter = d.fn("babysitters.search", "Find babysitters.", area=S(), date=S("YYYY-MM-DD"), children=I(opt=True))
+sitter.ask("Need a babysitter in Clapham on 2026-03-20 for two kids.",
+           {"area": "Clapham", "date": "2026-03-20", "children": 2})
+school = d.fn("schools.catchment", "Schools whose catchment covers an address.", address=S(),
+              phase=E(["primary", "secondary"], opt=True))
+school.ask("Which primary schools cover 8 Mill Lane, Didsbury?", {"address": "8 Mill Lane, Didsbury",
+                                                                  "phase": "primary"})
+
+d = BOOK.domain("accounting")
+invoice = d.fn("billing.issue_invoice", "Create an invoice.", client=S(), amount=N(), currency=S("ISO 4217 code"),
+               due_in_days=I(opt=True))
+invoice.ask("Invoice Brightside Ltd 4,750 GBP, due in 30 days.",
+            {"client": "Brightside Ltd", "amount": 4750, "currency": "GBP", "due_in_days": 30})
+vat = d.fn("vat.add", "Add VAT to a net price.", net_amount=N(), rate_percent=N())
+vat.ask("Add 20% VAT to 1,250.", {"net_amount": 1250, "rate_percent": 20})
+deprec = d.fn("assets.depreciation", "Straight-line depreciation per year.", cost=N(), salvage_value=N(),
+              useful_life_years=I())
+deprec.ask("A machine costs 48,000, lasts 8 years and is worth 6,000 at the end. Yearly depreciation?",
+           {"cost": 48000, "salvage_value": 6000, "useful_life_years": 8})
+payroll = d.fn("payroll.net_pay", "Net pay after tax.", gross_monthly=N(), tax_code=S(opt=True))
+payroll.ask("Net pay on 3,400 a month with tax code 1257L?", {"gross_monthly": 3400, "tax_code": "1257L"})
+
+d = BOOK.domain("telecom")
+roaming = d.fn("mobile.roaming_rates", "Roaming charges in a country.", country=S(), plan=S(opt=True))
+roaming.ask("What are the roaming charges in Morocco on my Unlimited Max plan?",
+            {"country": "Morocco", "plan": "Unlimited Max"})
+speed = d.fn("broadband.availability", "Broadband speeds at an address.", postcode=S(), house_number=S())
+speed.ask("What broadband can I get at 42, EH3 9DR?", {"postcode": "EH3 9DR", "house_number": "42"})
+port_number = d.fn("mobile.port_number", "Move a phone number to a new provider.", phone_number=S(), pac_code=S())
+port_number.ask("Port 07700 900456 over with PAC code ABC123456.",
+                {"phone_number": "07700 900456", "pac_code": "ABC123456"})
+
+d = BOOK.domain("genealogy")
+records = d.fn("records.search_births", "Search birth records.", surname=S(), year_from=I(), year_to=I(),
+               county=S(opt=True))
+records.ask("Births of anyone named Haworth in Yorkshire between 1840 and 1860.",
+            {"surname": "Haworth", "year_from": 1840, "year_to": 1860, "county": "Yorkshire"})
+tree = d.fn("family_tree.add_person", "Add a person to a family tree.", full_name=S(), birth_year=I(opt=True),
+            parent_of=S(opt=True))
+tree.ask("Add Margaret Ellis, born 1921, as the mother of Thomas Ellis.",
+         {"full_name": "Margaret Ellis", "birth_year": 1921, "parent_of": "Thomas Ellis"})
+
+d = BOOK.domain("hospitality")
+room = d.fn("hotel.room_service", "Order room service.", room_number=S(), items=A(S(), minItems=1))
+room.ask("Send a club sandwich and a pot of tea to room 512.",
+         {"room_number": "512", "items": unordered(["club sandwich", "pot of tea"])})
+late = d.fn("hotel.late_checkout", "Request a late checkout.", booking_ref=S(), until=S("HH:MM"))
+late.ask("Can booking QX81K check out at 14:00 instead?", {"booking_ref": "QX81K", "until": "14:00"})
+airport_transfer = d.fn("hotel.book_transfer", "Book an airport transfer.", flight_number=S(),
+                        arrival_time=S("HH:MM"), passengers=I())
+airport_transfer.ask("Book a pickup for flight BA2490 landing at 09:15, three of us.",
+                     {"flight_number": "BA2490", "arrival_time": "09:15", "passengers": 3})
+
+d = BOOK.domain("home-improvement")
+tiles = d.fn("tiles.count_needed", "Number of tiles for a floor.", floor_length_m=N(), floor_width_m=N(),
+             tile_size_cm=N(), waste_percent=N(opt=True))
+tiles.ask("How many 30 cm tiles for a 4.2 by 3 metre floor, plus 10% waste?",
+          {"floor_length_m": 4.2, "floor_width_m": 3, "tile_size_cm": 30, "waste_percent": 10})
+contractor = d.fn("contractors.find", "Find contractors.", trade=E(["plumber", "electrician", "roofer", "carpenter"]),
+                  near=S(), emergency=B(opt=True))
+contractor.ask("I need an emergency plumber near Salford right now.",
+               {"trade": "plumber", "near": "Salford", "emergency": True})
+solar = d.fn("solar.panel_output", "Yearly output of a solar array.", panels=I(), watts_per_panel=N(),
+             location=S())
+solar.ask("Yearly output of 12 panels at 400 W each in Seville?",
+          {"panels": 12, "watts_per_panel": 400, "location": "Seville"})

@@ -892,6 +892,7 @@ class _Lark:
         self.listed: set[int] = set()  # array items (by id) of a kind whose every token the list holds
         self.excluded: dict[int, list[str]] = {}  # copied strings (by id) that may not be exactly these
         self.unled: dict[int, list[str]] = {}  # copied strings (by id) that may not start with these numbers
+        self.held: dict[int, list[str]] = {}  # copied strings (by id) that may not hold these values (see _substrings)
         self.found: dict[int, list[str] | None] = {}  # _written's answer per node (by id): asked several times
         self.need: int | None = None  # the required number fields of the whole call (see _numbers_given)
         self.spare = 0  # its optional number fields
@@ -1149,8 +1150,7 @@ class _Lark:
             copy = copied is not None
             chars = node.chars if copied is None else copied
             low = max(node.min_chars, 1 if copy else 0)  # a copy is not empty
-            words = f" & /{_EDGES}/ & {self._stop} & %regex {json.dumps({'substring_chunks': self.pieces})}" \
-                if copy else ""
+            words = f" & /{_EDGES}/ & {self._stop} & {self._substrings(node, low, chars)}" if copy else ""
             barred = self.excluded.get(id(node), [])
             barring = copy and barred and any(re.fullmatch(_EDGES, p) and p not in barred and low <= len(p) <= chars
                                               for p in self.pieces)  # a word is left to copy: never a dead end
@@ -1232,6 +1232,14 @@ class _Lark:
                 self.excluded[id(target)] = list(dict.fromkeys(str(v) for v in claimed))
             if target.kind == "str" and id(target) not in self.typed and leading:
                 self.unled[id(target)] = leading
+        # nor does it hold what a sibling surely takes: the one date, time or code it may be ("description":
+        # "2026-01-08, about 2300 in damage", "booking_ref": "14:00 instead"), the one number it holds
+        held = leading + [json.loads(c[0]) if c[0].startswith('"') else c[0] for k, sub, _ in members
+                          if sub.kind not in ("arr", "alt") and (c := self._choices(sub)) and len(c) == 1]
+        for k, sub, _ in members:
+            target = _item(sub)
+            if target.kind == "str" and id(target) not in self.typed and held:
+                self.held[id(target)] = [str(v) for v in held]
         combos, fixed = self._distinct(members)
         flags = self._flags(members)
         nested = {k: self._numbers_in(sub) for k, sub, _ in members if sub.kind == "obj" and k not in flags}
@@ -1408,6 +1416,25 @@ class _Lark:
         texts = [t for t in texts if len(t) <= chars and len(t.encode()) <= (node.tokens or 0) and t not in barred
                  and not all(w.lower() in _FILLER for w in re.findall(r"\w+", t))]
         return self.rule(" | ".join(_lit(_lit(t)) for t in texts)) if texts else None
+
+    def _substrings(self, node: Node, low: int, chars: int) -> str:
+        """The copies of the pieces a free-text ``node`` may be, as an llguidance regex: runs of whole pieces
+        that never hold a value a sibling surely takes (`held`), when a value-like word is left beside
+        them; else runs of any of the pieces."""
+        held = self.held.get(id(node), [])
+        segments, run = [], []
+        for piece in self.pieces:
+            if piece in held:
+                segments.append(run)
+                run = []
+            else:
+                run.append(piece)
+        segments = [seg for seg in segments + [run] if any(re.search(r"\w", p) for p in seg)]
+        if not any(p in held for p in self.pieces) or not any(
+                re.fullmatch(_EDGES, p) and p.lower() not in _FILLER and low <= len(p) <= chars and p not in held
+                for seg in segments for p in seg):
+            return f"%regex {json.dumps({'substring_chunks': self.pieces})}"  # nothing held, or nothing left
+        return "(" + " | ".join(f"%regex {json.dumps({'substring_chunks': seg})}" for seg in segments) + ")"
 
     def _starting(self, node: Node) -> str:
         """The expression of a copy of the pieces that starts with their first word, or the first after
