@@ -232,6 +232,8 @@ def test_a_forced_call_the_schema_refuses_is_generated_again_and_never_returned(
     else:
         assert resp.status_code == 500 and "did not produce a valid tool call" in resp.json()["error"]["message"]
         assert len(sent) == 2 and sent[1]["seed"] == (sent[0]["seed"] + 1) % (2**31 - 1)
+        # the second grammar copies nothing from the message (its lexer cannot run out of fuel as the first's did)
+        assert "substring_chunks" in sent[0]["grammar"] and "substring_chunks" not in sent[1]["grammar"]
 
 
 def test_auto_after_a_tool_result_answers(settings, fake_factory):

@@ -806,7 +806,10 @@ def test_two_sibling_copies_come_from_different_places_in_the_message():
     three = {"type": "function", "function": {"name": "match", "parameters": {
         **tool["function"]["parameters"], "required": ["homeTeam", "awayTeam", "venue"]}}}
     lark = _lark(three, "We host the Harbour Hawks at Eastfield Park. We're Northgate Rovers.")
-    assert _accepts(lark, _call('"homeTeam": "Hawks", "awayTeam": "Hawks", "venue": "Eastfield Park"', "match"))
+    assert _accepts(lark, _call('"homeTeam": "Harbour Hawks", "awayTeam": "Harbour Hawks", "venue": "Eastfield Park"',
+                                "match"))
+    # (never "Hawks" alone: it ends a name, see test_a_copy_neither_starts_nor_ends_inside_a_name)
+    assert not _accepts(lark, _call('"homeTeam": "Hawks", "awayTeam": "Hawks", "venue": "Eastfield Park"', "match"))
 
 
 def test_values_found_on_the_new_development_cases():
@@ -937,6 +940,73 @@ def test_a_work_and_its_maker_are_copied_around_by():
     # "by" inside quotes, or followed by nothing but filler, is part of the title
     for text in ("Play 'Stand by Me'", "Play Stand by Me"):
         assert _accepts(_lark(play, text), _call('"song": "Stand by Me"', "play"))
+
+
+def test_a_copy_never_holds_what_a_sibling_surely_takes():
+    """Found on the development set's fresh part: "description": "2026-01-08, about 2300 in damage" beside
+    "incident_date": "2026-01-08"; "booking_ref": "14:00 instead" beside "until": "14:00"; "client":
+    "Invoice Brightside Ltd 4,750 GBP, due in 30 days" beside "amount": 4750."""
+    claim = _tool("claim", {"policy_number": {"type": "string"},
+                            "incident_date": {"type": "string", "description": "YYYY-MM-DD"},
+                            "description": {"type": "string"}}, ["policy_number", "incident_date", "description"])
+    lark = _lark(claim, "File a claim on policy HX-449102 for a burst pipe on 2026-01-08, about 2300 in damage.")
+    head = '"policy_number": "HX-449102", "incident_date": "2026-01-08", "description": '
+    assert _accepts(lark, _call(head + '"burst pipe"', "claim"))
+    for wrong in ("2026-01-08, about 2300 in damage", "burst pipe on 2026-01-08"):
+        assert not _accepts(lark, _call(head + f'"{wrong}"', "claim"))
+    invoice = _tool("invoice", {"client": {"type": "string"}, "amount": {"type": "number"},
+                                "due_in_days": {"type": "integer"}}, ["client", "amount", "due_in_days"])
+    lark = _lark(invoice, "Invoice Brightside Ltd 4,750, due in 30 days.")
+    assert _accepts(lark, _call('"client": "Brightside Ltd", "amount": 4750, "due_in_days": 30', "invoice"))
+    assert not _accepts(lark, _call('"client": "Brightside Ltd 4,750", "amount": 4750, "due_in_days": 30', "invoice"))
+    # a value a sibling may or may not take stays copyable ("Lisbon 2025" with no number field)
+    album = _tool("album", {"name": {"type": "string"}}, ["name"])
+    assert _accepts(_lark(album, "New album: Lisbon 2025"), _call('"name": "Lisbon 2025"', "album"))
+
+
+def test_a_name_given_after_called_is_copied_from_there():
+    """Found on the development set's fresh part: "name": "share" for "Make an album called Lisbon 2025
+    and share it with ana@fam.pt and rui@fam.pt"."""
+    album = _tool("album", {"name": {"type": "string"}, "shared_with": {"type": "array", "items": {"type": "string"}}},
+                  ["name"])
+    lark = _lark(album, "Make an album called Lisbon 2025 and share it with ana@fam.pt and rui@fam.pt.")
+    tail = ', "shared_with": ["ana@fam.pt", "rui@fam.pt"]'
+    assert _accepts(lark, _call('"name": "Lisbon 2025"' + tail, "album"))
+    for wrong in ("share", "album", "Make an album"):
+        assert not _accepts(lark, _call(f'"name": "{wrong}"' + tail, "album"))
+
+
+def test_a_copy_neither_starts_nor_ends_inside_a_name():
+    """Found on the development set's fresh part: "plan": "Max" for "my Unlimited Max plan", "pickup":
+    "Ferry" for "the Ferry Building", "artist": "Lennon" for "John Lennon"."""
+    roaming = _tool("roaming", {"plan": {"type": "string"}, "days": {"type": "integer"}}, ["plan", "days"])
+    lark = _lark(roaming, "Add 7 days of roaming to my Unlimited Max plan.")
+    for plan in ("Unlimited Max", "Unlimited Max plan"):
+        assert _accepts(lark, _call(f'"plan": "{plan}", "days": 7', "roaming"))
+    for plan in ("Max", "Max plan", "Unlimited", "my Unlimited"):
+        assert not _accepts(lark, _call(f'"plan": "{plan}", "days": 7', "roaming"))
+    # nor do two copies split a name between them ("homeTeam": "Hawks", "awayTeam": "Harbour")
+    match = _tool("match", {"homeTeam": {"type": "string"}, "awayTeam": {"type": "string"}}, ["homeTeam", "awayTeam"])
+    lark = _lark(match, "We host the Harbour Hawks tonight. We're Northgate Rovers.")
+    assert _accepts(lark, _call('"homeTeam": "Northgate Rovers", "awayTeam": "Harbour Hawks"', "match"))
+    assert not _accepts(lark, _call('"homeTeam": "Hawks", "awayTeam": "Harbour"', "match"))
+    # the message's first word starts no name ("Invoice Brightside Ltd": the client is "Brightside Ltd")
+    client = _tool("client", {"client": {"type": "string"}}, ["client"])
+    assert _accepts(_lark(client, "Invoice Brightside Ltd please"), _call('"client": "Brightside Ltd"', "client"))
+
+
+def test_optional_dates_the_user_wrote_beyond_the_required_ones_are_written():
+    """Found on the development set's fresh part: "Comedy shows in Glasgow between 2026-02-01 and
+    2026-02-07?" answered without date_from and date_to."""
+    day = {"type": "string", "description": "YYYY-MM-DD"}
+    events = _tool("events", {"city": {"type": "string"}, "date_from": day, "date_to": day}, ["city"])
+    lark = _lark(events, "Comedy shows in Glasgow between 2026-02-01 and 2026-02-07?")
+    assert _accepts(lark, _call('"city": "Glasgow", "date_from": "2026-02-01", "date_to": "2026-02-07"', "events"))
+    assert not _accepts(lark, _call('"city": "Glasgow"', "events"))
+    # one date for a required field and an optional one: the optional one stays optional
+    booking = _tool("booking", {"city": {"type": "string"}, "date": day, "until": day}, ["city", "date"])
+    lark = _lark(booking, "A room in Glasgow on 2026-02-01")
+    assert _accepts(lark, _call('"city": "Glasgow", "date": "2026-02-01"', "booking"))
 
 
 def test_a_list_of_objects_takes_the_users_numbers_and_times_in_the_order_written():

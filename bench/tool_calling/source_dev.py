@@ -1927,3 +1927,92 @@ solar = d.fn("solar.panel_output", "Yearly output of a solar array.", panels=I()
              location=S())
 solar.ask("Yearly output of 12 panels at 400 W each in Seville?",
           {"panels": 12, "watts_per_panel": 400, "location": "Seville"})
+
+# -- the same part, a sixth batch: written after the fifth batch's rules (held values, names whole, names
+# after "called", optional dates), measured on them before any rule was made for it ----------------------
+d = BOOK.domain("aviation")
+metar = d.fn("aviation.metar", "Latest METAR weather report for an airport.", icao_code=S("4-letter ICAO code"))
+metar.ask("Latest METAR for EGLL?", {"icao_code": "EGLL"})
+fuel = d.fn("aviation.fuel_required", "Fuel needed for a flight leg.", distance_nm=N(), burn_rate_gph=N(),
+            ground_speed_kts=N(), reserve_minutes=I(opt=True))
+fuel.ask("Fuel for 420 nm at 140 knots burning 9.5 gallons an hour, with a 45 minute reserve?",
+         {"distance_nm": 420, "burn_rate_gph": 9.5, "ground_speed_kts": 140, "reserve_minutes": 45})
+seatmap = d.fn("airline.change_seat", "Change a passenger's seat.", booking_code=S(), passenger_surname=S(), seat=S())
+seatmap.ask("Move Okafor on booking ZK7Q2P to seat 14C.",
+            {"booking_code": "ZK7Q2P", "passenger_surname": "Okafor", "seat": "14C"})
+
+d = BOOK.domain("pharmacy")
+refill = d.fn("pharmacy.request_refill", "Request a prescription refill.", prescription_number=S(), pharmacy=S(),
+              pickup_date=S("YYYY-MM-DD", opt=True))
+refill.ask("Refill prescription RX-3310927 at the Elm Street pharmacy for pickup on 2026-02-14.",
+           {"prescription_number": "RX-3310927", "pharmacy": one_of("Elm Street", "the Elm Street pharmacy",
+                                                                     "Elm Street pharmacy"), "pickup_date": "2026-02-14"})
+interact = d.fn("drugs.check_interaction", "Check two drugs for interactions.", drug_a=S(), drug_b=S())
+interact.ask("Can I take ibuprofen with warfarin?", {"drug_a": "ibuprofen", "drug_b": "warfarin"})
+dose_child = d.fn("dosing.paracetamol_child", "Paracetamol dose for a child.", weight_kg=N(), age_years=I(opt=True))
+dose_child.ask("Paracetamol dose for a 4 year old weighing 16 kg?", {"weight_kg": 16, "age_years": 4})
+
+d = BOOK.domain("car-rental")
+rent_car = d.fn("cars.search_rentals", "Search rental cars.", pickup_location=S(), pickup_date=S("YYYY-MM-DD"),
+                return_date=S("YYYY-MM-DD"), car_class=E(["economy", "compact", "suv", "van"], opt=True))
+rent_car.ask("Find an SUV at Faro airport from 2026-07-03 to 2026-07-10.",
+             {"pickup_location": one_of("Faro airport", "Faro"), "pickup_date": "2026-07-03",
+              "return_date": "2026-07-10", "car_class": "suv"})
+toll = d.fn("roads.toll_cost", "Toll cost of a route.", start_city=S(), end_city=S(), vehicle=E(["car", "motorbike",
+            "van"], opt=True))
+toll.ask("How much are the tolls driving from Lyon to Marseille?", {"start_city": "Lyon", "end_city": "Marseille"})
+ev = d.fn("ev.charging_time", "Time to charge an electric car.", battery_kwh=N(), from_percent=N(), to_percent=N(),
+          charger_kw=N())
+ev.ask("How long to charge a 77 kWh battery from 20% to 80% on a 50 kW charger?",
+       {"battery_kwh": 77, "from_percent": 20, "to_percent": 80, "charger_kw": 50})
+
+d = BOOK.domain("museums")
+exhibit = d.fn("museum.exhibitions", "Current exhibitions at a museum.", museum=S(), month=S("YYYY-MM", opt=True))
+exhibit.ask("What's on at the Tate Modern in 2026-04?", {"museum": one_of("Tate Modern", "the Tate Modern"),
+                                                        "month": "2026-04"})
+guide = d.fn("museum.book_guide", "Book a guided tour.", museum=S(), language=S("ISO 639-1 code"), group_size=I())
+guide.ask("Book a guided tour of the Prado in Spanish for 6 people.",
+          {"museum": one_of("Prado", "the Prado"), "language": "es", "group_size": 6})
+artwork = d.fn("art.artwork_info", "Facts about an artwork.", title=S(), artist=S(opt=True))
+artwork.ask("Tell me about Girl with a Pearl Earring by Vermeer.",
+            {"title": "Girl with a Pearl Earring", "artist": "Vermeer"})
+
+d = BOOK.domain("languages")
+conj = d.fn("grammar.conjugate", "Conjugate a verb.", verb=S(), language=S("ISO 639-1 code"),
+            tense=E(["present", "past", "future"], opt=True))
+conj.ask("Conjugate 'tener' in the past tense in Spanish.", {"verb": "tener", "language": "es", "tense": "past"})
+vocab = d.fn("vocab.quiz", "A vocabulary quiz.", language=S("ISO 639-1 code"), topic=S(), questions=I(opt=True))
+vocab.ask("Give me a 10 question Italian quiz on food.", {"language": "it", "topic": "food", "questions": 10})
+pron = d.fn("pronounce.word", "How to pronounce a word.", word=S(), accent=E(["us", "uk", "au"], opt=True))
+pron.ask("How do you say 'quinoa' in a British accent?", {"word": "quinoa", "accent": "uk"})
+
+d = BOOK.domain("marine")
+tide_chart = d.fn("marine.tide_chart", "Tide times for a harbour.", harbour=S(), date=S("YYYY-MM-DD"))
+tide_chart.ask("High and low tides at Whitby harbour on 2026-08-09?", {"harbour": "Whitby", "date": "2026-08-09"})
+knots = d.fn("marine.passage_time", "Time for a sailing passage.", distance_nm=N(), speed_knots=N())
+knots.ask("How long to sail 36 nautical miles at 6 knots?", {"distance_nm": 36, "speed_knots": 6})
+mooring = d.fn("marina.book_berth", "Book a marina berth.", marina=S(), boat_length_m=N(), nights=I())
+mooring.ask("Berth for a 11.5 m boat at Port Solent for 3 nights.",
+            {"marina": "Port Solent", "boat_length_m": 11.5, "nights": 3})
+
+d = BOOK.domain("nonprofit")
+donate = d.fn("donations.record", "Record a donation.", donor_name=S(), amount=N(), campaign=S(opt=True),
+              gift_aid=B(opt=True))
+donate.ask("Record 250 from Priya Nair for the Winter Appeal, with gift aid.",
+           {"donor_name": "Priya Nair", "amount": 250, "campaign": "Winter Appeal", "gift_aid": True})
+volunteer = d.fn("volunteers.schedule_shift", "Schedule a volunteer shift.", volunteer_email=S(), date=S("YYYY-MM-DD"),
+                 role=S())
+volunteer.ask("Put lee@helpers.org on the food bank sorting shift on 2026-05-16.",
+              {"volunteer_email": "lee@helpers.org", "date": "2026-05-16", "role": contains("sorting", "sort")})
+grant = d.fn("grants.search", "Search grant funding.", topic=S(), max_amount=N(opt=True), region=S(opt=True))
+grant.ask("Grants for youth sport projects in Wales up to 5000?",
+          {"topic": "youth sport", "max_amount": 5000, "region": "Wales"})
+
+d = BOOK.domain("space")
+launch = d.fn("launches.upcoming", "Upcoming rocket launches.", provider=S(opt=True), limit=I(opt=True))
+launch.ask("Next 5 launches by SpaceX?", {"provider": "SpaceX", "limit": 5})
+iss = d.fn("iss.pass_times", "When the ISS passes over a place.", latitude=N(), longitude=N(), passes=I(opt=True))
+iss.ask("Next 3 ISS passes over 51.5, -0.12?", {"latitude": 51.5, "longitude": -0.12, "passes": 3})
+rocket = d.fn("rocket.delta_v", "Delta-v from the rocket equation.", isp_seconds=N(), wet_mass_kg=N(), dry_mass_kg=N())
+rocket.ask("Delta-v for an engine with Isp 311 s, 549,000 kg fuelled and 25,600 kg empty?",
+           {"isp_seconds": 311, "wet_mass_kg": 549000, "dry_mass_kg": 25600})

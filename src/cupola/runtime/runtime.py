@@ -365,8 +365,9 @@ class Runtime:
                         result = tool_calls.finish(result, plan)
                         if tool_calls.missing_call(result, plan):  # once more, with the next seed
                             at.shaping.append({"what": "tool call", "detail": "no valid call came under a "
-                                               "forced tool_choice; generated again with the next seed"})
-                            again = {**request, "seed": (request["seed"] + 1) % (2**31 - 1)}
+                                               "forced tool_choice; generated again with the next seed and a "
+                                               "grammar that copies nothing from the message"})
+                            again = tool_calls.again(request, plan)
                             result = tool_calls.finish(await engine.chat(again, endpoint), plan)  # type: ignore[arg-type]
                             if tool_calls.missing_call(result, plan):
                                 usage = result.get("usage") or {}

@@ -235,6 +235,17 @@ def missing_call(result: dict[str, Any], plan: ToolPlan | None) -> bool:
     return not calls or not all(_valid(call, plan) for call in calls)  # type: ignore[arg-type]
 
 
+def again(request: dict[str, Any], plan: ToolPlan | None) -> dict[str, Any]:
+    """The engine body to generate once more after :func:`missing_call`: the next seed and, under the
+    adapter's grammar, one that copies nothing from the user's words: llguidance derives far less for
+    it, so its lexer does not run out of fuel where the first one did (the call it allows is still
+    valid and closes within ``max_tokens``; its free text is bounded, not copied)."""
+    out = {**request, "seed": (request.get("seed", 0) + 1) % (2**31 - 1)}
+    if plan is not None and plan.constrain == "grammar" and out.get("grammar"):
+        out["grammar"] = tool_adapter.grammar(plan, budget_of(request))
+    return out
+
+
 def _valid(call: dict[str, Any], plan: ToolPlan) -> bool:
     """Whether a call names one of the plan's functions with arguments its parameters' schema accepts."""
     function = call.get("function") or {}

@@ -772,6 +772,25 @@ def chunks(text: str) -> list[str]:
     return out
 
 
+def _names_whole(pieces: list[str]) -> list[str]:
+    """``pieces`` with each name of capitalised words one piece ("Unlimited Max", "the Ferry Building",
+    "John Lennon", "the Harbour Hawks"), so that a copy never starts or ends inside one ("plan": "Max",
+    "pickup": "Ferry", "artist": "Lennon"), nor do two copies split one ("homeTeam": "Hawks", "awayTeam":
+    "Harbour"). The message's first word starts no name (it may be a verb: "Invoice Brightside Ltd");
+    a name with a word written twice is left in words."""
+    counts = Counter(pieces)
+    first = next((i for i, p in enumerate(pieces) if re.search(r"\w", p)), None)
+    out: list[str] = []
+    for i, piece in enumerate(pieces):
+        if len(out) >= 2 and out[-1] == " " and i - 2 != first and _NAME_WORD.fullmatch(piece) \
+                and counts[piece] == 1 and re.fullmatch(r"(?:[A-Z][a-z]+ )*[A-Z][a-z]+", out[-2]) \
+                and all(counts[w] == 1 for w in out[-2].split(" ")):
+            out[-2:] = [out[-2] + " " + piece]
+        else:
+            out.append(piece)
+    return out
+
+
 def copyable(text: str) -> str:
     """The user's words as a value may hold them: no quotes, backslashes, control characters or "</"."""
     return re.sub(r'["\\\x00-\x1f\x7f]+', " ", text).replace("</", "< /").strip()
@@ -872,7 +891,7 @@ class _Lark:
         self.groups = 0  # groups of siblings met that the model could assign in several ways
         self.calls = calls  # inside <tool_call> tags: no value may hold "</"
         self.source = copyable(source) if source else None
-        self.pieces = chunks(self.source) if self.source else []
+        self.pieces = _names_whole(chunks(self.source)) if self.source else []
         if not any(re.fullmatch(_EDGES, p) for p in self.pieces):
             self.source = None  # no word to copy (only punctuation): values are only bounded
         self.said = source or ""
@@ -903,6 +922,7 @@ class _Lark:
         self.outside: tuple[list[str], int] = ([], 0)  # see _outside: of the object whose members are rendered
         self.leftover: dict[int, list[tuple[str, str]]] = {}  # lists of objects (by id): see _runs
         self.lead: str | None = None  # a regex a copy starts with (see _starting)
+        self.named: dict[int, str] = {}  # copied names (by id) -> the word they start with (see _called)
 
     def _written(self, node: Node) -> list[str] | None:
         """The values the user wrote that a number (or a string with a pattern, such as a date) may take,
@@ -1080,6 +1100,22 @@ class _Lark:
             cued = {optional[0][0]}
         return cued if len(cued) <= left else set()
 
+    def _layouts_given(self, members: list[tuple[str, Node, bool]]) -> set[str]:
+        """The optional dates and times (strings of a layout) the user wrote beyond those the required
+        ones take ("comedy shows between 2026-02-01 and 2026-02-07" for date_from and date_to), which a
+        small model leaves out: fields taking the same values are counted together, and written when the
+        values are at least as many as the fields."""
+        groups: dict[tuple[str, ...], list[tuple[str, bool]]] = {}
+        for k, sub, req in members:
+            if sub.kind == "json" and sub.schema.get("type") == "string" and (written := self._written(sub)):
+                groups.setdefault(tuple(written), []).append((k, req))
+        out: set[str] = set()
+        for written, fields in groups.items():
+            optional = [k for k, req in fields if not req]
+            if optional and len(set(written)) >= len(fields):
+                out |= set(optional)
+        return out
+
     def _makers(self, members: list[tuple[str, Node, bool]]) -> set[str]:
         """The free-text field of who made a work the user named with "by" ("Bohemian Rhapsody by
         Queen" for artist beside song), which a small model leaves out when it is optional."""
@@ -1164,8 +1200,9 @@ class _Lark:
                             and not (barring and p in barred) for p in self.pieces):  # a value-like word is left
                 words += f" & ~/{_NOT_WORD}*{_FILLER_RX}({_NOT_WORD}+{_FILLER_RX})*{_NOT_WORD}*/"
                 words += f" & ~/[^\\x00]*{_NOT_WORD}{_DANGLING}/"  # "Remind me to", "find me a"
-            if copy and self.lead:
-                words += f" & /{self.lead}[^\\x00]*/"
+            lead = self.lead or (_rx(word) if (word := self.named.get(id(node))) in self.pieces else None)
+            if copy and lead:
+                words += f" & /{lead}[^\\x00]*/"
             if copy and low <= 1 and len("".join(self.pieces)) <= chars:
                 # the pieces already hold a copy to its bounds (``_EDGES``: not empty), its characters and
                 # no "</" (see `copyable`): the same values, with less for llguidance's lexer to derive (with
@@ -1201,7 +1238,7 @@ class _Lark:
         if self.depth == 0:  # a call's arguments: the numbers its required fields take, nested ones too
             self.need, self.spare = _number_fields(_members(node))
         left_out = self._numbers_given(_members(node)) if self.need is not None else set()
-        left_out |= self._makers(_members(node))
+        left_out |= self._makers(_members(node)) | self._layouts_given(_members(node))
         members = [(k, sub, req or k in left_out or self._asked(k, sub)) for k, sub, req in _members(node)
                    if req or self._grounded(k, sub)]
         self.optional |= {id(sub) for k, sub, req in _members(node) if sub.kind == "arr" and not req and sub.items}
@@ -1240,6 +1277,7 @@ class _Lark:
             target = _item(sub)
             if target.kind == "str" and id(target) not in self.typed and held:
                 self.held[id(target)] = [str(v) for v in held]
+        self._called(members)
         combos, fixed = self._distinct(members)
         flags = self._flags(members)
         nested = {k: self._numbers_in(sub) for k, sub, _ in members if sub.kind == "obj" and k not in flags}
@@ -1416,6 +1454,22 @@ class _Lark:
         texts = [t for t in texts if len(t) <= chars and len(t.encode()) <= (node.tokens or 0) and t not in barred
                  and not all(w.lower() in _FILLER for w in re.findall(r"\w+", t))]
         return self.rule(" | ".join(_lit(_lit(t)) for t in texts)) if texts else None
+
+    def _called(self, members: list[tuple[str, Node, bool]]) -> None:
+        """A name the user gave after "called", "named" or "titled" ("an album called Lisbon 2025") is
+        copied from there: the one free-text field whose key is a name or title starts with that word."""
+        if not self.source:
+            return
+        names = [sub for k, sub, _ in members if sub.kind == "str" and _string_kind(k, sub) is None
+                 and _NAMING & set(_words(k))]
+        cues = [i for i, p in enumerate(self.pieces) if p.lower() in _CALLED]
+        if len(names) != 1 or len(cues) != 1:
+            return
+        after = [p for p in self.pieces[cues[0] + 1:] if not p.isspace()]
+        node = names[0]
+        if after and re.fullmatch(_EDGES, after[0]) and after[0].lower() not in _FILLER \
+                and after[0] not in self.held.get(id(node), []) + self.excluded.get(id(node), []):
+            self.named[id(node)] = after[0]
 
     def _substrings(self, node: Node, low: int, chars: int) -> str:
         """The copies of the pieces a free-text ``node`` may be, as an llguidance regex: runs of whole pieces
@@ -1801,6 +1855,9 @@ _LISTED_BETWEEN = re.compile(r"[\s,;]*(?:and\b|&)?[\s,;]*", re.I)  # between the
 # the words of a key that name where a journey (or a translation, a transfer) starts or ends (see _from_to)
 _END_WORDS = {**dict.fromkeys(("from", "origin", "source", "src", "departure", "pickup"), "from"),
               **dict.fromkeys(("to", "destination", "dest", "target", "arrival", "dropoff"), "to")}
+_NAME_WORD = re.compile(r"[A-Z][a-z]+")  # a word of a name ("Canary Wharf"; not "GBP", "QX81K", "A")
+_NAMING = frozenset(("name", "title", "label"))  # a key's words for what a user calls a thing (see _Lark._called)
+_CALLED = frozenset(("called", "named", "titled", "entitled"))
 # the words of a key that name a work or who made it (see _made_by)
 _MAKING = {**dict.fromkeys(("title", "song", "track", "book", "painting", "artwork", "album", "film", "movie"), "work"),
            **dict.fromkeys(("artist", "author", "composer", "band", "painter", "writer", "director", "singer"), "maker")}
