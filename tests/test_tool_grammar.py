@@ -964,6 +964,25 @@ def test_a_copy_never_holds_what_a_sibling_surely_takes():
     assert _accepts(_lark(album, "New album: Lisbon 2025"), _call('"name": "Lisbon 2025"', "album"))
 
 
+def test_a_copy_is_not_the_word_a_code_sibling_was_named_by_nor_its_own_key():
+    """Found on the development set's fresh part: "topic": "Italian quiz on food" beside "language": "it";
+    "museum": "Prado in Spanish" beside "language": "es"; "seat": "seat" for "to seat 14C"."""
+    language = {"type": "string", "description": "ISO 639-1 code"}
+    quiz = _tool("quiz", {"language": language, "topic": {"type": "string"}}, ["language", "topic"])
+    lark = _lark(quiz, "Give me a 10 question Italian quiz on food.")
+    assert _accepts(lark, _call('"language": "it", "topic": "food"', "quiz"))
+    for topic in ("Italian", "Italian quiz on food"):
+        assert not _accepts(lark, _call(f'"language": "it", "topic": "{topic}"', "quiz"))
+    tour = _tool("tour", {"museum": {"type": "string"}, "language": language}, ["museum", "language"])
+    lark = _lark(tour, "Book a guided tour of the Prado in Spanish for 6 people.")
+    assert _accepts(lark, _call('"museum": "Prado", "language": "es"', "tour"))
+    assert not _accepts(lark, _call('"museum": "Prado in Spanish", "language": "es"', "tour"))
+    seat = _tool("seat", {"seat": {"type": "string"}, "note": {"type": "string"}}, ["seat"])
+    lark = _lark(seat, "Put me in seat 14C")
+    assert _accepts(lark, _call('"seat": "14C"', "seat"))
+    assert not _accepts(lark, _call('"seat": "seat"', "seat"))
+
+
 def test_a_name_given_after_called_is_copied_from_there():
     """Found on the development set's fresh part: "name": "share" for "Make an album called Lisbon 2025
     and share it with ana@fam.pt and rui@fam.pt"."""

@@ -1262,17 +1262,24 @@ class _Lark:
             taken = [q for q in self.quantities if in_unit(q, unit) is not None] if unit and self._written(sub) else []
             claimed += [m.group(0).strip() for q in taken if (m := _QUANTITY_TEXT.match(self.said, q.at))]
             claimed += [number_text(q.value) for q in taken]
+            if (kind := _string_kind(k, sub)) in codes.KINDS and self.said:  # and the words a code sibling's
+                claimed += [self.said[a:b] for a, b in  # value was named by ("topic": "Italian" beside "it")
+                            codes.places(kind, self.said, _item(sub).schema).values()]
         # and no copy starts with it ("deployment": "6 replicas", "host": "10 times")
         for k, sub, _ in members:  # a free-text copy is never just a value a sibling takes ("device": "35",
-            target = _item(sub)  # "rooms": [..., "turbo"])
-            if target.kind == "str" and id(target) not in self.typed and claimed:
-                self.excluded[id(target)] = list(dict.fromkeys(str(v) for v in claimed))
+            target = _item(sub)  # "rooms": [..., "turbo"]), nor a word of its own key ("seat": "seat")
+            own = [p for p in self.pieces if p.lower() in _words(k) and len(p) >= 3]
+            if target.kind == "str" and id(target) not in self.typed and (claimed or own):
+                self.excluded[id(target)] = list(dict.fromkeys([str(v) for v in claimed] + own))
             if target.kind == "str" and id(target) not in self.typed and leading:
                 self.unled[id(target)] = leading
         # nor does it hold what a sibling surely takes: the one date, time or code it may be ("description":
         # "2026-01-08, about 2300 in damage", "booking_ref": "14:00 instead"), the one number it holds
         held = leading + [json.loads(c[0]) if c[0].startswith('"') else c[0] for k, sub, _ in members
                           if sub.kind not in ("arr", "alt") and (c := self._choices(sub)) and len(c) == 1]
+        held += [self.said[a:b] for k, sub, _ in members  # and the words its one code was named by ("Prado in
+                 if (kind := _string_kind(k, sub)) in codes.KINDS and len(self._choices(sub) or []) == 1  # Spanish")
+                 for a, b in codes.places(kind, self.said, _item(sub).schema).values()]
         for k, sub, _ in members:
             target = _item(sub)
             if target.kind == "str" and id(target) not in self.typed and held:
