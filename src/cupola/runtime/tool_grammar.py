@@ -1451,9 +1451,9 @@ class _Lark:
         return out
 
     def _ending(self, node: Node) -> str | None:
-        """A copy of the pieces that ends with their last word ("the Ferry Building", "Ferry Building" or
-        "Building" of "from the Ferry Building to", never "Ferry": a small model stops after a word), when
-        the pieces end where the user's words for one value do. None when no such copy fits the node."""
+        """A copy of the pieces that ends with their last word ("the Ferry Building" or "Ferry Building"
+        of "from the Ferry Building to", never "the Ferry": a small model stops after a word), when the
+        pieces end where the user's words for one value do. None when no such copy fits the node."""
         chars, barred = self._copy_chars(node), set(self.excluded.get(id(node), []))
         if chars is None:
             return None
