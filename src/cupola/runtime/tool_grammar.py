@@ -33,7 +33,7 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -1187,17 +1187,18 @@ class _Lark:
             chars = node.chars if copied is None else copied
             low = max(node.min_chars, 1 if copy else 0)  # a copy is not empty
             words = f" & /{_EDGES}/ & {self._stop} & {self._substrings(node, low, chars)}" if copy else ""
+            # each rule below only where a word is left to copy under it: never a dead end
             barred = self.excluded.get(id(node), [])
-            barring = copy and barred and any(re.fullmatch(_EDGES, p) and p not in barred and low <= len(p) <= chars
-                                              for p in self.pieces)  # a word is left to copy: never a dead end
+            barring = copy and barred and self._left(self.pieces, low, chars, lambda p: p not in barred)
             if barring:
                 words += " & ~/[^\\w]*(" + "|".join(_rx(v) for v in barred) + ")[^\\w]*/"
             unled = self.unled.get(id(node), [])
-            if copy and unled and any(re.fullmatch(_EDGES, p) and low <= len(p) <= chars and not re.match(
-                    "(" + "|".join(map(re.escape, unled)) + r")(?![\d.,])", p) for p in self.pieces):
-                words += " & ~/[^\\w]*(" + "|".join(_rx(v) for v in unled) + ")([^0-9.,][^\\x00]*)?/"
-            if copy and any(re.fullmatch(_EDGES, p) and p.lower() not in _FILLER and low <= len(p) <= chars
-                            and not (barring and p in barred) for p in self.pieces):  # a value-like word is left
+            if copy and unled:
+                leads = re.compile("(" + "|".join(map(re.escape, unled)) + r")(?![\d.,])")
+                if self._left(self.pieces, low, chars, lambda p: not leads.match(p)):
+                    words += " & ~/[^\\w]*(" + "|".join(_rx(v) for v in unled) + ")([^0-9.,][^\\x00]*)?/"
+            if copy and self._left(self.pieces, low, chars, lambda p: p.lower() not in _FILLER
+                                   and not (barring and p in barred)):  # a value-like word is left
                 words += f" & ~/{_NOT_WORD}*{_FILLER_RX}({_NOT_WORD}+{_FILLER_RX})*{_NOT_WORD}*/"
                 words += f" & ~/[^\\x00]*{_NOT_WORD}{_DANGLING}/"  # "Remind me to", "find me a"
             lead = self.lead or (_rx(word) if (word := self.named.get(id(node))) in self.pieces else None)
@@ -1207,10 +1208,11 @@ class _Lark:
                 # the pieces already hold a copy to its bounds (``_EDGES``: not empty), its characters and
                 # no "</" (see `copyable`): the same values, with less for llguidance's lexer to derive (with
                 # many splits of two copies, the lexer ran out of fuel mid-call and the engine dropped the grammar)
-                body = self.rule(words.removeprefix(" & "), f"[max_tokens={node.tokens}]")
-                return f'"\\"" {body} "\\""'
-            guard = f" & /{_NO_CLOSE}/" if self.calls else ""
-            body = self.rule(f"/{_STR_CHARS}{{{low},{chars}}}/{guard}{words}", f"[max_tokens={node.tokens}]")
+                lexeme = words.removeprefix(" & ")
+            else:
+                guard = f" & /{_NO_CLOSE}/" if self.calls else ""
+                lexeme = f"/{_STR_CHARS}{{{low},{chars}}}/{guard}{words}"
+            body = self.rule(lexeme, f"[max_tokens={node.tokens}]")
             return f'"\\"" {body} "\\""'
         if node.kind == "alt":
             return self.rule(" | ".join(self.expr(p) for p in self._named(node)))
@@ -1257,32 +1259,33 @@ class _Lark:
                         and not taken & set(self._choices(sub.parts[0]) or [])}
         claimed = [json.loads(v) if v.startswith('"') else v for k, sub, _ in members
                    if (sub.kind != "str" or id(sub) in self.typed) and (c := self._choices(sub)) for v in c]
+        named = {k: [self.said[a:b] for a, b in codes.places(kind, self.said, _item(sub).schema).values()]
+                 for k, sub, _ in members if (kind := _string_kind(k, sub)) in codes.KINDS and self.said}
         for k, sub, _ in members:  # and the quantity a number sibling converts ("150 g", "10 minutes" for 600)
             unit = self.units.get(id(sub))
             taken = [q for q in self.quantities if in_unit(q, unit) is not None] if unit and self._written(sub) else []
             claimed += [m.group(0).strip() for q in taken if (m := _QUANTITY_TEXT.match(self.said, q.at))]
             claimed += [number_text(q.value) for q in taken]
-            if (kind := _string_kind(k, sub)) in codes.KINDS and self.said:  # and the words a code sibling's
-                claimed += [self.said[a:b] for a, b in  # value was named by ("topic": "Italian" beside "it")
-                            codes.places(kind, self.said, _item(sub).schema).values()]
-        # and no copy starts with it ("deployment": "6 replicas", "host": "10 times")
-        for k, sub, _ in members:  # a free-text copy is never just a value a sibling takes ("device": "35",
-            target = _item(sub)  # "rooms": [..., "turbo"]), nor a word of its own key ("seat": "seat")
-            own = [p for p in self.pieces if p.lower() in _words(k) and len(p) >= 3]
-            if target.kind == "str" and id(target) not in self.typed and (claimed or own):
-                self.excluded[id(target)] = list(dict.fromkeys([str(v) for v in claimed] + own))
-            if target.kind == "str" and id(target) not in self.typed and leading:
-                self.unled[id(target)] = leading
+            claimed += named.get(k, [])  # and the words a code sibling's value was named by ("Italian" for "it")
         # nor does it hold what a sibling surely takes: the one date, time or code it may be ("description":
-        # "2026-01-08, about 2300 in damage", "booking_ref": "14:00 instead"), the one number it holds
+        # "2026-01-08, about 2300 in damage", "booking_ref": "14:00 instead"), the one number it holds, the
+        # words its one code was named by ("Prado in Spanish")
         held = leading + [json.loads(c[0]) if c[0].startswith('"') else c[0] for k, sub, _ in members
                           if sub.kind not in ("arr", "alt") and (c := self._choices(sub)) and len(c) == 1]
-        held += [self.said[a:b] for k, sub, _ in members  # and the words its one code was named by ("Prado in
-                 if (kind := _string_kind(k, sub)) in codes.KINDS and len(self._choices(sub) or []) == 1  # Spanish")
-                 for a, b in codes.places(kind, self.said, _item(sub).schema).values()]
+        held += [w for k, sub, _ in members if k in named and len(self._choices(sub) or []) == 1 for w in named[k]]
+        # a free-text copy is never just a value a sibling takes ("device": "35", "rooms": [..., "turbo"]) nor a
+        # word of its own key ("seat": "seat"), never starts with a sibling's number ("deployment": "6 replicas",
+        # "host": "10 times"), and never holds what it surely takes
         for k, sub, _ in members:
             target = _item(sub)
-            if target.kind == "str" and id(target) not in self.typed and held:
+            if target.kind != "str" or id(target) in self.typed:
+                continue
+            own = [p for p in self.pieces if p.lower() in _words(k) and len(p) >= 3]
+            if claimed or own:
+                self.excluded[id(target)] = list(dict.fromkeys([str(v) for v in claimed] + own))
+            if leading:
+                self.unled[id(target)] = leading
+            if held:
                 self.held[id(target)] = [str(v) for v in held]
         self._called(members)
         combos, fixed = self._distinct(members)
@@ -1478,6 +1481,12 @@ class _Lark:
                 and after[0] not in self.held.get(id(node), []) + self.excluded.get(id(node), []):
             self.named[id(node)] = after[0]
 
+    @staticmethod
+    def _left(pieces: list[str], low: int, chars: int, keep: Callable[[str], bool]) -> bool:
+        """Whether a word of ``pieces`` that ``keep`` keeps is a copy of ``low`` to ``chars`` characters on
+        its own: a rule that bars the others leaves a copy to make."""
+        return any(re.fullmatch(_EDGES, p) and low <= len(p) <= chars and keep(p) for p in pieces)
+
     def _substrings(self, node: Node, low: int, chars: int) -> str:
         """The copies of the pieces a free-text ``node`` may be, as an llguidance regex: runs of whole pieces
         that never hold a value a sibling surely takes (`held`), when a value-like word is left beside
@@ -1491,9 +1500,8 @@ class _Lark:
             else:
                 run.append(piece)
         segments = [seg for seg in segments + [run] if any(re.search(r"\w", p) for p in seg)]
-        if not any(p in held for p in self.pieces) or not any(
-                re.fullmatch(_EDGES, p) and p.lower() not in _FILLER and low <= len(p) <= chars and p not in held
-                for seg in segments for p in seg):
+        if not any(p in held for p in self.pieces) or not self._left(
+                [p for seg in segments for p in seg], low, chars, lambda p: p.lower() not in _FILLER and p not in held):
             return f"%regex {json.dumps({'substring_chunks': self.pieces})}"  # nothing held, or nothing left
         return "(" + " | ".join(f"%regex {json.dumps({'substring_chunks': seg})}" for seg in segments) + ")"
 
@@ -1527,10 +1535,9 @@ class _Lark:
 
         barred = set(self.excluded.get(id(node), []))
 
-        def worded(ps: list[str], top: int) -> bool:
-            return any(re.fullmatch(_EDGES, p) and p.lower() not in _FILLER and p not in barred and len(p) <= top
-                       for p in ps)
-        return worded(part, chars) or not worded(pieces, whole)
+        def keep(p: str) -> bool:
+            return p.lower() not in _FILLER and p not in barred
+        return self._left(part, 0, chars, keep) or not self._left(pieces, 0, whole, keep)
 
     def _copyable(self, low: int, high: int) -> bool:
         """Whether some copy of the message (pieces from one to another, starting and ending with a word)
