@@ -236,6 +236,33 @@ def test_a_forced_call_the_schema_refuses_is_generated_again_and_never_returned(
         assert "substring_chunks" in sent[0]["grammar"] and "substring_chunks" not in sent[1]["grammar"]
 
 
+@pytest.mark.parametrize("arguments, valid", [('{"city": "Paris"}', True), ('{"city": 5}', False),
+                                              ('{"city": "Par', False)])
+def test_a_streamed_forced_call_is_checked_before_it_is_sent(settings, arguments, valid):
+    """The same on the streamed path: a forced call is held back until whole; refused, it is generated
+    again (not streamed) and the stream carries only a valid call, or the request fails with a status
+    before any chunk."""
+    factory = FakeFactory(reply=f'<tool_call>{{"name": "get_weather", "arguments": {arguments}}}</tool_call>')
+    runtime = Runtime(settings, fake_store(settings.home), engine_factory=factory)
+    with TestClient(create_app(settings, runtime)) as client:
+        with client.stream("POST", "/v1/chat/completions", json={
+                **CHAT, "tools": [WEATHER_TOOL], "tool_choice": "required", "stream": True}) as resp:
+            status = resp.status_code
+            lines = [line for line in resp.iter_lines() if line]
+    sent = factory.engines["smollm2-135m"].requests
+    if valid:
+        assert status == 200 and lines[-1] == "data: [DONE]" and len(sent) == 1
+        chunks = [json.loads(line[6:]) for line in lines[:-1]]
+        deltas = [tc for c in chunks for ch in c["choices"] for tc in ch["delta"].get("tool_calls") or []]
+        assert deltas[0]["function"]["name"] == "get_weather"
+        assert json.loads("".join(d["function"].get("arguments") or "" for d in deltas)) == json.loads(arguments)
+        assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls"
+    else:
+        assert status == 500 and "did not produce a valid tool call" in json.loads(lines[0])["error"]["message"]
+        assert len(sent) == 2 and sent[1]["seed"] == (sent[0]["seed"] + 1) % (2**31 - 1)
+        assert "substring_chunks" in sent[0]["grammar"] and "substring_chunks" not in sent[1]["grammar"]
+
+
 def test_auto_after_a_tool_result_answers(settings, fake_factory):
     runtime = Runtime(settings, fake_store(settings.home), engine_factory=fake_factory)
     messages = [{"role": "user", "content": "what is the weather in Paris"},

@@ -20,7 +20,10 @@ from cupola.runtime.quantities import in_unit, number_places, quantities, unit_o
     ("one litre of 0.25 M acid from 5 M stock", [("1", "litre")]),  # "M" is molar here, not metres
     ("a 20% tip on $85", [("20", "%"), ("85", "$")]),
     ("open the blinds halfway", [("50", "%")]),
-    ("twice a day, 5 km/h, $3 per hour", [("3", "$")]),  # rates are not quantities of their unit
+    ("twice a day, $3 per hour", [("3", "$")]),  # rates are not quantities of their unit
+    ("5 km/h, 140 knots, 60 mph", [("5", "km/h"), ("140", "knots"), ("60", "mph")]),  # but speeds are
+    ("A heater draws 8 A at 230 V; 2 v 1", [("8", "amp"), ("230", "v")]),  # "2 v 1" is a score
+    ("a 220 ohm resistor, 4.7kΩ", [("220", "ohm"), ("4.7", "kω")]),
     ("5% a year, 8 hours a day, 120 euros a night", [("5", "%"), ("8", "hours")]),
     ("valid for three years, a whole year, 18 months", [("3", "years"), ("1", "year"), ("18", "months")]),
     ("a 40 x 30 x 20 cm box, 25x15x5 cm", [("40", "cm"), ("30", "cm"), ("20", "cm"), ("25", "cm"), ("15", "cm"),
@@ -40,6 +43,8 @@ def test_the_quantities_a_user_wrote(text, expected):
     ("min", None, None), ("min_price", None, None), ("m", None, None),  # bounds, not units
     ("price", "Price of the item", None), ("price_per_liter", None, None), ("max_price_per_night", None, None),
     ("price", "Price in dollars per litre", None), ("stock_molarity", "Stock concentration in mol/L", None),
+    ("current_a", "Amperes", "amperes"), ("voltage_v", "Volts", "v"), ("ground_speed_kts", None, "kts"),
+    ("coef_a", None, None), ("side_a", "Length", None), ("start", "s", None),  # only a whole unit word describes
 ])
 def test_the_unit_a_number_field_names(key, description, unit):
     assert unit_of(key, description) == unit

@@ -1098,14 +1098,38 @@ def test_a_nested_object_takes_the_numbers_its_siblings_left():
 
 def test_a_copy_never_ends_on_a_word_that_leaves_its_phrase_open():
     """Found on the development set: "text": "Remind me to", "city": "OK, find me a"."""
-    remind = _tool("remind", {
+    note = _tool("note", {
         "text": {"type": "string"}}, ["text"])
-    lark = _lark(remind, "Remind me to call mom")
-    assert _accepts(lark, _call('"text": "call mom"', "remind"))
-    assert _accepts(lark, _call('"text": "Remind me to call mom"', "remind"))
-    assert not _accepts(lark, _call('"text": "Remind me to"', "remind"))
-    lark = _lark(remind, "Play Stand by Me")
-    assert _accepts(lark, _call('"text": "Stand by Me"', "remind"))  # a title's own capital
+    lark = _lark(note, "Remind me to call mom")
+    assert _accepts(lark, _call('"text": "call mom"', "note"))
+    assert _accepts(lark, _call('"text": "Remind me to call mom"', "note"))
+    assert not _accepts(lark, _call('"text": "Remind me to"', "note"))
+    lark = _lark(note, "Play Stand by Me")
+    assert _accepts(lark, _call('"text": "Stand by Me"', "note"))  # a title's own capital
+
+
+def test_a_copy_never_opens_with_a_word_that_names_the_tool():
+    """Found on the development set's seventh fresh batch: "patient_name": "Book Maya Chen" for
+    dental.book_checkup, "client": "Invoice Brightside Ltd" for billing.issue_invoice."""
+    book = _tool("dental.book_checkup", {
+        "patient_name": {"type": "string"}, "date": {"type": "string", "description": "YYYY-MM-DD"}},
+        ["patient_name", "date"])
+    lark = _lark(book, "Book Maya Chen a checkup on 2026-03-12.")
+    assert _accepts(lark, _call('"patient_name": "Maya Chen", "date": "2026-03-12"', "dental.book_checkup"))
+    assert not _accepts(lark, _call('"patient_name": "Book Maya Chen", "date": "2026-03-12"', "dental.book_checkup"))
+    # a capitalised word inside a sentence is a name, not the tool's word ("The Book Thief")
+    search = _tool("books.search", {"title": {"type": "string"}}, ["title"])
+    lark = _lark(search, "Is The Book Thief in stock?")
+    assert _accepts(lark, _call('"title": "The Book Thief"', "books.search"))
+    lark = _lark(search, "Find Book Lovers by Emily Henry.")
+    assert _accepts(lark, _call('"title": "Book Lovers"', "books.search"))
+    lark = _lark(search, "Search for a book about bees.")
+    assert _accepts(lark, _call('"title": "bees"', "books.search"))
+    assert not _accepts(lark, _call('"title": "book about bees"', "books.search"))
+    assert not _accepts(lark, _call('"title": "Search for a book about bees"', "books.search"))
+    # the tool's word is still copied when nothing else is left
+    lark = _lark(search, "books")
+    assert _accepts(lark, _call('"title": "books"', "books.search"))
 
 
 def test_a_copy_is_never_the_quantity_a_number_sibling_takes():
@@ -1310,3 +1334,47 @@ def test_an_ing_form_names_a_value_ending_in_e():
     lark = _lark(commute, "Compare biking and transit to work.")
     assert _accepts(lark, _call('"modes": ["bike", "transit"]', "commute"))
     assert not _accepts(lark, _call('"modes": ["transit"]', "commute"))
+
+
+def test_a_list_of_words_leaves_the_numbers_to_the_optional_number_fields():
+    """Found on the development set: "ingredients": ["eggs", "spinach", "feta"] without "max_minutes"
+    for "... in under 20 minutes": a required list of strings takes no numbers, so 20 is left over."""
+    recipes = _tool("recipes.find", {
+        "ingredients": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+        "max_minutes": {"type": "integer"}}, ["ingredients"])
+    lark = _lark(recipes, "What can I cook with eggs, spinach and feta in under 20 minutes?")
+    assert _accepts(lark, _call('"ingredients": ["eggs", "spinach", "feta"], "max_minutes": 20', "recipes.find"))
+    assert not _accepts(lark, _call('"ingredients": ["eggs", "spinach", "feta"]', "recipes.find"))
+    # a required list of numbers may take any of them: the optional one stays the model's choice
+    stats = _tool("stats", {"values": {"type": "array", "items": {"type": "number"}}, "top": {"type": "integer"}},
+                  ["values"])
+    lark = _lark(stats, "Average of 3, 5 and 8")
+    assert _accepts(lark, _call('"values": [3, 5, 8]', "stats"))
+
+
+def test_a_barred_value_with_its_article_is_barred():
+    """Found on the development set's seventh fresh batch: "show": "the stalls" beside "area": "stalls"."""
+    seats = _tool("theatre.find_seats", {
+        "show": {"type": "string"}, "tickets": {"type": "integer"},
+        "area": {"type": "string", "enum": ["stalls", "circle", "balcony"]}}, ["show", "tickets"])
+    lark = _lark(seats, "Two seats in the stalls for Hamilton.")
+    assert _accepts(lark, _call('"show": "Hamilton", "tickets": 2, "area": "stalls"', "theatre.find_seats"))
+    assert not _accepts(lark, _call('"show": "the stalls", "tickets": 2, "area": "stalls"', "theatre.find_seats"))
+    assert not _accepts(lark, _call('"show": "stalls", "tickets": 2, "area": "stalls"', "theatre.find_seats"))
+
+
+def test_an_optional_place_named_with_in_is_written():
+    """Found on the development set: "county" left out of "Births of anyone named Haworth in Yorkshire
+    between 1840 and 1860"; not for a month or a language, nor when a required field is a place too."""
+    births = _tool("records.search_births", {
+        "surname": {"type": "string"}, "year_from": {"type": "integer"}, "county": {"type": "string"}},
+        ["surname", "year_from"])
+    lark = _lark(births, "Births of anyone named Haworth in Yorkshire after 1840.")
+    assert _accepts(lark, _call('"surname": "Haworth", "year_from": 1840, "county": "Yorkshire"',
+                                "records.search_births"))
+    assert not _accepts(lark, _call('"surname": "Haworth", "year_from": 1840', "records.search_births"))
+    lark = _lark(births, "Births of anyone named Haworth in March 1840.")
+    assert _accepts(lark, _call('"surname": "Haworth", "year_from": 1840', "records.search_births"))
+    weather = _tool("weather", {"city": {"type": "string"}, "region": {"type": "string"}}, ["city"])
+    lark = _lark(weather, "Weather in Leeds")
+    assert _accepts(lark, _call('"city": "Leeds"', "weather"))

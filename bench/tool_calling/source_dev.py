@@ -2017,3 +2017,136 @@ iss.ask("Next 3 ISS passes over 51.5, -0.12?", {"latitude": 51.5, "longitude": -
 rocket = d.fn("rocket.delta_v", "Delta-v from the rocket equation.", isp_seconds=N(), wet_mass_kg=N(), dry_mass_kg=N())
 rocket.ask("Delta-v for an engine with Isp 311 s, 549,000 kg fuelled and 25,600 kg empty?",
            {"isp_seconds": 311, "wet_mass_kg": 549000, "dry_mass_kg": 25600})
+
+# -- the same part, a seventh batch: written after the sixth batch's rules (a copy never its key's word
+# nor a code sibling's words), measured on them (7565875) before any rule was made for it --------------
+d = BOOK.domain("cycling")
+gear = d.fn("bike.gear_ratio", "Gear ratio and development of a chainring and cog.", chainring_teeth=I(),
+            cog_teeth=I(), wheel_diameter_mm=N(opt=True))
+gear.ask("What's the gear ratio of a 50 tooth chainring with an 11 tooth cog?",
+         {"chainring_teeth": 50, "cog_teeth": 11})
+route = d.fn("bike.plan_route", "Plan a cycling route.", start=S(), end=S(), avoid_hills=B(opt=True),
+             surface=E(["road", "gravel", "any"], opt=True))
+route.ask("Plan a gravel ride from Girona to Banyoles that avoids hills.",
+          {"start": "Girona", "end": "Banyoles", "avoid_hills": True, "surface": "gravel"})
+tyre = d.fn("bike.tyre_pressure", "Suggested tyre pressure.", rider_weight_kg=N(), tyre_width_mm=N(),
+            tubeless=B(opt=True))
+tyre.ask("Tyre pressure for a 72 kg rider on 28 mm tubeless tyres?",
+         {"rider_weight_kg": 72, "tyre_width_mm": 28, "tubeless": True})
+
+d = BOOK.domain("electrical")
+cable = d.fn("electrical.cable_size", "Minimum cable cross-section for a circuit.", current_amps=N(), length_m=N(),
+             max_voltage_drop_percent=N(opt=True))
+cable.ask("What cable size for a 32 amp circuit running 25 metres, with at most 3% voltage drop?",
+          {"current_amps": 32, "length_m": 25, "max_voltage_drop_percent": 3})
+power = d.fn("electrical.power", "Electrical power from voltage and current.", volts=N(), amps=N())
+power.ask("How many watts is 12 volts at 4.5 amps?", {"volts": 12, "amps": 4.5})
+breaker = d.fn("home.breaker_toggle", "Switch a circuit breaker on or off.", circuit=S(), on=B())
+breaker.ask("Turn off the breaker for the kitchen sockets.", {"circuit": contains("kitchen sockets", "kitchen"),
+                                                             "on": False})
+
+d = BOOK.domain("beekeeping")
+inspect = d.fn("hives.log_inspection", "Log a hive inspection.", hive_id=S(), date=S("YYYY-MM-DD"),
+               queen_seen=B(opt=True), frames_of_brood=I(opt=True))
+inspect.ask("Log an inspection of hive H-12 on 2026-06-14: queen seen, 6 frames of brood.",
+            {"hive_id": "H-12", "date": "2026-06-14", "queen_seen": True, "frames_of_brood": 6})
+honey = d.fn("hives.honey_yield", "Estimate honey yield from supers.", supers=I(), frames_per_super=I(opt=True))
+honey.ask("How much honey from 3 full supers?", {"supers": 3})
+
+d = BOOK.domain("dentistry")
+dentist = d.fn("dental.book_checkup", "Book a dental appointment.", patient_name=S(), date=S("YYYY-MM-DD"),
+               hygienist=B(opt=True))
+dentist.ask("Book Maya Chen a checkup with the hygienist on 2026-03-12.",
+            {"patient_name": "Maya Chen", "date": "2026-03-12", "hygienist": True})
+chart = d.fn("dental.record_filling", "Record a filling on a tooth.", tooth_number=I(), surface=E(
+    ["occlusal", "mesial", "distal", "buccal", "lingual"]), material=E(["amalgam", "composite", "ceramic"]))
+chart.ask("Composite filling on tooth 36, occlusal surface.",
+          {"tooth_number": 36, "surface": "occlusal", "material": "composite"})
+
+d = BOOK.domain("brewing")
+abv = d.fn("brew.abv", "Alcohol by volume from gravity readings.", original_gravity=N(), final_gravity=N())
+abv.ask("My stout went from 1.058 to 1.014. What's the ABV?", {"original_gravity": 1.058, "final_gravity": 1.014})
+ibu = d.fn("brew.hop_bitterness", "Bitterness (IBU) of a hop addition.", hop_grams=N(), alpha_acid_percent=N(),
+           boil_minutes=N(), batch_litres=N())
+ibu.ask("IBU for 30 g of 5.5% alpha hops boiled 60 minutes in a 20 litre batch?",
+        {"hop_grams": 30, "alpha_acid_percent": 5.5, "boil_minutes": 60, "batch_litres": 20})
+
+d = BOOK.domain("printing3d")
+slice_ = d.fn("printer3d.slice", "Slice a model for 3D printing.", model_file=S(), layer_height_mm=N(),
+              infill_percent=I(opt=True), supports=B(opt=True))
+slice_.ask("Slice bracket.stl at 0.2 mm layers with 20% infill and supports.",
+           {"model_file": "bracket.stl", "layer_height_mm": 0.2, "infill_percent": 20, "supports": True})
+filament = d.fn("printer3d.filament_cost", "Cost of the filament a print uses.", grams=N(), spool_price=N(),
+                spool_grams=N(opt=True))
+filament.ask("A print uses 85 g from a 1000 g spool that cost 22. What did the filament cost?",
+             {"grams": 85, "spool_price": 22, "spool_grams": 1000})
+
+d = BOOK.domain("theatre")
+seats = d.fn("theatre.find_seats", "Find available seats for a performance.", show=S(), date=S("YYYY-MM-DD"),
+             tickets=I(), area=E(["stalls", "circle", "balcony", "box"], opt=True))
+seats.ask("Two seats in the stalls for Hamilton on 2026-09-19.",
+          {"show": "Hamilton", "date": "2026-09-19", "tickets": 2, "area": "stalls"})
+review = d.fn("theatre.reviews", "Critics' reviews of a production.", show=S(), limit=I(opt=True))
+review.ask("Show me 5 reviews of The Mousetrap.", {"show": "The Mousetrap", "limit": 5})
+
+d = BOOK.domain("cloud-costs")
+vmcost = d.fn("cloud.estimate_vm_cost", "Monthly cost of a virtual machine.", vcpus=I(), memory_gb=N(),
+              region=S(), hours_per_month=N(opt=True))
+vmcost.ask("Monthly cost of a 4 vCPU, 16 GB machine in eu-west-1?",
+           {"vcpus": 4, "memory_gb": 16, "region": "eu-west-1"})
+bucket = d.fn("storage.set_lifecycle", "Move old objects in a bucket to cold storage.", bucket=S(),
+              after_days=I(), storage_class=E(["infrequent", "archive", "deep_archive"]))
+bucket.ask("Archive objects in logs-prod after 90 days.",
+           {"bucket": "logs-prod", "after_days": 90, "storage_class": "archive"})
+
+d = BOOK.domain("knitting")
+yarn = d.fn("knit.yarn_needed", "How much yarn a project needs.", project=E(["scarf", "hat", "sweater", "socks"]),
+            size=S(opt=True), yarn_weight=E(["lace", "fingering", "dk", "worsted", "bulky"]))
+yarn.ask("How much worsted yarn for a medium sweater?",
+         {"project": "sweater", "size": "medium", "yarn_weight": "worsted"})
+gauge = d.fn("knit.gauge_convert", "Stitches needed for a width at a gauge.", stitches_per_10cm=N(), width_cm=N())
+gauge.ask("At 22 stitches per 10 cm, how many stitches for a 54 cm wide piece?",
+          {"stitches_per_10cm": 22, "width_cm": 54})
+
+d = BOOK.domain("podcasts")
+episode = d.fn("podcast.publish_episode", "Publish a podcast episode.", show_id=S(), title=S(), audio_file=S(),
+               explicit=B(opt=True))
+episode.ask("Publish ep42.mp3 on show pod-311 titled \"The Long Way Round\".",
+            {"show_id": "pod-311", "title": "The Long Way Round", "audio_file": "ep42.mp3"})
+subs = d.fn("podcast.subscribe", "Subscribe to a podcast.", podcast_name=S(), auto_download=B(opt=True))
+subs.ask("Subscribe me to Hardcore History and download new episodes automatically.",
+         {"podcast_name": "Hardcore History", "auto_download": True})
+
+d = BOOK.domain("laundry")
+wash = d.fn("laundry.start_wash", "Start a washing machine cycle.", program=E(["cotton", "synthetics", "wool",
+            "delicates", "quick"]), temperature_c=I(), spin_rpm=I(opt=True))
+wash.ask("Wash the wool jumpers at 30 degrees, 800 spin.",
+         {"program": "wool", "temperature_c": 30, "spin_rpm": 800})
+stain = d.fn("laundry.stain_advice", "How to remove a stain.", stain=S(), fabric=S(opt=True))
+stain.ask("How do I get red wine out of a linen tablecloth?", {"stain": "red wine", "fabric": "linen"})
+
+d = BOOK.domain("genetics")
+hw = d.fn("genetics.hardy_weinberg", "Genotype frequencies under Hardy-Weinberg equilibrium.",
+         recessive_allele_freq=N("Between 0 and 1"), population=I(opt=True))
+hw.ask("If the recessive allele frequency is 0.3, what share of a population of 5000 are carriers?",
+       {"recessive_allele_freq": 0.3, "population": 5000})
+gc = d.fn("dna.gc_content", "GC content of a DNA sequence.", sequence=S())
+gc.ask("GC content of ATGCGCGATTA?", {"sequence": "ATGCGCGATTA"})
+
+d = BOOK.domain("board-games")
+score = d.fn("games.record_score", "Record a board game result.", game=S(), winner=S(), players=A(S()))
+score.ask("Record a Catan game: Ravi won, playing with Jo and Lena.",
+          {"game": "Catan", "winner": "Ravi", "players": unordered(["Ravi", "Jo", "Lena"])})
+rules = d.fn("games.rules_lookup", "Look up a rule in a game's rulebook.", game=S(), question=S())
+rules.ask("In Ticket to Ride, can you claim both routes of a double route with 3 players?",
+          {"game": "Ticket to Ride", "question": contains("claim both routes of a double route with 3 players",
+                                                          "double route")})
+
+d = BOOK.domain("recycling")
+pickup = d.fn("council.bulky_pickup", "Book a bulky waste collection.", address=S(), items=A(S()),
+              date=S("YYYY-MM-DD", opt=True))
+pickup.ask("Collect an old sofa and a fridge from 14 Elm Road.",
+           {"address": "14 Elm Road", "items": unordered(["sofa", "fridge"])})
+bin_day = d.fn("council.bin_day", "Next collection day for a bin.", postcode=S(), bin=E(["general", "recycling",
+               "garden", "food"]))
+bin_day.ask("When is the garden waste collected at BS6 5QA?", {"postcode": "BS6 5QA", "bin": "garden"})

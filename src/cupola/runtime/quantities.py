@@ -117,7 +117,7 @@ _UNITS: dict[str, tuple[str, Decimal]] = {}  # a unit's word -> (its dimension, 
 
 def _unit(dimension: str, size: str, *names: str) -> None:
     for name in names:
-        _UNITS[name] = (dimension, Decimal(size))
+        _UNITS[name.lower()] = (dimension, Decimal(size))  # looked up as written, in lower case ("kΩ": "kω")
 
 
 _unit("time", "0.001", "ms", "msec", "msecs", "millisecond", "milliseconds")
@@ -152,6 +152,17 @@ _unit("area", "1000000", "km2", "sq km", "square kilometre", "square kilometres"
 _unit("frequency", "1", "per year")  # how often in a year: "compounded quarterly" is 4 (see _EVERY)
 _unit("power", "1", "w", "watt", "watts")
 _unit("power", "1000", "kw", "kilowatt", "kilowatts")
+_unit("voltage", "0.001", "mv", "millivolt", "millivolts")
+_unit("voltage", "1", "v", "volt", "volts")
+_unit("voltage", "1000", "kv", "kilovolt", "kilovolts")
+_unit("current", "0.001", "ma", "milliamp", "milliamps", "milliampere", "milliamperes")
+_unit("current", "1", "amp", "amps", "ampere", "amperes")  # "A" after a number too (see quantities)
+_unit("resistance", "1", "ohm", "ohms", "Ω")
+_unit("resistance", "1000", "kohm", "kohms", "kΩ")
+_unit("speed", "1", "m/s")
+_unit("speed", "0.277777777777777778", "kph", "kmh", "km/h")
+_unit("speed", "0.44704", "mph")
+_unit("speed", "0.514444444444444444", "knot", "knots", "kt", "kts")
 _unit("percent", "1", "%", "percent", "pct")
 _unit("percent", "100", "fraction")  # a share written as a decimal: 5% is 0.05
 _unit("money", "0.01", "cent", "cents")
@@ -178,6 +189,7 @@ _EVERY = re.compile(r"\b(?:compounded|compounding|compounds|paid|payable|billed|
                     r"(weekly)|(daily))\b", re.I)
 _TIMES_A_YEAR = (1, 2, 4, 12, 26, 52, 365)
 
+_AMPS = re.compile(r"-?[\d,.]*\d\s?A\b(?![\w'’-])")  # amperes as one capital letter after a number
 _UNIT_WORDS = "|".join(sorted((re.escape(u) for u in _UNITS if u not in ("%", "$", "fraction", "per year")), key=len,
                               reverse=True))
 _NUMBER_WORDS = "|".join(sorted(_CARDINALS, key=len, reverse=True)) + "|hundred|thousand"
@@ -217,10 +229,14 @@ def quantities(text: str) -> list[Quantity]:
     found: list[Quantity] = []
     for value, at in numerals(text):
         m = _AFTER.match(text, at)
-        if m and len(m.group(1)) == 1 and m.group(1) not in "%lL" and m.group(1).isupper():
-            m = None  # "0.25 M" is a concentration, "5 G" no unit here: one letter names a unit in lower case
-        if m and text[m.end():m.end() + 1] not in ("/", "^", "²", "³", "⁴"):  # "5 km/h" is a speed, "1 m^4" no length
+        letter = m.group(1) if m and len(m.group(1)) == 1 and m.group(1) not in "%lL" else ""
+        if (letter.isupper() and letter != "V") or letter == "v":
+            m = None  # "0.25 M" is a concentration, "5 G" no unit here: one letter names a unit in lower case,
+            # but volts in upper case ("230 V"; "2 v 1" is a score)
+        if m and text[m.end():m.end() + 1] not in ("/", "^", "²", "³", "⁴"):  # "1 m^4" no length, "5 km/h" a speed
             found.append(Quantity(value, m.group(1).lower(), at))
+        elif _AMPS.match(text, at):  # amperes as one capital letter: "8 A at 230 V"
+            found.append(Quantity(value, "amp", at))
         elif at and text[at - 1] == "$":
             found.append(Quantity(value, "$", at))
     for q in list(found):  # "40 x 30 x 20 cm": each side is in cm
@@ -333,6 +349,9 @@ def unit_of(key: str, description: object = None) -> str | None:
         m = _IN_UNIT.search(description)
         if m and not _RATE.match(description, m.end()):
             return (m.group(1) or m.group(2)).lower()
+        named = description.strip(" .").lower()  # a description that is only a unit: "Amperes", "Knots"
+        if named in _UNITS and named not in _AMBIGUOUS and len(named) > 1:
+            return named
     return None
 
 

@@ -438,7 +438,12 @@ class Runtime:
             at.fingerprint = asyncio.ensure_future(_fingerprint(engine, request, endpoint))
             chunks = engine.stream(request, endpoint)  # type: ignore[arg-type]
             if endpoint == "chat":
-                chunks = tool_calls.adapt_stream(chunks, plan)
+                async def again() -> dict[str, Any]:  # a forced call that failed: as complete() does
+                    at.shaping.append({"what": "tool call", "detail": "no valid call came under a forced "
+                                       "tool_choice; generated again with the next seed and a grammar that "
+                                       "copies nothing from the message"})
+                    return await engine.chat(tool_calls.again(request, plan), endpoint)  # type: ignore[arg-type]
+                chunks = tool_calls.adapt_stream(chunks, plan, again)
                 answered = tool_calls.answered_calls(body) if plan is not None else set()
                 if answered:
                     chunks = tool_calls.guard_repeats(

@@ -280,15 +280,63 @@ def no_call_error(plan: ToolPlan, finish_reason: str | None, produced: int, prom
     return EngineError(NO_CALL)
 
 
-async def adapt_stream(chunks: AsyncIterator[dict[str, Any]], plan: ToolPlan | None) -> AsyncIterator[dict[str, Any]]:
-    """A streamed answer with tool-call text turned into ``tool_calls`` deltas (name, then arguments)."""
+async def adapt_stream(chunks: AsyncIterator[dict[str, Any]], plan: ToolPlan | None,
+                       again: Callable[[], Awaitable[dict[str, Any]]] | None = None) -> AsyncIterator[dict[str, Any]]:
+    """A streamed answer with tool-call text turned into ``tool_calls`` deltas (name, then arguments).
+
+    A forced call is held back until it is whole and checked, as the non-streamed answer is
+    (:func:`missing_call`): when it did not come or its arguments are refused, ``again()`` (the
+    non-streamed answer to :func:`again`'s body) is sent instead, so a grammar the engine dropped
+    never reaches the reader as an invalid call, and the streamed call equals the non-streamed one."""
     async with aclosing(chunks):  # type: ignore[type-var]
         if plan is None or not plan.active:
             async for chunk in chunks:
                 yield chunk
             return
-        async for out in _shaped(chunks, plan):
-            yield out
+        shaped = _shaped(chunks, plan)
+        if forced(plan) and again is not None:
+            shaped = _checked(shaped, plan, again)
+        async with aclosing(shaped):  # type: ignore[type-var]
+            async for out in shaped:
+                yield out
+
+
+async def _checked(shaped: AsyncIterator[dict[str, Any]], plan: ToolPlan,
+                   again: Callable[[], Awaitable[dict[str, Any]]]) -> AsyncIterator[dict[str, Any]]:
+    held: list[dict[str, Any]] = []
+    calls: dict[int, dict[str, Any]] = {}
+    failed = False
+    try:
+        async for chunk in shaped:
+            held.append(chunk)
+            for choice in chunk.get("choices") or []:
+                for tc in (choice.get("delta") or {}).get("tool_calls") or []:
+                    call = calls.setdefault(tc.get("index", 0), {"function": {"name": "", "arguments": ""}})
+                    fn = tc.get("function") or {}
+                    call["function"]["name"] += fn.get("name") or ""
+                    call["function"]["arguments"] += fn.get("arguments") or ""
+    except EngineError:  # no call came (see no_call_error): generated again below
+        failed = True
+    if not failed and calls and all(_valid(call, plan) for call in calls.values()):
+        for chunk in held:
+            yield chunk
+        return
+    result = finish(await again(), plan)
+    if missing_call(result, plan):
+        usage = result.get("usage") or {}
+        raise no_call_error(plan, (result.get("choices") or [{}])[0].get("finish_reason"),
+                            usage.get("completion_tokens", 0), usage.get("prompt_tokens"))
+    template = {"id": result.get("id"), "object": "chat.completion.chunk", "created": result.get("created"),
+                "model": result.get("model")}
+    yield chunk_like(template, {"role": "assistant", "content": None})
+    for index, call in enumerate(result["choices"][0]["message"]["tool_calls"]):
+        fn = call["function"]
+        yield chunk_like(template, {"tool_calls": [{"index": index, "id": call.get("id"), "type": "function",
+                                                    "function": {"name": fn["name"], "arguments": ""}}]})
+        yield chunk_like(template, {"tool_calls": [{"index": index, "function": {"arguments": fn["arguments"]}}]})
+    yield chunk_like(template, {}, "tool_calls")
+    if result.get("usage"):
+        yield {**template, "choices": [], "usage": result["usage"]}
 
 
 async def _shaped(chunks: AsyncIterator[dict[str, Any]], plan: ToolPlan) -> AsyncIterator[dict[str, Any]]:

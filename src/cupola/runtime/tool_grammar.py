@@ -740,6 +740,12 @@ _LIST_BREAK = re.compile(r"[,;:.!?()\[\]{}]+")  # marks inside a piece of the me
 _SPAN_WORDS = 4  # the most words of an item of a list of copies (see _Lark._spans)
 _SPAN_STARTS = 80  # the most words a message may have for its spans to be listed
 _SPLITS = 96  # the most ways an object's two copies may be split (each costs two substring rules)
+# keys of a field that names a place, and a place named with "in" (capitalised: "in Yorkshire", "in New
+# South Wales"; not "in time")
+_PLACE_WORDS = frozenset("region county state province city town country location area district borough "
+                         "neighborhood neighbourhood suburb place".split())
+_IN_PLACE = re.compile(r"\b(?:in|near|around)\s+((?:[A-Z][\w'’-]*)(?:\s+[A-Z][\w'’-]*)*)")
+_WEEKDAYS = frozenset("monday tuesday wednesday thursday friday saturday sunday".split())
 _FILLER = frozenset("a an the my me i you your we our their them they this that these those is are was were be "
                     "been do does did please ok okay and or but so if then than of to for from with by at about "
                     "into what which who when where why how just also".split())
@@ -923,6 +929,24 @@ class _Lark:
         self.leftover: dict[int, list[tuple[str, str]]] = {}  # lists of objects (by id): see _runs
         self.lead: str | None = None  # a regex a copy starts with (see _starting)
         self.named: dict[int, str] = {}  # copied names (by id) -> the word they start with (see _called)
+        self.verbs: list[str] = []  # the user's words that name the tool rendered: no copy starts with one
+
+    def tool_words(self, name: str) -> list[str]:
+        """The words of the user's message that say what the tool ``name`` does rather than give a value:
+        a word of its name written in lower case or opening a sentence, outside quotes ("Book" of "Book
+        Maya Chen a checkup" for dental.book_checkup, "Reorder" for inventory.reorder, "grants" for
+        grants.search); not a capitalised word inside a sentence ("the Book of Kells")."""
+        if not self.source:
+            return []
+        names = {f for w in _words(name) if len(w) >= 3 and w not in _COMMON for f in _forms(w)}
+        out, before = [], ""
+        for piece in self.pieces:  # whole pieces: not "data" of "data/listings.csv"
+            opening = not before.strip() or re.search(r"[.!?:;]\s+$", before) is not None
+            if piece.isalpha() and piece.lower() in names and (piece.islower() or opening) \
+                    and before.count('"') % 2 == 0:
+                out.append(piece)
+            before += piece
+        return list(dict.fromkeys(out))
 
     def _written(self, node: Node) -> list[str] | None:
         """The values the user wrote that a number (or a string with a pattern, such as a date) may take,
@@ -1125,6 +1149,22 @@ class _Lark:
         return {k for a, b in itertools.permutations(texts, 2) if (parts := _made_by(self.pieces, a, b, self.said))
                 for k, (_, bounded) in parts.items() if not bounded}
 
+    def _places(self, members: list[tuple[str, Node, bool]]) -> set[str]:
+        """The one optional free-text field of a place ("county", "region", "city") when the user named a
+        place with "in" and no required field is one ("births ... in Yorkshire", "grants ... in Wales"),
+        which a small model leaves out; not a month, a weekday or a language ("in March", "in Spanish")."""
+        if not self.source:
+            return set()
+        places = [(k, req) for k, sub, req in members if sub.kind == "str" and _string_kind(k, sub) is None
+                  and set(_words(k)) & _PLACE_WORDS]
+        optional = [k for k, req in places if not req]
+        if len(optional) != 1 or len(places) != 1:
+            return set()
+        named = [m.group(1) for m in _IN_PLACE.finditer(self.source) if m.start()
+                 and m.group(1).lower() not in _MONTHS and m.group(1).lower() not in _WEEKDAYS
+                 and m.group(1).lower() not in _LANGUAGES.values()]
+        return set(optional) if len(named) == 1 else set()
+
     def _in_its_unit(self, node: Node) -> bool:
         """Whether the user wrote a quantity in the unit a number ``node`` names ("5 minutes" for
         duration_minutes)."""
@@ -1191,12 +1231,18 @@ class _Lark:
             barred = self.excluded.get(id(node), [])
             barring = copy and barred and self._left(self.pieces, low, chars, lambda p: p not in barred)
             if barring:
-                words += " & ~/[^\\w]*(" + "|".join(_rx(v) for v in barred) + ")[^\\w]*/"
+                # a barred value with its article as the user wrote it is barred too ("the stalls" beside "stalls")
+                barred = barred + [m.group(0) for v in barred for m in re.finditer(
+                    rf"\b(?:the|an?|my|your|our|this|that)\s+{re.escape(v)}(?!\w)", self.source or "", re.I)]
+                words += " & ~/[^\\w]*(" + "|".join(_rx(v) for v in dict.fromkeys(barred)) + ")[^\\w]*/"
             unled = self.unled.get(id(node), [])
             if copy and unled:
                 leads = re.compile("(" + "|".join(map(re.escape, unled)) + r")(?![\d.,])")
                 if self._left(self.pieces, low, chars, lambda p: not leads.match(p)):
                     words += " & ~/[^\\w]*(" + "|".join(_rx(v) for v in unled) + ")([^0-9.,][^\\x00]*)?/"
+            verbs = self.verbs if copy and self._left(self.pieces, low, chars, lambda p: p not in self.verbs) else []
+            if verbs:  # never opens with a word that names the tool ("Book Maya Chen", "Grants for youth sport")
+                words += " & ~/[^\\w]*(" + "|".join(_rx(v) for v in verbs) + ")([^\\w][^\\x00]*)?/"
             if copy and self._left(self.pieces, low, chars, lambda p: p.lower() not in _FILLER
                                    and not (barring and p in barred)):  # a value-like word is left
                 words += f" & ~/{_NOT_WORD}*{_FILLER_RX}({_NOT_WORD}+{_FILLER_RX})*{_NOT_WORD}*/"
@@ -1240,7 +1286,7 @@ class _Lark:
         if self.depth == 0:  # a call's arguments: the numbers its required fields take, nested ones too
             self.need, self.spare = _number_fields(_members(node))
         left_out = self._numbers_given(_members(node)) if self.need is not None else set()
-        left_out |= self._makers(_members(node)) | self._layouts_given(_members(node))
+        left_out |= self._makers(_members(node)) | self._layouts_given(_members(node)) | self._places(_members(node))
         members = [(k, sub, req or k in left_out or self._asked(k, sub)) for k, sub, req in _members(node)
                    if req or self._grounded(k, sub)]
         self.optional |= {id(sub) for k, sub, req in _members(node) if sub.kind == "arr" and not req and sub.items}
@@ -1947,13 +1993,13 @@ def _ordered(first: str, second: str) -> bool:
 
 def _number_fields(members: list[tuple[str, Node, bool]]) -> tuple[int | None, int]:
     """How many numbers the required fields among ``members`` take, in nested objects too (None when a
-    required list may take any number of them: none is then known to be left over), and how many
-    optional number fields there are."""
+    required list may take any number of them: none is then known to be left over; a list of words,
+    "eggs, spinach and feta", takes none), and how many optional number fields there are."""
     need: int | None = 0
     spare = 0
     for _, sub, req in members:
         if sub.kind == "arr":
-            need = None if req else need
+            need = None if req and (not sub.parts or _holds_numbers(sub.parts[0])) else need
         elif sub.kind == "obj":
             inner, more = _number_fields(_members(sub))
             need = None if need is None or (req and inner is None) else need + (inner or 0) * req
@@ -1962,6 +2008,16 @@ def _number_fields(members: list[tuple[str, Node, bool]]) -> tuple[int | None, i
             need = None if need is None else need + req
             spare += not req
     return need, spare
+
+
+def _holds_numbers(node: Node) -> bool:
+    """Whether a value of ``node`` may be or hold a JSON number (not a string, a boolean or a date)."""
+    if node.kind in ("obj", "arr", "alt"):
+        parts = [p for _, p, _ in node.parts] if node.kind == "obj" else node.parts
+        return any(_holds_numbers(p) for p in parts)
+    if node.kind == "lit":
+        return bool(re.fullmatch(r"-?\d[\d.eE+-]*", node.text))
+    return node.kind != "str" and node.schema.get("type") not in ("string", "boolean", "null")
 
 
 def _field_text(key: str, node: Node) -> str:
@@ -2037,7 +2093,10 @@ def lark_grammar(bounds: list[ToolBound], calls: int = 1, source: str | None = N
     :data:`FROM_USER` to ``false``. Leaving choices out only shortens the longest call: the bound
     still holds."""
     lark = _Lark(source, hints=hints, prefer=prefer)
-    alts = [lark.rule(f"{_lit(_head(b.name))} {lark.expr(b.node)} \"}}\"") for b in bounds]
+    alts = []
+    for b in bounds:
+        lark.verbs = lark.tool_words(b.name)
+        alts.append(lark.rule(f"{_lit(_head(b.name))} {lark.expr(b.node)} \"}}\""))
     block = f'"{OPEN}" ({" | ".join(alts)}) "{CLOSE}"'
     more = f' ("\\n" {block}){{0,{calls - 1}}}' if calls > 1 else ""
     return "%llguidance {}\nstart: " + block + more + "\n" + "\n".join(lark.rules) + "\n"
