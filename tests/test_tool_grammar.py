@@ -1378,3 +1378,24 @@ def test_an_optional_place_named_with_in_is_written():
     weather = _tool("weather", {"city": {"type": "string"}, "region": {"type": "string"}}, ["city"])
     lark = _lark(weather, "Weather in Leeds")
     assert _accepts(lark, _call('"city": "Leeds"', "weather"))
+
+
+def test_a_long_message_is_split_between_phrases_only():
+    """Two copies of a long message are split where a phrase starts (before "with", "and", "vs", after a
+    comma), not at every space: fewer alternatives for llguidance's lexer, which ran out of fuel on
+    "A large flat white with oat milk and an extra shot." (the engine then dropped the grammar)."""
+    from cupola.runtime.tool_grammar import _gaps, chunks
+    pieces = chunks("A large flat white with oat milk and an extra shot.")
+    spaces = [i for i, p in enumerate(pieces) if p.isspace()]
+    assert ["".join(pieces[:i]) for i in _gaps(pieces, spaces)] == ["A large flat white", "A large flat white with oat milk"]
+    short = chunks("Move Okafor to seat 14C")
+    assert _gaps(short, [i for i, p in enumerate(short) if p.isspace()]) == [i for i, p in enumerate(short) if p.isspace()]
+    order = _tool("cafe.order", {"drink": {"type": "string"}, "milk": {"type": "string"}}, ["drink", "milk"])
+    lark = _lark(order, "A large flat white with oat milk and an extra shot.")
+    assert _accepts(lark, _call('"drink": "flat white", "milk": "oat"', "cafe.order"))
+    assert _accepts(lark, _call('"drink": "extra shot", "milk": "oat milk"', "cafe.order"))
+    assert lark.count("substring_chunks") < 2 * 10
+    game = _tool("fixtures.add", {"homeTeam": {"type": "string"}, "awayTeam": {"type": "string"}},
+                 ["homeTeam", "awayTeam"])
+    lark = _lark(game, "Put Riverside FC vs Oak Hill United on the calendar for Sunday afternoon.")
+    assert _accepts(lark, _call('"homeTeam": "Riverside FC", "awayTeam": "Oak Hill United"', "fixtures.add"))

@@ -2150,3 +2150,114 @@ pickup.ask("Collect an old sofa and a fridge from 14 Elm Road.",
 bin_day = d.fn("council.bin_day", "Next collection day for a bin.", postcode=S(), bin=E(["general", "recycling",
                "garden", "food"]))
 bin_day.ask("When is the garden waste collected at BS6 5QA?", {"postcode": "BS6 5QA", "bin": "garden"})
+
+# -- the same part, an eighth batch: written after the seventh batch's rules (lists of words take no
+# numbers, a copy never opens with the tool's word, places named with "in", electrical units), measured on
+# them (aaa1d3a) before any rule was made for it ------------------------------------------------------
+d = BOOK.domain("climbing")
+grade = d.fn("climbing.convert_grade", "Convert a climbing grade between systems.", grade=S(),
+             from_system=E(["french", "yds", "uiaa"]), to_system=E(["french", "yds", "uiaa"]))
+grade.ask("What is French 6b in YDS?", {"grade": "6b", "from_system": "french", "to_system": "yds"})
+gym = d.fn("climbing.book_gym_session", "Book a climbing gym session.", gym=S(), date=S("YYYY-MM-DD"),
+           people=I(), rental_shoes=B(opt=True))
+gym.ask("Book 3 of us into The Castle climbing centre on 2026-02-21, we need rental shoes.",
+        {"gym": one_of("The Castle", "The Castle climbing centre"), "date": "2026-02-21", "people": 3,
+         "rental_shoes": True})
+
+d = BOOK.domain("fishing")
+licence = d.fn("fishing.buy_licence", "Buy a fishing licence.", angler_name=S(), days=I(),
+               water=E(["freshwater", "saltwater"]))
+licence.ask("Buy Tom Reyes an 8 day freshwater fishing licence.",
+            {"angler_name": "Tom Reyes", "days": 8, "water": "freshwater"})
+catch = d.fn("fishing.log_catch", "Log a fish caught.", species=S(), weight_kg=N(), released=B(opt=True))
+catch.ask("Log a 2.3 kg pike, released.", {"species": "pike", "weight_kg": 2.3, "released": True})
+
+d = BOOK.domain("weddings")
+guests = d.fn("wedding.add_guest", "Add a guest to the wedding list.", name=S(), table=I(opt=True),
+              dietary=S(opt=True))
+guests.ask("Add Priya Shah to table 4, she's vegetarian.",
+           {"name": "Priya Shah", "table": 4, "dietary": "vegetarian"})
+budget = d.fn("wedding.budget_split", "Split a wedding budget into categories.", total=N(),
+              guests=I(), venue_share_percent=N(opt=True))
+budget.ask("Split a 25,000 budget for 90 guests.", {"total": 25000, "guests": 90})
+
+d = BOOK.domain("cryptography")
+hash_ = d.fn("crypto.digest", "Hash a text.", text=S(), algorithm=E(["md5", "sha1", "sha256", "sha512"]))
+hash_.ask("SHA-512 of 'hello world' please.", {"text": "hello world", "algorithm": "sha512"})
+keygen = d.fn("crypto.generate_key", "Generate a key pair.", kind=E(["rsa", "ed25519", "ecdsa"]),
+              bits=I(opt=True), comment=S(opt=True))
+keygen.ask("Generate a 4096-bit RSA key with the comment deploy@ci.",
+           {"kind": "rsa", "bits": 4096, "comment": "deploy@ci"})
+
+d = BOOK.domain("oceanography")
+wave = d.fn("ocean.wave_forecast", "Wave forecast for a surf spot.", spot=S(), days=I(opt=True))
+wave.ask("Surf forecast for Hossegor for the next 3 days?", {"spot": "Hossegor", "days": 3})
+salinity = d.fn("ocean.density", "Seawater density.", temperature_c=N(), salinity_psu=N(), depth_m=N(opt=True))
+salinity.ask("Density of seawater at 12 °C and 35 PSU, 200 m down?",
+             {"temperature_c": 12, "salinity_psu": 35, "depth_m": 200})
+
+d = BOOK.domain("typography")
+pair = d.fn("fonts.suggest_pairing", "Suggest a font to pair with another.", font=S(), use=E(["web", "print"],
+            opt=True))
+pair.ask("What goes well with Garamond for print?", {"font": "Garamond", "use": "print"})
+scale = d.fn("fonts.type_scale", "A modular type scale.", base_px=N(), ratio=N(), steps=I(opt=True))
+scale.ask("Type scale from 16 px with a 1.25 ratio, 6 steps.", {"base_px": 16, "ratio": 1.25, "steps": 6})
+
+d = BOOK.domain("mental-health")
+mood = d.fn("wellbeing.log_mood", "Log a mood entry.", mood=E(["great", "good", "okay", "low", "bad"]),
+            note=S(opt=True), sleep_hours=N(opt=True))
+mood.ask("Log my mood as low, only slept 5 hours.", {"mood": "low", "sleep_hours": 5})
+breathe = d.fn("wellbeing.breathing_exercise", "Start a guided breathing exercise.", pattern=E(["box", "4-7-8",
+               "coherent"]), minutes=I())
+breathe.ask("Start a 5 minute box breathing session.", {"pattern": "box", "minutes": 5})
+
+d = BOOK.domain("car-maintenance")
+service = d.fn("garage.book_service", "Book a car service.", registration=S(), service=E(["interim", "full",
+               "major"]), date=S("YYYY-MM-DD"))
+service.ask("Book a full service for AB12 CDE on 2026-03-30.",
+            {"registration": "AB12 CDE", "service": "full", "date": "2026-03-30"})
+mpg = d.fn("car.fuel_economy", "Fuel economy from a trip.", miles=N(), gallons=N())
+mpg.ask("I drove 312 miles on 9.6 gallons. What's my mpg?", {"miles": 312, "gallons": 9.6})
+
+d = BOOK.domain("volunteering")
+search_v = d.fn("volunteer.find_roles", "Find volunteering roles.", near=S(), cause=S(opt=True),
+                hours_per_week=I(opt=True))
+search_v.ask("Volunteering with animals near Bristol, about 4 hours a week.",
+             {"near": "Bristol", "cause": "animals", "hours_per_week": 4})
+
+d = BOOK.domain("railways")
+rail = d.fn("rail.seat_reservation", "Reserve a seat on a train.", train_number=S(), coach=S(opt=True),
+            window=B(opt=True))
+rail.ask("Reserve a window seat on ICE 597 in coach 7.", {"train_number": "ICE 597", "coach": "7", "window": True})
+delay = d.fn("rail.delay_compensation", "Compensation for a delayed train.", ticket_price=N(), delay_minutes=I())
+delay.ask("My 48 pound ticket was 75 minutes late. What compensation do I get?",
+          {"ticket_price": 48, "delay_minutes": 75})
+
+d = BOOK.domain("astrophotography")
+exposure = d.fn("astro.max_exposure", "Longest exposure before stars trail (500 rule).", focal_length_mm=N(),
+                crop_factor=N(opt=True))
+exposure.ask("Longest exposure at 24 mm on a 1.5 crop sensor?", {"focal_length_mm": 24, "crop_factor": 1.5})
+
+d = BOOK.domain("coffee")
+brew = d.fn("coffee.brew_ratio", "Water for a brew ratio.", coffee_grams=N(), ratio=N())
+brew.ask("How much water for 18 g of coffee at 1:16?", {"coffee_grams": 18, "ratio": 16})
+order = d.fn("cafe.order_drink", "Order a drink.", drink=S(), size=E(["small", "medium", "large"]),
+             milk=S(opt=True), extra_shot=B(opt=True))
+order.ask("A large flat white with oat milk and an extra shot.",
+          {"drink": "flat white", "size": "large", "milk": "oat", "extra_shot": True})
+
+d = BOOK.domain("libraries")
+hold = d.fn("library.place_hold", "Place a hold on a book.", title=S(), branch=S(opt=True))
+hold.ask("Put a hold on Tomorrow, and Tomorrow, and Tomorrow at the Central branch.",
+         {"title": "Tomorrow, and Tomorrow, and Tomorrow", "branch": one_of("Central", "the Central branch")})
+fines = d.fn("library.pay_fines", "Pay library fines.", card_number=S(), amount=N())
+fines.ask("Pay 3.40 in fines on card 77120934.", {"card_number": "77120934", "amount": 3.4})
+
+d = BOOK.domain("freelancing")
+rate = d.fn("freelance.day_rate", "Day rate for a target annual income.", target_income=N(), billable_days=I(),
+            expenses=N(opt=True))
+rate.ask("What day rate do I need to make 60k over 180 billable days with 8k of expenses?",
+         {"target_income": 60000, "billable_days": 180, "expenses": 8000})
+timelog = d.fn("freelance.log_time", "Log time on a client project.", client=S(), project=S(), hours=N())
+timelog.ask("Log 2.5 hours for Acme on the website redesign.",
+            {"client": "Acme", "project": contains("website redesign", "website"), "hours": 2.5})

@@ -740,6 +740,9 @@ _LIST_BREAK = re.compile(r"[,;:.!?()\[\]{}]+")  # marks inside a piece of the me
 _SPAN_WORDS = 4  # the most words of an item of a list of copies (see _Lark._spans)
 _SPAN_STARTS = 80  # the most words a message may have for its spans to be listed
 _SPLITS = 96  # the most ways an object's two copies may be split (each costs two substring rules)
+_GAPS_FROM = 8  # a message of more spaces than this is split only between phrases (see _gaps)
+_PREPOSITIONS = frozenset("in on at into onto for with without under over near via per until before after during "
+                          "between through".split())
 # keys of a field that names a place, and a place named with "in" (capitalised: "in Yorkshire", "in New
 # South Wales"; not "in time")
 _PLACE_WORDS = frozenset("region county state province city town country location area district borough "
@@ -1480,7 +1483,7 @@ class _Lark:
             finally:
                 self.pieces = pieces
             return [rendered]
-        cuts = [(i, i + 1) for i in spaces]
+        cuts = [(i, i + 1) for i in _gaps(pieces, spaces)]
         if _ordered(a, b) or _ordered(b, a):  # "Iga Swiatek vs Aryna Sabalenka": at the word between them
             cuts = [(i, i + 3) for i in spaces if i + 2 < len(pieces) and pieces[i + 1].lower() in _BETWEEN
                     and pieces[i + 2].isspace()] or cuts
@@ -1922,6 +1925,7 @@ _CALLED = frozenset(("called", "named", "titled", "entitled"))
 _MAKING = {**dict.fromkeys(("title", "song", "track", "book", "painting", "artwork", "album", "film", "movie"), "work"),
            **dict.fromkeys(("artist", "author", "composer", "band", "painter", "writer", "director", "singer"), "maker")}
 _BETWEEN = frozenset(("vs", "vs.", "v", "v.", "versus", "against", "and", "or", "&"))  # "A vs B", "A and B"
+_JOINING = _FILLER | _PREPOSITIONS | _BETWEEN  # words that join or open a phrase (see _gaps)
 
 
 def _from_to(pieces: list[str], first: str, second: str) -> dict[str, tuple[list[str], bool]] | None:
@@ -1970,6 +1974,20 @@ def _made_by(pieces: list[str], first: str, second: str, said: str) -> dict[str,
     if not work or all(w.lower() in _FILLER for w in re.findall(r"\w+", "".join(maker))):  # "Stand by me"
         return None
     return {key: (work, True) if kind == {"work"} else (maker, False) for key, kind in zip((first, second), kinds)}
+
+
+def _gaps(pieces: list[str], spaces: list[int]) -> list[int]:
+    """The spaces an object's two copies are split at (see `_Lark._apart`): in a long message, only
+    where words that join or end a phrase start (the space before a run of filler words, "show | in
+    Lisbon", and after a punctuation mark, "Catan game: | Ravi"), since two values are nearly always
+    apart by one: fewer splits, less for llguidance's lexer to derive at once (it ran out of fuel on
+    long messages). A short message is split at every space."""
+    if len(spaces) <= _GAPS_FROM:
+        return spaces
+    joins = [i for i in spaces if 0 < i < len(pieces) - 1 and (
+        (pieces[i + 1].lower() in _JOINING and pieces[i - 1].lower() not in _JOINING)
+        or re.search(r"[,;:.!?)\]]$", pieces[i - 1]))]
+    return joins or spaces
 
 
 def _word_span(pieces: list[str]) -> list[str]:
