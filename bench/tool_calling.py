@@ -368,10 +368,10 @@ def verdicts(results: dict[str, Any], set_name: str = "test") -> list[str]:
         if not req:
             continue
         valid = {m: modes[m]["summary"]["overall"] for m in modes if m.startswith("required")}
-        checks = [(all(s["valid"] == 1 or s["valid"] is None for s in valid.values())
+        checks = [(all(s.get("invalid", 0 if s["valid"] in (1, None) else 1) == 0 for s in valid.values())
                    and all(s["missing"] == 0 and s["errors"] == 0 for s in valid.values()),
-                   "a schema-valid call in every required answer (" +
-                   ", ".join(f"{m}: {pct(s['valid'])}" for m, s in valid.items()) + ")"),
+                   "a schema-valid call, or the 400 naming max_tokens, in every required answer (" +
+                   ", ".join(f"{m}: {pct(s['valid'])} valid, {s['budget_400']} 400" for m, s in valid.items()) + ")"),
                   (sum(s["content_no_call"] for s in valid.values()) == 0,
                    "never text without a call under required (" +
                    ", ".join(f"{m}: {s['content_no_call']}" for m, s in valid.items()) + ")")]

@@ -175,6 +175,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out["content_no_call"] = sum(r["content_no_call"] for r in calls)
     out["missing"] = sum(not r["called"] and not r["error"] for r in calls)
     out["budget_400"] = sum(r["budget_400"] for r in rows)
+    out["invalid"] = sum(not r["valid"] and not r["budget_400"] for r in calls)  # neither a valid call nor the 400
     out["errors"] = sum(bool(r["error"]) and not r["budget_400"] for r in rows)
     secs = [r["seconds"] for r in rows if r.get("seconds") is not None]
     out["mean_s"] = round(sum(secs) / len(secs), 3) if secs else None
