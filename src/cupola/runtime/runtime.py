@@ -364,16 +364,9 @@ class Runtime:
                     if endpoint == "chat":
                         result = tool_calls.finish(result, plan)
                         if tool_calls.missing_call(result, plan):  # once more, with the next seed
-                            at.shaping.append({"what": "tool call", "detail": "no valid call came under a "
-                                               "forced tool_choice; generated again with the next seed and a "
-                                               "grammar that copies nothing from the message"})
-                            again = tool_calls.again(request, plan)
-                            result = tool_calls.finish(await engine.chat(again, endpoint), plan)  # type: ignore[arg-type]
-                            if tool_calls.missing_call(result, plan):
-                                usage = result.get("usage") or {}
-                                raise tool_calls.no_call_error(
-                                    plan, (result.get("choices") or [{}])[0].get("finish_reason"),  # type: ignore[arg-type]
-                                    usage.get("completion_tokens", 0), usage.get("prompt_tokens"))
+                            result = await tool_calls.answer_again(
+                                lambda again: engine.chat(again, endpoint), request, plan,  # type: ignore[arg-type]
+                                at.shaping.append)
                         answered = tool_calls.answered_calls(body) if plan is not None else set()
                         calls = (result.get("choices") or [{}])[0].get("message", {}).get("tool_calls") or []
                         if answered and tool_calls.repeats(calls, answered):
@@ -438,12 +431,8 @@ class Runtime:
             at.fingerprint = asyncio.ensure_future(_fingerprint(engine, request, endpoint))
             chunks = engine.stream(request, endpoint)  # type: ignore[arg-type]
             if endpoint == "chat":
-                async def again() -> dict[str, Any]:  # a forced call that failed: as complete() does
-                    at.shaping.append({"what": "tool call", "detail": "no valid call came under a forced "
-                                       "tool_choice; generated again with the next seed and a grammar that "
-                                       "copies nothing from the message"})
-                    return await engine.chat(tool_calls.again(request, plan), endpoint)  # type: ignore[arg-type]
-                chunks = tool_calls.adapt_stream(chunks, plan, again)
+                chunks = tool_calls.adapt_stream(chunks, plan, lambda: tool_calls.answer_again(
+                    lambda again: engine.chat(again, endpoint), request, plan, at.shaping.append))  # type: ignore[arg-type]
                 answered = tool_calls.answered_calls(body) if plan is not None else set()
                 if answered:
                     chunks = tool_calls.guard_repeats(

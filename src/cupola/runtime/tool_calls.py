@@ -246,6 +246,20 @@ def again(request: dict[str, Any], plan: ToolPlan | None) -> dict[str, Any]:
     return out
 
 
+async def answer_again(generate: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]], request: dict[str, Any],
+                       plan: ToolPlan | None, note: Callable[[dict[str, str]], None]) -> dict[str, Any]:
+    """After :func:`missing_call`: the answer to :func:`again`'s body (``generate`` runs it on the
+    engine, ``note`` records why), shaped; the request's error when no valid call came again."""
+    note({"what": "tool call", "detail": "no valid call came under a forced tool_choice; generated again "
+          "with the next seed and a grammar that copies nothing from the message"})
+    result = finish(await generate(again(request, plan)), plan)
+    if missing_call(result, plan):
+        usage = result.get("usage") or {}
+        raise no_call_error(plan, (result.get("choices") or [{}])[0].get("finish_reason"),  # type: ignore[arg-type]
+                            usage.get("completion_tokens", 0), usage.get("prompt_tokens"))
+    return result
+
+
 def _valid(call: dict[str, Any], plan: ToolPlan) -> bool:
     """Whether a call names one of the plan's functions with arguments its parameters' schema accepts."""
     function = call.get("function") or {}
@@ -286,8 +300,8 @@ async def adapt_stream(chunks: AsyncIterator[dict[str, Any]], plan: ToolPlan | N
 
     A forced call is held back until it is whole and checked, as the non-streamed answer is
     (:func:`missing_call`): when it did not come or its arguments are refused, ``again()`` (the
-    non-streamed answer to :func:`again`'s body) is sent instead, so a grammar the engine dropped
-    never reaches the reader as an invalid call, and the streamed call equals the non-streamed one."""
+    non-streamed :func:`answer_again`) is sent instead, so a grammar the engine dropped never
+    reaches the reader as an invalid call, and the streamed call equals the non-streamed one."""
     async with aclosing(chunks):  # type: ignore[type-var]
         if plan is None or not plan.active:
             async for chunk in chunks:
@@ -321,11 +335,7 @@ async def _checked(shaped: AsyncIterator[dict[str, Any]], plan: ToolPlan,
         for chunk in held:
             yield chunk
         return
-    result = finish(await again(), plan)
-    if missing_call(result, plan):
-        usage = result.get("usage") or {}
-        raise no_call_error(plan, (result.get("choices") or [{}])[0].get("finish_reason"),
-                            usage.get("completion_tokens", 0), usage.get("prompt_tokens"))
+    result = await again()
     template = {"id": result.get("id"), "object": "chat.completion.chunk", "created": result.get("created"),
                 "model": result.get("model")}
     yield chunk_like(template, {"role": "assistant", "content": None})

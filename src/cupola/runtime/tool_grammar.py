@@ -1163,9 +1163,8 @@ class _Lark:
         optional = [k for k, req in places if not req]
         if len(optional) != 1 or len(places) != 1:
             return set()
-        named = [m.group(1) for m in _IN_PLACE.finditer(self.source) if m.start()
-                 and m.group(1).lower() not in _MONTHS and m.group(1).lower() not in _WEEKDAYS
-                 and m.group(1).lower() not in _LANGUAGES.values()]
+        named = [m.group(1) for m in _IN_PLACE.finditer(self.source)
+                 if m.group(1).lower() not in {*_MONTHS, *_WEEKDAYS, *_LANGUAGES.values()}]
         return set(optional) if len(named) == 1 else set()
 
     def _in_its_unit(self, node: Node) -> bool:
