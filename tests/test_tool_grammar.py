@@ -1127,6 +1127,15 @@ def test_a_copy_never_opens_with_a_word_that_names_the_tool():
     assert _accepts(lark, _call('"title": "bees"', "books.search"))
     assert not _accepts(lark, _call('"title": "book about bees"', "books.search"))
     assert not _accepts(lark, _call('"title": "Search for a book about bees"', "books.search"))
+    # nor when two copies are split: no split leaves a side nothing but the tool's word
+    scale = _tool("kubernetes.scale_deployment", {
+        "namespace": {"type": "string"}, "deployment": {"type": "string"}, "replicas": {"type": "integer"}},
+        ["namespace", "deployment", "replicas"])
+    lark = _lark(scale, "Scale the checkout deployment in the prod namespace to 6 replicas.")
+    assert _accepts(lark, _call('"namespace": "prod", "deployment": "checkout", "replicas": 6',
+                                "kubernetes.scale_deployment"))
+    assert not _accepts(lark, _call('"namespace": "prod", "deployment": "Scale", "replicas": 6',
+                                    "kubernetes.scale_deployment"))
     # the tool's word is still copied when nothing else is left
     lark = _lark(search, "books")
     assert _accepts(lark, _call('"title": "books"', "books.search"))

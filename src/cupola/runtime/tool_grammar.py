@@ -1482,7 +1482,11 @@ class _Lark:
             finally:
                 self.pieces = pieces
             return [rendered]
-        cuts = [(i, i + 1) for i in _gaps(pieces, spaces)]
+        # not where a side holds no word but the tool's ("Scale | the checkout deployment ..."): its copy
+        # could only be that word
+        cuts = [(i, i + 1) for i in _gaps(pieces, spaces)
+                if all(any(re.search(r"\w", p) and p not in self.verbs and p.lower() not in _FILLER for p in side)
+                       for side in (pieces[:i], pieces[i + 1:]))]
         if _ordered(a, b) or _ordered(b, a):  # "Iga Swiatek vs Aryna Sabalenka": at the word between them
             cuts = [(i, i + 3) for i in spaces if i + 2 < len(pieces) and pieces[i + 1].lower() in _BETWEEN
                     and pieces[i + 2].isspace()] or cuts
