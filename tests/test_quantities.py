@@ -23,6 +23,7 @@ from cupola.runtime.quantities import in_unit, number_places, quantities, unit_o
     ("twice a day, $3 per hour", [("3", "$")]),  # rates are not quantities of their unit
     ("5 km/h, 140 knots, 60 mph", [("5", "km/h"), ("140", "knots"), ("60", "mph")]),  # but speeds are
     ("A heater draws 8 A at 230 V; 2 v 1", [("8", "amp"), ("230", "v")]),  # "2 v 1" is a score
+    ("a V-neck sweater, two knots", [("2", "knots")]),  # a symbol is a unit only after digits
     ("a 220 ohm resistor, 4.7kΩ", [("220", "ohm"), ("4.7", "kω")]),
     ("5% a year, 8 hours a day, 120 euros a night", [("5", "%"), ("8", "hours")]),
     ("valid for three years, a whole year, 18 months", [("3", "years"), ("1", "year"), ("18", "months")]),

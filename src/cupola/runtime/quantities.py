@@ -192,18 +192,23 @@ _TIMES_A_YEAR = (1, 2, 4, 12, 26, 52, 365)
 _AMPS = re.compile(r"-?[\d,.]*\d\s?A\b(?![\w'’-])")  # amperes as one capital letter after a number
 _UNIT_WORDS = "|".join(sorted((re.escape(u) for u in _UNITS if u not in ("%", "$", "fraction", "per year")), key=len,
                               reverse=True))
+# units said with words ("an hour", "two knots"): not the symbols that are only ever written after digits
+# ("a V-neck" is no volt)
+_PHRASE_UNITS = "|".join(sorted((re.escape(u) for u in _UNITS if u not in (
+    "%", "$", "fraction", "per year", "v", "mv", "kv", "ma", "kt", "kts", "ω", "kω", "m/s", "km/h", "kmh", "kph")),
+    key=len, reverse=True))
 _NUMBER_WORDS = "|".join(sorted(_CARDINALS, key=len, reverse=True)) + "|hundred|thousand"
 _AFTER = re.compile(rf"-?[\d,.]*\d(?:\s*-\s*|\s?)(%|(?:{_UNIT_WORDS})\b)", re.I)  # "30 minutes", "5kg", "30-minute"
 _BY = re.compile(r"(?<![\d.,])(\d+(?:\.\d+)?)\s*(?:x|×|by)\s*$")  # a side before "x" in "40 x 30 x 20 cm"
 _AFTER_AMOUNT = re.compile(rf"(?:\d(?:k|K|M|bn)?|%|\b(?:{_UNIT_WORDS}|euros?|dollars?|bucks|quid|cents?|usd|eur|gbp))\s+$", re.I)
 _PHRASES = [  # quantities written with words, each with its amount (None: the spelled number matched)
-    (re.compile(rf"\b(?:an?|one)\s+({_UNIT_WORDS})\s+and\s+an?\s+half\b", re.I), Decimal("1.5")),
+    (re.compile(rf"\b(?:an?|one)\s+({_PHRASE_UNITS})\s+and\s+an?\s+half\b", re.I), Decimal("1.5")),
     (re.compile(rf"\b((?:{_NUMBER_WORDS})(?:(?:\s+|-|\s+and\s+)(?:{_NUMBER_WORDS}))*)"
-                rf"(\s+and\s+an?\s+half)?\s+({_UNIT_WORDS})\b", re.I), None),
-    (re.compile(rf"\bhalf\s+(?:an?\s+)?({_UNIT_WORDS})\b", re.I), Decimal("0.5")),
-    (re.compile(rf"\b(?:an?|one)\s+quarter\s+(?:of\s+)?(?:an?\s+)?({_UNIT_WORDS})\b", re.I), Decimal("0.25")),
+                rf"(\s+and\s+an?\s+half)?\s+({_PHRASE_UNITS})\b", re.I), None),
+    (re.compile(rf"\bhalf\s+(?:an?\s+)?({_PHRASE_UNITS})\b", re.I), Decimal("0.5")),
+    (re.compile(rf"\b(?:an?|one)\s+quarter\s+(?:of\s+)?(?:an?\s+)?({_PHRASE_UNITS})\b", re.I), Decimal("0.25")),
     (re.compile(rf"(?<!\bper )(?<!\btimes )(?<!\bonce )(?<!\btwice )\b(?:an?|one)\s+(?:whole\s+|full\s+|entire\s+)?"
-                rf"({_UNIT_WORDS})\b", re.I), Decimal(1)),
+                rf"({_PHRASE_UNITS})\b", re.I), Decimal(1)),
 ]
 # parts of a whole a user says instead of a percentage: "halfway", "a quarter open", "three quarters"
 _FRACTIONS = [(re.compile(r"\bthree[\s-]quarters?\b", re.I), Decimal(75)),
