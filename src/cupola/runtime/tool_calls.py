@@ -19,7 +19,7 @@ import jsonschema
 import numpy as np
 from jsonschema.validators import validator_for
 
-from cupola.completions import chunk_like
+from cupola.completions import assemble, chunk_like
 from cupola.engines.base import Capabilities
 from cupola.errors import ContextLengthExceeded, CupolaError, EngineError
 from cupola.runtime import tool_adapter, tool_grammar
@@ -318,20 +318,13 @@ async def adapt_stream(chunks: AsyncIterator[dict[str, Any]], plan: ToolPlan | N
 async def _checked(shaped: AsyncIterator[dict[str, Any]], plan: ToolPlan,
                    again: Callable[[], Awaitable[dict[str, Any]]]) -> AsyncIterator[dict[str, Any]]:
     held: list[dict[str, Any]] = []
-    calls: dict[int, dict[str, Any]] = {}
     failed = False
     try:
         async for chunk in shaped:
             held.append(chunk)
-            for choice in chunk.get("choices") or []:
-                for tc in (choice.get("delta") or {}).get("tool_calls") or []:
-                    call = calls.setdefault(tc.get("index", 0), {"function": {"name": "", "arguments": ""}})
-                    fn = tc.get("function") or {}
-                    call["function"]["name"] += fn.get("name") or ""
-                    call["function"]["arguments"] += fn.get("arguments") or ""
     except EngineError:  # no call came (see no_call_error): generated again below
         failed = True
-    if not failed and calls and all(_valid(call, plan) for call in calls.values()):
+    if not failed and not missing_call(assemble(held), plan):  # the non-streamed answer's check
         for chunk in held:
             yield chunk
         return
@@ -340,10 +333,8 @@ async def _checked(shaped: AsyncIterator[dict[str, Any]], plan: ToolPlan,
                 "model": result.get("model")}
     yield chunk_like(template, {"role": "assistant", "content": None})
     for index, call in enumerate(result["choices"][0]["message"]["tool_calls"]):
-        fn = call["function"]
-        yield chunk_like(template, {"tool_calls": [{"index": index, "id": call.get("id"), "type": "function",
-                                                    "function": {"name": fn["name"], "arguments": ""}}]})
-        yield chunk_like(template, {"tool_calls": [{"index": index, "function": {"arguments": fn["arguments"]}}]})
+        yield chunk_like(template, _delta(("call", index, call.get("id"), call["function"]["name"])))
+        yield chunk_like(template, _delta(("args", index, call["function"]["arguments"])))
     yield chunk_like(template, {}, "tool_calls")
     if result.get("usage"):
         yield {**template, "choices": [], "usage": result["usage"]}
