@@ -936,17 +936,16 @@ class _Lark:
 
     def tool_words(self, name: str) -> list[str]:
         """The words of the user's message that say what the tool ``name`` does rather than give a value:
-        a word of its name written in lower case or opening a sentence, outside quotes ("Book" of "Book
-        Maya Chen a checkup" for dental.book_checkup, "Reorder" for inventory.reorder, "grants" for
-        grants.search); not a capitalised word inside a sentence ("the Book of Kells")."""
+        a word of its name written in lower case or opening a sentence ("Book" of "Book Maya Chen a
+        checkup" for dental.book_checkup, "Reorder" for inventory.reorder, "grants" for grants.search);
+        not a capitalised word inside a sentence ("the Book of Kells")."""
         if not self.source:
             return []
         names = {f for w in _words(name) if len(w) >= 3 and w not in _COMMON for f in _forms(w)}
         out, before = [], ""
         for piece in self.pieces:  # whole pieces: not "data" of "data/listings.csv"
             opening = not before.strip() or re.search(r"[.!?:;]\s+$", before) is not None
-            if piece.isalpha() and piece.lower() in names and (piece.islower() or opening) \
-                    and before.count('"') % 2 == 0:
+            if piece.isalpha() and piece.lower() in names and (piece.islower() or opening):
                 out.append(piece)
             before += piece
         return list(dict.fromkeys(out))
