@@ -459,7 +459,6 @@ async def guard_repeats(chunks: AsyncIterator[dict[str, Any]], answered: set[tup
     a reader anyway); the first text passes everything held through at once.
     """
     held: list[dict[str, Any]] = []
-    calls: dict[int, dict[str, Any]] = {}
     passing = False
     async with aclosing(chunks):  # type: ignore[type-var]
         async for chunk in chunks:
@@ -467,22 +466,14 @@ async def guard_repeats(chunks: AsyncIterator[dict[str, Any]], answered: set[tup
                 yield chunk
                 continue
             held.append(chunk)
-            for choice in chunk.get("choices") or []:
-                delta = choice.get("delta") or {}
-                for tc in delta.get("tool_calls") or []:
-                    call = calls.setdefault(tc.get("index", 0), {"function": {"name": "", "arguments": ""}})
-                    fn = tc.get("function") or {}
-                    call["function"]["name"] += fn.get("name") or ""
-                    call["function"]["arguments"] += fn.get("arguments") or ""
-                if delta.get("content"):
-                    passing = True
+            passing = any((choice.get("delta") or {}).get("content") for choice in chunk.get("choices") or [])
             if passing:
                 for item in held:
                     yield item
                 held = []
         if passing:
             return
-    if repeats([calls[i] for i in sorted(calls)], answered):
+    if repeats(assemble(held)["choices"][0]["message"].get("tool_calls") or [], answered):
         async with aclosing(restart()) as again:  # type: ignore[type-var]
             async for chunk in again:
                 yield chunk
